@@ -1,0 +1,429 @@
+//! [`Engine`]: a pool of tokio-postgres connections (SQLAlchemy's `create_async_engine`).
+
+use std::fmt;
+use std::pin::pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bb8::{Pool, RunError};
+
+use crate::connection::AsyncConnection;
+use crate::error::{Error, Result};
+use crate::pool::{ConnectFailures, Manager, TracingSink};
+use crate::url;
+
+type PgPool = Pool<Manager>;
+
+/// The pool is built on first use, inside the runtime that uses it (bb8 spawns its reaper
+/// there), so that an engine can be made anywhere, as in SQLAlchemy.
+enum Slot {
+    Unstarted(Box<(bb8::Builder<Manager>, Manager)>),
+    Started(PgPool),
+    Disposed,
+}
+
+/// Creates an [`Engine`] for `url` with the default options (SQLAlchemy's
+/// `create_async_engine(url)`).
+///
+/// No connection is opened here: the pool connects on first use.
+///
+/// # Errors
+/// [`Error::Config`] when the URL is malformed or not a PostgreSQL URL.
+///
+/// ```
+/// let engine = session_core::create_async_engine("postgresql://scott:tiger@localhost/test")?;
+/// assert_eq!(format!("{engine:?}"), "Engine(postgresql://scott@localhost:5432/test)");
+/// # Ok::<(), session_core::Error>(())
+/// ```
+pub fn create_async_engine(url: &str) -> Result<Engine> {
+    Engine::builder(url).build()
+}
+
+/// A pool of PostgreSQL connections and the options statements run with.
+///
+/// Cheap to clone: clones share the pool. Made with [`create_async_engine`] or
+/// [`Engine::builder`].
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    url: String,
+    pool: RwLock<Slot>,
+    failures: Arc<ConnectFailures>,
+    echo: bool,
+    pool_size: u32,
+    checkout_timeout: Duration,
+}
+
+/// Options for an [`Engine`]; every option documents its default.
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
+pub struct EngineBuilder {
+    url: String,
+    pool_size: u32,
+    min_idle: Option<u32>,
+    checkout_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    test_on_checkout: bool,
+    application_name: Option<String>,
+    echo: bool,
+}
+
+impl Engine {
+    /// Starts configuring an engine for `url` (`postgresql://user:password@host:port/db?...`,
+    /// `postgres://...`, or a libpq `key=value` string).
+    pub fn builder(url: impl Into<String>) -> EngineBuilder {
+        EngineBuilder {
+            url: url.into(),
+            pool_size: 10,
+            min_idle: None,
+            checkout_timeout: Duration::from_secs(30),
+            connect_timeout: None,
+            max_lifetime: Some(Duration::from_secs(30 * 60)),
+            idle_timeout: Some(Duration::from_secs(10 * 60)),
+            test_on_checkout: true,
+            application_name: None,
+            echo: false,
+        }
+    }
+
+    /// Checks a connection out of the pool (SQLAlchemy's `engine.connect()`).
+    ///
+    /// Statements on it autocommit until [`AsyncConnection::begin`] is called. Give it back with
+    /// [`AsyncConnection::close`] or by dropping it; an open transaction is rolled back first.
+    ///
+    /// # Errors
+    /// [`Error::Disposed`] after [`Engine::dispose`]; [`Error::Connect`] as soon as opening a
+    /// new connection fails while the pool has none (server down, wrong password, unknown
+    /// database); [`Error::PoolTimeout`] when every connection stays checked out for the
+    /// checkout timeout.
+    ///
+    /// # Cancel safety
+    /// Dropping the future loses nothing: a connection already taken is returned to the pool.
+    pub async fn connect(&self) -> Result<AsyncConnection> {
+        let pool = self.pool()?;
+        let failures = &self.shared.failures;
+        let mut checkout = pin!(pool.get_owned());
+        loop {
+            let seen = failures.generation();
+            let mut failed = pin!(failures.notify.notified());
+            failed.as_mut().enable();
+            // A failure recorded before `enable()` shows in the generation counter.
+            if failures.generation() == seen {
+                tokio::select! {
+                    biased;
+                    got = &mut checkout => {
+                        return match got {
+                            Ok(conn) => Ok(AsyncConnection::new(conn, self.clone())),
+                            Err(RunError::TimedOut) => Err(self.pool_timeout_error()),
+                            Err(RunError::User(e)) => Err(self.connect_error(&e.to_string())),
+                        };
+                    }
+                    () = failed.as_mut() => {}
+                }
+            }
+            // Opening a connection failed. With none open, waiting cannot help: say why now.
+            if pool.state().connections == 0 {
+                let message = failures.last().unwrap_or_else(|| "unknown error".into());
+                return Err(self.connect_error(&message));
+            }
+        }
+    }
+
+    /// Checks out a connection and begins a transaction on it (SQLAlchemy's
+    /// `engine.begin()`).
+    ///
+    /// Commit it with [`AsyncConnection::commit`]; dropping it or [`AsyncConnection::close`]
+    /// without committing rolls back. For the scoped form see [`Engine::transaction`].
+    ///
+    /// # Errors
+    /// As [`Engine::connect`], and the server's error for `BEGIN`.
+    pub async fn begin(&self) -> Result<AsyncConnection> {
+        let mut conn = self.connect().await?;
+        conn.begin_level().await?;
+        Ok(conn)
+    }
+
+    /// Runs `body` in a transaction on a fresh connection: commits when it returns `Ok`, rolls
+    /// back when it returns `Err`, and gives the connection back in every case (the Rust
+    /// counterpart of `async with engine.begin() as conn:`).
+    ///
+    /// ```no_run
+    /// # async fn demo(engine: session_core::Engine) -> session_core::Result<()> {
+    /// let n: i64 = engine
+    ///     .transaction(async |conn| {
+    ///         conn.execute("CREATE TABLE t (id int)", &[]).await?;
+    ///         conn.scalar("SELECT count(*) FROM t", &[]).await
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The body's error (after rolling back), or the error of `BEGIN` / `COMMIT`.
+    pub async fn transaction<T, E, F>(&self, body: F) -> std::result::Result<T, E>
+    where
+        F: AsyncFnOnce(&mut AsyncConnection) -> std::result::Result<T, E>,
+        E: From<Error>,
+    {
+        let mut conn = self.begin().await?;
+        match body(&mut conn).await {
+            Ok(value) => {
+                conn.commit().await?;
+                conn.close().await;
+                Ok(value)
+            }
+            Err(e) => {
+                if let Err(rollback) = conn.rollback().await {
+                    tracing::warn!(target: "session_core::engine", error = %rollback,
+                        "rollback after a failed transaction body failed; connection discarded");
+                }
+                conn.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the pool's idle connections and refuses every later checkout with
+    /// [`Error::Disposed`] (SQLAlchemy's `await engine.dispose()`).
+    ///
+    /// Connections checked out now stay usable; each is closed when it is given back.
+    pub async fn dispose(&self) {
+        let old = std::mem::replace(
+            &mut *self.shared.pool.write().unwrap_or_else(|p| p.into_inner()),
+            Slot::Disposed,
+        );
+        drop(old);
+        // Let the connection tasks see their clients dropped.
+        tokio::task::yield_now().await;
+    }
+
+    /// True after [`Engine::dispose`].
+    pub fn is_disposed(&self) -> bool {
+        matches!(
+            *self.shared.pool.read().unwrap_or_else(|p| p.into_inner()),
+            Slot::Disposed
+        )
+    }
+
+    /// A snapshot of the pool (SQLAlchemy's `engine.pool.status()`).
+    pub fn status(&self) -> PoolStatus {
+        let slot = self.shared.pool.read().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Slot::Started(pool) => {
+                let state = pool.state();
+                PoolStatus {
+                    size: self.shared.pool_size,
+                    connections: state.connections,
+                    idle: state.idle_connections,
+                    checked_out: state.connections - state.idle_connections,
+                    disposed: false,
+                }
+            }
+            Slot::Unstarted(_) | Slot::Disposed => PoolStatus {
+                size: self.shared.pool_size,
+                connections: 0,
+                idle: 0,
+                checked_out: 0,
+                disposed: matches!(*slot, Slot::Disposed),
+            },
+        }
+    }
+
+    /// The URL without its password, e.g. `postgresql://scott@localhost:5432/test`.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// Whether statements are logged through `tracing` (target `session_core::echo`).
+    pub fn echo(&self) -> bool {
+        self.shared.echo
+    }
+
+    fn pool(&self) -> Result<PgPool> {
+        if let Slot::Started(pool) = &*self.shared.pool.read().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(pool.clone());
+        }
+        let mut slot = self.shared.pool.write().unwrap_or_else(|p| p.into_inner());
+        match std::mem::replace(&mut *slot, Slot::Disposed) {
+            Slot::Started(pool) => {
+                *slot = Slot::Started(pool.clone());
+                Ok(pool)
+            }
+            Slot::Unstarted(parts) => {
+                let (builder, manager) = *parts;
+                let pool = builder.build_unchecked(manager);
+                *slot = Slot::Started(pool.clone());
+                Ok(pool)
+            }
+            Slot::Disposed => Err(Error::Disposed),
+        }
+    }
+
+    fn pool_timeout_error(&self) -> Error {
+        Error::PoolTimeout {
+            pool_size: self.shared.pool_size,
+            timeout: self.shared.checkout_timeout,
+        }
+    }
+
+    fn connect_error(&self, message: &str) -> Error {
+        Error::Connect {
+            url: self.shared.url.clone(),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl fmt::Debug for Engine {
+    /// `Engine(postgresql://user@host:port/db)`, never the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Engine({})", self.shared.url)
+    }
+}
+
+impl EngineBuilder {
+    /// Maximum number of connections the pool opens. Defaults to 10.
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.pool_size = size;
+        self
+    }
+
+    /// Idle connections the pool keeps open. Defaults to none (connections are opened on
+    /// demand and kept until `idle_timeout`).
+    pub fn min_idle(mut self, min_idle: Option<u32>) -> Self {
+        self.min_idle = min_idle;
+        self
+    }
+
+    /// How long a checkout waits for a free connection before [`Error::PoolTimeout`]
+    /// (SQLAlchemy's `pool_timeout`). Defaults to 30 seconds.
+    pub fn checkout_timeout(mut self, timeout: Duration) -> Self {
+        self.checkout_timeout = timeout;
+        self
+    }
+
+    /// How long opening one connection may take. Defaults to the URL's `connect_timeout`
+    /// option, else 10 seconds.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Connections older than this are closed when given back (SQLAlchemy's `pool_recycle`).
+    /// Defaults to 30 minutes; `None` keeps them forever.
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// Idle connections older than this are closed. Defaults to 10 minutes.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Check each connection with an empty query before handing it out, replacing it when the
+    /// server has gone away (SQLAlchemy's `pool_pre_ping`). Defaults to true.
+    pub fn test_on_checkout(mut self, test: bool) -> Self {
+        self.test_on_checkout = test;
+        self
+    }
+
+    /// The `application_name` the server shows in `pg_stat_activity`. Defaults to the URL's,
+    /// else none.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = Some(name.into());
+        self
+    }
+
+    /// Log every statement with its parameters, row count and elapsed time through `tracing`
+    /// at INFO under the target `session_core::echo` (SQLAlchemy's `echo=True`). Defaults to
+    /// false.
+    pub fn echo(mut self, echo: bool) -> Self {
+        self.echo = echo;
+        self
+    }
+
+    /// Makes the engine. Opens no connection.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed URL or an invalid option.
+    pub fn build(self) -> Result<Engine> {
+        if self.pool_size == 0 {
+            return Err(Error::Config("pool_size must be at least 1".into()));
+        }
+        if self.min_idle.is_some_and(|m| m > self.pool_size) {
+            return Err(Error::Config(format!(
+                "min_idle ({}) must not exceed pool_size ({})",
+                self.min_idle.unwrap_or_default(),
+                self.pool_size
+            )));
+        }
+        let mut config = url::parse(&self.url)?;
+        if let Some(timeout) = self.connect_timeout {
+            config.connect_timeout(timeout);
+        } else if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if let Some(name) = &self.application_name {
+            config.application_name(name);
+        }
+        let shown = url::display(&config);
+        let manager = Manager::new(config);
+        let failures = manager.failures.clone();
+        let builder = Pool::builder()
+            .max_size(self.pool_size)
+            .min_idle(self.min_idle)
+            .connection_timeout(self.checkout_timeout)
+            .max_lifetime(self.max_lifetime)
+            .idle_timeout(self.idle_timeout)
+            .test_on_check_out(self.test_on_checkout)
+            .retry_connection(false)
+            .error_sink(Box::new(TracingSink));
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                url: shown,
+                pool: RwLock::new(Slot::Unstarted(Box::new((builder, manager)))),
+                failures,
+                echo: self.echo,
+                pool_size: self.pool_size,
+                checkout_timeout: self.checkout_timeout,
+            }),
+        })
+    }
+}
+
+/// What [`Engine::status`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// Maximum number of connections.
+    pub size: u32,
+    /// Connections open now.
+    pub connections: u32,
+    /// Open connections waiting in the pool.
+    pub idle: u32,
+    /// Connections checked out now.
+    pub checked_out: u32,
+    /// The engine was disposed.
+    pub disposed: bool,
+}
+
+impl fmt::Display for PoolStatus {
+    /// SQLAlchemy's shape: `Pool size: 10  Connections in pool: 1  Checked out: 0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.disposed {
+            return write!(f, "Pool disposed");
+        }
+        write!(
+            f,
+            "Pool size: {}  Connections in pool: {}  Checked out: {}",
+            self.size, self.idle, self.checked_out
+        )
+    }
+}

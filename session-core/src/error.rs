@@ -1,0 +1,207 @@
+//! The one error type of the session stack.
+//!
+//! Shaped after sqlx's `Error`: a `#[non_exhaustive]` enum with a variant per failure a caller
+//! acts on, the driver error kept as the [`source`](std::error::Error::source), and predicates
+//! ([`Error::code`], [`Error::as_db_error`], [`Error::is_disconnect`], ...) in the spirit of
+//! tokio-postgres, so the SQLSTATE of a database error is always reachable.
+
+use std::fmt;
+use std::time::Duration;
+
+use tokio_postgres::error::{DbError, SqlState};
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the session stack.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server or the driver reported an error while running a statement: a database error
+    /// (with SQLSTATE, see [`Error::code`]), a lost connection, a parameter that could not be
+    /// encoded, a column that could not be decoded.
+    #[error("{}", StatementDisplay { source, sql: sql.as_deref() })]
+    Statement {
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+        /// The SQL that failed, when there was one.
+        sql: Option<Box<str>>,
+    },
+
+    /// No connection could be opened to the server.
+    #[error("could not connect to {url}: {message}")]
+    Connect {
+        /// The URL, without its password.
+        url: String,
+        /// What the driver said, e.g. `Connection refused`.
+        message: String,
+    },
+
+    /// Every connection of the pool stayed checked out for the whole checkout timeout.
+    #[error(
+        "pool limit of size {pool_size} reached, connection timed out, timeout {:.2}s: \
+         all {pool_size} connections stayed checked out; close sessions and connections \
+         sooner, or raise `pool_size` or `checkout_timeout` on the engine builder",
+        timeout.as_secs_f64()
+    )]
+    PoolTimeout {
+        /// The pool's maximum number of connections.
+        pool_size: u32,
+        /// How long the checkout waited.
+        timeout: Duration,
+    },
+
+    /// The engine was disposed with [`Engine::dispose`](crate::Engine::dispose).
+    #[error("this Engine has been disposed and gives out no more connections; create a new Engine")]
+    Disposed,
+
+    /// The engine configuration is invalid: a malformed URL, an unsupported scheme, a bad option.
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+
+    /// The operation is not valid in the current state (SQLAlchemy's `InvalidRequestError`).
+    #[error("{0}")]
+    InvalidRequest(String),
+
+    /// A statement that had to return a row returned none (SQLAlchemy's `NoResultFound`).
+    #[error("No row was found when one was required")]
+    NoResultFound,
+
+    /// A statement that had to return at most one row returned more
+    /// (SQLAlchemy's `MultipleResultsFound`).
+    #[error("Multiple rows were found when exactly one was required")]
+    MultipleResultsFound,
+}
+
+struct StatementDisplay<'a> {
+    source: &'a tokio_postgres::Error,
+    sql: Option<&'a str>,
+}
+
+impl fmt::Display for StatementDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.source.as_db_error() {
+            Some(db) => {
+                write!(f, "database error {}: {}", db.code().code(), db.message())?;
+                if let Some(detail) = db.detail() {
+                    write!(f, "\nDETAIL: {detail}")?;
+                }
+                if let Some(hint) = db.hint() {
+                    write!(f, "\nHINT: {hint}")?;
+                }
+            }
+            None => {
+                write!(f, "{}", self.source)?;
+                if let Some(cause) = std::error::Error::source(self.source) {
+                    write!(f, ": {cause}")?;
+                }
+            }
+        }
+        if let Some(sql) = self.sql {
+            write!(f, "\n[SQL: {sql}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    /// Wraps a driver error raised by `sql`.
+    pub(crate) fn statement(source: tokio_postgres::Error, sql: &str) -> Self {
+        Error::Statement {
+            source,
+            sql: Some(sql.into()),
+        }
+    }
+
+    /// The driver error behind this error, if any.
+    pub fn as_postgres(&self) -> Option<&tokio_postgres::Error> {
+        match self {
+            Error::Statement { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// The server's error report (severity, message, detail, table, constraint, ...), if the
+    /// server raised this error.
+    pub fn as_db_error(&self) -> Option<&DbError> {
+        self.as_postgres()?.as_db_error()
+    }
+
+    /// The SQLSTATE of a database error, e.g. [`SqlState::UNIQUE_VIOLATION`].
+    pub fn code(&self) -> Option<&SqlState> {
+        self.as_postgres()?.code()
+    }
+
+    /// The SQL of the statement that failed, if known.
+    pub fn sql(&self) -> Option<&str> {
+        match self {
+            Error::Statement { sql, .. } => sql.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// True when the connection to the server is gone (closed socket, server shut down, backend
+    /// terminated): the operation may be retried on a new connection once the transaction that
+    /// was open on the old one has been rolled back.
+    pub fn is_disconnect(&self) -> bool {
+        match self {
+            Error::Connect { .. } => true,
+            Error::Statement { source, .. } => {
+                if source.is_closed() {
+                    return true;
+                }
+                matches!(
+                    source.code(),
+                    Some(c) if *c == SqlState::ADMIN_SHUTDOWN
+                        || *c == SqlState::CRASH_SHUTDOWN
+                        || *c == SqlState::CANNOT_CONNECT_NOW
+                        || *c == SqlState::CONNECTION_FAILURE
+                        || *c == SqlState::CONNECTION_EXCEPTION
+                        || *c == SqlState::CONNECTION_DOES_NOT_EXIST
+                ) || (source.code().is_none()
+                    && std::error::Error::source(source)
+                        .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some()))
+            }
+            _ => false,
+        }
+    }
+
+    /// True for a unique-constraint violation (SQLSTATE 23505).
+    pub fn is_unique_violation(&self) -> bool {
+        self.code() == Some(&SqlState::UNIQUE_VIOLATION)
+    }
+
+    /// True for a foreign-key violation (SQLSTATE 23503).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        self.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+    }
+
+    /// True for a NOT NULL violation (SQLSTATE 23502).
+    pub fn is_not_null_violation(&self) -> bool {
+        self.code() == Some(&SqlState::NOT_NULL_VIOLATION)
+    }
+
+    /// True for a check-constraint violation (SQLSTATE 23514).
+    pub fn is_check_violation(&self) -> bool {
+        self.code() == Some(&SqlState::CHECK_VIOLATION)
+    }
+
+    /// True for any integrity-constraint violation (SQLSTATE class 23), SQLAlchemy's
+    /// `IntegrityError`.
+    pub fn is_integrity_error(&self) -> bool {
+        self.code().is_some_and(|c| c.code().starts_with("23"))
+    }
+
+    /// True for a serialization failure or deadlock (SQLSTATE 40001 / 40P01): retry the whole
+    /// transaction.
+    pub fn is_serialization_failure(&self) -> bool {
+        matches!(self.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED)
+    }
+
+    /// True when the pool had no free connection within the checkout timeout.
+    pub fn is_pool_timeout(&self) -> bool {
+        matches!(self, Error::PoolTimeout { .. })
+    }
+}

@@ -1,0 +1,52 @@
+//! SQLAlchemy's session stack, in Rust, on tokio-postgres.
+//!
+//! This crate holds the engine (a bb8 pool of tokio-postgres connections), connections and
+//! transactions, and the error type. The session, the identity map and the unit of work build on
+//! them.
+//!
+//! ```no_run
+//! # async fn demo() -> session_core::Result<()> {
+//! let engine = session_core::create_async_engine("postgresql://postgres@localhost/test")?;
+//! let mut conn = engine.connect().await?;
+//! let tx = conn.begin().await?;
+//! // ... statements through `tx` ...
+//! tx.commit().await?;
+//! let answer: i32 = conn.scalar("SELECT $1::int + 1", &[&41]).await?;
+//! assert_eq!(answer, 42);
+//! conn.close().await;
+//! engine.dispose().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Behavior
+//!
+//! - Creating an [`Engine`] opens no connection; the pool connects on the first checkout.
+//! - A checkout fails fast with [`Error::Connect`] when the server cannot be reached and the
+//!   pool has no connection, and with [`Error::PoolTimeout`] when every connection stays
+//!   checked out for the checkout timeout; it never hangs.
+//! - Statements autocommit unless a transaction is open; [`AsyncConnection::commit`] without
+//!   one does nothing (SQLAlchemy autobegins a transaction on a connection instead: here
+//!   `rollback()` cannot undo statements that ran outside `begin()`).
+//! - Each connection caches its prepared statements: a repeated statement costs one round trip.
+//! - With [`EngineBuilder::echo`], every statement is logged through `tracing` at INFO under
+//!   the target `session_core::echo`, with its parameters, row count and elapsed time.
+//!
+//! # Cancel safety
+//!
+//! Every future here may be dropped at any `.await`. No connection goes back to the pool with a
+//! transaction open: a connection that may have one is rolled back before reuse, or discarded.
+
+mod connection;
+mod engine;
+mod error;
+mod pool;
+mod transaction;
+mod url;
+
+pub use connection::{AsyncConnection, Param};
+pub use engine::{Engine, EngineBuilder, PoolStatus, create_async_engine};
+pub use error::{Error, Result};
+pub use transaction::AsyncTransaction;
+
+/// The driver, re-exported so that users name the same `Row`, `ToSql` and `SqlState` types.
+pub use tokio_postgres;

@@ -1,0 +1,157 @@
+//! The pooled connection and its bb8 manager.
+//!
+//! bb8-postgres opens the connections; this layer adds what a session stack needs on top:
+//! a per-connection prepared-statement cache, and a `dirty` flag that is set *before* a
+//! transaction is begun and cleared only once it is known to be over. bb8 asks
+//! [`ManageConnection::has_broken`] when a connection comes back; a dirty one is discarded
+//! (closing it makes the server roll back), so no connection ever returns to the pool with a
+//! transaction open, whatever future was dropped where. bb8-postgres's own recycle check does
+//! not catch an open transaction.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bb8_postgres::PostgresConnectionManager;
+use tokio::sync::Notify;
+use tokio_postgres::{Client, NoTls, Statement};
+
+/// How many prepared statements one connection keeps.
+pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 512;
+
+/// A live connection as the pool holds it.
+pub(crate) struct PgConnection {
+    pub(crate) client: Client,
+    pub(crate) statements: StatementCache,
+    /// A transaction may be open on the server.
+    pub(crate) dirty: bool,
+}
+
+/// Prepared statements by SQL text, evicting the oldest when full.
+#[derive(Default)]
+pub(crate) struct StatementCache {
+    map: HashMap<Box<str>, Statement>,
+    order: VecDeque<Box<str>>,
+}
+
+impl StatementCache {
+    pub(crate) fn get(&self, sql: &str) -> Option<Statement> {
+        self.map.get(sql).cloned()
+    }
+
+    pub(crate) fn insert(&mut self, sql: &str, statement: Statement) {
+        if self.map.len() >= STATEMENT_CACHE_CAPACITY {
+            if let Some(oldest) = self.order.pop_front() {
+                self.map.remove(&oldest);
+            }
+        }
+        let key: Box<str> = sql.into();
+        if self.map.insert(key.clone(), statement).is_none() {
+            self.order.push_back(key);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, sql: &str) {
+        if self.map.remove(sql).is_some() {
+            self.order.retain(|k| &**k != sql);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// The last failure to open a connection, so that a checkout can fail fast with the real cause
+/// instead of waiting out its timeout.
+#[derive(Default)]
+pub(crate) struct ConnectFailures {
+    generation: AtomicU64,
+    last: Mutex<Option<String>>,
+    pub(crate) notify: Notify,
+}
+
+impl ConnectFailures {
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn last(&self) -> Option<String> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record(&self, error: &tokio_postgres::Error) {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.notify.notify_waiters();
+    }
+}
+
+/// bb8 manager: bb8-postgres's, wrapping each client with our per-connection state.
+pub(crate) struct Manager {
+    inner: PostgresConnectionManager<NoTls>,
+    pub(crate) failures: Arc<ConnectFailures>,
+}
+
+impl Manager {
+    pub(crate) fn new(config: tokio_postgres::Config) -> Self {
+        Manager {
+            inner: PostgresConnectionManager::new(config, NoTls),
+            failures: Arc::default(),
+        }
+    }
+}
+
+impl bb8::ManageConnection for Manager {
+    type Connection = PgConnection;
+    type Error = tokio_postgres::Error;
+
+    async fn connect(&self) -> Result<PgConnection, tokio_postgres::Error> {
+        match self.inner.connect().await {
+            Ok(client) => Ok(PgConnection {
+                client,
+                statements: StatementCache::default(),
+                dirty: false,
+            }),
+            Err(e) => {
+                self.failures.record(&e);
+                Err(e)
+            }
+        }
+    }
+
+    async fn is_valid(&self, conn: &mut PgConnection) -> Result<(), tokio_postgres::Error> {
+        conn.client.simple_query("").await.map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        conn.dirty || conn.client.is_closed()
+    }
+}
+
+/// bb8's error sink: background failures go to `tracing`, never to stderr.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TracingSink;
+
+impl bb8::ErrorSink<tokio_postgres::Error> for TracingSink {
+    fn sink(&self, error: tokio_postgres::Error) {
+        tracing::warn!(target: "session_core::pool", %error, "connection pool error");
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<tokio_postgres::Error>> {
+        Box::new(*self)
+    }
+}

@@ -1,0 +1,144 @@
+//! [`AsyncTransaction`]: a transaction or savepoint on an [`AsyncConnection`], as a guard.
+
+use std::ops::{Deref, DerefMut};
+
+use crate::connection::AsyncConnection;
+use crate::error::{Error, Result};
+
+/// A transaction (or, from [`AsyncConnection::begin_nested`], a savepoint) on a connection
+/// (SQLAlchemy's `AsyncTransaction`).
+///
+/// Statements run through it with the connection's methods (it dereferences to the
+/// [`AsyncConnection`]). End it with [`commit`](AsyncTransaction::commit) or
+/// [`rollback`](AsyncTransaction::rollback). Dropped without either, it is rolled back: the
+/// rollback is sent before the connection's next statement, or when the connection goes back to
+/// the pool, and a `tracing` warning names the forgotten end.
+#[must_use = "a transaction is rolled back when dropped; call `commit().await` or `rollback().await`"]
+pub struct AsyncTransaction<'c> {
+    conn: &'c mut AsyncConnection,
+    level: u32,
+    done: bool,
+}
+
+impl AsyncConnection {
+    /// Begins a transaction and returns its guard (SQLAlchemy's `conn.begin()`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when a transaction is already open on this connection (use
+    /// [`AsyncConnection::begin_nested`] for a savepoint), or the server's error for `BEGIN`.
+    ///
+    /// # Cancel safety
+    /// Dropped before `BEGIN` completes, the connection rolls back before its next statement.
+    pub async fn begin(&mut self) -> Result<AsyncTransaction<'_>> {
+        if self.in_transaction() {
+            return Err(Error::InvalidRequest(
+                "a transaction is already begun on this connection; \
+                 use begin_nested() for a savepoint"
+                    .into(),
+            ));
+        }
+        let level = self.begin_level().await?;
+        Ok(AsyncTransaction {
+            conn: self,
+            level,
+            done: false,
+        })
+    }
+
+    /// Begins a savepoint (`SAVEPOINT sa_savepoint_N`), first beginning a transaction when none
+    /// is open (SQLAlchemy's `conn.begin_nested()`), and returns its guard.
+    ///
+    /// # Errors
+    /// The server's error for `BEGIN` or `SAVEPOINT`.
+    pub async fn begin_nested(&mut self) -> Result<AsyncTransaction<'_>> {
+        self.settle().await?;
+        if !self.in_transaction() {
+            self.begin_level().await?;
+        }
+        let level = self.begin_level().await?;
+        Ok(AsyncTransaction {
+            conn: self,
+            level,
+            done: false,
+        })
+    }
+}
+
+impl AsyncTransaction<'_> {
+    /// Commits this transaction, or releases this savepoint.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] ("This transaction is inactive") when it was already ended
+    /// through the connection; else the server's error.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped before the outcome is known, the connection rolls the whole
+    /// transaction back before its next statement: a commit is never half-known.
+    pub async fn commit(mut self) -> Result<()> {
+        self.done = true;
+        self.conn.commit_level(self.level).await
+    }
+
+    /// Rolls back this transaction, or rolls back to and releases this savepoint.
+    ///
+    /// # Errors
+    /// The driver's error when the connection is gone.
+    pub async fn rollback(mut self) -> Result<()> {
+        self.done = true;
+        self.conn.rollback_level(self.level).await
+    }
+
+    /// Begins a savepoint inside this transaction.
+    ///
+    /// # Errors
+    /// The server's error for `SAVEPOINT`.
+    pub async fn begin_nested(&mut self) -> Result<AsyncTransaction<'_>> {
+        self.conn.begin_nested().await
+    }
+
+    /// True while this transaction is open on the connection (SQLAlchemy's `is_active`).
+    pub fn is_active(&self) -> bool {
+        !self.done && self.conn.transaction_depth() >= self.level
+    }
+
+    /// True for a savepoint.
+    pub fn is_nested(&self) -> bool {
+        self.level > 1
+    }
+}
+
+impl Deref for AsyncTransaction<'_> {
+    type Target = AsyncConnection;
+
+    fn deref(&self) -> &AsyncConnection {
+        self.conn
+    }
+}
+
+impl DerefMut for AsyncTransaction<'_> {
+    fn deref_mut(&mut self) -> &mut AsyncConnection {
+        self.conn
+    }
+}
+
+impl std::fmt::Debug for AsyncTransaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncTransaction")
+            .field("nested", &self.is_nested())
+            .field("active", &self.is_active())
+            .finish()
+    }
+}
+
+impl Drop for AsyncTransaction<'_> {
+    fn drop(&mut self) {
+        if self.done || self.conn.transaction_depth() < self.level {
+            return;
+        }
+        if !std::thread::panicking() {
+            tracing::debug!(target: "session_core::transaction", nested = self.is_nested(),
+                "transaction dropped without commit() or rollback(); it is rolled back");
+        }
+        self.conn.defer_rollback(self.level);
+    }
+}

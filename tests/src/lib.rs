@@ -1,0 +1,5 @@
+//! Helpers shared by the integration tests: the throwaway PostgreSQL (one cluster per test
+//! binary, a fresh database per test), engines on it, pool probes, the cancellation driver and
+//! a log capture.
+
+pub mod support;

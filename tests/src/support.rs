@@ -1,0 +1,132 @@
+//! Test support: databases, engines, probes, cancellation, log capture.
+
+use std::future::Future;
+use std::io::Write;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use session_core::Engine;
+use session_tools::pg;
+
+/// A fresh, empty database on the shared cluster, named after `prefix`; returns its URL.
+///
+/// # Panics
+/// When no cluster can be had: the message says what to install.
+pub async fn fresh_database(prefix: &str) -> String {
+    let cluster = tokio::task::spawn_blocking(pg::shared)
+        .await
+        .expect("cluster start task")
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster
+        .create_database(prefix)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An engine on a fresh database, with a pool of `pool_size` and a short checkout timeout.
+pub async fn engine(prefix: &str, pool_size: u32) -> Engine {
+    let url = fresh_database(prefix).await;
+    Engine::builder(url)
+        .pool_size(pool_size)
+        .checkout_timeout(Duration::from_secs(5))
+        .build()
+        .expect("engine")
+}
+
+/// Backends of `engine`'s database in state `idle in transaction` (seen from a separate,
+/// unpooled connection, so the pool under test is not disturbed).
+pub async fn idle_in_transaction(engine: &Engine) -> i64 {
+    let url = engine_url_with_user(engine);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("probe connection");
+    let task = tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND state LIKE 'idle in transaction%'",
+            &[],
+        )
+        .await
+        .expect("probe query");
+    drop(client);
+    let _ = task.await;
+    row.get(0)
+}
+
+/// The engine's URL (its display form has no password; the throwaway cluster needs none).
+fn engine_url_with_user(engine: &Engine) -> String {
+    engine.url().to_string()
+}
+
+/// Waits until every connection of `engine` is back in the pool (or 10 s pass).
+///
+/// # Panics
+/// When connections stay checked out for 10 s.
+pub async fn wait_pool_idle(engine: &Engine) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.status().checked_out > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "connections still checked out: {}",
+            engine.status()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Polls `future` up to `polls` times, letting the runtime run between polls, and drops it if
+/// it has not finished: `Some(output)` when it finished, `None` when it was cancelled.
+pub async fn poll_then_drop<F: Future>(future: F, polls: usize) -> Option<F::Output> {
+    let mut future = pin!(future);
+    for _ in 0..polls {
+        let step = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
+        if let Poll::Ready(out) = step {
+            return Some(out);
+        }
+        // Give the connection task and the server a moment, so that later polls see responses.
+        tokio::time::sleep(Duration::from_micros(300)).await;
+    }
+    None
+}
+
+/// A `tracing` subscriber for the current thread that records formatted events.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Installs the capture for the current thread (use a current-thread runtime) until the guard
+    /// drops, recording events of targets matching `filter` (an `EnvFilter` directive).
+    pub fn install(&self, filter: &str) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// Everything recorded so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

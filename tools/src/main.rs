@@ -1,0 +1,82 @@
+//! `session-tools`: the demo, a throwaway PostgreSQL, and the proxy expansion printer.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use session_tools::pg::Cluster;
+
+/// Tools for the Rust port of SQLAlchemy's session stack.
+#[derive(Parser)]
+#[command(name = "session-tools", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the demo on a throwaway PostgreSQL (or DATABASE_URL).
+    Demo {
+        /// Print every SQL statement with its parameters, as SQLAlchemy's `echo=True` does.
+        #[arg(long)]
+        echo: bool,
+    },
+    /// Start a throwaway PostgreSQL, print its DATABASE_URL, and keep it until Ctrl-C.
+    Pg,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Cmd::Demo { echo } => demo(echo).await,
+            Cmd::Pg => pg().await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type AnyResult = Result<(), Box<dyn std::error::Error>>;
+
+async fn demo(echo: bool) -> AnyResult {
+    if echo {
+        tracing_subscriber::fmt()
+            .with_env_filter("session_core::echo=info")
+            .with_target(false)
+            .without_time()
+            .init();
+    }
+    let cluster = tokio::task::spawn_blocking(Cluster::start).await??;
+    let url = cluster.create_database("demo").await?;
+    let mut out = std::io::stdout();
+    session_tools::demo::run(&url, echo, &mut out).await?;
+    Ok(())
+}
+
+async fn pg() -> AnyResult {
+    let cluster = tokio::task::spawn_blocking(Cluster::start_owned).await??;
+    println!("DATABASE_URL={}", cluster.url());
+    eprintln!(
+        "started in {:.2} s; Ctrl-C stops the server and deletes its files",
+        cluster.started_in().as_secs_f64()
+    );
+    tokio::signal::ctrl_c().await?;
+    drop(cluster);
+    Ok(())
+}
