@@ -50,3 +50,8 @@ pub use transaction::AsyncTransaction;
 
 /// The driver, re-exported so that users name the same `Row`, `ToSql` and `SqlState` types.
 pub use tokio_postgres;
+
+/// The README's example, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
