@@ -244,6 +244,11 @@ impl Engine {
         self.shared.echo
     }
 
+    /// True when both handles share one pool.
+    pub(crate) fn same_pool(&self, other: &Engine) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     fn pool(&self) -> Result<PgPool> {
         if let Slot::Started(pool) = &*self.shared.pool.read().unwrap_or_else(|p| p.into_inner()) {
             return Ok(pool.clone());

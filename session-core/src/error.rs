@@ -64,6 +64,34 @@ pub enum Error {
     #[error("{0}")]
     InvalidRequest(String),
 
+    /// An object's attributes were expired and reading them would need I/O, which never happens
+    /// on attribute access (the case SQLAlchemy reports as `MissingGreenlet` under asyncio).
+    #[error(
+        "{object} has expired attributes ({attributes}) and reading them would need a query, \
+         which never happens on attribute access; load them with `session.refresh(&obj).await` \
+         (or `get` / select the object again), or make the session with \
+         `expire_on_commit(false)` so that commit keeps loaded values"
+    )]
+    Expired {
+        /// The object, e.g. `A(1)`.
+        object: String,
+        /// The expired attribute names, comma-separated.
+        attributes: String,
+    },
+
+    /// A flush failed (or was cancelled) and the session's transaction was rolled back
+    /// (SQLAlchemy's `PendingRollbackError`).
+    #[error(
+        "This Session's transaction has been rolled back due to a previous exception during \
+         flush. To begin a new transaction with this Session, first issue Session.rollback(). \
+         Original exception was: {0}"
+    )]
+    PendingRollback(String),
+
+    /// An UPDATE or DELETE matched fewer rows than objects (SQLAlchemy's `StaleDataError`).
+    #[error("{0}")]
+    StaleData(String),
+
     /// A statement that had to return a row returned none (SQLAlchemy's `NoResultFound`).
     #[error("No row was found when one was required")]
     NoResultFound,
@@ -198,6 +226,11 @@ impl Error {
     pub fn is_serialization_failure(&self) -> bool {
         matches!(self.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
             || *c == SqlState::T_R_DEADLOCK_DETECTED)
+    }
+
+    /// True for [`Error::PendingRollback`].
+    pub fn is_pending_rollback(&self) -> bool {
+        matches!(self, Error::PendingRollback(_))
     }
 
     /// True when the pool had no free connection within the checkout timeout.

@@ -38,14 +38,27 @@
 
 mod connection;
 mod engine;
+mod entity;
 mod error;
+mod flush;
+mod identity;
+mod metadata;
+mod object;
 mod pool;
+mod session;
 mod transaction;
 mod url;
 
 pub use connection::{AsyncConnection, Param};
 pub use engine::{Engine, EngineBuilder, PoolStatus, create_async_engine};
+pub use entity::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
 pub use error::{Error, Result};
+pub use metadata::MetaData;
+pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut};
+pub use session::{
+    AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, IdentityKey, Info,
+    NoAutoflush, SessionConfig, SessionConnection, TransactionInfo,
+};
 pub use transaction::AsyncTransaction;
 
 /// The driver, re-exported so that users name the same `Row`, `ToSql` and `SqlState` types.

@@ -2,4 +2,5 @@
 //! binary, a fresh database per test), engines on it, pool probes, the cancellation driver and
 //! a log capture.
 
+pub mod model;
 pub mod support;

@@ -469,7 +469,7 @@ fn find_bin_dir() -> Result<PathBuf, PgError> {
             Some((v, e.path().join("bin")))
         })
         .collect();
-    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.0));
     versions
         .into_iter()
         .map(|(_, dir)| dir)

@@ -1,0 +1,391 @@
+//! [`AsyncSession`]: identity map, unit of work and transactions (SQLAlchemy's `AsyncSession`).
+//!
+//! The session is split the way bb8 splits its pool: `state.rs` is the sync state (identity
+//! map, pending and deleted objects, transaction levels) behind a `std` mutex that is never held
+//! across an `.await`; this module and `tx.rs` / `ops.rs` orchestrate the I/O. The connections
+//! of the session's transaction sit behind an async lock that is taken with `try_lock`: a
+//! second task using the same session at the same time gets SQLAlchemy's "concurrent
+//! operations are not permitted" error instead of corrupting state or deadlocking.
+
+mod ops;
+mod state;
+mod tx;
+
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use crate::connection::AsyncConnection;
+use crate::engine::Engine;
+use crate::entity::{Entity, Table};
+use crate::error::{Error, Result};
+use crate::object::AnyObj;
+
+pub use ops::IdentityKey;
+use state::SessionState;
+pub use tx::{AsyncSessionTransaction, NoAutoflush, SessionConnection, TransactionInfo};
+
+/// The session's user dictionary (SQLAlchemy's `Session.info`).
+pub type Info = BTreeMap<String, String>;
+
+/// Chooses the engine for an operation: SQLAlchemy's overridable `Session.get_bind()`, e.g.
+/// the leader/follower `RoutingSession` of the docs.
+pub trait BindRouter: Send + Sync + 'static {
+    /// The engine for an operation on `table` (`None` for plain SQL); `writing` is true while
+    /// flushing. Returning `None` falls back to the session's `binds` and `bind`.
+    fn get_bind(&self, table: Option<&'static Table>, writing: bool) -> Option<Engine>;
+}
+
+/// Options a session is made with (SQLAlchemy's `Session(...)` keyword arguments).
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// The default engine.
+    pub bind: Option<Engine>,
+    /// Engines per entity type, before `bind`.
+    pub binds: HashMap<TypeId, Engine>,
+    /// A routing hook consulted before `binds` and `bind`.
+    pub router: Option<Arc<dyn BindRouter>>,
+    /// Flush before queries. Defaults to true.
+    pub autoflush: bool,
+    /// Expire every object when the root transaction commits. Defaults to true.
+    pub expire_on_commit: bool,
+    /// `close()` only resets, and the session stays usable. Defaults to true (SQLAlchemy 2.x).
+    pub close_resets_only: bool,
+    /// The user dictionary.
+    pub info: Info,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            bind: None,
+            binds: HashMap::new(),
+            router: None,
+            autoflush: true,
+            expire_on_commit: true,
+            close_resets_only: true,
+            info: Info::new(),
+        }
+    }
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("bind", &self.bind)
+            .field("binds", &self.binds.len())
+            .field("router", &self.router.is_some())
+            .field("autoflush", &self.autoflush)
+            .field("expire_on_commit", &self.expire_on_commit)
+            .field("close_resets_only", &self.close_resets_only)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// An async session: tracks the objects it loads and adds, flushes their changes in batches in
+/// foreign-key order, and commits or rolls back as one unit.
+///
+/// Creating a session does no I/O and takes no connection; the first statement checks one out
+/// and begins a transaction (SQLAlchemy's autobegin), `commit()` / `rollback()` / `close()`
+/// give it back.
+///
+/// # Cancel safety
+/// Every async method may be dropped at any `.await`: the pool never gets a connection back with
+/// a transaction open, and the session stays consistent. A flush dropped half-way leaves the
+/// session refusing work with [`Error::PendingRollback`] until `rollback()`.
+pub struct AsyncSession {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) id: u64,
+    pub(crate) config: Mutex<SessionConfig>,
+    pub(crate) state: Mutex<SessionState>,
+    pub(crate) conns: tokio::sync::Mutex<Vec<Bound>>,
+    /// Objects written to since the last flush.
+    pub(crate) dirty: Arc<Mutex<Vec<AnyObj>>>,
+}
+
+/// A connection of the session's transaction, and the engine it came from.
+pub(crate) struct Bound {
+    pub(crate) engine: Engine,
+    pub(crate) conn: AsyncConnection,
+}
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+fn registry() -> &'static Mutex<HashMap<u64, Weak<Inner>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<u64, Weak<Inner>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Mutex::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        lock(registry()).remove(&self.id);
+    }
+}
+
+/// Builds an [`AsyncSession`]; every option documents its default.
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `build()` is called"]
+pub struct AsyncSessionBuilder {
+    config: SessionConfig,
+}
+
+impl AsyncSessionBuilder {
+    /// The default engine. Defaults to none (a statement then fails with a clear error).
+    pub fn bind(mut self, engine: Engine) -> Self {
+        self.config.bind = Some(engine);
+        self
+    }
+
+    /// The engine for entity `T`, before `bind` (SQLAlchemy's `binds={A: engine}`).
+    pub fn bind_entity<T: Entity>(mut self, engine: Engine) -> Self {
+        self.config.binds.insert(TypeId::of::<T>(), engine);
+        self
+    }
+
+    /// A routing hook consulted before `binds` and `bind` (an overridden `get_bind`).
+    pub fn router(mut self, router: impl BindRouter) -> Self {
+        self.config.router = Some(Arc::new(router));
+        self
+    }
+
+    /// Flush before queries. Defaults to true.
+    pub fn autoflush(mut self, autoflush: bool) -> Self {
+        self.config.autoflush = autoflush;
+        self
+    }
+
+    /// Expire every object when the root transaction commits. Defaults to true.
+    pub fn expire_on_commit(mut self, expire: bool) -> Self {
+        self.config.expire_on_commit = expire;
+        self
+    }
+
+    /// `close()` only resets the session (true), or closes it for good (false). Defaults to
+    /// true.
+    pub fn close_resets_only(mut self, only: bool) -> Self {
+        self.config.close_resets_only = only;
+        self
+    }
+
+    /// The session's user dictionary. Defaults to empty.
+    pub fn info(mut self, info: Info) -> Self {
+        self.config.info = info;
+        self
+    }
+
+    /// Makes the session. No I/O.
+    pub fn build(self) -> AsyncSession {
+        AsyncSession::with_config(self.config)
+    }
+}
+
+impl AsyncSession {
+    /// A session bound to `engine`, with the default options (SQLAlchemy's
+    /// `AsyncSession(engine)`).
+    pub fn new(engine: Engine) -> Self {
+        Self::builder().bind(engine).build()
+    }
+
+    /// Starts configuring a session.
+    pub fn builder() -> AsyncSessionBuilder {
+        AsyncSessionBuilder::default()
+    }
+
+    /// A session with these options.
+    pub fn with_config(config: SessionConfig) -> Self {
+        let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+        let inner = Arc::new(Inner {
+            id,
+            state: Mutex::new(SessionState::new(config.autoflush)),
+            config: Mutex::new(config),
+            conns: tokio::sync::Mutex::new(Vec::new()),
+            dirty: Arc::default(),
+        });
+        lock(registry()).insert(id, Arc::downgrade(&inner));
+        AsyncSession { inner }
+    }
+
+    /// The session's number, unique in the process (SQLAlchemy's `hash_key`).
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The default engine (SQLAlchemy's `session.bind`).
+    pub fn bind(&self) -> Option<Engine> {
+        lock(&self.inner.config).bind.clone()
+    }
+
+    /// Replaces the default engine for later transactions.
+    pub fn set_bind(&self, engine: Option<Engine>) {
+        lock(&self.inner.config).bind = engine;
+    }
+
+    /// Whether queries flush first.
+    pub fn autoflush(&self) -> bool {
+        lock(&self.inner.state).autoflush
+    }
+
+    /// Sets autoflush.
+    pub fn set_autoflush(&self, autoflush: bool) {
+        lock(&self.inner.state).autoflush = autoflush;
+    }
+
+    /// A copy of the user dictionary.
+    pub fn info(&self) -> Info {
+        lock(&self.inner.config).info.clone()
+    }
+
+    /// Replaces the user dictionary.
+    pub fn set_info(&self, info: Info) {
+        lock(&self.inner.config).info = info;
+    }
+
+    /// Changes the user dictionary in place.
+    pub fn update_info(&self, f: impl FnOnce(&mut Info)) {
+        f(&mut lock(&self.inner.config).info);
+    }
+
+    /// The engine an operation on `table` runs on (SQLAlchemy's `get_bind(mapper)`): the router,
+    /// then the per-entity binds, then `bind`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] naming the entity when nothing is bound.
+    pub fn get_bind(&self, table: Option<&'static Table>) -> Result<Engine> {
+        self.resolve_bind(table, None, false)
+    }
+
+    /// [`AsyncSession::get_bind`] for entity `T`, honouring `bind_entity::<T>`.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::get_bind`].
+    pub fn get_bind_for<T: Entity>(&self) -> Result<Engine> {
+        self.resolve_bind(Some(T::TABLE), Some(TypeId::of::<T>()), false)
+    }
+
+    pub(crate) fn resolve_bind(
+        &self,
+        table: Option<&'static Table>,
+        entity: Option<TypeId>,
+        writing: bool,
+    ) -> Result<Engine> {
+        let config = lock(&self.inner.config);
+        if let Some(router) = &config.router {
+            if let Some(engine) = router.get_bind(table, writing) {
+                return Ok(engine);
+            }
+        }
+        if let Some(engine) = entity.and_then(|t| config.binds.get(&t)) {
+            return Ok(engine.clone());
+        }
+        config.bind.clone().ok_or_else(|| {
+            Error::InvalidRequest(match table {
+                Some(t) => format!(
+                    "Could not locate a bind configured on mapper {}({}) or this Session; \
+                     make the session with a bind (AsyncSession::new(engine), \
+                     AsyncSession::builder().bind(engine)) or configure the factory's bind",
+                    t.entity, t.name
+                ),
+                None => "Could not locate a bind configured on this Session; make the session \
+                         with a bind (AsyncSession::new(engine)) or configure the factory's bind"
+                    .to_string(),
+            })
+        })
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, SessionState> {
+        lock(&self.inner.state)
+    }
+
+    pub(crate) fn expire_on_commit(&self) -> bool {
+        lock(&self.inner.config).expire_on_commit
+    }
+
+    pub(crate) fn close_resets_only(&self) -> bool {
+        lock(&self.inner.config).close_resets_only
+    }
+
+    /// Takes the transaction's connections, refusing a concurrent operation.
+    pub(crate) fn lock_conns(&self) -> Result<tokio::sync::MutexGuard<'_, Vec<Bound>>> {
+        self.inner.conns.try_lock().map_err(|_| {
+            Error::InvalidRequest(
+                "This session is provisioning a new connection; concurrent operations are not \
+                 permitted (an AsyncSession must not be used by two tasks at once: give each \
+                 task its own session, e.g. through async_scoped_session)"
+                    .into(),
+            )
+        })
+    }
+
+    /// The connection for `engine` in the session's transaction, checked out and begun (with
+    /// as many savepoints as the session has) on first use.
+    pub(crate) async fn conn_for<'c>(
+        &self,
+        conns: &'c mut Vec<Bound>,
+        engine: &Engine,
+    ) -> Result<&'c mut AsyncConnection> {
+        let depth = {
+            let mut state = self.state();
+            state.check_usable()?;
+            state.autobegin();
+            state.depth()
+        };
+        let index = match conns.iter().position(|b| b.engine.same_pool(engine)) {
+            Some(i) => i,
+            None => {
+                let conn = engine.connect().await?;
+                conns.push(Bound {
+                    engine: engine.clone(),
+                    conn,
+                });
+                conns.len() - 1
+            }
+        };
+        let conn = &mut conns[index].conn;
+        while (conn.transaction_depth() as usize) < depth {
+            conn.begin_level().await?;
+        }
+        Ok(conn)
+    }
+
+    /// Every live session in the process (for [`AsyncSession::close_all`]).
+    pub(crate) fn live_sessions() -> Vec<AsyncSession> {
+        lock(registry())
+            .values()
+            .filter_map(Weak::upgrade)
+            .map(|inner| AsyncSession { inner })
+            .collect()
+    }
+
+    pub(crate) fn by_id(id: u64) -> Option<AsyncSession> {
+        lock(registry())
+            .get(&id)
+            .and_then(Weak::upgrade)
+            .map(|inner| AsyncSession { inner })
+    }
+
+    pub(crate) fn is_alive(id: u64) -> bool {
+        lock(registry())
+            .get(&id)
+            .is_some_and(|w| w.strong_count() > 0)
+    }
+}
+
+impl fmt::Debug for AsyncSession {
+    /// `AsyncSession(id=3, bind=Engine(postgresql://user@host/db))`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.bind() {
+            Some(bind) => write!(f, "AsyncSession(id={}, bind={bind:?})", self.inner.id),
+            None => write!(f, "AsyncSession(id={}, bind=None)", self.inner.id),
+        }
+    }
+}

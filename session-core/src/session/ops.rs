@@ -1,0 +1,415 @@
+//! Object operations: add, delete, get, refresh, merge, expire, expunge, and the collections.
+
+use tokio_postgres::Row;
+
+use super::{AsyncSession, lock};
+use crate::entity::Entity;
+use crate::error::{Error, Result};
+use crate::flush::quote;
+use crate::object::{AnyObj, Obj, ObjectState};
+
+/// An identity key: the entity's table and a primary key (SQLAlchemy's
+/// `(cls, (pk,), identity_token)`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdentityKey<T: Entity> {
+    /// The entity's table name.
+    pub table: &'static str,
+    /// The primary key.
+    pub key: T::Key,
+}
+
+fn select_sql<T: Entity>(columns: &[usize]) -> String {
+    let table = T::TABLE;
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|&i| quote(table.columns[i].name))
+        .collect();
+    let cond: Vec<String> = table
+        .key_columns()
+        .enumerate()
+        .map(|(n, k)| format!("{} = ${}", quote(table.columns[k].name), n + 1))
+        .collect();
+    format!(
+        "SELECT {} FROM {} WHERE {}",
+        cols.join(", "),
+        quote(table.name),
+        cond.join(" AND ")
+    )
+}
+
+impl AsyncSession {
+    /// Adds `obj` to the session (SQLAlchemy's `add()`): a transient object becomes pending and
+    /// is inserted at the next flush; a detached one is attached again. No I/O.
+    ///
+    /// # Errors
+    /// The object belongs to another live session, or was deleted (call
+    /// [`AsyncSession::make_transient`] first), or another object with its key is here.
+    pub fn add<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
+        self.add_any(&obj.erase())
+    }
+
+    /// Adds every object (SQLAlchemy's `add_all()`), stopping at the first error.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::add`].
+    pub fn add_all<'a, T: Entity>(&self, objs: impl IntoIterator<Item = &'a Obj<T>>) -> Result<()> {
+        for obj in objs {
+            self.add(obj)?;
+        }
+        Ok(())
+    }
+
+    /// [`AsyncSession::add`] for a type-erased handle.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::add`].
+    pub fn add_any(&self, obj: &AnyObj) -> Result<()> {
+        let me = self.inner.id;
+        let mut state = self.state();
+        state.check_usable()?;
+        state.add(obj, me, AsyncSession::is_alive)?;
+        obj.cell.set_sink(Some(self.inner.dirty.clone()));
+        Ok(())
+    }
+
+    /// Marks a persistent object for deletion at the next flush (SQLAlchemy's `delete()`).
+    ///
+    /// # Errors
+    /// "Instance '...' is not persisted" for a transient or pending object.
+    pub fn delete<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
+        let mut state = self.state();
+        state.check_usable()?;
+        state.delete(&obj.erase(), self.inner.id)
+    }
+
+    /// Sends a deleted or detached object back to the transient state, so that it can be added
+    /// again as a new row (SQLAlchemy's `make_transient()`).
+    pub fn make_transient<T: Entity>(obj: &Obj<T>) {
+        use crate::object::ErasedCell;
+        obj.cell.make_transient();
+    }
+
+    /// The object with primary key `key`: from the identity map without SQL when it is there
+    /// and loaded, else SELECTed (after an autoflush) and added to the identity map
+    /// (SQLAlchemy's `get()`). `None` when there is no such row.
+    ///
+    /// # Errors
+    /// No bind, a database error, or [`Error::PendingRollback`].
+    pub async fn get<T: Entity>(&self, key: T::Key) -> Result<Option<Obj<T>>> {
+        {
+            let state = self.state();
+            state.check_usable()?;
+            if let Some(cell) = state.identity.get::<T>(&key) {
+                let guard = cell.lock();
+                let usable = guard.status == ObjectState::Persistent
+                    && !guard.marked_deleted
+                    && !guard.expired.iter().any(|e| *e);
+                drop(guard);
+                if usable {
+                    return Ok(Some(Obj::from_cell(cell)));
+                }
+            }
+        }
+        let mut conns = self.lock_conns()?;
+        if self.autoflush() && self.has_changes(&self.state()) {
+            self.flush_locked(&mut conns).await?;
+        }
+        let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
+        let conn = self.conn_for(&mut conns, &engine).await?;
+        let all: Vec<usize> = (0..T::TABLE.columns.len()).collect();
+        let sql = select_sql::<T>(&all);
+        let row = conn.query_opt(&sql, &T::key_params(&key)).await?;
+        drop(conns);
+        match row {
+            None => Ok(None),
+            Some(row) => self.load_row::<T>(&row, &sql).map(Some),
+        }
+    }
+
+    /// Like [`AsyncSession::get`], but a missing row is an error (SQLAlchemy's `get_one()`).
+    ///
+    /// # Errors
+    /// [`Error::NoResultFound`]: "No row was found when one was required".
+    pub async fn get_one<T: Entity>(&self, key: T::Key) -> Result<Obj<T>> {
+        self.get::<T>(key).await?.ok_or(Error::NoResultFound)
+    }
+
+    /// Turns a row laid out as `T::TABLE.columns` into the session's object for its key:
+    /// the object already in the identity map (refreshed when it was expired), or a new
+    /// persistent one.
+    pub(crate) fn load_row<T: Entity>(&self, row: &Row, sql: &str) -> Result<Obj<T>> {
+        let key = T::key_from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
+        let mut state = self.state();
+        if let Some(cell) = state.identity.get::<T>(&key) {
+            let mut guard = cell.lock();
+            if guard.expired.iter().any(|e| *e) {
+                let value = T::from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
+                guard.committed = Some(value.clone());
+                guard.value = value;
+                guard.expired.iter_mut().for_each(|e| *e = false);
+                guard.modified = false;
+            }
+            drop(guard);
+            return Ok(Obj::from_cell(cell));
+        }
+        let value = T::from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
+        let obj = Obj::new(value.clone());
+        {
+            let mut guard = obj.cell.lock();
+            guard.committed = Some(value);
+            guard.status = ObjectState::Persistent;
+            guard.session = Some(self.inner.id);
+            guard.sink = Some(self.inner.dirty.clone());
+        }
+        state.identity.insert::<T>(key, obj.cell.clone());
+        Ok(obj)
+    }
+
+    /// Reloads the object's attributes from the database (all, or the named ones), after an
+    /// autoflush (SQLAlchemy's `refresh()`).
+    ///
+    /// # Errors
+    /// "Instance '...' is not persistent within this Session", an unknown attribute name, or
+    /// "Could not refresh instance '...'" when the row is gone.
+    pub async fn refresh<T: Entity>(&self, obj: &Obj<T>, attributes: &[&str]) -> Result<()> {
+        let columns = self.persistent_columns(obj, attributes)?;
+        let mut conns = self.lock_conns()?;
+        if self.autoflush() && self.has_changes(&self.state()) {
+            self.flush_locked(&mut conns).await?;
+        }
+        let key = {
+            let guard = obj.cell.lock();
+            guard
+                .committed
+                .as_ref()
+                .map_or_else(|| guard.value.key(), Entity::key)
+        };
+        let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
+        let conn = self.conn_for(&mut conns, &engine).await?;
+        let sql = select_sql::<T>(&columns);
+        let row = conn.query_opt(&sql, &T::key_params(&key)).await?;
+        drop(conns);
+        let row = row.ok_or_else(|| {
+            Error::InvalidRequest(format!("Could not refresh instance '{obj:?}'"))
+        })?;
+        let mut guard = obj.cell.lock();
+        let state = &mut *guard;
+        let mut committed = state
+            .committed
+            .clone()
+            .unwrap_or_else(|| state.value.clone());
+        for (at, &c) in columns.iter().enumerate() {
+            state
+                .value
+                .set_column(c, &row, at)
+                .map_err(|e| Error::statement(e, &sql))?;
+            committed
+                .set_column(c, &row, at)
+                .map_err(|e| Error::statement(e, &sql))?;
+            state.expired[c] = false;
+        }
+        state.committed = Some(committed);
+        state.modified = !state.changed_columns().is_empty();
+        Ok(())
+    }
+
+    /// Expires the object's attributes (all, or the named ones): reading them is then an error
+    /// until a refresh or a new load (SQLAlchemy's `expire()`). Unflushed changes to them are
+    /// discarded. No I/O.
+    ///
+    /// # Errors
+    /// "Instance '...' is not persistent within this Session", or an unknown attribute name.
+    pub fn expire<T: Entity>(&self, obj: &Obj<T>, attributes: &[&str]) -> Result<()> {
+        let columns = self.persistent_columns(obj, attributes)?;
+        use crate::object::ErasedCell;
+        if attributes.is_empty() {
+            obj.cell.expire(None);
+        } else {
+            obj.cell.expire(Some(&columns));
+        }
+        Ok(())
+    }
+
+    /// Expires every object in the identity map (SQLAlchemy's `expire_all()`).
+    pub fn expire_all(&self) {
+        for obj in self.state().identity.objects() {
+            obj.cell.expire(None);
+        }
+    }
+
+    fn persistent_columns<T: Entity>(
+        &self,
+        obj: &Obj<T>,
+        attributes: &[&str],
+    ) -> Result<Vec<usize>> {
+        let (status, session) = {
+            let guard = obj.cell.lock();
+            (guard.status, guard.session)
+        };
+        if status != ObjectState::Persistent || session != Some(self.inner.id) {
+            return Err(Error::InvalidRequest(format!(
+                "Instance '{obj:?}' is not persistent within this Session"
+            )));
+        }
+        if attributes.is_empty() {
+            return Ok((0..T::TABLE.columns.len()).collect());
+        }
+        attributes
+            .iter()
+            .map(|name| {
+                T::TABLE.column_by_field(name).ok_or_else(|| {
+                    Error::InvalidRequest(format!(
+                        "{} has no attribute '{name}'; its attributes are: {}",
+                        T::TABLE.entity,
+                        T::TABLE
+                            .columns
+                            .iter()
+                            .map(|c| c.field)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Removes the object from the session (SQLAlchemy's `expunge()`): pending → transient,
+    /// persistent → detached.
+    ///
+    /// # Errors
+    /// "Instance ... is not present in this Session".
+    pub fn expunge<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
+        let any = obj.erase();
+        self.state().expunge(&any, self.inner.id)?;
+        any.cell.set_sink(None);
+        Ok(())
+    }
+
+    /// Removes every object from the session (SQLAlchemy's `expunge_all()`).
+    pub fn expunge_all(&self) {
+        self.state().expunge_all();
+        lock(&self.inner.dirty).clear();
+    }
+
+    /// Copies the state of `source` onto the session's object with the same key, loading it
+    /// when needed, or onto a new pending object when there is none, and returns that object
+    /// (SQLAlchemy's `merge()`). `source` itself is never attached.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::get`].
+    pub async fn merge<T: Entity>(&self, source: &Obj<T>) -> Result<Obj<T>> {
+        let value = source.cell.lock().value.clone();
+        let target = self.get::<T>(value.key()).await?;
+        match target {
+            Some(target) => {
+                if !target.ptr_eq(source) {
+                    *target.write()? = value;
+                }
+                Ok(target)
+            }
+            None => {
+                let target = Obj::new(value);
+                self.add(&target)?;
+                Ok(target)
+            }
+        }
+    }
+
+    /// True when the object's loaded attributes differ from the database image (SQLAlchemy's
+    /// `is_modified()`): false after setting an attribute to the value it had. No I/O.
+    pub fn is_modified<T: Entity>(&self, obj: &Obj<T>) -> bool {
+        let guard = obj.cell.lock();
+        guard.status == ObjectState::Pending || !guard.changed_columns().is_empty()
+    }
+
+    /// True when the object is pending or persistent in this session (SQLAlchemy's
+    /// `obj in session`).
+    pub fn contains<T: Entity>(&self, obj: &Obj<T>) -> bool {
+        let guard = obj.cell.lock();
+        guard.session == Some(self.inner.id)
+            && matches!(guard.status, ObjectState::Pending | ObjectState::Persistent)
+    }
+
+    /// The pending objects, then the identity map's (SQLAlchemy's `iter(session)`).
+    pub fn iter(&self) -> std::vec::IntoIter<AnyObj> {
+        let state = self.state();
+        let mut all = state.new.clone();
+        all.extend(state.identity.objects());
+        all.into_iter()
+    }
+
+    /// Pending objects (SQLAlchemy's `session.new`).
+    pub fn new_objects(&self) -> Vec<AnyObj> {
+        self.state().new.clone()
+    }
+
+    /// Persistent objects written to since their last flush, not deleted (SQLAlchemy's
+    /// optimistic `session.dirty`: a same-value assignment counts; see `is_modified`).
+    pub fn dirty(&self) -> Vec<AnyObj> {
+        let me = self.inner.id;
+        let mut seen = std::collections::HashSet::new();
+        lock(&self.inner.dirty)
+            .iter()
+            .filter(|o| seen.insert(o.cell.object_id()))
+            .filter(|o| {
+                let mut keep = false;
+                o.cell.with_meta(&mut |m| {
+                    keep = *m.status == ObjectState::Persistent
+                        && *m.session == Some(me)
+                        && *m.modified
+                        && !*m.marked_deleted;
+                });
+                keep
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Objects marked for deletion (SQLAlchemy's `session.deleted`).
+    pub fn deleted(&self) -> Vec<AnyObj> {
+        self.state().deleted.clone()
+    }
+
+    /// Every object in the identity map.
+    pub fn identity_map(&self) -> Vec<AnyObj> {
+        self.state().identity.objects()
+    }
+
+    /// Replaces the identity map with `objects` (SQLAlchemy's settable `identity_map`): every
+    /// object now in it is detached first.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::add`] for each new object.
+    pub fn set_identity_map(&self, objects: Vec<AnyObj>) -> Result<()> {
+        self.expunge_all();
+        for obj in &objects {
+            self.add_any(obj)?;
+        }
+        Ok(())
+    }
+
+    /// The live session owning `obj`, if any (SQLAlchemy's `object_session()`).
+    pub fn object_session<T: Entity>(obj: &Obj<T>) -> Option<AsyncSession> {
+        let id = obj.cell.lock().session?;
+        AsyncSession::by_id(id)
+    }
+
+    /// The identity key of entity `T` with primary key `key` (SQLAlchemy's `identity_key()`).
+    pub fn identity_key<T: Entity>(key: T::Key) -> IdentityKey<T> {
+        IdentityKey {
+            table: T::TABLE.name,
+            key,
+        }
+    }
+
+    /// Number of objects in the identity map.
+    pub fn len(&self) -> usize {
+        let state = self.state();
+        state.identity.len() + state.new.len()
+    }
+
+    /// True when the session holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,283 @@
+//! The seed's `A` / `B` schema with hand-written [`Entity`] impls, so the session's tests do
+//! not depend on `#[derive(Entity)]` (which has tests of its own).
+
+use chrono::NaiveDateTime;
+use session_core::tokio_postgres::Row;
+use session_core::tokio_postgres::types::ToSql;
+use session_core::{Column, ColumnType, Entity, ForeignKey, MetaData, OwnedParam, Table};
+
+const fn col(name: &'static str, sql_type: &'static str, nullable: bool) -> Column {
+    Column {
+        name,
+        field: name,
+        sql_type,
+        nullable,
+        primary_key: false,
+        generated: false,
+        server_default: None,
+        foreign_key: None,
+        unique: false,
+    }
+}
+
+/// `a`: id serial, data varchar, create_date timestamp default now().
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct A {
+    /// Generated key.
+    pub id: i32,
+    /// Payload.
+    pub data: String,
+    /// Server default `now()`.
+    pub create_date: Option<NaiveDateTime>,
+}
+
+/// `b`: id serial, a_id references a, data varchar.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct B {
+    /// Generated key.
+    pub id: i32,
+    /// Parent.
+    pub a_id: i32,
+    /// Payload.
+    pub data: String,
+}
+
+/// `item`: composite key (shop, sku), explicit keys, a nullable price.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Item {
+    /// Key part 1.
+    pub shop: String,
+    /// Key part 2.
+    pub sku: i64,
+    /// Nullable column.
+    pub price: Option<f64>,
+}
+
+static A_TABLE: Table = Table {
+    name: "a",
+    entity: "A",
+    columns: &[
+        Column {
+            primary_key: true,
+            generated: true,
+            ..col("id", <i32 as ColumnType>::SQL_TYPE, false)
+        },
+        col("data", <String as ColumnType>::SQL_TYPE, false),
+        Column {
+            server_default: Some("now()"),
+            ..col("create_date", <NaiveDateTime as ColumnType>::SQL_TYPE, true)
+        },
+    ],
+};
+
+static B_TABLE: Table = Table {
+    name: "b",
+    entity: "B",
+    columns: &[
+        Column {
+            primary_key: true,
+            generated: true,
+            ..col("id", "integer", false)
+        },
+        Column {
+            foreign_key: Some(ForeignKey {
+                table: "a",
+                column: "id",
+            }),
+            ..col("a_id", "integer", false)
+        },
+        col("data", "varchar", false),
+    ],
+};
+
+static ITEM_TABLE: Table = Table {
+    name: "item",
+    entity: "Item",
+    columns: &[
+        Column {
+            primary_key: true,
+            ..col("shop", "varchar", false)
+        },
+        Column {
+            primary_key: true,
+            ..col("sku", "bigint", false)
+        },
+        col("price", "double precision", true),
+    ],
+};
+
+macro_rules! field_dispatch {
+    ($self:ident, $index:ident, [$($i:literal => $f:ident),*]) => {
+        match $index { $($i => &$self.$f as &(dyn ToSql + Sync),)* _ => &None::<i32> }
+    };
+}
+
+impl Entity for A {
+    type Key = i32;
+    const TABLE: &'static Table = &A_TABLE;
+
+    fn key(&self) -> i32 {
+        self.id
+    }
+    fn key_params(key: &i32) -> Vec<&(dyn ToSql + Sync)> {
+        vec![key]
+    }
+    fn column_param(&self, index: usize) -> &(dyn ToSql + Sync) {
+        field_dispatch!(self, index, [0 => id, 1 => data, 2 => create_date])
+    }
+    fn column_array(objects: &[&Self], index: usize) -> OwnedParam {
+        match index {
+            0 => Box::new(objects.iter().map(|o| o.id).collect::<Vec<_>>()),
+            1 => Box::new(objects.iter().map(|o| o.data.clone()).collect::<Vec<_>>()),
+            _ => Box::new(objects.iter().map(|o| o.create_date).collect::<Vec<_>>()),
+        }
+    }
+    fn from_row(row: &Row, offset: usize) -> Result<Self, session_core::tokio_postgres::Error> {
+        Ok(A {
+            id: row.try_get(offset)?,
+            data: row.try_get(offset + 1)?,
+            create_date: row.try_get(offset + 2)?,
+        })
+    }
+    fn key_from_row(row: &Row, offset: usize) -> Result<i32, session_core::tokio_postgres::Error> {
+        row.try_get(offset)
+    }
+    fn set_column(
+        &mut self,
+        index: usize,
+        row: &Row,
+        at: usize,
+    ) -> Result<(), session_core::tokio_postgres::Error> {
+        match index {
+            0 => self.id = row.try_get(at)?,
+            1 => self.data = row.try_get(at)?,
+            2 => self.create_date = row.try_get(at)?,
+            _ => {}
+        }
+        Ok(())
+    }
+    fn column_eq(&self, other: &Self, index: usize) -> bool {
+        match index {
+            0 => self.id == other.id,
+            1 => self.data == other.data,
+            2 => self.create_date == other.create_date,
+            _ => true,
+        }
+    }
+}
+
+impl Entity for B {
+    type Key = i32;
+    const TABLE: &'static Table = &B_TABLE;
+
+    fn key(&self) -> i32 {
+        self.id
+    }
+    fn key_params(key: &i32) -> Vec<&(dyn ToSql + Sync)> {
+        vec![key]
+    }
+    fn column_param(&self, index: usize) -> &(dyn ToSql + Sync) {
+        field_dispatch!(self, index, [0 => id, 1 => a_id, 2 => data])
+    }
+    fn column_array(objects: &[&Self], index: usize) -> OwnedParam {
+        match index {
+            0 => Box::new(objects.iter().map(|o| o.id).collect::<Vec<_>>()),
+            1 => Box::new(objects.iter().map(|o| o.a_id).collect::<Vec<_>>()),
+            _ => Box::new(objects.iter().map(|o| o.data.clone()).collect::<Vec<_>>()),
+        }
+    }
+    fn from_row(row: &Row, offset: usize) -> Result<Self, session_core::tokio_postgres::Error> {
+        Ok(B {
+            id: row.try_get(offset)?,
+            a_id: row.try_get(offset + 1)?,
+            data: row.try_get(offset + 2)?,
+        })
+    }
+    fn key_from_row(row: &Row, offset: usize) -> Result<i32, session_core::tokio_postgres::Error> {
+        row.try_get(offset)
+    }
+    fn set_column(
+        &mut self,
+        index: usize,
+        row: &Row,
+        at: usize,
+    ) -> Result<(), session_core::tokio_postgres::Error> {
+        match index {
+            0 => self.id = row.try_get(at)?,
+            1 => self.a_id = row.try_get(at)?,
+            2 => self.data = row.try_get(at)?,
+            _ => {}
+        }
+        Ok(())
+    }
+    fn column_eq(&self, other: &Self, index: usize) -> bool {
+        match index {
+            0 => self.id == other.id,
+            1 => self.a_id == other.a_id,
+            2 => self.data == other.data,
+            _ => true,
+        }
+    }
+}
+
+impl Entity for Item {
+    type Key = (String, i64);
+    const TABLE: &'static Table = &ITEM_TABLE;
+
+    fn key(&self) -> (String, i64) {
+        (self.shop.clone(), self.sku)
+    }
+    fn key_params(key: &(String, i64)) -> Vec<&(dyn ToSql + Sync)> {
+        vec![&key.0, &key.1]
+    }
+    fn column_param(&self, index: usize) -> &(dyn ToSql + Sync) {
+        field_dispatch!(self, index, [0 => shop, 1 => sku, 2 => price])
+    }
+    fn column_array(objects: &[&Self], index: usize) -> OwnedParam {
+        match index {
+            0 => Box::new(objects.iter().map(|o| o.shop.clone()).collect::<Vec<_>>()),
+            1 => Box::new(objects.iter().map(|o| o.sku).collect::<Vec<_>>()),
+            _ => Box::new(objects.iter().map(|o| o.price).collect::<Vec<_>>()),
+        }
+    }
+    fn from_row(row: &Row, offset: usize) -> Result<Self, session_core::tokio_postgres::Error> {
+        Ok(Item {
+            shop: row.try_get(offset)?,
+            sku: row.try_get(offset + 1)?,
+            price: row.try_get(offset + 2)?,
+        })
+    }
+    fn key_from_row(
+        row: &Row,
+        offset: usize,
+    ) -> Result<(String, i64), session_core::tokio_postgres::Error> {
+        Ok((row.try_get(offset)?, row.try_get(offset + 1)?))
+    }
+    fn set_column(
+        &mut self,
+        index: usize,
+        row: &Row,
+        at: usize,
+    ) -> Result<(), session_core::tokio_postgres::Error> {
+        match index {
+            0 => self.shop = row.try_get(at)?,
+            1 => self.sku = row.try_get(at)?,
+            2 => self.price = row.try_get(at)?,
+            _ => {}
+        }
+        Ok(())
+    }
+    fn column_eq(&self, other: &Self, index: usize) -> bool {
+        match index {
+            0 => self.shop == other.shop,
+            1 => self.sku == other.sku,
+            2 => self.price == other.price,
+            _ => true,
+        }
+    }
+}
+
+/// The seed's metadata: `a`, `b`, plus `item`.
+pub fn metadata() -> MetaData {
+    MetaData::new().with::<B>().with::<A>().with::<Item>()
+}
