@@ -7,6 +7,9 @@ use std::hash::Hash;
 use postgres_types::{FromSqlOwned, ToSql};
 use tokio_postgres::Row;
 
+use crate::object::Obj;
+use crate::relationship::Link;
+
 /// A statement parameter that owns its value (e.g. one column of many objects as an array).
 pub type OwnedParam = Box<dyn ToSql + Sync + Send>;
 
@@ -170,4 +173,11 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
 
     /// Whether column `index` holds equal values in `self` and `other`.
     fn column_eq(&self, other: &Self, index: usize) -> bool;
+
+    /// Visits the objects `obj` reaches through its loaded relationships, as parent/child
+    /// [`Link`]s (for the cascade of `add` and the foreign-key copy at flush). Entities without
+    /// relationships keep the default, which visits nothing.
+    fn relations(obj: &Obj<Self>, visit: &mut dyn FnMut(Link)) {
+        let _ = (obj, visit);
+    }
 }

@@ -79,6 +79,18 @@ pub enum Error {
         attributes: String,
     },
 
+    /// A relationship was read before it was loaded; loading it would need I/O, which never
+    /// happens on attribute access.
+    #[error(
+        "{relationship} is not loaded, and loading it would need a query, which never happens \
+         on attribute access; eager-load it in the query (selectinload / joinedload), or query \
+         the related objects"
+    )]
+    NotLoaded {
+        /// `Entity.field`.
+        relationship: String,
+    },
+
     /// A flush failed (or was cancelled) and the session's transaction was rolled back
     /// (SQLAlchemy's `PendingRollbackError`).
     #[error(

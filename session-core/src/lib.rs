@@ -45,6 +45,7 @@ mod identity;
 mod metadata;
 mod object;
 mod pool;
+mod relationship;
 mod session;
 mod transaction;
 mod url;
@@ -55,6 +56,7 @@ pub use entity::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
 pub use error::{Error, Result};
 pub use metadata::MetaData;
 pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut};
+pub use relationship::{Collection, Link, Reference};
 pub use session::{
     AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, IdentityKey, Info,
     NoAutoflush, SessionConfig, SessionConnection, TransactionInfo,

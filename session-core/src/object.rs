@@ -18,6 +18,7 @@ use crate::entity::{Entity, Table};
 use crate::error::{Error, Result};
 use crate::flush;
 use crate::identity::IdentityMap;
+use crate::relationship::Link;
 
 static NEXT_OBJECT: AtomicU64 = AtomicU64::new(1);
 
@@ -129,6 +130,13 @@ impl<T: Entity> Obj<T> {
             }
         }
         Ok(RefMut { guard })
+    }
+
+    /// Runs `f` on the value as it is, without the expiry check (expired attributes hold
+    /// stale values): plumbing for mapping code such as [`Entity::relations`], not a way to
+    /// read data.
+    pub fn peek<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.cell.lock().value)
     }
 
     /// The object's state towards its session.
@@ -372,6 +380,8 @@ pub(crate) trait ErasedCell: Send + Sync + 'static {
     fn make_transient(&self);
     /// Sets (or clears) the owning session's dirty list.
     fn set_sink(&self, sink: Option<DirtySink>);
+    /// Visits the object's relationship links.
+    fn relations(self: Arc<Self>, visit: &mut dyn FnMut(Link));
     /// Registers the object in `map` under its key; describes the other object on a clash.
     fn identity_insert(self: Arc<Self>, map: &mut IdentityMap) -> Option<String>;
     /// Removes the object from `map`.
@@ -460,6 +470,10 @@ impl<T: Entity> ErasedCell for Cell<T> {
 
     fn set_sink(&self, sink: Option<DirtySink>) {
         self.lock().sink = sink;
+    }
+
+    fn relations(self: Arc<Self>, visit: &mut dyn FnMut(Link)) {
+        T::relations(&Obj::from_cell(self), visit);
     }
 
     fn identity_insert(self: Arc<Self>, map: &mut IdentityMap) -> Option<String> {

@@ -4,7 +4,10 @@
 use chrono::NaiveDateTime;
 use session_core::tokio_postgres::Row;
 use session_core::tokio_postgres::types::ToSql;
-use session_core::{Column, ColumnType, Entity, ForeignKey, MetaData, OwnedParam, Table};
+use session_core::{
+    Collection, Column, ColumnType, Entity, ForeignKey, Link, MetaData, Obj, OwnedParam, Reference,
+    Table,
+};
 
 const fn col(name: &'static str, sql_type: &'static str, nullable: bool) -> Column {
     Column {
@@ -29,6 +32,8 @@ pub struct A {
     pub data: String,
     /// Server default `now()`.
     pub create_date: Option<NaiveDateTime>,
+    /// One-to-many: the `B`s whose `a_id` is this `id`.
+    pub bs: Collection<B>,
 }
 
 /// `b`: id serial, a_id references a, data varchar.
@@ -40,6 +45,8 @@ pub struct B {
     pub a_id: i32,
     /// Payload.
     pub data: String,
+    /// Many-to-one: the `A` of `a_id`.
+    pub a: Reference<A>,
 }
 
 /// `item`: composite key (shop, sku), explicit keys, a nullable price.
@@ -137,6 +144,7 @@ impl Entity for A {
             id: row.try_get(offset)?,
             data: row.try_get(offset + 1)?,
             create_date: row.try_get(offset + 2)?,
+            bs: Collection::unloaded("A.bs"),
         })
     }
     fn key_from_row(row: &Row, offset: usize) -> Result<i32, session_core::tokio_postgres::Error> {
@@ -162,6 +170,20 @@ impl Entity for A {
             1 => self.data == other.data,
             2 => self.create_date == other.create_date,
             _ => true,
+        }
+    }
+    fn relations(obj: &Obj<Self>, visit: &mut dyn FnMut(Link)) {
+        let children: Vec<Obj<B>> = obj
+            .peek(|a| a.bs.loaded().map(<[Obj<B>]>::to_vec))
+            .unwrap_or_default();
+        for child in &children {
+            visit(Link::new(
+                obj,
+                child,
+                |a: &A| a.id,
+                |b: &mut B, k| b.a_id = k,
+                |b: &B| b.a_id,
+            ));
         }
     }
 }
@@ -191,6 +213,7 @@ impl Entity for B {
             id: row.try_get(offset)?,
             a_id: row.try_get(offset + 1)?,
             data: row.try_get(offset + 2)?,
+            a: Reference::unloaded("B.a"),
         })
     }
     fn key_from_row(row: &Row, offset: usize) -> Result<i32, session_core::tokio_postgres::Error> {
@@ -216,6 +239,17 @@ impl Entity for B {
             1 => self.a_id == other.a_id,
             2 => self.data == other.data,
             _ => true,
+        }
+    }
+    fn relations(obj: &Obj<Self>, visit: &mut dyn FnMut(Link)) {
+        if let Some(parent) = obj.peek(|b| b.a.loaded().cloned()) {
+            visit(Link::new(
+                &parent,
+                obj,
+                |a: &A| a.id,
+                |b: &mut B, k| b.a_id = k,
+                |b: &B| b.a_id,
+            ));
         }
     }
 }

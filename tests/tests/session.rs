@@ -533,6 +533,7 @@ async fn merge_returns_the_existing_object_with_the_new_state() {
         id: 1,
         data: "new u1".into(),
         create_date: u1.read().unwrap().create_date,
+        ..A::default()
     });
     let merged = session.merge(&detached).await.unwrap();
     assert!(merged.ptr_eq(&u1));
@@ -760,4 +761,106 @@ async fn cancelled_flush_and_commit_leave_the_pool_clean() {
     // Only the commit that finished is visible (flush results were rolled back).
     let n = count(&engine, "a").await;
     assert!(n == 50 || n == 100, "{n}");
+}
+
+// ---- relationships ----
+
+#[tokio::test]
+async fn children_added_through_a_collection_get_the_parents_generated_key_in_one_flush() {
+    let capture = LogCapture::default();
+    let _g = capture.install("session_core::echo=info");
+    let engine = echo_engine("relbulk").await;
+    let session = AsyncSession::builder()
+        .bind(engine.clone())
+        .expire_on_commit(false)
+        .build();
+    let parents: Vec<Obj<A>> = (0..10_000)
+        .map(|i| {
+            Obj::new(A {
+                data: format!("p{i}"),
+                bs: session_core::Collection::from_vec(
+                    (0..2)
+                        .map(|k| {
+                            Obj::new(B {
+                                data: format!("c{i}-{k}"),
+                                ..B::default()
+                            })
+                        })
+                        .collect(),
+                ),
+                ..A::default()
+            })
+        })
+        .collect();
+    session.add_all(&parents).unwrap();
+    assert_eq!(
+        session.new_objects().len(),
+        30_000,
+        "children cascaded on add"
+    );
+    let before = statements(&capture.text()).len();
+    session.commit().await.unwrap();
+    let log = capture.text();
+    let sql: Vec<&str> = statements(&log)[before..].to_vec();
+    // BEGIN, INSERT a, INSERT b, COMMIT.
+    assert_eq!(
+        sql.len(),
+        4,
+        "{:#?}",
+        sql.iter()
+            .map(|l| &l[..l.len().min(80)])
+            .collect::<Vec<_>>()
+    );
+    for p in parents.iter().take(50) {
+        let p = p.read().unwrap();
+        for child in p.bs.get().unwrap() {
+            assert_eq!(child.read().unwrap().a_id, p.id);
+        }
+    }
+    let mut conn = engine.connect().await.unwrap();
+    let wrong: i64 = conn
+        .scalar(
+            "SELECT count(*) FROM b JOIN a ON a.id = b.a_id \
+             WHERE b.data NOT LIKE 'c' || substr(a.data, 2) || '-%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong, 0, "every child points at its own parent");
+    assert_eq!(count(&engine, "b").await, 20_000);
+}
+
+#[tokio::test]
+async fn many_to_one_reference_and_reparenting() {
+    let engine = setup("reparent").await;
+    let session = AsyncSession::builder()
+        .bind(engine.clone())
+        .expire_on_commit(false)
+        .build();
+    let p1 = a("p1");
+    let child = Obj::new(B {
+        data: "child".into(),
+        a: session_core::Reference::to(p1.clone()),
+        ..B::default()
+    });
+    session.add(&child).unwrap(); // cascades to the parent
+    assert_eq!(p1.state(), ObjectState::Pending);
+    session.commit().await.unwrap();
+    assert_eq!(child.read().unwrap().a_id, p1.read().unwrap().id);
+
+    // Moving a persistent child to a new parent updates its foreign key.
+    let p2 = a("p2");
+    child.write().unwrap().a.set(Some(p2.clone()));
+    session.commit().await.unwrap();
+    let p2_id = p2.read().unwrap().id;
+    assert_eq!(child.read().unwrap().a_id, p2_id);
+    let mut conn = engine.connect().await.unwrap();
+    let a_id: i32 = conn.scalar("SELECT a_id FROM b", &[]).await.unwrap();
+    assert_eq!(a_id, p2_id);
+
+    // A loaded object's relationships are not loaded: reading them is a clear error.
+    let other = AsyncSession::new(engine.clone());
+    let loaded = other.get::<A>(p2_id).await.unwrap().unwrap();
+    let err = loaded.read().unwrap().bs.get().unwrap_err().to_string();
+    assert!(err.starts_with("A.bs is not loaded"), "{err}");
 }

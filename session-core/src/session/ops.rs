@@ -69,6 +69,22 @@ impl AsyncSession {
         state.check_usable()?;
         state.add(obj, me, AsyncSession::is_alive)?;
         obj.cell.set_sink(Some(self.inner.dirty.clone()));
+        // Cascade along loaded relationships (SQLAlchemy's "save-update" cascade).
+        let mut queue = vec![obj.clone()];
+        while let Some(next) = queue.pop() {
+            let mut related = Vec::new();
+            next.cell.clone().relations(&mut |link| {
+                related.push(link.parent);
+                related.push(link.child);
+            });
+            for other in related {
+                if other.cell.status() == ObjectState::Transient {
+                    state.add(&other, me, AsyncSession::is_alive)?;
+                    other.cell.set_sink(Some(self.inner.dirty.clone()));
+                    queue.push(other);
+                }
+            }
+        }
         Ok(())
     }
 

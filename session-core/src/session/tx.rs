@@ -1,7 +1,7 @@
 //! Flush, commit, rollback, savepoints and closing: the session's I/O orchestration.
 
 use std::any::TypeId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 
 use super::state::SessionState;
@@ -11,6 +11,7 @@ use crate::entity::Table;
 use crate::error::{Error, Result};
 use crate::flush::dependency_order;
 use crate::object::{AnyObj, ObjectState};
+use crate::relationship::Link;
 
 /// Work found by a flush, grouped per entity type in first-seen order.
 #[derive(Default)]
@@ -38,6 +39,14 @@ impl Plan {
     fn is_empty(&self) -> bool {
         self.types.is_empty()
     }
+}
+
+fn is_flushable_update(obj: &AnyObj) -> bool {
+    let mut flushable = false;
+    obj.cell.with_meta(&mut |m| {
+        flushable = *m.status == ObjectState::Persistent && !*m.marked_deleted;
+    });
+    flushable
 }
 
 /// Marks the session failed if a flush is dropped before it finishes.
@@ -90,23 +99,21 @@ impl AsyncSession {
     }
 
     pub(crate) async fn flush_locked(&self, conns: &mut Vec<Bound>) -> Result<()> {
-        let plan = {
+        let (plan, links) = {
             let mut state = self.state();
             state.check_usable()?;
             let dirty = std::mem::take(&mut *lock(&self.inner.dirty));
             if state.new.is_empty() && state.deleted.is_empty() && dirty.is_empty() {
                 return Ok(());
             }
+            let links = self.cascade(&mut state, &dirty)?;
             let mut plan = Plan::default();
             for obj in &state.new {
                 plan.push(0, obj.clone());
             }
+            let mut seen = HashSet::new();
             for obj in dirty {
-                let mut persistent = false;
-                obj.cell.with_meta(&mut |m| {
-                    persistent = *m.status == ObjectState::Persistent && !*m.marked_deleted;
-                });
-                if persistent {
+                if seen.insert(obj.cell.object_id()) && is_flushable_update(&obj) {
                     plan.push(1, obj);
                 }
             }
@@ -117,13 +124,13 @@ impl AsyncSession {
                 return Ok(());
             }
             state.autobegin();
-            plan
+            (plan, links)
         };
         let mut guard = FlushGuard {
             session: self,
             armed: true,
         };
-        let result = self.run_plan(conns, &plan).await;
+        let result = self.run_plan(conns, plan, &links).await;
         guard.armed = false;
         if let Err(e) = result {
             self.state().failed = Some(e.to_string());
@@ -138,12 +145,42 @@ impl AsyncSession {
         Ok(())
     }
 
-    async fn run_plan(&self, conns: &mut Vec<Bound>, plan: &Plan) -> Result<()> {
+    /// Walks the relationships of pending and changed objects: transient objects they reach
+    /// are added (SQLAlchemy's save-update cascade); returns every parent/child link.
+    fn cascade(&self, state: &mut SessionState, dirty: &[AnyObj]) -> Result<Vec<Link>> {
+        let me = self.inner.id;
+        let mut links = Vec::new();
+        let mut queue: Vec<AnyObj> = state.new.iter().chain(dirty).cloned().collect();
+        while let Some(obj) = queue.pop() {
+            let mut found = Vec::new();
+            obj.cell.clone().relations(&mut |link| found.push(link));
+            for link in found {
+                for other in [&link.parent, &link.child] {
+                    if other.cell.status() == ObjectState::Transient {
+                        state.add(other, me, AsyncSession::is_alive)?;
+                        other.cell.set_sink(Some(self.inner.dirty.clone()));
+                        queue.push(other.clone());
+                    }
+                }
+                links.push(link);
+            }
+        }
+        Ok(links)
+    }
+
+    async fn run_plan(&self, conns: &mut Vec<Bound>, mut plan: Plan, links: &[Link]) -> Result<()> {
         let tables: Vec<&'static Table> = plan.types.iter().map(|(_, t)| *t).collect();
         let order = dependency_order(&tables);
         for &i in &order {
             let (t, table) = plan.types[i];
             if let Some(objs) = plan.inserts.get(&t) {
+                // Children take their parents' keys (parents' tables were inserted before).
+                for link in links
+                    .iter()
+                    .filter(|l| std::ptr::eq(l.child.table(), table))
+                {
+                    link.apply();
+                }
                 let engine = self.resolve_bind(Some(table), Some(t), true)?;
                 let conn = self.conn_for(conns, &engine).await?;
                 objs[0].cell.insert_batch(conn, objs).await?;
@@ -161,6 +198,34 @@ impl AsyncSession {
                 }
             }
         }
+        // Persistent children moved to a parent get its key now, and are updated below.
+        for link in links {
+            link.apply();
+        }
+        let inserted: HashSet<u64> = plan
+            .inserts
+            .values()
+            .flatten()
+            .map(|o| o.cell.object_id())
+            .collect();
+        let mut seen: HashSet<u64> = plan
+            .updates
+            .values()
+            .flatten()
+            .map(|o| o.cell.object_id())
+            .collect();
+        let late = std::mem::take(&mut *lock(&self.inner.dirty));
+        for obj in late {
+            let id = obj.cell.object_id();
+            if inserted.contains(&id) || !seen.insert(id) {
+                continue;
+            }
+            if is_flushable_update(&obj) {
+                plan.push(1, obj);
+            }
+        }
+        let tables: Vec<&'static Table> = plan.types.iter().map(|(_, t)| *t).collect();
+        let order = dependency_order(&tables);
         for &i in &order {
             let (t, table) = plan.types[i];
             if let Some(objs) = plan.updates.get(&t) {

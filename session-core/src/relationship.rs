@@ -1,0 +1,283 @@
+//! Relationships: [`Collection`] (one-to-many, SQLAlchemy's `A.bs`), [`Reference`]
+//! (many-to-one, `B.a`), and the [`Link`]s through which the unit of work cascades `add` and
+//! copies a parent's key into its children's foreign key.
+//!
+//! A relationship is either loaded or not. Reading one that is not loaded is an
+//! [`Error::NotLoaded`] that says how to load it: attribute access never does I/O.
+
+use std::fmt;
+
+use crate::entity::Entity;
+use crate::error::{Error, Result};
+use crate::object::{AnyObj, Obj, ObjectState};
+
+/// The objects of a one-to-many relationship (SQLAlchemy's `A.bs`).
+///
+/// A new object starts with an empty, loaded collection; an object loaded from the database
+/// starts with an unloaded one unless the query eager-loads it.
+pub struct Collection<T: Entity> {
+    items: Option<Vec<Obj<T>>>,
+    name: &'static str,
+}
+
+impl<T: Entity> Collection<T> {
+    /// An empty, loaded collection (for new objects).
+    pub fn new() -> Self {
+        Collection {
+            items: Some(Vec::new()),
+            name: "",
+        }
+    }
+
+    /// A loaded collection holding `items`.
+    pub fn from_vec(items: Vec<Obj<T>>) -> Self {
+        Collection {
+            items: Some(items),
+            name: "",
+        }
+    }
+
+    /// A collection not loaded yet; `name` is `Entity.field` for messages.
+    pub fn unloaded(name: &'static str) -> Self {
+        Collection { items: None, name }
+    }
+
+    /// True when loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.items.is_some()
+    }
+
+    /// The objects.
+    ///
+    /// # Errors
+    /// [`Error::NotLoaded`] when the collection was not loaded.
+    pub fn get(&self) -> Result<&[Obj<T>]> {
+        self.items.as_deref().ok_or_else(|| not_loaded(self.name))
+    }
+
+    /// Appends `obj`; at the next flush it is added to the session (cascade) and gets this
+    /// parent's key in its foreign key.
+    ///
+    /// # Errors
+    /// [`Error::NotLoaded`] when the collection was not loaded.
+    pub fn push(&mut self, obj: Obj<T>) -> Result<()> {
+        let name = self.name;
+        self.items
+            .as_mut()
+            .ok_or_else(|| not_loaded(name))?
+            .push(obj);
+        Ok(())
+    }
+
+    /// Replaces the objects (and marks the collection loaded).
+    pub fn set(&mut self, items: Vec<Obj<T>>) {
+        self.items = Some(items);
+    }
+
+    /// The objects if loaded (for the mapping's plumbing).
+    pub fn loaded(&self) -> Option<&[Obj<T>]> {
+        self.items.as_deref()
+    }
+
+    /// Number of objects (0 when not loaded).
+    pub fn len(&self) -> usize {
+        self.items.as_ref().map_or(0, Vec::len)
+    }
+
+    /// True when empty or not loaded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T: Entity> Default for Collection<T> {
+    fn default() -> Self {
+        Collection::new()
+    }
+}
+
+impl<T: Entity> Clone for Collection<T> {
+    fn clone(&self) -> Self {
+        Collection {
+            items: self.items.clone(),
+            name: self.name,
+        }
+    }
+}
+
+impl<T: Entity> PartialEq for Collection<T> {
+    /// Same objects (by identity), in the same order.
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items
+    }
+}
+
+impl<T: Entity> fmt::Debug for Collection<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.items {
+            Some(items) => f.debug_list().entries(items).finish(),
+            None => f.write_str("<not loaded>"),
+        }
+    }
+}
+
+/// The object of a many-to-one relationship (SQLAlchemy's `B.a`); `None` inside for a NULL
+/// foreign key.
+pub struct Reference<T: Entity> {
+    target: Option<Option<Obj<T>>>,
+    name: &'static str,
+}
+
+impl<T: Entity> Reference<T> {
+    /// A loaded reference to `obj`.
+    pub fn to(obj: Obj<T>) -> Self {
+        Reference {
+            target: Some(Some(obj)),
+            name: "",
+        }
+    }
+
+    /// A loaded, empty reference (NULL foreign key).
+    pub fn none() -> Self {
+        Reference {
+            target: Some(None),
+            name: "",
+        }
+    }
+
+    /// A reference not loaded yet; `name` is `Entity.field` for messages.
+    pub fn unloaded(name: &'static str) -> Self {
+        Reference { target: None, name }
+    }
+
+    /// True when loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// The referenced object.
+    ///
+    /// # Errors
+    /// [`Error::NotLoaded`] when the reference was not loaded.
+    pub fn get(&self) -> Result<Option<&Obj<T>>> {
+        self.target
+            .as_ref()
+            .map(Option::as_ref)
+            .ok_or_else(|| not_loaded(self.name))
+    }
+
+    /// Points the reference at `obj`: at the next flush, `obj` is added (cascade) and this
+    /// object's foreign key gets its key.
+    pub fn set(&mut self, obj: Option<Obj<T>>) {
+        self.target = Some(obj);
+    }
+
+    /// The object if loaded and set (for the mapping's plumbing).
+    pub fn loaded(&self) -> Option<&Obj<T>> {
+        self.target.as_ref().and_then(Option::as_ref)
+    }
+}
+
+impl<T: Entity> Default for Reference<T> {
+    fn default() -> Self {
+        Reference::none()
+    }
+}
+
+impl<T: Entity> Clone for Reference<T> {
+    fn clone(&self) -> Self {
+        Reference {
+            target: self.target.clone(),
+            name: self.name,
+        }
+    }
+}
+
+impl<T: Entity> PartialEq for Reference<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.target == other.target
+    }
+}
+
+impl<T: Entity> fmt::Debug for Reference<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Some(Some(obj)) => fmt::Debug::fmt(obj, f),
+            Some(None) => f.write_str("None"),
+            None => f.write_str("<not loaded>"),
+        }
+    }
+}
+
+fn not_loaded(name: &'static str) -> Error {
+    Error::NotLoaded {
+        relationship: if name.is_empty() {
+            "the relationship".into()
+        } else {
+            name.into()
+        },
+    }
+}
+
+/// A parent/child pair found through a loaded relationship, and how to copy the parent's key
+/// into the child's foreign key. Made by the mapping's [`Entity::relations`].
+pub struct Link {
+    pub(crate) parent: AnyObj,
+    pub(crate) child: AnyObj,
+    pub(crate) sync: Box<dyn Fn() + Send + Sync>,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("parent", &self.parent)
+            .field("child", &self.child)
+            .finish()
+    }
+}
+
+impl Link {
+    /// `child` belongs to `parent`: its foreign key (written by `set`) takes the parent's key
+    /// (read by `key`).
+    pub fn new<P: Entity, C: Entity, K: Clone + PartialEq + Send + 'static>(
+        parent: &Obj<P>,
+        child: &Obj<C>,
+        key: fn(&P) -> K,
+        set: fn(&mut C, K),
+        get: fn(&C) -> K,
+    ) -> Link {
+        let (p, c) = (parent.clone(), child.clone());
+        Link {
+            parent: parent.erase(),
+            child: child.erase(),
+            sync: Box::new(move || {
+                let value = {
+                    let state = p.cell.lock();
+                    if matches!(state.status, ObjectState::Transient | ObjectState::Pending) {
+                        return; // no key yet
+                    }
+                    key(&state.value)
+                };
+                let mut state = c.cell.lock();
+                if get(&state.value) == value {
+                    return;
+                }
+                set(&mut state.value, value);
+                // A pending child is inserted whole; a persistent one needs an UPDATE.
+                if state.status == ObjectState::Persistent && !state.modified {
+                    state.modified = true;
+                    if let Some(sink) = &state.sink {
+                        sink.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(c.erase());
+                    }
+                }
+            }),
+        }
+    }
+
+    /// Copies the parent's key into the child's foreign key, if the parent has one.
+    pub(crate) fn apply(&self) {
+        (self.sync)();
+    }
+}
