@@ -864,3 +864,61 @@ async fn many_to_one_reference_and_reparenting() {
     let err = loaded.read().unwrap().bs.get().unwrap_err().to_string();
     assert!(err.starts_with("A.bs is not loaded"), "{err}");
 }
+
+#[tokio::test]
+async fn scopes_close_and_transactions_commit_or_roll_back() {
+    let engine = setup("scopes").await;
+    // `async with AsyncSession(engine) as session:` closes and never commits.
+    let obj = a("scoped");
+    let session = AsyncSession::new(engine.clone());
+    let flushed: Result<(), Error> = session
+        .scope(async |s| {
+            s.add(&obj)?;
+            s.flush().await
+        })
+        .await;
+    flushed.unwrap();
+    // As in SQLAlchemy, close() expunges first: the flushed object is detached.
+    assert_eq!(obj.state(), ObjectState::Detached);
+    wait_pool_idle(&engine).await;
+    assert_eq!(count(&engine, "a").await, 0);
+
+    // `async with session.begin():` commits on Ok and rolls back on Err.
+    let session = AsyncSession::new(engine.clone());
+    session
+        .transaction(async |s| s.add(&a("kept")))
+        .await
+        .unwrap();
+    let err: Result<(), Error> = session
+        .transaction(async |s| {
+            s.add(&a("dropped"))?;
+            s.flush().await?;
+            Err(Error::InvalidRequest("body failed".into()))
+        })
+        .await;
+    assert_eq!(err.unwrap_err().to_string(), "body failed");
+    assert_eq!(count(&engine, "a").await, 1);
+
+    // begin() after autobegin is refused, with SQLAlchemy's message.
+    session.add(&a("x")).unwrap();
+    let err = session.begin().await.unwrap_err().to_string();
+    assert_eq!(err, "A transaction is already begun on this Session.");
+    session.rollback().await.unwrap();
+    let tx = session.begin().await.unwrap();
+    session.add(&a("explicit")).unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(count(&engine, "a").await, 2);
+}
+
+#[tokio::test]
+async fn dropping_a_session_mid_transaction_returns_a_clean_connection() {
+    let engine = setup("dropsession").await;
+    let session = AsyncSession::new(engine.clone());
+    session.add(&a("never committed")).unwrap();
+    session.flush().await.unwrap();
+    assert_eq!(engine.status().checked_out, 1);
+    drop(session);
+    wait_pool_idle(&engine).await;
+    assert_eq!(idle_in_transaction(&engine).await, 0);
+    assert_eq!(count(&engine, "a").await, 0);
+}

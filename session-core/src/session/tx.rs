@@ -377,6 +377,15 @@ impl AsyncSession {
         }
     }
 
+    /// Runs `body` with the session, then closes it whatever the body returned (SQLAlchemy's
+    /// `async with AsyncSession(engine) as session:`): like it, this never commits; commit in
+    /// the body, or use [`AsyncSession::transaction`].
+    pub async fn scope<R>(self, body: impl AsyncFnOnce(&AsyncSession) -> R) -> R {
+        let out = body(&self).await;
+        self.close().await;
+        out
+    }
+
     async fn end_level(&self, level: usize, commit: bool) -> Result<()> {
         if level <= 1 {
             return if commit {
