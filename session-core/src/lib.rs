@@ -36,10 +36,12 @@
 //! Every future here may be dropped at any `.await`. No connection goes back to the pool with a
 //! transaction open: a connection that may have one is rolled back before reuse, or discarded.
 
+pub mod blocking;
 mod connection;
 mod engine;
 mod entity;
 mod error;
+mod factory;
 mod flush;
 mod identity;
 mod metadata;
@@ -54,12 +56,13 @@ pub use connection::{AsyncConnection, Param};
 pub use engine::{Engine, EngineBuilder, PoolStatus, create_async_engine};
 pub use entity::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
 pub use error::{Error, Result};
+pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_sessionmaker};
 pub use metadata::MetaData;
 pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut};
 pub use relationship::{Collection, Link, Reference};
 pub use session::{
     AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, IdentityKey, Info,
-    NoAutoflush, SessionConfig, SessionConnection, TransactionInfo,
+    NoAutoflush, SessionConfig, SessionConnection, SharedConnection, TransactionInfo,
 };
 pub use transaction::AsyncTransaction;
 

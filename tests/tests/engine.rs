@@ -603,10 +603,14 @@ async fn terminated_backend_is_a_disconnect_and_the_pool_recovers() {
 async fn demo_prints_the_rows() {
     let url = fresh_database("demo").await;
     let mut out = Vec::new();
-    session_tools::demo::run(&url, false, &mut out).await.unwrap();
+    session_tools::demo::run(&url, false, &mut out)
+        .await
+        .unwrap();
     let out = String::from_utf8(out).unwrap();
     assert!(
-        out.starts_with("A(id=1, data=\"a1\")\nA(id=2, data=\"a2\")\nA(id=3, data=\"a3\")\n3 rows;"),
+        out.starts_with(
+            "A(id=1, data=\"a1\")\nA(id=2, data=\"a2\")\nA(id=3, data=\"a3\")\n3 rows;"
+        ),
         "{out}"
     );
 }

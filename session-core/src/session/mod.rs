@@ -47,6 +47,8 @@ pub struct SessionConfig {
     pub binds: HashMap<TypeId, Engine>,
     /// A routing hook consulted before `binds` and `bind`.
     pub router: Option<Arc<dyn BindRouter>>,
+    /// One connection to work on instead of checking out from `bind`'s pool.
+    pub connection: Option<SharedConnection>,
     /// Flush before queries. Defaults to true.
     pub autoflush: bool,
     /// Expire every object when the root transaction commits. Defaults to true.
@@ -63,6 +65,7 @@ impl Default for SessionConfig {
             bind: None,
             binds: HashMap::new(),
             router: None,
+            connection: None,
             autoflush: true,
             expire_on_commit: true,
             close_resets_only: true,
@@ -77,6 +80,7 @@ impl fmt::Debug for SessionConfig {
             .field("bind", &self.bind)
             .field("binds", &self.binds.len())
             .field("router", &self.router.is_some())
+            .field("connection", &self.connection)
             .field("autoflush", &self.autoflush)
             .field("expire_on_commit", &self.expire_on_commit)
             .field("close_resets_only", &self.close_resets_only)
@@ -113,6 +117,90 @@ pub(crate) struct Inner {
 pub(crate) struct Bound {
     pub(crate) engine: Engine,
     pub(crate) conn: AsyncConnection,
+    /// Transaction levels the connection had when the session joined it: session level `n`
+    /// is connection level `base + n` (a session joining a connection in a transaction works
+    /// in a savepoint, SQLAlchemy's `create_savepoint` mode).
+    pub(crate) base: u32,
+    /// Where an external connection goes back to.
+    pub(crate) home: Option<SharedConnection>,
+}
+
+impl Bound {
+    pub(crate) async fn commit_root(&mut self) -> Result<()> {
+        if self.conn.transaction_depth() <= self.base {
+            return Ok(());
+        }
+        self.conn.commit_level(self.base + 1).await
+    }
+
+    pub(crate) async fn rollback_root(&mut self) -> Result<()> {
+        self.conn.rollback_level(self.base + 1).await
+    }
+
+    pub(crate) async fn commit_level(&mut self, level: usize) -> Result<()> {
+        self.conn.commit_level(self.base + level as u32).await
+    }
+
+    pub(crate) async fn rollback_level(&mut self, level: usize) -> Result<()> {
+        self.conn.rollback_level(self.base + level as u32).await
+    }
+
+    /// Begins levels until the connection matches session depth `depth`.
+    pub(crate) async fn align(&mut self, depth: usize) -> Result<()> {
+        while self.conn.transaction_depth() < self.base + depth as u32 {
+            self.conn.begin_level().await?;
+        }
+        Ok(())
+    }
+
+    /// Gives the connection back: to its pool, or to the [`SharedConnection`] it came from.
+    pub(crate) async fn release(self) {
+        match self.home {
+            Some(home) => home.put(self.conn),
+            None => self.conn.close().await,
+        }
+    }
+}
+
+/// One connection that sessions bind to (SQLAlchemy's `Session(bind=connection)`, the "join
+/// an external transaction" recipe): a session takes it on first use, works inside the
+/// connection's transaction (in a savepoint when one is open, so the session's commit only
+/// releases the savepoint), and puts it back when its transaction ends.
+#[derive(Clone)]
+pub struct SharedConnection {
+    slot: Arc<Mutex<Option<AsyncConnection>>>,
+    engine: Engine,
+}
+
+impl SharedConnection {
+    /// Shares `conn` with the sessions bound to it.
+    pub fn new(conn: AsyncConnection) -> Self {
+        SharedConnection {
+            engine: conn.engine().clone(),
+            slot: Arc::new(Mutex::new(Some(conn))),
+        }
+    }
+
+    /// Takes the connection back (once no session holds it), e.g. to roll back the outer
+    /// transaction at the end of a test.
+    pub fn take(&self) -> Option<AsyncConnection> {
+        lock(&self.slot).take()
+    }
+
+    pub(crate) fn put(&self, conn: AsyncConnection) {
+        *lock(&self.slot) = Some(conn);
+    }
+
+    /// The engine the connection came from.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl fmt::Debug for SharedConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SharedConnection({:?})", self.engine)
+    }
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -155,6 +243,12 @@ impl AsyncSessionBuilder {
     /// A routing hook consulted before `binds` and `bind` (an overridden `get_bind`).
     pub fn router(mut self, router: impl BindRouter) -> Self {
         self.config.router = Some(Arc::new(router));
+        self
+    }
+
+    /// Work on this connection, inside its transaction (SQLAlchemy's `bind=connection`).
+    pub fn bind_connection(mut self, conn: SharedConnection) -> Self {
+        self.config.connection = Some(conn);
         self
     }
 
@@ -287,6 +381,9 @@ impl AsyncSession {
         if let Some(engine) = entity.and_then(|t| config.binds.get(&t)) {
             return Ok(engine.clone());
         }
+        if let Some(conn) = &config.connection {
+            return Ok(conn.engine.clone());
+        }
         config.bind.clone().ok_or_else(|| {
             Error::InvalidRequest(match table {
                 Some(t) => format!(
@@ -342,19 +439,40 @@ impl AsyncSession {
         let index = match conns.iter().position(|b| b.engine.same_pool(engine)) {
             Some(i) => i,
             None => {
-                let conn = engine.connect().await?;
-                conns.push(Bound {
-                    engine: engine.clone(),
-                    conn,
-                });
+                let shared = lock(&self.inner.config)
+                    .connection
+                    .clone()
+                    .filter(|c| c.engine.same_pool(engine));
+                let bound = match shared {
+                    Some(home) => {
+                        let conn = home.take().ok_or_else(|| {
+                            Error::InvalidRequest(
+                                "the session's bound connection is not in its \
+                                 SharedConnection (another session or the caller holds it)"
+                                    .into(),
+                            )
+                        })?;
+                        Bound {
+                            engine: engine.clone(),
+                            base: conn.transaction_depth(),
+                            conn,
+                            home: Some(home),
+                        }
+                    }
+                    None => Bound {
+                        engine: engine.clone(),
+                        conn: engine.connect().await?,
+                        base: 0,
+                        home: None,
+                    },
+                };
+                conns.push(bound);
                 conns.len() - 1
             }
         };
-        let conn = &mut conns[index].conn;
-        while (conn.transaction_depth() as usize) < depth {
-            conn.begin_level().await?;
-        }
-        Ok(conn)
+        let bound = &mut conns[index];
+        bound.align(depth).await?;
+        Ok(&mut bound.conn)
     }
 
     /// Every live session in the process (for [`AsyncSession::close_all`]).

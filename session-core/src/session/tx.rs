@@ -135,10 +135,9 @@ impl AsyncSession {
         if let Err(e) = result {
             self.state().failed = Some(e.to_string());
             // Roll the database back now, so no connection idles in a failed transaction.
-            for bound in conns.drain(..) {
-                let mut conn = bound.conn;
-                let _ = conn.rollback().await;
-                conn.close().await;
+            for mut bound in conns.drain(..) {
+                let _ = bound.rollback_root().await;
+                bound.release().await;
             }
             return Err(e);
         }
@@ -263,7 +262,7 @@ impl AsyncSession {
         self.flush_locked(&mut conns).await?;
         let mut failure = None;
         for bound in conns.iter_mut() {
-            if let Err(e) = bound.conn.commit().await {
+            if let Err(e) = bound.commit_root().await {
                 failure = Some(e);
                 break;
             }
@@ -291,10 +290,10 @@ impl AsyncSession {
         self.state().rollback_root();
         let mut first = None;
         for mut bound in conns.drain(..) {
-            if let Err(e) = bound.conn.rollback().await {
+            if let Err(e) = bound.rollback_root().await {
                 first.get_or_insert(e);
             }
-            bound.conn.close().await;
+            bound.release().await;
         }
         first.map_or(Ok(()), Err)
     }
@@ -337,11 +336,9 @@ impl AsyncSession {
             state.depth()
         };
         for bound in conns.iter_mut() {
-            while (bound.conn.transaction_depth() as usize) < level {
-                if let Err(e) = bound.conn.begin_level().await {
-                    self.state().rollback_savepoint();
-                    return Err(e);
-                }
+            if let Err(e) = bound.align(level).await {
+                self.state().rollback_savepoint();
+                return Err(e);
             }
         }
         Ok(AsyncSessionTransaction {
@@ -401,13 +398,13 @@ impl AsyncSession {
         if commit {
             self.flush_locked(&mut conns).await?;
             for bound in conns.iter_mut() {
-                bound.conn.commit_level(level as u32).await?;
+                bound.commit_level(level).await?;
             }
             self.state().commit_savepoint();
         } else {
             self.state().rollback_savepoint();
             for bound in conns.iter_mut() {
-                bound.conn.rollback_level(level as u32).await?;
+                bound.rollback_level(level).await?;
             }
         }
         Ok(())
@@ -450,13 +447,12 @@ impl AsyncSession {
             }
         }
         lock(&self.inner.dirty).clear();
-        for bound in conns.drain(..) {
-            if invalidate {
+        for mut bound in conns.drain(..) {
+            if invalidate && bound.home.is_none() {
                 bound.conn.invalidate();
             } else {
-                let mut conn = bound.conn;
-                let _ = conn.rollback().await;
-                conn.close().await;
+                let _ = bound.rollback_root().await;
+                bound.release().await;
             }
         }
     }
@@ -534,7 +530,7 @@ impl AsyncSession {
 
 async fn release(conns: &mut Vec<Bound>) {
     for bound in conns.drain(..) {
-        bound.conn.close().await;
+        bound.release().await;
     }
 }
 
