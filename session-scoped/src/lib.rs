@@ -1,6 +1,32 @@
-//! Scoped session registries: `ScopedRegistry`, scope functions, `async_scoped_session` and
-//! the blocking `scoped_session`, whose delegating methods `#[proxy_methods]` writes.
+//! Scoped sessions: [`ScopedRegistry`], scope functions, [`AsyncScopedSession`]
+//! (SQLAlchemy's `async_scoped_session`) and the blocking [`ScopedSession`]
+//! (`scoped_session`).
 //!
-//! The crate is part of the workspace so the dependency graph is fixed from the start; its
-//! contents arrive with the scoped-sessions issue, once the session core exists. It exports
-//! nothing yet, so nothing here can be called by mistake.
+//! ```no_run
+//! use session_core::{async_sessionmaker, create_async_engine};
+//! use session_scoped::{async_scoped_session, scope};
+//!
+//! # async fn demo() -> session_core::Result<()> {
+//! let engine = create_async_engine("postgresql://scott:tiger@localhost/test")?;
+//! let factory = async_sessionmaker(engine).expire_on_commit(false);
+//! let scoped = async_scoped_session(factory, scope::task_scope);
+//! scoped
+//!     .scope(async {
+//!         let session = scoped.call(); // this scope's session, made on first use
+//!         session.commit().await
+//!     })
+//!     .await?; // the scope's session is closed and removed here, whatever happened
+//! assert_eq!(scoped.registered(), 0);
+//! # Ok(()) }
+//! ```
+
+mod registry;
+pub mod scope;
+mod scoped;
+
+pub use registry::{ScopedRegistry, ThreadLocalRegistry};
+pub use scope::ScopeKey;
+pub use scoped::{
+    AsyncScopedSession, CONFIGURE_WARNING, Current, ScopedSession, async_scoped_session,
+    scoped_session, scoped_session_with,
+};

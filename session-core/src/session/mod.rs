@@ -108,7 +108,7 @@ pub(crate) struct Inner {
     pub(crate) id: u64,
     pub(crate) config: Mutex<SessionConfig>,
     pub(crate) state: Mutex<SessionState>,
-    pub(crate) conns: tokio::sync::Mutex<Vec<Bound>>,
+    pub(crate) conns: Arc<tokio::sync::Mutex<Vec<Bound>>>,
     /// Objects written to since the last flush.
     pub(crate) dirty: Arc<Mutex<Vec<AnyObj>>>,
 }
@@ -204,6 +204,15 @@ impl fmt::Debug for SharedConnection {
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+fn concurrent() -> Error {
+    Error::InvalidRequest(
+        "This session is provisioning a new connection; concurrent operations are not \
+         permitted (an AsyncSession must not be used by two tasks at once: give each task its \
+         own session, e.g. through async_scoped_session)"
+            .into(),
+    )
+}
 
 fn registry() -> &'static Mutex<HashMap<u64, Weak<Inner>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<u64, Weak<Inner>>>> = OnceLock::new();
@@ -302,7 +311,7 @@ impl AsyncSession {
             id,
             state: Mutex::new(SessionState::new(config.autoflush)),
             config: Mutex::new(config),
-            conns: tokio::sync::Mutex::new(Vec::new()),
+            conns: Arc::new(tokio::sync::Mutex::new(Vec::new())),
             dirty: Arc::default(),
         });
         lock(registry()).insert(id, Arc::downgrade(&inner));
@@ -413,14 +422,23 @@ impl AsyncSession {
 
     /// Takes the transaction's connections, refusing a concurrent operation.
     pub(crate) fn lock_conns(&self) -> Result<tokio::sync::MutexGuard<'_, Vec<Bound>>> {
-        self.inner.conns.try_lock().map_err(|_| {
-            Error::InvalidRequest(
-                "This session is provisioning a new connection; concurrent operations are not \
-                 permitted (an AsyncSession must not be used by two tasks at once: give each \
-                 task its own session, e.g. through async_scoped_session)"
-                    .into(),
-            )
-        })
+        self.inner.conns.try_lock().map_err(|_| concurrent())
+    }
+
+    /// [`AsyncSession::lock_conns`] for a guard that outlives the borrow of `self`.
+    pub(crate) fn lock_conns_owned(&self) -> Result<tokio::sync::OwnedMutexGuard<Vec<Bound>>> {
+        self.inner
+            .conns
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| concurrent())
+    }
+
+    /// Another handle to this same session (for guards that must not borrow it).
+    pub(crate) fn handle(&self) -> AsyncSession {
+        AsyncSession {
+            inner: self.inner.clone(),
+        }
     }
 
     /// The connection for `engine` in the session's transaction, checked out and begun (with

@@ -305,7 +305,7 @@ impl AsyncSession {
     /// # Errors
     /// [`Error::InvalidRequest`] "A transaction is already begun on this Session." when one is
     /// open (also an autobegun one).
-    pub async fn begin(&self) -> Result<AsyncSessionTransaction<'_>> {
+    pub async fn begin(&self) -> Result<AsyncSessionTransaction> {
         let mut state = self.state();
         state.check_usable()?;
         if state.tx.is_some() {
@@ -315,7 +315,7 @@ impl AsyncSession {
         }
         state.autobegin();
         Ok(AsyncSessionTransaction {
-            session: self,
+            session: self.handle(),
             level: 1,
             done: false,
         })
@@ -326,7 +326,7 @@ impl AsyncSession {
     ///
     /// # Errors
     /// The flush's error, or the server's error for `SAVEPOINT`.
-    pub async fn begin_nested(&self) -> Result<AsyncSessionTransaction<'_>> {
+    pub async fn begin_nested(&self) -> Result<AsyncSessionTransaction> {
         let mut conns = self.lock_conns()?;
         self.flush_locked(&mut conns).await?;
         let level = {
@@ -342,7 +342,7 @@ impl AsyncSession {
             }
         }
         Ok(AsyncSessionTransaction {
-            session: self,
+            session: self.handle(),
             level,
             done: false,
         })
@@ -502,10 +502,10 @@ impl AsyncSession {
 
     /// Turns autoflush off until the guard drops, then restores the previous value, also on an
     /// early return or a panic (SQLAlchemy's `with session.no_autoflush:`).
-    pub fn no_autoflush(&self) -> NoAutoflush<'_> {
+    pub fn no_autoflush(&self) -> NoAutoflush {
         let previous = std::mem::replace(&mut self.state().autoflush, false);
         NoAutoflush {
-            session: self,
+            session: self.handle(),
             previous,
         }
     }
@@ -516,9 +516,9 @@ impl AsyncSession {
     ///
     /// # Errors
     /// No bind, a failed checkout, or [`Error::PendingRollback`].
-    pub async fn connection(&self) -> Result<SessionConnection<'_>> {
+    pub async fn connection(&self) -> Result<SessionConnection> {
         let engine = self.resolve_bind(None, None, false)?;
-        let mut conns = self.lock_conns()?;
+        let mut conns = self.lock_conns_owned()?;
         self.conn_for(&mut conns, &engine).await?;
         let index = conns
             .iter()
@@ -540,13 +540,13 @@ async fn release(conns: &mut Vec<Bound>) {
 /// Dropped without `commit()` or `rollback()`, it is rolled back when the session next closes or
 /// rolls back, and a warning is logged: prefer [`AsyncSession::transaction`].
 #[must_use = "end the transaction with `commit().await` or `rollback().await`"]
-pub struct AsyncSessionTransaction<'s> {
-    session: &'s AsyncSession,
+pub struct AsyncSessionTransaction {
+    session: AsyncSession,
     level: usize,
     done: bool,
 }
 
-impl AsyncSessionTransaction<'_> {
+impl AsyncSessionTransaction {
     /// Commits the transaction, or releases the savepoint (flushing first).
     ///
     /// # Errors
@@ -577,7 +577,7 @@ impl AsyncSessionTransaction<'_> {
     }
 }
 
-impl std::fmt::Debug for AsyncSessionTransaction<'_> {
+impl std::fmt::Debug for AsyncSessionTransaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncSessionTransaction")
             .field("nested", &self.nested())
@@ -586,7 +586,7 @@ impl std::fmt::Debug for AsyncSessionTransaction<'_> {
     }
 }
 
-impl Drop for AsyncSessionTransaction<'_> {
+impl Drop for AsyncSessionTransaction {
     fn drop(&mut self) {
         if !self.done && !std::thread::panicking() && self.session.state().depth() >= self.level {
             tracing::warn!(target: "session_core::session", nested = self.nested(),
@@ -598,12 +598,12 @@ impl Drop for AsyncSessionTransaction<'_> {
 
 /// Keeps autoflush off while it lives (from [`AsyncSession::no_autoflush`]).
 #[must_use = "autoflush is restored as soon as the guard drops"]
-pub struct NoAutoflush<'s> {
-    session: &'s AsyncSession,
+pub struct NoAutoflush {
+    session: AsyncSession,
     previous: bool,
 }
 
-impl std::fmt::Debug for NoAutoflush<'_> {
+impl std::fmt::Debug for NoAutoflush {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NoAutoflush")
             .field("previous", &self.previous)
@@ -611,19 +611,19 @@ impl std::fmt::Debug for NoAutoflush<'_> {
     }
 }
 
-impl Drop for NoAutoflush<'_> {
+impl Drop for NoAutoflush {
     fn drop(&mut self) {
         self.session.state().autoflush = self.previous;
     }
 }
 
 /// The connection of a session's transaction (from [`AsyncSession::connection`]).
-pub struct SessionConnection<'s> {
-    conns: tokio::sync::MutexGuard<'s, Vec<Bound>>,
+pub struct SessionConnection {
+    conns: tokio::sync::OwnedMutexGuard<Vec<Bound>>,
     index: usize,
 }
 
-impl Deref for SessionConnection<'_> {
+impl Deref for SessionConnection {
     type Target = AsyncConnection;
 
     fn deref(&self) -> &AsyncConnection {
@@ -631,13 +631,13 @@ impl Deref for SessionConnection<'_> {
     }
 }
 
-impl DerefMut for SessionConnection<'_> {
+impl DerefMut for SessionConnection {
     fn deref_mut(&mut self) -> &mut AsyncConnection {
         &mut self.conns[self.index].conn
     }
 }
 
-impl std::fmt::Debug for SessionConnection<'_> {
+impl std::fmt::Debug for SessionConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(&**self, f)
     }

@@ -1,0 +1,273 @@
+//! Scoped sessions (SQLAlchemy's test_scoping, ported) against a real PostgreSQL.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use session_core::{
+    Engine, Error, Obj, ObjectState, SessionOptions, async_sessionmaker, create_async_engine,
+};
+use session_scoped::{ScopedRegistry, async_scoped_session, scope};
+use session_tests::model::{A, metadata};
+use session_tests::support::{
+    LogCapture, fresh_database, idle_in_transaction, poll_then_drop, wait_pool_idle,
+};
+
+async fn setup(prefix: &str, pool: u32) -> Engine {
+    let engine = Engine::builder(fresh_database(prefix).await)
+        .pool_size(pool)
+        .build()
+        .unwrap();
+    let md = metadata();
+    engine
+        .transaction(async |conn| md.create_all(conn).await)
+        .await
+        .unwrap();
+    engine
+}
+
+fn a(data: &str) -> Obj<A> {
+    Obj::new(A {
+        data: data.into(),
+        ..A::default()
+    })
+}
+
+#[test]
+fn registry_follows_sqlalchemys_verified_sequence() {
+    let key = Arc::new(AtomicUsize::new(0));
+    let made = Arc::new(AtomicUsize::new(0));
+    let (k, m) = (key.clone(), made.clone());
+    let r = ScopedRegistry::new(
+        move || format!("value{}", m.fetch_add(1, Ordering::SeqCst)),
+        move || k.load(Ordering::SeqCst),
+    );
+    assert!(Arc::ptr_eq(&r.call(), &r.call()));
+    assert_eq!(made.load(Ordering::SeqCst), 1);
+    assert!(r.has());
+    key.store(1, Ordering::SeqCst);
+    assert!(!r.has());
+    assert_eq!(*r.call(), "value1");
+    r.set("X".into());
+    assert_eq!(*r.call(), "X");
+    assert!(r.clear().is_some());
+    assert!(!r.has());
+    assert!(r.clear().is_none(), "a second clear does nothing");
+    assert_eq!(r.len(), 1, "scope 0 still holds its value");
+
+    let t = ScopedRegistry::thread_local(|| std::thread::current().id());
+    let here = *t.call();
+    let there = std::thread::spawn({
+        let t = Arc::new(t);
+        move || *t.call()
+    })
+    .join()
+    .unwrap();
+    assert_ne!(here, there, "one value per thread");
+}
+
+#[tokio::test]
+async fn call_with_options_configure_and_remove() {
+    let engine = setup("scoped_cfg", 4).await;
+    let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::current_task);
+    let first = scoped
+        .call_with(SessionOptions::new().autoflush(false))
+        .unwrap();
+    assert!(!first.autoflush());
+    assert!(
+        Arc::ptr_eq(&first, &scoped.call()),
+        "same scope, same session"
+    );
+    let err = scoped
+        .call_with(SessionOptions::new().autoflush(true))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Scoped session is already present; no new arguments may be specified."
+    );
+
+    let capture = LogCapture::default();
+    {
+        let _g = capture.install("session_scoped=warn");
+        scoped.configure(SessionOptions::new().expire_on_commit(false));
+    }
+    assert!(
+        capture.text().contains(
+            "At least one scoped session is already present.  configure() can not affect \
+             sessions that have already been created."
+        ),
+        "{}",
+        capture.text()
+    );
+    assert!(!first.autoflush(), "the existing session keeps its options");
+    scoped.remove().await;
+    assert!(!scoped.has());
+    let second = scoped.call();
+    assert!(
+        !Arc::ptr_eq(&first, &second),
+        "a new session after remove()"
+    );
+    assert_eq!(scoped.registered(), 1);
+    scoped.remove().await;
+    scoped.remove().await; // nothing present: a no-op
+    assert_eq!(scoped.registered(), 0);
+}
+
+#[tokio::test]
+async fn one_scope_begin_add_flush_connection_count_delete() {
+    let engine = setup("scoped_flow", 4).await;
+    let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::task_scope);
+    scoped
+        .scope(async {
+            let session = scoped.proxied();
+            let tx = session.begin().await?;
+            let obj = a("in scope");
+            session.add(&obj)?;
+            session.flush().await?;
+            let n: i64 = {
+                let mut conn = session.connection().await?;
+                conn.scalar("SELECT count(*) FROM a", &[]).await?
+            };
+            assert_eq!(n, 1);
+            session.delete(&obj)?;
+            session.flush().await?;
+            let n: i64 = {
+                let mut conn = scoped.proxied().connection().await?;
+                conn.scalar("SELECT count(*) FROM a", &[]).await?
+            };
+            assert_eq!(n, 0);
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(scoped.registered(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_task_scopes_leave_nothing_behind() {
+    let engine = setup("scoped_many", 10).await;
+    let scoped = Arc::new(async_scoped_session(
+        async_sessionmaker(engine.clone()).expire_on_commit(false),
+        scope::task_scope,
+    ));
+    let mut tasks = Vec::new();
+    for i in 0..1000 {
+        let scoped = scoped.clone();
+        tasks.push(tokio::spawn(async move {
+            scoped
+                .scope(async {
+                    let session = scoped.proxied();
+                    session.add(&a(&format!("task {i}")))?;
+                    session.commit().await
+                })
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(scoped.registered(), 0, "every scope removed its session");
+    wait_pool_idle(&engine).await;
+    assert!(engine.status().idle <= 10);
+    assert_eq!(idle_in_transaction(&engine).await, 0);
+    let mut conn = engine.connect().await.unwrap();
+    let n: i64 = conn.scalar("SELECT count(*) FROM a", &[]).await.unwrap();
+    assert_eq!(n, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_scope_without_remove_keeps_its_entry() {
+    let engine = setup("scoped_leak", 4).await;
+    let scoped = Arc::new(async_scoped_session(
+        async_sessionmaker(engine.clone()),
+        scope::current_task,
+    ));
+    let s = scoped.clone();
+    tokio::spawn(async move {
+        s.call().add(&a("forgot remove()")).unwrap();
+    })
+    .await
+    .unwrap();
+    // As in SQLAlchemy: the finished task's session stays registered until someone removes it.
+    assert_eq!(scoped.registered(), 1);
+    let s = scoped.clone();
+    tokio::spawn(async move {
+        s.call();
+        s.remove().await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        scoped.registered(),
+        1,
+        "remove() only reaches its own task's entry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_task_cancelled_mid_flush_leaves_the_pool_clean() {
+    let engine = setup("scoped_cancel", 4).await;
+    let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::task_scope);
+    for polls in 0..40 {
+        let done = poll_then_drop(
+            scoped.scope(async {
+                let session = scoped.proxied();
+                let objs: Vec<Obj<A>> = (0..200).map(|i| a(&format!("{i}"))).collect();
+                session.add_all(&objs)?;
+                session.flush().await?;
+                Ok::<_, Error>(objs)
+            }),
+            polls,
+        )
+        .await;
+        assert_eq!(
+            scoped.registered(),
+            0,
+            "the dropped scope removed its session"
+        );
+        wait_pool_idle(&engine).await;
+        assert_eq!(idle_in_transaction(&engine).await, 0, "after {polls} polls");
+        if let Some(objs) = done {
+            // Completed: flushed but never committed, then closed by the scope.
+            assert_eq!(objs.unwrap()[0].state(), ObjectState::Detached);
+            break;
+        }
+    }
+    let mut conn = engine.connect().await.unwrap();
+    let n: i64 = conn.scalar("SELECT count(*) FROM a", &[]).await.unwrap();
+    assert_eq!(n, 0, "nothing was committed");
+}
+
+#[test]
+fn blocking_scoped_session_is_thread_local() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = rt.block_on(fresh_database("scoped_blocking"));
+    let setup = create_async_engine(&url).unwrap();
+    let md = metadata();
+    rt.block_on(setup.transaction(async |conn| md.create_all(conn).await))
+        .unwrap();
+    drop(rt);
+    let maker = session_core::blocking::sessionmaker(create_async_engine(&url).unwrap()).unwrap();
+    let scoped = Arc::new(session_scoped::scoped_session(maker));
+    let mine = scoped.call();
+    mine.add(&a("main thread")).unwrap();
+    let other = {
+        let scoped = scoped.clone();
+        std::thread::spawn(move || {
+            let s = scoped.call();
+            s.add(&a("other thread")).unwrap();
+            s.commit().unwrap();
+            scoped.remove().unwrap();
+            Arc::as_ptr(&s) as usize
+        })
+        .join()
+        .unwrap()
+    };
+    assert_ne!(other, Arc::as_ptr(&mine) as usize);
+    mine.commit().unwrap();
+    scoped.remove().unwrap();
+    assert_eq!(scoped.registered(), 0);
+}
