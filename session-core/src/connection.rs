@@ -134,6 +134,33 @@ impl AsyncConnection {
         Ok(rows)
     }
 
+    /// Runs `sql` without caching its prepared statement (for one-off statements such as a
+    /// cursor's `DECLARE` / `FETCH`).
+    ///
+    /// # Errors
+    /// As [`AsyncConnection::execute`].
+    pub async fn query_uncached(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        self.settle().await?;
+        let started = Instant::now();
+        let result = self.live()?.client.query(sql, params).await;
+        let rows = self.finish(sql, params, started, result)?;
+        self.echo(sql, params, rows.len() as u64, started);
+        Ok(rows)
+    }
+
+    /// [`AsyncConnection::execute`] without caching the prepared statement.
+    ///
+    /// # Errors
+    /// As [`AsyncConnection::execute`].
+    pub async fn execute_uncached(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        self.settle().await?;
+        let started = Instant::now();
+        let result = self.live()?.client.execute(sql, params).await;
+        let n = self.finish(sql, params, started, result)?;
+        self.echo(sql, params, n, started);
+        Ok(n)
+    }
+
     /// Runs `sql`, which must return exactly one row.
     ///
     /// # Errors

@@ -44,11 +44,14 @@ mod error;
 mod factory;
 mod flush;
 mod identity;
+mod loader;
 mod metadata;
 mod object;
 mod pool;
 mod relationship;
+mod result;
 mod session;
+mod statement;
 mod transaction;
 mod url;
 
@@ -57,13 +60,17 @@ pub use engine::{Engine, EngineBuilder, PoolStatus, create_async_engine};
 pub use entity::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
 pub use error::{Error, Result};
 pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_sessionmaker};
+pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, selectinload};
 pub use metadata::MetaData;
 pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut};
 pub use relationship::{Collection, Link, Reference};
+pub use result::{EntityResult, RowResult, ScalarResult};
 pub use session::{
-    AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, IdentityKey, Info,
-    NoAutoflush, SessionConfig, SessionConnection, SharedConnection, TransactionInfo,
+    AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable,
+    IdentityKey, Info, NoAutoflush, ObjStream, STREAM_CHUNK, SessionConfig, SessionConnection,
+    SharedConnection, TransactionInfo, Value,
 };
+pub use statement::{Col, Expr, Order, Select, Text, select, text};
 pub use transaction::AsyncTransaction;
 
 /// The driver, re-exported so that users name the same `Row`, `ToSql` and `SqlState` types.

@@ -139,6 +139,12 @@ impl<T: Entity> Obj<T> {
         f(&self.cell.lock().value)
     }
 
+    /// Runs `f` on the value without marking the object changed (loaders filling a
+    /// relationship).
+    pub(crate) fn with_value<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.cell.lock().value)
+    }
+
     /// The object's state towards its session.
     pub fn state(&self) -> ObjectState {
         self.cell.lock().status

@@ -5,8 +5,8 @@ use chrono::NaiveDateTime;
 use session_core::tokio_postgres::Row;
 use session_core::tokio_postgres::types::ToSql;
 use session_core::{
-    Collection, Column, ColumnType, Entity, ForeignKey, Link, MetaData, Obj, OwnedParam, Reference,
-    Table,
+    Col, Collection, Column, ColumnType, Entity, ForeignKey, Link, ManyToOne, MetaData, Obj,
+    OneToMany, OwnedParam, Reference, Table,
 };
 
 const fn col(name: &'static str, sql_type: &'static str, nullable: bool) -> Column {
@@ -314,4 +314,56 @@ impl Entity for Item {
 /// The seed's metadata: `a`, `b`, plus `item`.
 pub fn metadata() -> MetaData {
     MetaData::new().with::<B>().with::<A>().with::<Item>()
+}
+
+// Columns and relationships as `#[derive(Entity)]` generates them (SQLAlchemy's `A.id`,
+// `A.bs`).
+#[allow(non_upper_case_globals)]
+impl A {
+    /// `a.id`.
+    pub const id: Col<A, i32> = Col::new(0);
+    /// `a.data`.
+    pub const data: Col<A, String> = Col::new(1);
+    /// `a.create_date`.
+    pub const create_date: Col<A, Option<NaiveDateTime>> = Col::new(2);
+
+    /// `A.bs`.
+    pub fn bs() -> OneToMany<A, B, i32> {
+        OneToMany {
+            foreign_key: B::a_id,
+            parent_key: |a| a.id,
+            child_key: |b| b.a_id,
+            set: |a, bs| a.bs = bs,
+        }
+    }
+}
+
+#[allow(non_upper_case_globals)]
+impl B {
+    /// `b.id`.
+    pub const id: Col<B, i32> = Col::new(0);
+    /// `b.a_id`.
+    pub const a_id: Col<B, i32> = Col::new(1);
+    /// `b.data`.
+    pub const data: Col<B, String> = Col::new(2);
+
+    /// `B.a`.
+    pub fn a() -> ManyToOne<B, A, i32> {
+        ManyToOne {
+            parent_column: A::id,
+            parent_key: |a| a.id,
+            child_key: |b| Some(b.a_id),
+            set: |b, a| b.a = a,
+        }
+    }
+}
+
+#[allow(non_upper_case_globals)]
+impl Item {
+    /// `item.shop`.
+    pub const shop: Col<Item, String> = Col::new(0);
+    /// `item.sku`.
+    pub const sku: Col<Item, i64> = Col::new(1);
+    /// `item.price`.
+    pub const price: Col<Item, Option<f64>> = Col::new(2);
 }

@@ -8,6 +8,7 @@
 //! operations are not permitted" error instead of corrupting state or deadlocking.
 
 mod ops;
+mod query;
 mod state;
 mod tx;
 
@@ -24,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::object::AnyObj;
 
 pub use ops::IdentityKey;
+pub use query::{Executable, ObjStream, STREAM_CHUNK, Value};
 use state::SessionState;
 pub use tx::{AsyncSessionTransaction, NoAutoflush, SessionConnection, TransactionInfo};
 

@@ -138,7 +138,7 @@ impl AsyncSession {
         drop(conns);
         match row {
             None => Ok(None),
-            Some(row) => self.load_row::<T>(&row, &sql).map(Some),
+            Some(row) => self.load_row::<T>(&row, &sql, false).map(Some),
         }
     }
 
@@ -151,15 +151,26 @@ impl AsyncSession {
     }
 
     /// Turns a row laid out as `T::TABLE.columns` into the session's object for its key:
-    /// the object already in the identity map (refreshed when it was expired), or a new
-    /// persistent one.
-    pub(crate) fn load_row<T: Entity>(&self, row: &Row, sql: &str) -> Result<Obj<T>> {
+    /// the object already in the identity map (refreshed when it was expired, or always with
+    /// `populate_existing`), or a new persistent one.
+    pub(crate) fn load_row<T: Entity>(
+        &self,
+        row: &Row,
+        sql: &str,
+        populate_existing: bool,
+    ) -> Result<Obj<T>> {
         let key = T::key_from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
         let mut state = self.state();
         if let Some(cell) = state.identity.get::<T>(&key) {
             let mut guard = cell.lock();
-            if guard.expired.iter().any(|e| *e) {
-                let value = T::from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
+            if populate_existing || guard.expired.iter().any(|e| *e) {
+                // Set the columns on the live value, so loaded relationships stay.
+                let mut value = guard.value.clone();
+                for c in 0..T::TABLE.columns.len() {
+                    value
+                        .set_column(c, row, c)
+                        .map_err(|e| Error::statement(e, sql))?;
+                }
                 guard.committed = Some(value.clone());
                 guard.value = value;
                 guard.expired.iter_mut().for_each(|e| *e = false);

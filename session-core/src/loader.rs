@@ -1,0 +1,181 @@
+//! Eager loading: [`selectinload`] runs one extra `... WHERE fk = ANY($1)` query per
+//! relationship for all the objects a query returned, and fills their [`Collection`]s or
+//! [`Reference`]s, so that the relationship is then read without I/O.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use futures::future::BoxFuture;
+
+use crate::connection::AsyncConnection;
+use crate::entity::{ColumnType, Entity};
+use crate::error::Result;
+use crate::flush::quote;
+use crate::object::Obj;
+use crate::relationship::{Collection, Reference};
+use crate::session::AsyncSession;
+use crate::statement::Col;
+
+/// Keys per eager-load query.
+const CHUNK: usize = 50_000;
+
+type LoadFn<T> = Box<
+    dyn for<'a> Fn(
+            &'a AsyncSession,
+            &'a mut AsyncConnection,
+            &'a [Obj<T>],
+        ) -> BoxFuture<'a, Result<()>>
+        + Send
+        + Sync,
+>;
+
+/// A loader option for a query of `T` (from [`selectinload`]).
+pub struct Loader<T: Entity> {
+    pub(crate) run: LoadFn<T>,
+}
+
+impl<T: Entity> std::fmt::Debug for Loader<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Loader")
+    }
+}
+
+/// A one-to-many relationship `P.children` (what `#[derive(Entity)]` generates as `A::bs()`):
+/// the child's foreign-key column, how to read keys on both sides, and where the loaded
+/// collection goes.
+pub struct OneToMany<P: Entity, C: Entity, K> {
+    /// The child's foreign-key column.
+    pub foreign_key: Col<C, K>,
+    /// The parent's referenced key.
+    pub parent_key: fn(&P) -> K,
+    /// The child's foreign-key value.
+    pub child_key: fn(&C) -> K,
+    /// Stores the loaded collection on the parent.
+    pub set: fn(&mut P, Collection<C>),
+}
+
+/// A many-to-one relationship `C.parent` (what `#[derive(Entity)]` generates as `B::a()`).
+pub struct ManyToOne<C: Entity, P: Entity, K> {
+    /// The parent's referenced key column.
+    pub parent_column: Col<P, K>,
+    /// The parent's referenced key.
+    pub parent_key: fn(&P) -> K,
+    /// The child's foreign-key value (`None` for NULL).
+    pub child_key: fn(&C) -> Option<K>,
+    /// Stores the loaded reference on the child.
+    pub set: fn(&mut C, Reference<P>),
+}
+
+/// Loads a relationship of every object a query returns with one extra query per chunk of
+/// keys (SQLAlchemy's `selectinload`).
+pub fn selectinload<T: Entity>(relationship: impl IntoLoader<T>) -> Loader<T> {
+    relationship.into_loader()
+}
+
+/// A relationship that can be eager-loaded for objects of `T`.
+pub trait IntoLoader<T: Entity> {
+    /// The loader.
+    fn into_loader(self) -> Loader<T>;
+}
+
+fn select_by<C: Entity>(column: &str, cast: &str) -> String {
+    let t = C::TABLE;
+    let cols: Vec<String> = t.columns.iter().map(|c| quote(c.name)).collect();
+    let keys: Vec<String> = t.key_columns().map(|i| quote(t.columns[i].name)).collect();
+    format!(
+        "SELECT {} FROM {} WHERE {} = ANY($1::{cast}[]) ORDER BY {}",
+        cols.join(", "),
+        quote(t.name),
+        quote(column),
+        keys.join(", ")
+    )
+}
+
+impl<P, C, K> IntoLoader<P> for OneToMany<P, C, K>
+where
+    P: Entity,
+    C: Entity,
+    K: ColumnType + Hash + Eq,
+{
+    fn into_loader(self) -> Loader<P> {
+        let OneToMany {
+            foreign_key,
+            parent_key,
+            child_key,
+            set,
+        } = self;
+        Loader {
+            run: Box::new(move |session, conn, parents| {
+                Box::pin(async move {
+                    let column = &C::TABLE.columns[foreign_key.index()];
+                    let sql = select_by::<C>(column.name, column.sql_type);
+                    let mut keys: Vec<K> = parents.iter().map(|p| p.peek(parent_key)).collect();
+                    let mut seen = std::collections::HashSet::new();
+                    keys.retain(|k| seen.insert(k.clone()));
+                    let mut by_parent: HashMap<K, Vec<Obj<C>>> = HashMap::new();
+                    for chunk in keys.chunks(CHUNK) {
+                        let rows = conn.query(&sql, &[&chunk.to_vec()]).await?;
+                        for row in &rows {
+                            let child = session.load_row::<C>(row, &sql, false)?;
+                            let key = child.peek(child_key);
+                            by_parent.entry(key).or_default().push(child);
+                        }
+                    }
+                    for parent in parents {
+                        let key = parent.peek(parent_key);
+                        let children = by_parent.get(&key).cloned().unwrap_or_default();
+                        parent.with_value(|p| set(p, Collection::from_vec(children)));
+                    }
+                    Ok(())
+                })
+            }),
+        }
+    }
+}
+
+impl<C, P, K> IntoLoader<C> for ManyToOne<C, P, K>
+where
+    C: Entity,
+    P: Entity,
+    K: ColumnType + Hash + Eq,
+{
+    fn into_loader(self) -> Loader<C> {
+        let ManyToOne {
+            parent_column,
+            parent_key,
+            child_key,
+            set,
+        } = self;
+        Loader {
+            run: Box::new(move |session, conn, children| {
+                Box::pin(async move {
+                    let column = &P::TABLE.columns[parent_column.index()];
+                    let sql = select_by::<P>(column.name, column.sql_type);
+                    let mut seen = std::collections::HashSet::new();
+                    let keys: Vec<K> = children
+                        .iter()
+                        .filter_map(|c| c.peek(child_key))
+                        .filter(|k| seen.insert(k.clone()))
+                        .collect();
+                    let mut parents: HashMap<K, Obj<P>> = HashMap::new();
+                    for chunk in keys.chunks(CHUNK) {
+                        let rows = conn.query(&sql, &[&chunk.to_vec()]).await?;
+                        for row in &rows {
+                            let parent = session.load_row::<P>(row, &sql, false)?;
+                            parents.insert(parent.peek(parent_key), parent);
+                        }
+                    }
+                    for child in children {
+                        let target = child.peek(child_key).and_then(|k| parents.get(&k).cloned());
+                        let reference = match target {
+                            Some(p) => Reference::to(p),
+                            None => Reference::none(),
+                        };
+                        child.with_value(|c| set(c, reference));
+                    }
+                    Ok(())
+                })
+            }),
+        }
+    }
+}

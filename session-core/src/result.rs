@@ -1,0 +1,249 @@
+//! Results with SQLAlchemy's API: [`ScalarResult`] (one value per row: `scalars()`),
+//! [`EntityResult`] (what `execute(select(A))` returns), and [`RowResult`] (rows of raw SQL).
+
+use postgres_types::FromSqlOwned;
+use tokio_postgres::Row;
+
+use crate::entity::Entity;
+use crate::error::{Error, Result};
+use crate::object::Obj;
+
+/// One value per row (SQLAlchemy's `ScalarResult`).
+#[derive(Debug, Clone)]
+pub struct ScalarResult<T> {
+    items: Vec<T>,
+}
+
+impl<T> ScalarResult<T> {
+    pub(crate) fn new(items: Vec<T>) -> Self {
+        ScalarResult { items }
+    }
+
+    /// Every value.
+    pub fn all(self) -> Vec<T> {
+        self.items
+    }
+
+    /// The first value, or `None` (the rest are discarded).
+    pub fn first(self) -> Option<T> {
+        self.items.into_iter().next()
+    }
+
+    /// Exactly one value.
+    ///
+    /// # Errors
+    /// [`Error::NoResultFound`] ("No row was found when one was required") or
+    /// [`Error::MultipleResultsFound`].
+    pub fn one(self) -> Result<T> {
+        self.one_or_none()?.ok_or(Error::NoResultFound)
+    }
+
+    /// At most one value.
+    ///
+    /// # Errors
+    /// [`Error::MultipleResultsFound`].
+    pub fn one_or_none(self) -> Result<Option<T>> {
+        let mut items = self.items;
+        match items.len() {
+            0 => Ok(None),
+            1 => Ok(items.pop()),
+            _ => Err(Error::MultipleResultsFound),
+        }
+    }
+
+    /// The values in chunks of `size` (SQLAlchemy's `partitions`).
+    pub fn partitions(self, size: usize) -> Vec<Vec<T>> {
+        let size = size.max(1);
+        let mut out = Vec::new();
+        let mut items = self.items.into_iter().peekable();
+        while items.peek().is_some() {
+            out.push(items.by_ref().take(size).collect());
+        }
+        out
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when there is no value.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+impl<T: Entity> ScalarResult<Obj<T>> {
+    /// Drops repeated objects, keeping the first occurrence (SQLAlchemy's `unique()`).
+    #[must_use]
+    pub fn unique(mut self) -> Self {
+        let mut kept: Vec<Obj<T>> = Vec::with_capacity(self.items.len());
+        for obj in self.items.drain(..) {
+            if !kept.iter().any(|k| k.ptr_eq(&obj)) {
+                kept.push(obj);
+            }
+        }
+        self.items = kept;
+        self
+    }
+}
+
+impl<T> IntoIterator for ScalarResult<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+/// The result of `execute(select(A))`: one entity per row (SQLAlchemy's `Result` of `(A,)`
+/// rows); [`EntityResult::scalars`] is the usual way in.
+#[derive(Debug, Clone)]
+pub struct EntityResult<T: Entity> {
+    objects: Vec<Obj<T>>,
+}
+
+impl<T: Entity> EntityResult<T> {
+    pub(crate) fn new(objects: Vec<Obj<T>>) -> Self {
+        EntityResult { objects }
+    }
+
+    /// The entities (SQLAlchemy's `result.scalars()`).
+    pub fn scalars(self) -> ScalarResult<Obj<T>> {
+        ScalarResult::new(self.objects)
+    }
+
+    /// The first row's entity (SQLAlchemy's `result.scalar()`).
+    pub fn scalar(self) -> Option<Obj<T>> {
+        self.objects.into_iter().next()
+    }
+
+    /// Every entity.
+    pub fn all(self) -> Vec<Obj<T>> {
+        self.objects
+    }
+
+    /// The first entity, or `None`.
+    pub fn first(self) -> Option<Obj<T>> {
+        self.scalar()
+    }
+
+    /// Exactly one entity.
+    ///
+    /// # Errors
+    /// [`Error::NoResultFound`] or [`Error::MultipleResultsFound`].
+    pub fn one(self) -> Result<Obj<T>> {
+        self.scalars().one()
+    }
+
+    /// At most one entity.
+    ///
+    /// # Errors
+    /// [`Error::MultipleResultsFound`].
+    pub fn one_or_none(self) -> Result<Option<Obj<T>>> {
+        self.scalars().one_or_none()
+    }
+
+    /// Drops repeated entities (SQLAlchemy's `unique()`).
+    #[must_use]
+    pub fn unique(self) -> Self {
+        EntityResult {
+            objects: self.scalars().unique().all(),
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// True when there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+/// Rows of raw SQL (`execute(text(...))`): read columns by index or name with `get` /
+/// `try_get` on each [`Row`].
+#[derive(Debug)]
+pub struct RowResult {
+    rows: Vec<Row>,
+}
+
+impl RowResult {
+    pub(crate) fn new(rows: Vec<Row>) -> Self {
+        RowResult { rows }
+    }
+
+    /// Every row.
+    pub fn all(self) -> Vec<Row> {
+        self.rows
+    }
+
+    /// The first row, or `None`.
+    pub fn first(self) -> Option<Row> {
+        self.rows.into_iter().next()
+    }
+
+    /// Exactly one row.
+    ///
+    /// # Errors
+    /// [`Error::NoResultFound`] or [`Error::MultipleResultsFound`].
+    pub fn one(self) -> Result<Row> {
+        ScalarResult::new(self.rows).one()
+    }
+
+    /// At most one row.
+    ///
+    /// # Errors
+    /// [`Error::MultipleResultsFound`].
+    pub fn one_or_none(self) -> Result<Option<Row>> {
+        ScalarResult::new(self.rows).one_or_none()
+    }
+
+    /// The first column of the first row, or `None` without rows (SQLAlchemy's `scalar()`).
+    ///
+    /// # Errors
+    /// The driver's error when the column does not decode as `T`.
+    pub fn scalar<T: FromSqlOwned>(self) -> Result<Option<T>> {
+        match self.rows.first() {
+            Some(row) => row.try_get(0).map(Some).map_err(|e| Error::Statement {
+                source: e,
+                sql: None,
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// The first column of every row (SQLAlchemy's `scalars()`).
+    ///
+    /// # Errors
+    /// The driver's error when a value does not decode as `T`.
+    pub fn scalars<T: FromSqlOwned>(self) -> Result<ScalarResult<T>> {
+        self.rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<std::result::Result<Vec<T>, _>>()
+            .map(ScalarResult::new)
+            .map_err(|e| Error::Statement {
+                source: e,
+                sql: None,
+            })
+    }
+
+    /// The rows in chunks of `size`.
+    pub fn partitions(self, size: usize) -> Vec<Vec<Row>> {
+        ScalarResult::new(self.rows).partitions(size)
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}

@@ -1,0 +1,257 @@
+//! Running statements on a session: `execute`, `scalars`, `scalar`, `stream`,
+//! `stream_scalars`. Queries autoflush first and return entities through the identity map.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::Stream;
+use futures::future::BoxFuture;
+use postgres_types::FromSqlOwned;
+use tokio_postgres::Row;
+
+use super::{AsyncSession, Bound};
+use crate::connection::Param;
+use crate::entity::{Entity, OwnedParam};
+use crate::error::{Error, Result};
+use crate::object::Obj;
+use crate::result::{EntityResult, RowResult, ScalarResult};
+use crate::statement::{Select, Text};
+
+/// Rows fetched per round trip by `stream` / `stream_scalars`.
+pub const STREAM_CHUNK: usize = 1000;
+
+static NEXT_CURSOR: AtomicU64 = AtomicU64::new(1);
+
+/// A statement a session can run: [`Select`] (entities) or [`Text`] (rows).
+pub trait Executable: Send + Sized {
+    /// What `execute` returns.
+    type Output: Send;
+    /// What `scalar` returns.
+    type Scalar: Send;
+
+    /// Runs the statement on `session` (use [`AsyncSession::execute`]).
+    #[doc(hidden)]
+    fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<Self::Output>>;
+
+    /// The first value of the output.
+    #[doc(hidden)]
+    fn first(output: Self::Output) -> Result<Self::Scalar>;
+}
+
+/// The first column of the first row of raw SQL (what `scalar(text(...))` returns).
+#[derive(Debug)]
+pub struct Value(Option<Row>);
+
+impl Value {
+    /// The value.
+    ///
+    /// # Errors
+    /// [`Error::NoResultFound`] without a row; the driver's error when it does not decode.
+    pub fn get<T: FromSqlOwned>(self) -> Result<T> {
+        self.opt()?.ok_or(Error::NoResultFound)
+    }
+
+    /// The value, `None` without a row.
+    ///
+    /// # Errors
+    /// The driver's error when it does not decode as `T`.
+    pub fn opt<T: FromSqlOwned>(self) -> Result<Option<T>> {
+        self.0
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(|e| Error::Statement {
+                source: e,
+                sql: None,
+            })
+    }
+}
+
+fn param_refs(params: &[Arc<OwnedParam>]) -> Vec<Param<'_>> {
+    params.iter().map(|p| &***p as Param<'_>).collect()
+}
+
+impl<T: Entity> Executable for Select<T> {
+    type Output = EntityResult<T>;
+    type Scalar = Option<Obj<T>>;
+
+    fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<EntityResult<T>>> {
+        Box::pin(async move {
+            if self.stream_results {
+                return Err(Error::InvalidRequest(
+                    "Can't use the AsyncSession.execute() method with a server-side cursor. Use \
+                     the AsyncSession.stream() method for an async streaming result set."
+                        .into(),
+                ));
+            }
+            let mut conns = session.lock_conns()?;
+            session.autoflush_locked(&mut conns).await?;
+            let engine =
+                session.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
+            let conn = session.conn_for(&mut conns, &engine).await?;
+            let (sql, params) = self.to_sql();
+            let rows = conn.query(&sql, &param_refs(&params)).await?;
+            let objects = rows
+                .iter()
+                .map(|row| session.load_row::<T>(row, &sql, self.populate_existing))
+                .collect::<Result<Vec<_>>>()?;
+            for loader in &self.loaders {
+                (loader.run)(session, conn, &objects).await?;
+            }
+            Ok(EntityResult::new(objects))
+        })
+    }
+
+    fn first(output: EntityResult<T>) -> Result<Option<Obj<T>>> {
+        Ok(output.scalar())
+    }
+}
+
+impl Executable for Text {
+    type Output = RowResult;
+    type Scalar = Value;
+
+    fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<RowResult>> {
+        Box::pin(async move {
+            let mut conns = session.lock_conns()?;
+            session.autoflush_locked(&mut conns).await?;
+            let engine = session.resolve_bind(None, None, false)?;
+            let conn = session.conn_for(&mut conns, &engine).await?;
+            let params: Vec<Param<'_>> = self.params.iter().map(|p| &**p as Param<'_>).collect();
+            let rows = conn.query(&self.sql, &params).await?;
+            Ok(RowResult::new(rows))
+        })
+    }
+
+    fn first(output: RowResult) -> Result<Value> {
+        Ok(Value(output.first()))
+    }
+}
+
+/// Objects streamed from a server-side cursor (from [`AsyncSession::stream_scalars`]).
+pub type ObjStream<T> = Pin<Box<dyn Stream<Item = Result<Obj<T>>> + Send>>;
+
+impl AsyncSession {
+    async fn autoflush_locked(&self, conns: &mut Vec<Bound>) -> Result<()> {
+        let flush = {
+            let state = self.state();
+            state.check_usable()?;
+            state.autoflush && self.has_changes(&state)
+        };
+        if flush {
+            self.flush_locked(conns).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a statement after an autoflush (SQLAlchemy's `execute()`): a [`Select`] returns its
+    /// entities through the identity map (an already loaded row gives the same object), a
+    /// [`Text`] its rows.
+    ///
+    /// # Errors
+    /// The database's error; the AsyncMethodRequired message for a select asked to stream.
+    pub async fn execute<Q: Executable>(&self, statement: Q) -> Result<Q::Output> {
+        statement.run(self).await
+    }
+
+    /// The entities of a select (SQLAlchemy's `scalars()`).
+    ///
+    /// # Errors
+    /// As [`AsyncSession::execute`].
+    pub async fn scalars<T: Entity>(&self, statement: Select<T>) -> Result<ScalarResult<Obj<T>>> {
+        Ok(self.execute(statement).await?.scalars())
+    }
+
+    /// The first value: the first entity of a select, or the first column of raw SQL
+    /// (SQLAlchemy's `scalar()`).
+    ///
+    /// # Errors
+    /// As [`AsyncSession::execute`].
+    pub async fn scalar<Q: Executable>(&self, statement: Q) -> Result<Q::Scalar> {
+        Q::first(self.execute(statement).await?)
+    }
+
+    /// Streams the entities of a select from a server-side cursor, [`STREAM_CHUNK`] rows per
+    /// round trip, inside the session's transaction (SQLAlchemy's `stream_scalars()`). The
+    /// session refuses other operations while the stream lives. Dropping the stream early is
+    /// safe: the cursor closes with the transaction.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::execute`]; items carry the errors of later fetches.
+    pub async fn stream_scalars<T: Entity>(&self, statement: Select<T>) -> Result<ObjStream<T>> {
+        let mut conns = self.lock_conns_owned()?;
+        self.autoflush_locked(&mut conns).await?;
+        let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
+        self.conn_for(&mut conns, &engine).await?;
+        let index = conns
+            .iter()
+            .position(|b| b.engine.same_pool(&engine))
+            .unwrap_or(0);
+        let conn = &mut conns[index].conn;
+        let cursor = format!("sa_cursor_{}", NEXT_CURSOR.fetch_add(1, Ordering::Relaxed));
+        let (sql, params) = statement.to_sql();
+        let declare = format!("DECLARE {cursor} NO SCROLL CURSOR WITHOUT HOLD FOR {sql}");
+        conn.execute_uncached(&declare, &param_refs(&params))
+            .await?;
+        let fetch = format!("FETCH {STREAM_CHUNK} FROM {cursor}");
+        struct State<T: Entity> {
+            conns: tokio::sync::OwnedMutexGuard<Vec<Bound>>,
+            index: usize,
+            session: AsyncSession,
+            fetch: String,
+            populate: bool,
+            buffer: VecDeque<Obj<T>>,
+            done: bool,
+        }
+        let state = State {
+            conns,
+            index,
+            session: self.handle(),
+            fetch,
+            populate: statement.populate_existing,
+            buffer: VecDeque::new(),
+            done: false,
+        };
+        let stream = futures::stream::unfold(state, |mut st| async move {
+            loop {
+                if let Some(obj) = st.buffer.pop_front() {
+                    return Some((Ok(obj), st));
+                }
+                if st.done {
+                    return None;
+                }
+                let conn = &mut st.conns[st.index].conn;
+                let rows = match conn.query_uncached(&st.fetch, &[]).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        st.done = true;
+                        return Some((Err(e), st));
+                    }
+                };
+                if rows.len() < STREAM_CHUNK {
+                    st.done = true;
+                }
+                for row in &rows {
+                    match st.session.load_row::<T>(row, &st.fetch, st.populate) {
+                        Ok(obj) => st.buffer.push_back(obj),
+                        Err(e) => {
+                            st.done = true;
+                            return Some((Err(e), st));
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    /// Same as [`AsyncSession::stream_scalars`] (a select of one entity streams one object per
+    /// row; SQLAlchemy's `stream()`).
+    ///
+    /// # Errors
+    /// As [`AsyncSession::stream_scalars`].
+    pub async fn stream<T: Entity>(&self, statement: Select<T>) -> Result<ObjStream<T>> {
+        self.stream_scalars(statement).await
+    }
+}
