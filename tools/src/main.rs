@@ -23,6 +23,25 @@ enum Cmd {
     },
     /// Start a throwaway PostgreSQL, print its DATABASE_URL, and keep it until Ctrl-C.
     Pg,
+    /// Run the seed workloads on the session and on hand-written tokio-postgres (and, with
+    /// --sqla, on SQLAlchemy), and print seconds, ratios and peak memory.
+    Bench {
+        /// Objects per workload.
+        #[arg(long, default_value_t = 10_000)]
+        n: usize,
+        /// Rows for the streaming workload.
+        #[arg(long, default_value_t = 1_000_000)]
+        stream_rows: usize,
+        /// Write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+        /// Write a chart (SVG) to this file.
+        #[arg(long)]
+        svg: Option<std::path::PathBuf>,
+        /// Also run SQLAlchemy's sqla_bench.py (needs `pip install sqlalchemy asyncpg`).
+        #[arg(long)]
+        sqla: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,6 +60,13 @@ fn main() -> ExitCode {
         match cli.command {
             Cmd::Demo { echo } => demo(echo).await,
             Cmd::Pg => pg().await,
+            Cmd::Bench {
+                n,
+                stream_rows,
+                json,
+                svg,
+                sqla,
+            } => bench(n, stream_rows, json, svg, sqla).await,
         }
     });
     match result {
@@ -66,6 +92,29 @@ async fn demo(echo: bool) -> AnyResult {
     let url = cluster.create_database("demo").await?;
     let mut out = std::io::stdout();
     session_tools::demo::run(&url, echo, &mut out).await?;
+    Ok(())
+}
+
+async fn bench(
+    n: usize,
+    stream_rows: usize,
+    json: Option<std::path::PathBuf>,
+    svg: Option<std::path::PathBuf>,
+    sqla: Option<std::path::PathBuf>,
+) -> AnyResult {
+    let options = session_tools::bench::Options {
+        n,
+        stream_rows,
+        sqla,
+    };
+    let report = session_tools::bench::run(&options).await?;
+    print!("{}", report.table());
+    if let Some(path) = json {
+        std::fs::write(path, report.json())?;
+    }
+    if let Some(path) = svg {
+        std::fs::write(path, report.svg())?;
+    }
     Ok(())
 }
 

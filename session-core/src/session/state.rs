@@ -335,6 +335,7 @@ impl SessionState {
         deleted: Vec<AnyObj>,
         marked: Vec<AnyObj>,
     ) {
+        let mut gone = std::collections::HashSet::new();
         for obj in added.into_iter().chain(inserted) {
             let mut ours = false;
             obj.cell.with_meta(&mut |m| {
@@ -343,10 +344,14 @@ impl SessionState {
                     ObjectState::Pending | ObjectState::Persistent | ObjectState::Deleted
                 );
             });
-            if ours {
-                self.forget(&obj);
+            if ours && gone.insert(obj.cell.object_id()) {
+                obj.cell.identity_remove(&mut self.identity);
                 obj.cell.make_transient();
             }
+        }
+        if !gone.is_empty() {
+            self.new.retain(|o| !gone.contains(&o.cell.object_id()));
+            self.deleted.retain(|o| !gone.contains(&o.cell.object_id()));
         }
         for obj in deleted {
             obj.cell.with_meta(&mut |m| {
@@ -356,9 +361,16 @@ impl SessionState {
             let _ = obj.cell.clone().identity_insert(&mut self.identity);
             obj.cell.expire(None);
         }
-        for obj in marked {
-            obj.cell.with_meta(&mut |m| *m.marked_deleted = false);
-            self.deleted.retain(|o| !o.ptr_eq(&obj));
+        let unmarked: std::collections::HashSet<u64> = marked
+            .iter()
+            .map(|obj| {
+                obj.cell.with_meta(&mut |m| *m.marked_deleted = false);
+                obj.cell.object_id()
+            })
+            .collect();
+        if !unmarked.is_empty() {
+            self.deleted
+                .retain(|o| !unmarked.contains(&o.cell.object_id()));
         }
     }
 }

@@ -185,8 +185,9 @@ impl AsyncSession {
                 objs[0].cell.insert_batch(conn, objs).await?;
                 let mut state = self.state();
                 let sink = self.inner.dirty.clone();
+                let done: HashSet<u64> = objs.iter().map(|o| o.cell.object_id()).collect();
+                state.new.retain(|o| !done.contains(&o.cell.object_id()));
                 for obj in objs {
-                    state.new.retain(|o| !o.ptr_eq(obj));
                     obj.cell.set_sink(Some(sink.clone()));
                     if let Some(other) = obj.cell.clone().identity_insert(&mut state.identity) {
                         return Err(Error::InvalidRequest(format!(
@@ -241,8 +242,11 @@ impl AsyncSession {
                 let conn = self.conn_for(conns, &engine).await?;
                 objs[0].cell.delete_batch(conn, objs).await?;
                 let mut state = self.state();
+                let done: HashSet<u64> = objs.iter().map(|o| o.cell.object_id()).collect();
+                state
+                    .deleted
+                    .retain(|o| !done.contains(&o.cell.object_id()));
                 for obj in objs {
-                    state.deleted.retain(|o| !o.ptr_eq(obj));
                     obj.cell.identity_remove(&mut state.identity);
                     state.innermost().deleted.push(obj.clone());
                 }

@@ -1,5 +1,6 @@
-//! The seed's `A` / `B` schema with hand-written [`Entity`] impls, so the session's tests do
-//! not depend on `#[derive(Entity)]` (which has tests of its own).
+//! The seed's `A` / `B` schema (plus a composite-key `Item`), shared by the demo, the
+//! benchmarks and the tests. The [`Entity`] impls are written by hand, exactly what
+//! `#[derive(Entity)]` generates, so that the session's tests do not depend on the macro.
 
 use chrono::NaiveDateTime;
 use session_core::tokio_postgres::Row;

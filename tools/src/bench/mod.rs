@@ -1,0 +1,299 @@
+//! `session-tools bench`: the seed workloads on the session, against hand-written
+//! tokio-postgres doing the same database work, in one process on one cluster (and, with
+//! `--sqla`, SQLAlchemy's asyncio ORM on the same cluster).
+
+mod hand;
+mod report;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use session_core::{
+    AsyncSessionMaker, Collection, Engine, Obj, Result, async_sessionmaker, select, selectinload,
+};
+use session_scoped::{async_scoped_session, scope};
+
+use crate::model::{A, B, metadata};
+use crate::pg::Cluster;
+pub use report::{Measurement, Report};
+
+/// Benchmark options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Objects per workload (the issue's N).
+    pub n: usize,
+    /// Rows streamed by the `stream` workload.
+    pub stream_rows: usize,
+    /// Path of `sqla_bench.py`, to run SQLAlchemy on the same cluster.
+    pub sqla: Option<std::path::PathBuf>,
+}
+
+/// Peak resident memory since the last reset, and now (kB, from /proc/self/status).
+fn rss_kb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Resets the kernel's peak-RSS counter, so that the next reading is this workload's peak.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn timed<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<(Duration, f64)> {
+    reset_peak();
+    let before = rss_kb().1;
+    let started = Instant::now();
+    work.await?;
+    let elapsed = started.elapsed();
+    let peak = rss_kb().0;
+    Ok((elapsed, peak.saturating_sub(before) as f64 / 1024.0))
+}
+
+async fn fresh_engine(cluster: &Cluster, name: &str) -> std::result::Result<Engine, String> {
+    let url = cluster
+        .create_database(name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let engine = Engine::builder(url)
+        .pool_size(10)
+        .test_on_checkout(false)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let md = metadata();
+    engine
+        .transaction(async |conn| md.create_all(conn).await)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(engine)
+}
+
+/// Deterministic ids for request_mix (the same sequence for both sides).
+fn request_ids(n: usize) -> Vec<i32> {
+    let mut x: u64 = 7;
+    (0..n / 5)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as i32 + 1
+        })
+        .collect()
+}
+
+fn seed_objects(n: usize) -> Vec<Obj<A>> {
+    (0..n)
+        .map(|i| {
+            Obj::new(A {
+                data: format!("a{i}"),
+                bs: Collection::from_vec(
+                    [1, 2]
+                        .map(|k| {
+                            Obj::new(B {
+                                data: format!("b{i}.{k}"),
+                                ..B::default()
+                            })
+                        })
+                        .into(),
+                ),
+                ..A::default()
+            })
+        })
+        .collect()
+}
+
+async fn ours(maker: &AsyncSessionMaker, n: usize, report: &mut Report) -> Result<()> {
+    let (t, m) = timed(maker.scope(async |s| {
+        let objs = seed_objects(n);
+        s.add_all(&objs)?;
+        s.commit().await
+    }))
+    .await?;
+    report.ours("insert_flush", t, m);
+
+    let (t, m) = timed(maker.scope(async |s| {
+        let rows = s
+            .scalars(
+                select::<A>()
+                    .options(selectinload(A::bs()))
+                    .order_by(A::id.asc()),
+            )
+            .await?
+            .all();
+        assert_eq!(rows.len(), n);
+        for a in &rows {
+            assert_eq!(a.read()?.bs.get()?.len(), 2);
+        }
+        Ok(())
+    }))
+    .await?;
+    report.ours("load_eager", t, m);
+
+    let (t, m) = timed(maker.scope(async |s| {
+        for i in 1..=n as i32 {
+            assert!(s.get::<A>(i).await?.is_some());
+        }
+        for i in 1..=n as i32 {
+            assert!(s.get::<A>(i).await?.is_some());
+        }
+        Ok(())
+    }))
+    .await?;
+    report.ours("get_by_pk", t, m);
+
+    let (t, m) = timed(maker.scope(async |s| {
+        for a in s.scalars(select::<A>()).await?.all() {
+            a.write()?.data.push('!');
+        }
+        s.commit().await
+    }))
+    .await?;
+    report.ours("update_dirty", t, m);
+
+    let scoped = Arc::new(async_scoped_session(maker.clone(), scope::task_scope));
+    let ids = request_ids(n);
+    let (t, m) = timed(async {
+        let gate = Arc::new(tokio::sync::Semaphore::new(16));
+        let mut tasks = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (scoped, gate) = (scoped.clone(), gate.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = gate.acquire().await;
+                scoped
+                    .scope(async {
+                        let s = scoped.proxied();
+                        let a = s.get_one::<A>(id).await?;
+                        a.write()?.data = "r".into();
+                        s.commit().await
+                    })
+                    .await
+            }));
+        }
+        for task in tasks {
+            task.await.expect("request task")?;
+        }
+        Ok(())
+    })
+    .await?;
+    assert_eq!(scoped.registered(), 0);
+    report.ours("request_mix", t, m);
+
+    let (t, m) = timed(async {
+        for _ in 0..n * 10 {
+            let s = maker.session();
+            s.close().await;
+        }
+        Ok(())
+    })
+    .await?;
+    report.ours("factory_overhead", t, m);
+    Ok(())
+}
+
+async fn hand(engine: &Engine, n: usize, report: &mut Report) -> Result<()> {
+    let (t, m) = timed(hand::insert_flush(engine, n)).await?;
+    report.hand("insert_flush", t, m);
+    let (t, m) = timed(async {
+        let rows = hand::load_eager(engine).await?;
+        assert_eq!(rows.len(), n);
+        assert!(rows.iter().all(|a| a.bs.len() == 2));
+        Ok(())
+    })
+    .await?;
+    report.hand("load_eager", t, m);
+    let (t, m) = timed(hand::get_by_pk(engine, n as i32)).await?;
+    report.hand("get_by_pk", t, m);
+    let (t, m) = timed(hand::update_dirty(engine)).await?;
+    report.hand("update_dirty", t, m);
+    let ids = request_ids(n);
+    let (t, m) = timed(async {
+        let gate = Arc::new(tokio::sync::Semaphore::new(16));
+        let mut tasks = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (engine, gate) = (engine.clone(), gate.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = gate.acquire().await;
+                hand::request(&engine, id).await
+            }));
+        }
+        for task in tasks {
+            task.await.expect("request task")?;
+        }
+        Ok(())
+    })
+    .await?;
+    report.hand("request_mix", t, m);
+    Ok(())
+}
+
+async fn stream(maker: &AsyncSessionMaker, rows: usize, report: &mut Report) -> Result<()> {
+    let session = maker.session();
+    session
+        .execute(session_core::text(format!(
+            "INSERT INTO a (data) SELECT 'stream' || g FROM generate_series(1, {rows}) g"
+        )))
+        .await?;
+    session.commit().await?;
+    let (t, m) = timed(async {
+        let mut stream = session.stream_scalars(select::<A>()).await?;
+        let mut count = 0usize;
+        while let Some(obj) = stream.next().await {
+            obj?;
+            count += 1;
+        }
+        assert!(count >= rows);
+        Ok(())
+    })
+    .await?;
+    session.close().await;
+    report.ours("stream", t, m);
+    Ok(())
+}
+
+/// Runs every workload and returns the report.
+///
+/// # Errors
+/// A message when the cluster, a database or a workload fails.
+pub async fn run(options: &Options) -> std::result::Result<Report, String> {
+    let cluster = tokio::task::spawn_blocking(Cluster::start)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let mut report = Report::new(options.n);
+    let hand_engine = fresh_engine(&cluster, "bench_hand").await?;
+    hand(&hand_engine, options.n, &mut report)
+        .await
+        .map_err(|e| e.to_string())?;
+    hand_engine.dispose().await;
+
+    let engine = fresh_engine(&cluster, "bench_ours").await?;
+    let maker = async_sessionmaker(engine.clone()).expire_on_commit(false);
+    ours(&maker, options.n, &mut report)
+        .await
+        .map_err(|e| e.to_string())?;
+    engine.dispose().await;
+
+    let engine = fresh_engine(&cluster, "bench_stream").await?;
+    let maker = async_sessionmaker(engine.clone()).expire_on_commit(false);
+    stream(&maker, options.stream_rows, &mut report)
+        .await
+        .map_err(|e| e.to_string())?;
+    engine.dispose().await;
+
+    if let Some(script) = &options.sqla {
+        let url = cluster
+            .create_database("bench_sqla")
+            .await
+            .map_err(|e| e.to_string())?;
+        report.sqlalchemy(script, &url, options.n)?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,235 @@
+//! The benchmark report: a table, JSON, and an SVG chart (written by hand: a few lines of
+//! markup need no plotting crate).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// One workload's figures.
+#[derive(Debug, Clone, Default)]
+pub struct Measurement {
+    /// Workload name.
+    pub name: &'static str,
+    /// Session, seconds.
+    pub ours: Option<f64>,
+    /// Session, peak RSS growth in MB.
+    pub ours_mb: Option<f64>,
+    /// Hand-written tokio-postgres, seconds.
+    pub hand: Option<f64>,
+    /// SQLAlchemy asyncio ORM, seconds.
+    pub sqla: Option<f64>,
+}
+
+impl Measurement {
+    /// ours / hand-written.
+    pub fn ratio(&self) -> Option<f64> {
+        Some(self.ours? / self.hand?)
+    }
+}
+
+/// All workloads of one run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The N of the run.
+    pub n: usize,
+    /// In run order.
+    pub rows: Vec<Measurement>,
+}
+
+impl Report {
+    pub(crate) fn new(n: usize) -> Self {
+        Report {
+            n,
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, name: &'static str) -> &mut Measurement {
+        if let Some(i) = self.rows.iter().position(|r| r.name == name) {
+            return &mut self.rows[i];
+        }
+        self.rows.push(Measurement {
+            name,
+            ..Measurement::default()
+        });
+        let last = self.rows.len() - 1;
+        &mut self.rows[last]
+    }
+
+    pub(crate) fn ours(&mut self, name: &'static str, t: Duration, mb: f64) {
+        let row = self.row(name);
+        row.ours = Some(t.as_secs_f64());
+        row.ours_mb = Some(mb);
+    }
+
+    pub(crate) fn hand(&mut self, name: &'static str, t: Duration, _mb: f64) {
+        self.row(name).hand = Some(t.as_secs_f64());
+    }
+
+    /// Runs SQLAlchemy's script against `url` and records its seconds.
+    pub(crate) fn sqlalchemy(&mut self, script: &Path, url: &str, n: usize) -> Result<(), String> {
+        let out = Command::new("python3")
+            .arg(script)
+            .arg(n.to_string())
+            .env("DATABASE_URL", url)
+            .output()
+            .map_err(|e| format!("running {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed (pip install sqlalchemy asyncpg?):\n{}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let json = String::from_utf8_lossy(&out.stdout).into_owned();
+        for name in [
+            "insert_flush",
+            "load_eager",
+            "get_by_pk",
+            "update_dirty",
+            "request_mix",
+            "factory_overhead",
+        ] {
+            if let Some(v) = json_number(&json, name) {
+                self.row(name).sqla = Some(v);
+            }
+        }
+        Ok(())
+    }
+
+    /// The table printed by `bench`.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "N = {}\n{:<18} {:>10} {:>12} {:>8} {:>12} {:>10} {:>12}\n",
+            self.n,
+            "workload",
+            "ours (s)",
+            "hand (s)",
+            "ratio",
+            "SQLAlchemy",
+            "vs SQLA",
+            "peak RSS MB"
+        );
+        let f = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
+        for r in &self.rows {
+            let vs = match (r.sqla, r.ours) {
+                (Some(s), Some(o)) if o > 0.0 => format!("{:.1}x", s / o),
+                _ => "-".into(),
+            };
+            let _ = writeln!(
+                out,
+                "{:<18} {:>10} {:>12} {:>8} {:>12} {:>10} {:>12}",
+                r.name,
+                f(r.ours, 4),
+                f(r.hand, 4),
+                f(r.ratio(), 2),
+                f(r.sqla, 3),
+                vs,
+                f(r.ours_mb, 1)
+            );
+        }
+        out
+    }
+
+    /// The same as JSON.
+    pub fn json(&self) -> String {
+        let num = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.6}"));
+        let rows: Vec<String> = self
+            .rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{{\"workload\":\"{}\",\"ours_s\":{},\"hand_s\":{},\"ratio\":{},\"sqlalchemy_s\":{},\"peak_rss_mb\":{}}}",
+                    r.name,
+                    num(r.ours),
+                    num(r.hand),
+                    num(r.ratio()),
+                    num(r.sqla),
+                    num(r.ours_mb)
+                )
+            })
+            .collect();
+        format!("{{\"n\":{},\"workloads\":[{}]}}\n", self.n, rows.join(","))
+    }
+
+    /// A grouped bar chart of seconds on a log scale (ours, hand-written, SQLAlchemy).
+    pub fn svg(&self) -> String {
+        let rows: Vec<&Measurement> = self.rows.iter().filter(|r| r.ours.is_some()).collect();
+        let (w, row_h, left) = (760.0, 54.0, 150.0);
+        let h = 60.0 + row_h * rows.len() as f64;
+        let (lo, hi) = (1e-3f64.log10(), 100f64.log10());
+        let x = |s: f64| left + (s.max(1e-3).log10() - lo) / (hi - lo) * (w - left - 20.0);
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+             font-family=\"sans-serif\" font-size=\"12\">\n\
+             <text x=\"10\" y=\"20\" font-size=\"14\">Seconds, log scale (N = {}): \
+             <tspan fill=\"#1b7837\">ours</tspan>, <tspan fill=\"#762a83\">hand-written \
+             tokio-postgres</tspan>, <tspan fill=\"#d6604d\">SQLAlchemy</tspan></text>\n",
+            self.n
+        );
+        for p in [-3i32, -2, -1, 0, 1, 2] {
+            let s = 10f64.powi(p);
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{0:.1}\" y1=\"30\" x2=\"{0:.1}\" y2=\"{1}\" stroke=\"#ddd\"/>\
+                 <text x=\"{0:.1}\" y=\"{2}\" text-anchor=\"middle\" fill=\"#666\">{s}</text>",
+                x(s),
+                h - 20.0,
+                h - 6.0
+            );
+        }
+        for (i, r) in rows.iter().enumerate() {
+            let y = 36.0 + row_h * i as f64;
+            let _ = writeln!(
+                svg,
+                "<text x=\"10\" y=\"{:.1}\">{}</text>",
+                y + 24.0,
+                r.name
+            );
+            for (k, (v, color)) in [
+                (r.ours, "#1b7837"),
+                (r.hand, "#762a83"),
+                (r.sqla, "#d6604d"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if let Some(v) = v {
+                    let _ = writeln!(
+                        svg,
+                        "<rect x=\"{left}\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" fill=\"{color}\"/>\
+                         <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{v:.3}s</text>",
+                        y + 14.0 * k as f64,
+                        (x(v) - left).max(1.0),
+                        x(v) + 4.0,
+                        y + 14.0 * k as f64 + 10.0
+                    );
+                }
+            }
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+}
+
+/// The number after `"name":` in a flat JSON object.
+fn json_number(json: &str, name: &str) -> Option<f64> {
+    let key = format!("\"{name}\":");
+    let rest = json[json.find(&key)? + key.len()..].trim_start();
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_number;
+
+    #[test]
+    fn reads_sqlalchemys_json() {
+        let j = r#"{"n": 100, "insert_flush": 0.25, "load_eager": 1e-2}"#;
+        assert_eq!(json_number(j, "insert_flush"), Some(0.25));
+        assert_eq!(json_number(j, "load_eager"), Some(0.01));
+        assert_eq!(json_number(j, "missing"), None);
+    }
+}
