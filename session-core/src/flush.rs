@@ -90,6 +90,26 @@ fn insert_sql(table: &Table, insert: &[usize], returning: bool) -> String {
     sql
 }
 
+/// `INSERT INTO t (cols) VALUES ($1, ...) RETURNING ...`: the plain form for one row.
+fn insert_one_sql(table: &Table, insert: &[usize], returning: bool) -> String {
+    let cols: Vec<String> = insert
+        .iter()
+        .map(|&i| quote(table.columns[i].name))
+        .collect();
+    let vals: Vec<String> = (1..=insert.len()).map(|n| format!("${n}")).collect();
+    let mut sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        quote(table.name),
+        cols.join(", "),
+        vals.join(", ")
+    );
+    if returning {
+        let all: Vec<String> = table.columns.iter().map(|c| quote(c.name)).collect();
+        let _ = write!(sql, " RETURNING {}", all.join(", "));
+    }
+    sql
+}
+
 /// INSERTs `objs` (pending objects of type `T`), fetching server-filled columns back, and makes
 /// them persistent (the caller registers them in the identity map).
 pub(crate) async fn insert_batch<T: Entity>(
@@ -102,21 +122,30 @@ pub(crate) async fn insert_batch<T: Entity>(
         .filter(|&i| !table.columns[i].server_filled())
         .collect();
     let returning = insert.len() < table.columns.len();
-    let sql = insert_sql(table, &insert, returning);
+    let batch_sql = insert_sql(table, &insert, returning);
+    let single_sql = insert_one_sql(table, &insert, returning);
     for chunk in objs.chunks(CHUNK) {
-        let snapshots: Vec<T> = chunk.iter().map(|o| o.cell.lock().value.clone()).collect();
+        let mut snapshots: Vec<T> = chunk.iter().map(|o| o.cell.lock().value.clone()).collect();
         let refs: Vec<&T> = snapshots.iter().collect();
         let owned: Vec<OwnedParam> = if insert.is_empty() {
             vec![Box::new(chunk.len() as i64)]
         } else {
             insert.iter().map(|&i| T::column_array(&refs, i)).collect()
         };
-        let params = as_params(&owned);
-        let mut snapshots = snapshots;
+        let single = chunk.len() == 1 && !insert.is_empty();
+        let sql: &str = if single { &single_sql } else { &batch_sql };
+        let params: Vec<Param<'_>> = if single {
+            insert
+                .iter()
+                .map(|&i| snapshots[0].column_param(i))
+                .collect()
+        } else {
+            as_params(&owned)
+        };
         let mut rows = Vec::new();
         let mut order: Vec<usize> = Vec::new();
         if returning {
-            rows = conn.query(&sql, &params).await?;
+            rows = conn.query(sql, &params).await?;
             if rows.len() != chunk.len() {
                 return Err(Error::StaleData(format!(
                     "INSERT into table '{}' expected {} row(s); {} were returned",
@@ -135,7 +164,7 @@ pub(crate) async fn insert_batch<T: Entity>(
                     .collect();
                 let mut order = vec![usize::MAX; chunk.len()];
                 for (r, row) in rows.iter().enumerate() {
-                    let key = T::key_from_row(row, 0).map_err(|e| Error::statement(e, &sql))?;
+                    let key = T::key_from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
                     match by_key.get(&key) {
                         Some(&i) => order[i] = r,
                         None => {
@@ -154,12 +183,12 @@ pub(crate) async fn insert_batch<T: Entity>(
                     if col.server_filled() {
                         snapshot
                             .set_column(c, row, c)
-                            .map_err(|e| Error::statement(e, &sql))?;
+                            .map_err(|e| Error::statement(e, sql))?;
                     }
                 }
             }
         } else {
-            let n = conn.execute(&sql, &params).await?;
+            let n = conn.execute(sql, &params).await?;
             if n != chunk.len() as u64 {
                 return Err(Error::StaleData(format!(
                     "INSERT into table '{}' expected to insert {} row(s); {n} were inserted",
@@ -177,14 +206,14 @@ pub(crate) async fn insert_batch<T: Entity>(
                         state
                             .value
                             .set_column(c, row, c)
-                            .map_err(|e| Error::statement(e, &sql))?;
+                            .map_err(|e| Error::statement(e, sql))?;
                     }
                 }
             }
             state.status = ObjectState::Persistent;
             state.modified = !columns_equal(&state.value, &snapshot);
-            state.committed = Some(snapshot);
-            state.expired.iter_mut().for_each(|e| *e = false);
+            state.committed = state.modified.then_some(snapshot);
+            state.expired.clear_all();
         }
     }
     Ok(())
@@ -255,14 +284,41 @@ pub(crate) async fn update_batch<T: Entity>(
                 .join(", "),
             cond.join(" AND ")
         );
-        for chunk in items.chunks(CHUNK) {
-            let refs: Vec<&T> = chunk.iter().map(|(_, s)| s).collect();
-            let owned: Vec<OwnedParam> = keys
+        let single_sql = format!(
+            "UPDATE {t} SET {} WHERE {}",
+            changed
                 .iter()
-                .chain(changed.iter())
-                .map(|&i| T::column_array(&refs, i))
-                .collect();
-            let n = conn.execute(&sql, &as_params(&owned)).await?;
+                .enumerate()
+                .map(|(n, &c)| format!("{} = ${}", quote(table.columns[c].name), n + 1))
+                .collect::<Vec<_>>()
+                .join(", "),
+            keys.iter()
+                .enumerate()
+                .map(|(n, &k)| format!(
+                    "{} = ${}",
+                    quote(table.columns[k].name),
+                    changed.len() + n + 1
+                ))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        );
+        for chunk in items.chunks(CHUNK) {
+            let n = if let [(_, snapshot)] = chunk {
+                let params: Vec<Param<'_>> = changed
+                    .iter()
+                    .chain(keys.iter())
+                    .map(|&i| snapshot.column_param(i))
+                    .collect();
+                conn.execute(&single_sql, &params).await?
+            } else {
+                let refs: Vec<&T> = chunk.iter().map(|(_, s)| s).collect();
+                let owned: Vec<OwnedParam> = keys
+                    .iter()
+                    .chain(changed.iter())
+                    .map(|&i| T::column_array(&refs, i))
+                    .collect();
+                conn.execute(&sql, &as_params(&owned)).await?
+            };
             if n != chunk.len() as u64 {
                 return Err(Error::StaleData(format!(
                     "UPDATE statement on table '{}' expected to update {} row(s); {n} were \
@@ -274,7 +330,7 @@ pub(crate) async fn update_batch<T: Entity>(
             for (obj, snapshot) in chunk {
                 let mut state = obj.cell.lock();
                 state.modified = !columns_equal(&state.value, snapshot);
-                state.committed = Some(snapshot.clone());
+                state.committed = state.modified.then(|| snapshot.clone());
                 updated.push(obj.erase());
             }
         }
@@ -307,6 +363,14 @@ pub(crate) async fn delete_batch<T: Entity>(
         vars.join(", "),
         cond.join(" AND ")
     );
+    let single_sql = format!(
+        "DELETE FROM {t} WHERE {}",
+        keys.iter()
+            .enumerate()
+            .map(|(n, &k)| format!("{} = ${}", quote(table.columns[k].name), n + 1))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    );
     let objs = typed::<T>(objs);
     for chunk in objs.chunks(CHUNK) {
         let snapshots: Vec<T> = chunk
@@ -319,9 +383,14 @@ pub(crate) async fn delete_batch<T: Entity>(
                     .unwrap_or_else(|| state.value.clone())
             })
             .collect();
-        let refs: Vec<&T> = snapshots.iter().collect();
-        let owned: Vec<OwnedParam> = keys.iter().map(|&i| T::column_array(&refs, i)).collect();
-        let n = conn.execute(&sql, &as_params(&owned)).await?;
+        let n = if let [snapshot] = snapshots.as_slice() {
+            let params: Vec<Param<'_>> = keys.iter().map(|&i| snapshot.column_param(i)).collect();
+            conn.execute(&single_sql, &params).await?
+        } else {
+            let refs: Vec<&T> = snapshots.iter().collect();
+            let owned: Vec<OwnedParam> = keys.iter().map(|&i| T::column_array(&refs, i)).collect();
+            conn.execute(&sql, &as_params(&owned)).await?
+        };
         if n != chunk.len() as u64 {
             return Err(Error::StaleData(format!(
                 "DELETE statement on table '{}' expected to delete {} row(s); Only {n} were \

@@ -112,18 +112,17 @@ where
                     let mut keys: Vec<K> = parents.iter().map(|p| p.peek(parent_key)).collect();
                     let mut seen = std::collections::HashSet::new();
                     keys.retain(|k| seen.insert(k.clone()));
-                    let mut by_parent: HashMap<K, Vec<Obj<C>>> = HashMap::new();
+                    let mut by_parent: HashMap<K, Vec<Obj<C>>> = HashMap::with_capacity(keys.len());
                     for chunk in keys.chunks(CHUNK) {
                         let rows = conn.query(&sql, &[&chunk.to_vec()]).await?;
-                        for row in &rows {
-                            let child = session.load_row::<C>(row, &sql, false)?;
+                        for child in session.load_rows::<C>(&rows, &sql, false)? {
                             let key = child.peek(child_key);
                             by_parent.entry(key).or_default().push(child);
                         }
                     }
                     for parent in parents {
                         let key = parent.peek(parent_key);
-                        let children = by_parent.get(&key).cloned().unwrap_or_default();
+                        let children = by_parent.remove(&key).unwrap_or_default();
                         parent.with_value(|p| set(p, Collection::from_vec(children)));
                     }
                     Ok(())
@@ -160,8 +159,7 @@ where
                     let mut parents: HashMap<K, Obj<P>> = HashMap::new();
                     for chunk in keys.chunks(CHUNK) {
                         let rows = conn.query(&sql, &[&chunk.to_vec()]).await?;
-                        for row in &rows {
-                            let parent = session.load_row::<P>(row, &sql, false)?;
+                        for parent in session.load_rows::<P>(&rows, &sql, false)? {
                             parents.insert(parent.peek(parent_key), parent);
                         }
                     }

@@ -53,13 +53,15 @@ pub(crate) struct Cell<T: Entity> {
 
 pub(crate) struct State<T: Entity> {
     pub(crate) value: T,
-    /// The row as last loaded or flushed; `None` before the first flush.
+    /// The row as last loaded or flushed, kept only once the object is written to: `None`
+    /// means `value` is that image (or, before the first flush, that there is none). Loading
+    /// an object so costs no copy; changing one costs one.
     pub(crate) committed: Option<T>,
     pub(crate) status: ObjectState,
     /// The session that owns the object (pending, persistent or deleted).
     pub(crate) session: Option<u64>,
     /// Expired columns (indices into `T::TABLE.columns`).
-    pub(crate) expired: Vec<bool>,
+    pub(crate) expired: Expiry,
     /// A write guard was taken since the last flush (SQLAlchemy's optimistic `dirty`).
     pub(crate) modified: bool,
     /// Marked with `session.delete()`, not flushed yet.
@@ -84,7 +86,7 @@ impl<T: Entity> Obj<T> {
                     committed: None,
                     status: ObjectState::Transient,
                     session: None,
-                    expired: vec![false; T::TABLE.columns.len()],
+                    expired: Expiry::default(),
                     modified: false,
                     marked_deleted: false,
                     was_deleted: false,
@@ -119,6 +121,7 @@ impl<T: Entity> Obj<T> {
     pub fn write(&self) -> Result<RefMut<'_, T>> {
         let mut guard = self.cell.lock();
         guard.check_loaded()?;
+        guard.keep_committed();
         if !guard.modified {
             guard.modified = true;
             if let Some(sink) = &guard.sink {
@@ -166,7 +169,7 @@ impl<T: Entity> Obj<T> {
 
     /// True when any attribute is expired.
     pub fn is_expired(&self) -> bool {
-        self.cell.lock().expired.iter().any(|e| *e)
+        self.cell.lock().expired.any()
     }
 
     /// True when both handles are the same object.
@@ -235,16 +238,33 @@ impl<T: Entity> State<T> {
     }
 
     pub(crate) fn expired_names(&self) -> Vec<&'static str> {
-        self.expired
+        T::TABLE
+            .columns
             .iter()
-            .zip(T::TABLE.columns)
-            .filter(|(e, _)| **e)
+            .enumerate()
+            .filter(|(i, _)| self.expired.is(*i))
             .map(|(_, c)| c.field)
             .collect()
     }
 
+    /// Keeps a copy of the database image before the value of a persistent object changes.
+    pub(crate) fn keep_committed(&mut self) {
+        if self.status == ObjectState::Persistent && self.committed.is_none() {
+            self.committed = Some(self.value.clone());
+        }
+    }
+
+    /// Drops the kept image when the value is back to it.
+    pub(crate) fn settle_committed(&mut self) {
+        if let Some(old) = &self.committed {
+            if (0..T::TABLE.columns.len()).all(|i| self.value.column_eq(old, i)) {
+                self.committed = None;
+            }
+        }
+    }
+
     fn check_loaded(&self) -> Result<()> {
-        if self.expired.iter().any(|e| *e) {
+        if self.expired.any() {
             return Err(Error::Expired {
                 object: self.describe(),
                 attributes: self.expired_names().join(", "),
@@ -257,7 +277,7 @@ impl<T: Entity> State<T> {
     pub(crate) fn changed_columns(&self) -> Vec<usize> {
         match &self.committed {
             Some(old) => (0..T::TABLE.columns.len())
-                .filter(|&i| !self.expired[i] && !self.value.column_eq(old, i))
+                .filter(|&i| !self.expired.is(i) && !self.value.column_eq(old, i))
                 .collect(),
             None => Vec::new(),
         }
@@ -265,15 +285,75 @@ impl<T: Entity> State<T> {
 
     pub(crate) fn expire(&mut self, columns: Option<&[usize]>) {
         match columns {
-            None => self.expired.iter_mut().for_each(|e| *e = true),
-            Some(cols) => cols.iter().for_each(|&i| self.expired[i] = true),
+            None => self.expired.set_all(),
+            Some(cols) => cols.iter().for_each(|&i| self.expired.set(i)),
         }
         // Unflushed changes to expired attributes are discarded, as in SQLAlchemy.
-        if let Some(old) = &self.committed {
-            if columns.is_none() {
-                self.value = old.clone();
-                self.modified = false;
+        if columns.is_none() {
+            if let Some(old) = self.committed.take() {
+                self.value = old;
             }
+            self.modified = false;
+        }
+    }
+}
+
+/// Which columns are expired: a bit per column; columns past the 128th share one flag that
+/// expires the whole object (conservative, never stale).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    bits: u128,
+    all: bool,
+}
+
+impl Expiry {
+    pub(crate) fn any(&self) -> bool {
+        self.all || self.bits != 0
+    }
+
+    pub(crate) fn is(&self, column: usize) -> bool {
+        self.all || (column < 128 && self.bits & (1 << column) != 0)
+    }
+
+    pub(crate) fn set(&mut self, column: usize) {
+        if column < 128 {
+            self.bits |= 1 << column;
+        } else {
+            self.all = true;
+        }
+    }
+
+    pub(crate) fn set_all(&mut self) {
+        self.all = true;
+    }
+
+    pub(crate) fn clear(&mut self, column: usize) {
+        if column < 128 {
+            self.bits &= !(1 << column);
+        }
+    }
+
+    pub(crate) fn clear_all(&mut self) {
+        *self = Expiry::default();
+    }
+
+    /// After a refresh of `columns` (all columns when `of` is their count).
+    pub(crate) fn refreshed(&mut self, columns: &[usize], of: usize) {
+        if columns.len() == of {
+            self.clear_all();
+            return;
+        }
+        if self.all {
+            // Expand "all" into bits, then clear the refreshed ones.
+            self.all = of > 128;
+            self.bits = if of >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << of) - 1
+            };
+        }
+        for &c in columns {
+            self.clear(c);
         }
     }
 }
@@ -471,7 +551,7 @@ impl<T: Entity> ErasedCell for Cell<T> {
         state.marked_deleted = false;
         state.was_deleted = false;
         state.sink = None;
-        state.expired.iter_mut().for_each(|e| *e = false);
+        state.expired.clear_all();
     }
 
     fn set_sink(&self, sink: Option<DirtySink>) {

@@ -262,6 +262,7 @@ impl Link {
                 if get(&state.value) == value {
                     return;
                 }
+                state.keep_committed();
                 set(&mut state.value, value);
                 // A pending child is inserted whole; a persistent one needs an UPDATE.
                 if state.status == ObjectState::Persistent && !state.modified {

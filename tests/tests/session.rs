@@ -749,9 +749,24 @@ async fn cancelled_flush_and_commit_leave_the_pool_clean() {
             assert!(polls < 200);
         }
     }
-    // Only the commit that finished is visible (flush results were rolled back).
-    let n = count(&engine, "a").await;
-    assert!(n == 50 || n == 100, "{n}");
+    // Every attempt is all or nothing: flushes (rolled back) left nothing; a commit whose
+    // future was dropped after COMMIT was sent is in doubt and may have landed, but whole; the
+    // commit that finished is there.
+    let mut conn = engine.connect().await.unwrap();
+    let rows = conn
+        .query(
+            "SELECT split_part(data, '-', 1)::int, split_part(data, '-', 2)::int, count(*) \
+             FROM a GROUP BY 1, 2",
+            &[],
+        )
+        .await
+        .unwrap();
+    for row in &rows {
+        let (op, polls, n): (i32, i32, i64) = (row.get(0), row.get(1), row.get(2));
+        assert_eq!(op, 1, "a rolled-back flush left rows (attempt {polls})");
+        assert_eq!(n, 50, "commit attempt {polls} landed partially");
+    }
+    assert!(!rows.is_empty(), "the finished commit is missing");
 }
 
 // ---- relationships ----
@@ -912,4 +927,30 @@ async fn dropping_a_session_mid_transaction_returns_a_clean_connection() {
     wait_pool_idle(&engine).await;
     assert_eq!(idle_in_transaction(&engine).await, 0);
     assert_eq!(count(&engine, "a").await, 0);
+}
+
+#[tokio::test]
+async fn the_identity_map_holds_objects_weakly_but_keeps_unflushed_changes() {
+    let engine = setup("weakmap").await;
+    let seed = AsyncSession::new(engine.clone());
+    seed.add_all(&[a("one"), a("two"), a("three")]).unwrap();
+    seed.commit().await.unwrap();
+
+    let session = AsyncSession::new(engine.clone());
+    let kept = session.get::<A>(1).await.unwrap().unwrap();
+    drop(session.get::<A>(2).await.unwrap().unwrap()); // nobody holds it: it leaves the map
+    assert_eq!(session.identity_map().len(), 1);
+    assert!(session.get::<A>(1).await.unwrap().unwrap().ptr_eq(&kept));
+
+    // A changed object is held until it is flushed, even when the caller drops it.
+    let changed = session.get::<A>(3).await.unwrap().unwrap();
+    changed.write().unwrap().data = "changed and dropped".into();
+    drop(changed);
+    session.commit().await.unwrap();
+    let mut conn = engine.connect().await.unwrap();
+    let data: String = conn
+        .scalar("SELECT data FROM a WHERE id = 3", &[])
+        .await
+        .unwrap();
+    assert_eq!(data, "changed and dropped");
 }

@@ -41,6 +41,9 @@ enum Cmd {
         /// Also run SQLAlchemy's sqla_bench.py (needs `pip install sqlalchemy asyncpg`).
         #[arg(long)]
         sqla: Option<std::path::PathBuf>,
+        /// Runs of each workload; the table shows medians.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
     },
 }
 
@@ -66,7 +69,8 @@ fn main() -> ExitCode {
                 json,
                 svg,
                 sqla,
-            } => bench(n, stream_rows, json, svg, sqla).await,
+                repeat,
+            } => bench(n, stream_rows, json, svg, sqla, repeat).await,
         }
     });
     match result {
@@ -101,11 +105,13 @@ async fn bench(
     json: Option<std::path::PathBuf>,
     svg: Option<std::path::PathBuf>,
     sqla: Option<std::path::PathBuf>,
+    repeat: usize,
 ) -> AnyResult {
     let options = session_tools::bench::Options {
         n,
         stream_rows,
         sqla,
+        repeat,
     };
     let report = session_tools::bench::run(&options).await?;
     print!("{}", report.table());

@@ -1,5 +1,8 @@
 //! Object operations: add, delete, get, refresh, merge, expire, expunge, and the collections.
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
 use tokio_postgres::Row;
 
 use super::{AsyncSession, lock};
@@ -16,6 +19,23 @@ pub struct IdentityKey<T: Entity> {
     pub table: &'static str,
     /// The primary key.
     pub key: T::Key,
+}
+
+/// `SELECT <all columns> FROM t WHERE <key> = $1 ...`, built once per table.
+fn select_all_sql<T: Entity>() -> Arc<str> {
+    static CACHE: OnceLock<RwLock<HashMap<usize, Arc<str>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(RwLock::default);
+    let key = T::TABLE as *const crate::entity::Table as usize;
+    if let Some(sql) = cache.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return sql.clone();
+    }
+    let all: Vec<usize> = (0..T::TABLE.columns.len()).collect();
+    let sql: Arc<str> = select_sql::<T>(&all).into();
+    cache
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, sql.clone());
+    sql
 }
 
 fn select_sql<T: Entity>(columns: &[usize]) -> String {
@@ -119,7 +139,7 @@ impl AsyncSession {
                 let guard = cell.lock();
                 let usable = guard.status == ObjectState::Persistent
                     && !guard.marked_deleted
-                    && !guard.expired.iter().any(|e| *e);
+                    && !guard.expired.any();
                 drop(guard);
                 if usable {
                     return Ok(Some(Obj::from_cell(cell)));
@@ -132,8 +152,7 @@ impl AsyncSession {
         }
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
         let conn = self.conn_for(&mut conns, &engine).await?;
-        let all: Vec<usize> = (0..T::TABLE.columns.len()).collect();
-        let sql = select_sql::<T>(&all);
+        let sql = select_all_sql::<T>();
         let row = conn.query_opt(&sql, &T::key_params(&key)).await?;
         drop(conns);
         match row {
@@ -150,6 +169,20 @@ impl AsyncSession {
         self.get::<T>(key).await?.ok_or(Error::NoResultFound)
     }
 
+    /// [`AsyncSession::load_row`] for every row, under one lock of the session state.
+    pub(crate) fn load_rows<T: Entity>(
+        &self,
+        rows: &[Row],
+        sql: &str,
+        populate_existing: bool,
+    ) -> Result<Vec<Obj<T>>> {
+        let mut state = self.state();
+        state.identity.reserve::<T>(rows.len());
+        rows.iter()
+            .map(|row| self.load_row_locked::<T>(&mut state, row, sql, populate_existing))
+            .collect()
+    }
+
     /// Turns a row laid out as `T::TABLE.columns` into the session's object for its key:
     /// the object already in the identity map (refreshed when it was expired, or always with
     /// `populate_existing`), or a new persistent one.
@@ -159,31 +192,39 @@ impl AsyncSession {
         sql: &str,
         populate_existing: bool,
     ) -> Result<Obj<T>> {
-        let key = T::key_from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
         let mut state = self.state();
+        self.load_row_locked(&mut state, row, sql, populate_existing)
+    }
+
+    fn load_row_locked<T: Entity>(
+        &self,
+        state: &mut super::state::SessionState,
+        row: &Row,
+        sql: &str,
+        populate_existing: bool,
+    ) -> Result<Obj<T>> {
+        let key = T::key_from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
         if let Some(cell) = state.identity.get::<T>(&key) {
             let mut guard = cell.lock();
-            if populate_existing || guard.expired.iter().any(|e| *e) {
+            if populate_existing || guard.expired.any() {
                 // Set the columns on the live value, so loaded relationships stay.
-                let mut value = guard.value.clone();
                 for c in 0..T::TABLE.columns.len() {
-                    value
+                    guard
+                        .value
                         .set_column(c, row, c)
                         .map_err(|e| Error::statement(e, sql))?;
                 }
-                guard.committed = Some(value.clone());
-                guard.value = value;
-                guard.expired.iter_mut().for_each(|e| *e = false);
+                guard.committed = None;
+                guard.expired.clear_all();
                 guard.modified = false;
             }
             drop(guard);
             return Ok(Obj::from_cell(cell));
         }
         let value = T::from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
-        let obj = Obj::new(value.clone());
+        let obj = Obj::new(value);
         {
             let mut guard = obj.cell.lock();
-            guard.committed = Some(value);
             guard.status = ObjectState::Persistent;
             guard.session = Some(self.inner.id);
             guard.sink = Some(self.inner.dirty.clone());
@@ -221,21 +262,21 @@ impl AsyncSession {
         })?;
         let mut guard = obj.cell.lock();
         let state = &mut *guard;
-        let mut committed = state
-            .committed
-            .clone()
-            .unwrap_or_else(|| state.value.clone());
+        let mut committed = state.committed.take();
         for (at, &c) in columns.iter().enumerate() {
             state
                 .value
                 .set_column(c, &row, at)
                 .map_err(|e| Error::statement(e, &sql))?;
-            committed
-                .set_column(c, &row, at)
-                .map_err(|e| Error::statement(e, &sql))?;
-            state.expired[c] = false;
+            if let Some(image) = committed.as_mut() {
+                image
+                    .set_column(c, &row, at)
+                    .map_err(|e| Error::statement(e, &sql))?;
+            }
         }
-        state.committed = Some(committed);
+        state.committed = committed;
+        state.expired.refreshed(&columns, T::TABLE.columns.len());
+        state.settle_committed();
         state.modified = !state.changed_columns().is_empty();
         Ok(())
     }

@@ -92,10 +92,7 @@ impl<T: Entity> Executable for Select<T> {
             let conn = session.conn_for(&mut conns, &engine).await?;
             let (sql, params) = self.to_sql();
             let rows = conn.query(&sql, &param_refs(&params)).await?;
-            let objects = rows
-                .iter()
-                .map(|row| session.load_row::<T>(row, &sql, self.populate_existing))
-                .collect::<Result<Vec<_>>>()?;
+            let objects = session.load_rows::<T>(&rows, &sql, self.populate_existing)?;
             for loader in &self.loaders {
                 (loader.run)(session, conn, &objects).await?;
             }
@@ -232,13 +229,11 @@ impl AsyncSession {
                 if rows.len() < STREAM_CHUNK {
                     st.done = true;
                 }
-                for row in &rows {
-                    match st.session.load_row::<T>(row, &st.fetch, st.populate) {
-                        Ok(obj) => st.buffer.push_back(obj),
-                        Err(e) => {
-                            st.done = true;
-                            return Some((Err(e), st));
-                        }
+                match st.session.load_rows::<T>(&rows, &st.fetch, st.populate) {
+                    Ok(objs) => st.buffer.extend(objs),
+                    Err(e) => {
+                        st.done = true;
+                        return Some((Err(e), st));
                     }
                 }
             }

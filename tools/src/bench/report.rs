@@ -45,6 +45,31 @@ impl Report {
         }
     }
 
+    /// Per workload and figure, the median of `runs`.
+    pub(crate) fn median(runs: Vec<Report>) -> Report {
+        let Some(first) = runs.first() else {
+            return Report::new(0);
+        };
+        let mut out = Report::new(first.n);
+        let names: Vec<&'static str> = first.rows.iter().map(|r| r.name).collect();
+        for name in names {
+            let pick = |f: fn(&Measurement) -> Option<f64>| {
+                let mut v: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| r.rows.iter().find(|m| m.name == name).and_then(f))
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                v.get(v.len() / 2).copied()
+            };
+            let row = out.row(name);
+            row.ours = pick(|m| m.ours);
+            row.ours_mb = pick(|m| m.ours_mb);
+            row.hand = pick(|m| m.hand);
+            row.sqla = pick(|m| m.sqla);
+        }
+        out
+    }
+
     fn row(&mut self, name: &'static str) -> &mut Measurement {
         if let Some(i) = self.rows.iter().position(|r| r.name == name) {
             return &mut self.rows[i];
@@ -101,7 +126,7 @@ impl Report {
     /// The table printed by `bench`.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "N = {}\n{:<18} {:>10} {:>12} {:>8} {:>12} {:>10} {:>12}\n",
+            "N = {} (medians)\n{:<18} {:>10} {:>12} {:>8} {:>12} {:>10} {:>12}\n",
             self.n,
             "workload",
             "ours (s)",
