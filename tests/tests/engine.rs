@@ -600,17 +600,37 @@ async fn terminated_backend_is_a_disconnect_and_the_pool_recovers() {
 // ---- the demo the README's first command runs ----
 
 #[tokio::test]
-async fn demo_prints_the_rows() {
+async fn demo_prints_what_sqlalchemys_example_prints() {
     let url = fresh_database("demo").await;
     let mut out = Vec::new();
     session_tools::demo::run(&url, false, &mut out)
         .await
         .unwrap();
     let out = String::from_utf8(out).unwrap();
-    assert!(
-        out.starts_with(
-            "A(id=1, data=\"a1\")\nA(id=2, data=\"a2\")\nA(id=3, data=\"a3\")\n3 rows;"
-        ),
+    let lines: Vec<&str> = out.lines().collect();
+    // Three As, each with its created-at line and its Bs, then the updated value.
+    assert_eq!(lines.len(), 3 * 2 + 4 + 1, "{out}");
+    for expected in [
+        "A(id=1, data=\"a1\")",
+        "A(id=2, data=\"a2\")",
+        "A(id=3, data=\"a3\")",
+        "B(id=1, a_id=1, data=\"b1\")",
+        "B(id=2, a_id=1, data=\"b2\")",
+        "B(id=3, a_id=3, data=\"b3\")",
+        "B(id=4, a_id=3, data=\"b4\")",
+    ] {
+        assert!(lines.contains(&expected), "missing {expected}:\n{out}");
+    }
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("created at: 20"))
+            .count(),
+        3,
         "{out}"
     );
+    // Each B follows its own A.
+    let a1 = lines.iter().position(|l| l.starts_with("A(id=1")).unwrap();
+    assert!(lines[a1 + 2].starts_with("B(id=1"), "{out}");
+    assert_eq!(lines.last(), Some(&"new data"));
 }

@@ -312,9 +312,14 @@ impl Entity for Item {
     }
 }
 
-/// The seed's metadata: `a`, `b`, plus `item`.
+/// The test schema: the seed's `a` and `b`, plus `item`.
 pub fn metadata() -> MetaData {
-    MetaData::new().with::<B>().with::<A>().with::<Item>()
+    seed_metadata().with::<Item>()
+}
+
+/// The seed's metadata (SQLAlchemy's `Base.metadata`): `a` and `b`.
+pub fn seed_metadata() -> MetaData {
+    MetaData::new().with::<B>().with::<A>()
 }
 
 // Columns and relationships as `#[derive(Entity)]` generates them (SQLAlchemy's `A.id`,

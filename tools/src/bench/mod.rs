@@ -14,7 +14,7 @@ use session_core::{
 };
 use session_scoped::{async_scoped_session, scope};
 
-use crate::model::{A, B, metadata};
+use crate::model::{A, B, seed_metadata};
 use crate::pg::Cluster;
 pub use report::{Measurement, Report};
 
@@ -70,7 +70,7 @@ async fn fresh_engine(cluster: &Cluster, name: &str) -> std::result::Result<Engi
         .test_on_checkout(false)
         .build()
         .map_err(|e| e.to_string())?;
-    let md = metadata();
+    let md = seed_metadata();
     engine
         .transaction(async |conn| md.create_all(conn).await)
         .await
