@@ -8,3 +8,4 @@ pub mod bench;
 pub mod demo;
 pub mod model;
 pub mod pg;
+pub mod seeds;
