@@ -2,6 +2,7 @@
 //! binary, a fresh database per test), engines on it, pool probes, the cancellation driver and
 //! a log capture.
 
+pub mod odd;
 pub mod support;
 
 /// The seed's schema, shared with the demo and the benchmarks.
