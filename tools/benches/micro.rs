@@ -1,6 +1,9 @@
 //! Microbenchmarks (`cargo bench -p session-tools`): scoped-registry lookup, and making and
 //! closing a session with a factory (no I/O).
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
