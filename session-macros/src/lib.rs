@@ -1,3 +1,82 @@
-//! Procedural macros for the session stack: `#[proxy_methods(...)]`, the signature-publishing
-//! attribute, and `#[derive(Entity)]`. A thin shell: the logic lives in `session-macros-impl`.
-//! (The macros land with the proxy and mapping issues.)
+//! Procedural macros for the session stack: `#[proxy_methods(...)]` and the
+//! signature-publishing attribute `#[publish_signatures]` (`#[derive(Entity)]` lands with the
+//! mapping issue).
+//!
+//! A thin shell: each macro converts its input to `proc_macro2`, calls one function of
+//! `session-macros-impl`, and on error emits `compile_error!` beside the user's item
+//! unchanged. The rules, an example and its expansion are in `session-macros-impl`'s crate
+//! documentation; `cargo run -p session-tools -- proxy expand <file.rs>` prints the expansion
+//! of a file on the stable toolchain.
+//!
+//! ```text
+//! #[session_macros::publish_signatures]
+//! impl Counter {
+//!     /// Adds one.
+//!     pub fn increment(&mut self) -> i64 { ... }
+//!     #[proxy(attribute)]
+//!     pub fn label(&self) -> String { ... }
+//! }
+//!
+//! #[session_macros::proxy_methods(Counter, methods(increment), attributes(label))]
+//! impl Wrapper {
+//!     fn proxied(&self) -> &Counter { &self.counter }
+//!     fn proxied_mut(&mut self) -> &mut Counter { &mut self.counter }
+//! }
+//! ```
+
+use proc_macro::TokenStream;
+
+/// Publishes the signatures of an `impl Target { ... }` block's `pub fn`s, so that
+/// `#[proxy_methods(Target, ...)]` can delegate to them by name.
+///
+/// Put it on an inherent, non-generic impl block in the module that defines `Target` (one
+/// published block per type). Mark getters that SQLAlchemy would call attributes with the
+/// inert helper `#[proxy(attribute)]`; their setter is the `pub fn set_<name>` taking one
+/// argument. Types in the signatures are resolved where the proxy is: import them there, or
+/// write them as `crate::` paths (rewritten to `$crate::`).
+///
+/// On a wrapper that also carries `#[proxy_methods]`, the generated members are published
+/// together with the block's own, so a further proxy can delegate to them.
+#[proc_macro_attribute]
+pub fn publish_signatures(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let original = proc_macro2::TokenStream::from(item.clone());
+    match session_macros_impl::publish_signatures(attr.into(), item.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => fallback(error, original),
+    }
+}
+
+/// Generates delegating members on a wrapper from a list of the target's member names, like
+/// SQLAlchemy's `create_proxy_methods`:
+///
+/// `#[proxy_methods(Target, methods(a, b), attributes(x), classmethods(c), accessor = name,
+/// accessor_mut = name)]` on `impl Wrapper { ... }`. Every section is optional.
+///
+/// `&self` methods reach the target through `self.proxied()`, `&mut self` methods through
+/// `self.proxied_mut()` (or the methods named by `accessor` / `accessor_mut`); each may return
+/// anything that derefs to the target. The target must carry `#[publish_signatures]`.
+#[proc_macro_attribute]
+pub fn proxy_methods(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let original = proc_macro2::TokenStream::from(item.clone());
+    match session_macros_impl::proxy_methods(attr.into(), item.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => fallback(error, original),
+    }
+}
+
+/// The callback of a target's published macro. Not for direct use.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __proxy_expand(input: TokenStream) -> TokenStream {
+    match session_macros_impl::proxy_expand(input.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+/// The error beside the user's item, unchanged, so the rest of the crate keeps compiling.
+fn fallback(error: syn::Error, original: proc_macro2::TokenStream) -> TokenStream {
+    let mut tokens = error.to_compile_error();
+    tokens.extend(original);
+    tokens.into()
+}

@@ -3,6 +3,7 @@
 //! a log capture.
 
 pub mod odd;
+pub mod proxy_targets;
 pub mod support;
 
 /// The seed's schema, shared with the demo and the benchmarks.

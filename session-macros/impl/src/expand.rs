@@ -1,0 +1,426 @@
+//! Writing the delegating members. Expansion never decides validity: it follows the plan
+//! that `valid` produced.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::punctuated::Punctuated;
+use syn::visit_mut::{self, VisitMut};
+use syn::{
+    Attribute, Expr, ExprLit, FnArg, GenericParam, Ident, ImplItem, ItemImpl, Lit, Meta, Pat, Path,
+    Signature, Token, Type, TypePath, parse_quote,
+};
+
+use crate::protocol::Request;
+use crate::signatures::{PubFn, Receiver, Signatures, self_type_ident};
+use crate::valid::{Kind, Member};
+
+/// The generated impl block and the signatures of its members (for re-publishing).
+pub(crate) struct Generated {
+    /// `#[automatically_derived] impl Wrapper { ... }`.
+    pub(crate) block: ItemImpl,
+    /// The generated members as published fns (docs already stacked).
+    pub(crate) published: Vec<PubFn>,
+}
+
+/// Generates one member per planned entry, in plan order.
+pub(crate) fn generate(req: &Request, sigs: &Signatures, members: &[Member<'_>]) -> Generated {
+    let wrapper_name = self_type_ident(&req.wrapper.self_ty)
+        .unwrap_or_else(|| Ident::new("Self", Span::call_site()));
+    let mut items = Vec::with_capacity(members.len());
+    let mut published = Vec::with_capacity(members.len());
+    for member in members {
+        let (item, public) = generate_member(req, &sigs.target, &wrapper_name, member);
+        items.push(ImplItem::Verbatim(item));
+        published.push(public);
+    }
+    let mut block = req.wrapper.clone();
+    block.attrs = vec![parse_quote!(#[automatically_derived])];
+    block.items = items;
+    Generated { block, published }
+}
+
+fn generate_member(
+    req: &Request,
+    target_name: &Ident,
+    wrapper_name: &Ident,
+    member: &Member<'_>,
+) -> (TokenStream, PubFn) {
+    let f = member.target_fn;
+    let name = match member.kind {
+        Kind::Setter => format_ident!("set_{}", member.user_name, span = member.user_name.span()),
+        _ => {
+            let mut name = f.name().clone();
+            name.set_span(member.user_name.span());
+            name
+        }
+    };
+    let (mut sig, args) = forward_signature(&f.sig, &name);
+    ReplaceSelf(&req.target).visit_signature_mut(&mut sig);
+    avoid_wrapper_generics(&mut sig, &req.wrapper.generics);
+    let turbofish = turbofish(&sig);
+    let target = &req.target;
+    let receiver = match f.receiver() {
+        Receiver::Mut => {
+            let acc = &req.accessor_mut.name;
+            Some(quote!(&mut *self.#acc()))
+        }
+        Receiver::Ref => {
+            let acc = &req.accessor.name;
+            Some(quote!(&*self.#acc()))
+        }
+        Receiver::None | Receiver::Unsupported => None,
+    };
+    let call_args = receiver.into_iter().chain(args.iter().map(|a| quote!(#a)));
+    let await_ = sig.asyncness.map(|_| quote!(.await));
+    let docs = proxied_docs(&f.attrs, target_name, wrapper_name);
+    let cfgs: Vec<&Attribute> = f
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .collect();
+    let item = quote! {
+        #(#docs)*
+        #(#cfgs)*
+        #[inline]
+        pub #sig {
+            <#target>::#name #turbofish(#(#call_args),*) #await_
+        }
+    };
+    let attrs = docs.into_iter().chain(cfgs.into_iter().cloned()).collect();
+    let public = PubFn {
+        attrs,
+        is_attribute: member.kind == Kind::Getter,
+        sig,
+    };
+    (item, public)
+}
+
+/// The target's signature with a plain receiver, plain argument names and no `const`.
+/// Returns the signature and the argument names in order.
+fn forward_signature(target: &Signature, name: &Ident) -> (Signature, Vec<Ident>) {
+    let mut sig = target.clone();
+    sig.ident = name.clone();
+    sig.constness = None;
+    let taken: Vec<String> = target
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(pt) => match &*pt.pat {
+                Pat::Ident(pi) if pi.subpat.is_none() => Some(pi.ident.to_string()),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let mut inputs: Punctuated<FnArg, Token![,]> = Punctuated::new();
+    let mut args = Vec::new();
+    for (i, input) in target.inputs.iter().enumerate() {
+        match input {
+            FnArg::Receiver(receiver) => {
+                let lifetime = match &*receiver.ty {
+                    Type::Reference(r) => r.lifetime.clone(),
+                    _ => None,
+                };
+                let mutability = match &*receiver.ty {
+                    Type::Reference(r) => r.mutability,
+                    _ => None,
+                };
+                inputs.push(parse_quote!(& #lifetime #mutability self));
+            }
+            FnArg::Typed(pt) => {
+                let arg = match &*pt.pat {
+                    Pat::Ident(pi) if pi.subpat.is_none() => {
+                        let mut ident = pi.ident.clone();
+                        ident.set_span(Span::call_site());
+                        ident
+                    }
+                    _ => {
+                        let mut candidate = format!("arg{i}");
+                        while taken.contains(&candidate) {
+                            candidate.push('_');
+                        }
+                        Ident::new(&candidate, Span::call_site())
+                    }
+                };
+                let ty = &pt.ty;
+                inputs.push(parse_quote!(#arg: #ty));
+                args.push(arg);
+            }
+        }
+    }
+    sig.inputs = inputs;
+    (sig, args)
+}
+
+/// `::<T, N>` for the fn's type and const parameters (lifetimes are left to inference; `impl
+/// Trait` arguments are not generic parameters and need none).
+fn turbofish(sig: &Signature) -> TokenStream {
+    let params: Vec<&Ident> = sig
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            GenericParam::Type(t) => Some(&t.ident),
+            GenericParam::Const(c) => Some(&c.ident),
+            GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    if params.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(::<#(#params),*>)
+    }
+}
+
+/// Renames the fn's generic parameters that the wrapper's impl already declares (`'a` in
+/// both `impl<'a> Wrapper<'a>` and `fn longer<'a>`), by appending a number.
+fn avoid_wrapper_generics(sig: &mut Signature, wrapper: &syn::Generics) {
+    let taken: Vec<String> = wrapper
+        .params
+        .iter()
+        .chain(sig.generics.params.iter())
+        .map(param_name)
+        .collect();
+    let outer: Vec<String> = wrapper.params.iter().map(param_name).collect();
+    let mut renames = Vec::new();
+    for param in &sig.generics.params {
+        let old = param_name(param);
+        if !outer.contains(&old) {
+            continue;
+        }
+        let new = (1..)
+            .map(|n| format!("{old}{n}"))
+            .find(|c| !taken.contains(c) && !renames.iter().any(|(_, r)| r == c))
+            .unwrap_or_else(|| format!("{old}_"));
+        renames.push((old, new));
+    }
+    if !renames.is_empty() {
+        Rename(&renames).visit_signature_mut(sig);
+    }
+}
+
+fn param_name(param: &GenericParam) -> String {
+    match param {
+        GenericParam::Lifetime(l) => l.lifetime.to_string(),
+        GenericParam::Type(t) => t.ident.to_string(),
+        GenericParam::Const(c) => c.ident.to_string(),
+    }
+}
+
+/// Renames lifetimes and single-segment type or const names.
+struct Rename<'a>(&'a [(String, String)]);
+
+impl Rename<'_> {
+    fn find(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(old, _)| old == name)
+            .map(|(_, new)| new.as_str())
+    }
+}
+
+impl VisitMut for Rename<'_> {
+    fn visit_lifetime_mut(&mut self, lifetime: &mut syn::Lifetime) {
+        if let Some(new) = self.find(&lifetime.to_string()) {
+            *lifetime = syn::Lifetime::new(new, lifetime.span());
+        }
+    }
+
+    fn visit_ident_mut(&mut self, ident: &mut Ident) {
+        // Reached for generic parameter declarations, path segments and the like; a path's
+        // first segment is the only place a parameter's name can appear in a signature.
+        if let Some(new) = self.find(&ident.to_string()) {
+            *ident = Ident::new(new, ident.span());
+        }
+    }
+
+    fn visit_path_mut(&mut self, path: &mut Path) {
+        if let Some(first) = path.segments.first_mut() {
+            if path.leading_colon.is_none() {
+                self.visit_ident_mut(&mut first.ident);
+            }
+            visit_mut::visit_path_arguments_mut(self, &mut first.arguments);
+        }
+        for segment in path.segments.iter_mut().skip(1) {
+            visit_mut::visit_path_arguments_mut(self, &mut segment.arguments);
+        }
+    }
+
+    fn visit_signature_mut(&mut self, sig: &mut Signature) {
+        // Not the fn's own name, nor argument names.
+        visit_mut::visit_generics_mut(self, &mut sig.generics);
+        for input in &mut sig.inputs {
+            match input {
+                FnArg::Receiver(r) => visit_mut::visit_receiver_mut(self, r),
+                FnArg::Typed(t) => self.visit_type_mut(&mut t.ty),
+            }
+        }
+        visit_mut::visit_return_type_mut(self, &mut sig.output);
+    }
+}
+
+/// Replaces `Self` in types with the target's path as the user wrote it.
+struct ReplaceSelf<'a>(&'a Path);
+
+impl VisitMut for ReplaceSelf<'_> {
+    fn visit_receiver_mut(&mut self, _: &mut syn::Receiver) {
+        // `&self` stays `&self`: its implicit type `&Self` means the wrapper now.
+    }
+
+    fn visit_type_path_mut(&mut self, ty: &mut TypePath) {
+        let starts_with_self = ty.qself.is_none()
+            && ty.path.leading_colon.is_none()
+            && ty.path.segments.first().is_some_and(|s| s.ident == "Self");
+        if starts_with_self {
+            let mut path = self.0.clone();
+            path.segments
+                .extend(ty.path.segments.iter().skip(1).cloned());
+            ty.path = path;
+        }
+        visit_mut::visit_type_path_mut(self, ty);
+    }
+}
+
+/// The line inserted into every proxied member's docs.
+pub(crate) fn proxied_line(target: &Ident, wrapper: &Ident) -> String {
+    format!(" Proxied for [`{target}`] on behalf of [`{wrapper}`].")
+}
+
+/// The target's docs with the "Proxied for" line after the first paragraph (the summary),
+/// as SQLAlchemy's `inject_docstring_text` does; proxying a proxy stacks the lines, newest
+/// first.
+pub(crate) fn proxied_docs(attrs: &[Attribute], target: &Ident, wrapper: &Ident) -> Vec<Attribute> {
+    let docs: Vec<&Attribute> = attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+    let line = proxied_line(target, wrapper);
+    let blank = docs
+        .iter()
+        .position(|a| doc_text(a).is_some_and(|t| t.trim().is_empty()));
+    let split = blank.unwrap_or(docs.len());
+    let mut out: Vec<Attribute> = docs[..split].iter().map(|a| (*a).clone()).collect();
+    if !out.is_empty() {
+        out.push(parse_quote!(#[doc = ""]));
+    }
+    out.push(parse_quote!(#[doc = #line]));
+    out.extend(docs[split..].iter().map(|a| (*a).clone()));
+    out
+}
+
+/// The text of `#[doc = "..."]`; `None` for other forms (`#[doc = include_str!(..)]`).
+fn doc_text(attr: &Attribute) -> Option<String> {
+    match &attr.meta {
+        Meta::NameValue(nv) => match &nv.value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) => Some(s.value()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::valid::plan;
+    use quote::ToTokens;
+
+    fn doc_lines(attrs: &[Attribute]) -> Vec<String> {
+        attrs.iter().filter_map(doc_text).collect()
+    }
+
+    fn ident(s: &str) -> Ident {
+        Ident::new(s, Span::call_site())
+    }
+
+    #[test]
+    fn docs_insert_after_the_summary_and_stack() {
+        let target: Vec<Attribute> = vec![
+            parse_quote!(#[doc = " Adds one."]),
+            parse_quote!(#[doc = " Twice."]),
+            parse_quote!(#[doc = ""]),
+            parse_quote!(#[doc = " Details."]),
+        ];
+        let mid = proxied_docs(&target, &ident("Counter"), &ident("Mid"));
+        assert_eq!(
+            doc_lines(&mid),
+            [
+                " Adds one.",
+                " Twice.",
+                "",
+                " Proxied for [`Counter`] on behalf of [`Mid`].",
+                "",
+                " Details."
+            ]
+        );
+        let outer = proxied_docs(&mid, &ident("Mid"), &ident("Outer"));
+        assert_eq!(
+            doc_lines(&outer),
+            [
+                " Adds one.",
+                " Twice.",
+                "",
+                " Proxied for [`Mid`] on behalf of [`Outer`].",
+                "",
+                " Proxied for [`Counter`] on behalf of [`Mid`].",
+                "",
+                " Details."
+            ]
+        );
+    }
+
+    #[test]
+    fn docs_without_a_blank_line_or_without_docs() {
+        let one: Vec<Attribute> = vec![parse_quote!(#[doc = " One line."])];
+        let out = proxied_docs(&one, &ident("T"), &ident("W"));
+        assert_eq!(
+            doc_lines(&out),
+            [" One line.", "", " Proxied for [`T`] on behalf of [`W`]."]
+        );
+        let out = proxied_docs(&[], &ident("T"), &ident("W"));
+        assert_eq!(doc_lines(&out), [" Proxied for [`T`] on behalf of [`W`]."]);
+    }
+
+    #[test]
+    fn generates_forwarding_members() {
+        let mut item: ItemImpl = parse_quote! {
+            impl Counter {
+                /// Adds.
+                pub async fn add<'a, T: Into<i64>, const N: usize>(&'a mut self, (x, _y): (T, u8), mut z: impl Fn() -> Self) -> &'a Self where T: Copy { todo!() }
+                pub fn new(arg1: i64) -> Self { todo!() }
+                #[proxy(attribute)]
+                pub fn label(&self) -> &str { "" }
+                pub fn set_label(&self, value: String) {}
+            }
+        };
+        let sigs = Signatures::from_impl(&mut item).expect("valid");
+        let req: Request = syn::parse2(quote! {
+            target = crate::t::Counter; wrapper = impl<X> W<X> where X: Send {} marker = M;
+            accessor = proxied true; accessor_mut = proxied_mut true;
+            methods(add) attributes(label) classmethods(new)
+        })
+        .expect("request");
+        let (members, errors) = plan(&req, &sigs);
+        assert!(errors.is_empty());
+        let generated = generate(&req, &sigs, &members);
+        let text = generated.block.to_token_stream().to_string();
+        for expected in [
+            "# [automatically_derived] impl < X > W < X > where X : Send",
+            "pub async fn add < 'a , T : Into < i64 > , const N : usize > (& 'a mut self , arg1 : (T , u8) , z : impl Fn () -> crate :: t :: Counter) -> & 'a crate :: t :: Counter where T : Copy",
+            "< crate :: t :: Counter > :: add :: < T , N > (& mut * self . proxied_mut () , arg1 , z) . await",
+            "pub fn label (& self) -> & str { < crate :: t :: Counter > :: label (& * self . proxied ()) }",
+            "pub fn set_label (& self , value : String) { < crate :: t :: Counter > :: set_label (& * self . proxied () , value) }",
+            "pub fn new (arg1 : i64) -> crate :: t :: Counter { < crate :: t :: Counter > :: new (arg1) }",
+            "# [inline]",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+        }
+        let names: Vec<String> = generated
+            .published
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        assert_eq!(names, ["add", "label", "set_label", "new"]);
+        assert!(generated.published[1].is_attribute);
+        assert!(!generated.published[2].is_attribute);
+    }
+}
