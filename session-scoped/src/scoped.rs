@@ -118,11 +118,6 @@ impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
         &self.registry
     }
 
-    /// The current scope's session, for the proxied methods (SQLAlchemy's `_proxied`).
-    pub fn proxied(&self) -> Current<S> {
-        Current(self.call())
-    }
-
     /// Runs `future` in a new scope and removes (and closes) that scope's session when it
     /// completes, returns an error, panics or is dropped: the cure for sessions leaked by a
     /// forgotten `remove()` (SQLAlchemy #8340). Use it with [`scope::task_scope`].
@@ -141,6 +136,66 @@ impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
             out
         })
         .await
+    }
+}
+
+/// The proxy block of SQLAlchemy's `async_scoped_session` (seed 003), written by
+/// `#[proxy_methods]` from the names alone: every member runs on the current scope's session,
+/// creating it first when the scope has none. SQLAlchemy's `new` attribute is `new_objects`
+/// here (`AsyncSession::new` is the constructor); `__contains__` and `__iter__` are `contains`
+/// and `iter`.
+#[session_macros::proxy_methods(
+    AsyncSession,
+    methods(
+        contains,
+        iter,
+        aclose,
+        add,
+        add_all,
+        begin,
+        begin_nested,
+        close,
+        reset,
+        commit,
+        connection,
+        delete,
+        execute,
+        expire,
+        expire_all,
+        expunge,
+        expunge_all,
+        flush,
+        get_bind,
+        is_modified,
+        invalidate,
+        merge,
+        refresh,
+        rollback,
+        scalar,
+        scalars,
+        get,
+        get_one,
+        stream,
+        stream_scalars
+    ),
+    attributes(
+        bind,
+        dirty,
+        deleted,
+        new_objects,
+        identity_map,
+        is_active,
+        autoflush,
+        no_autoflush,
+        info
+    ),
+    classmethods(close_all, object_session, identity_key)
+)]
+impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
+    /// The current scope's session, created when the scope has none (SQLAlchemy's
+    /// `_proxied`); the proxied members go through it.
+    pub fn proxied(&self) -> Current<S> {
+        Current(self.call())
     }
 }
 

@@ -114,32 +114,130 @@ async fn call_with_options_configure_and_remove() {
 
 #[tokio::test]
 async fn one_scope_begin_add_flush_connection_count_delete() {
+    // SQLAlchemy's test_scoping flow, through the generated proxy members.
     let engine = setup("scoped_flow", 4).await;
     let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::task_scope);
     scoped
         .scope(async {
-            let session = scoped.proxied();
-            let tx = session.begin().await?;
+            let tx = scoped.begin().await?;
             let obj = a("in scope");
-            session.add(&obj)?;
-            session.flush().await?;
+            scoped.add(&obj)?;
+            scoped.flush().await?;
             let n: i64 = {
-                let mut conn = session.connection().await?;
+                let mut conn = scoped.connection().await?;
                 conn.scalar("SELECT count(*) FROM a", &[]).await?
             };
             assert_eq!(n, 1);
-            session.delete(&obj)?;
-            session.flush().await?;
-            let n: i64 = {
-                let mut conn = scoped.proxied().connection().await?;
-                conn.scalar("SELECT count(*) FROM a", &[]).await?
-            };
+            let n: i64 = scoped
+                .scalar(session_core::text("SELECT count(*) FROM a"))
+                .await?
+                .get()?;
+            assert_eq!(n, 1);
+            scoped.delete(&obj)?;
+            scoped.flush().await?;
+            let n: i64 = scoped
+                .scalar(session_core::text("SELECT count(*) FROM a"))
+                .await?
+                .get()?;
             assert_eq!(n, 0);
             tx.commit().await?;
             Ok::<_, Error>(())
         })
         .await
         .unwrap();
+    assert_eq!(scoped.registered(), 0);
+}
+
+#[tokio::test]
+async fn every_proxied_member_works_on_the_current_scopes_session() {
+    use session_core::{AsyncSession, select};
+    let engine = setup("scoped_members", 4).await;
+    let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::current_task);
+    // Touching an attribute creates the scope's session, as in SQLAlchemy.
+    assert!(!scoped.has());
+    assert!(scoped.autoflush());
+    assert!(scoped.has());
+    let session = scoped.call();
+
+    // Attributes and their setters reach the same session.
+    scoped.set_autoflush(false);
+    assert!(!session.autoflush());
+    scoped.set_autoflush(true);
+    assert!(scoped.bind().is_some());
+    assert!(scoped.is_active());
+    assert!(scoped.info().is_empty());
+    {
+        let _guard = scoped.no_autoflush();
+        assert!(!session.autoflush());
+    }
+    assert!(session.autoflush());
+
+    let objs: Vec<Obj<A>> = (0..3).map(|i| a(&format!("m{i}"))).collect();
+    scoped.add_all(&objs).unwrap();
+    assert_eq!(scoped.new_objects().len(), 3);
+    assert!(scoped.contains(&objs[0]));
+    assert_eq!(scoped.iter().count(), 3);
+    scoped.commit().await.unwrap();
+    assert_eq!(scoped.identity_map().len(), 3);
+    scoped.refresh(&objs[0], &[]).await.unwrap();
+    objs[0].write().unwrap().data = "changed".into();
+    assert_eq!(scoped.dirty().len(), 1);
+    assert!(scoped.is_modified(&objs[0]));
+    scoped.expire(&objs[1], &[]).unwrap();
+    assert!(objs[1].is_expired());
+    let got = scoped.get_one::<A>(2).await.unwrap();
+    assert!(got.ptr_eq(&objs[1]));
+    assert!(scoped.get::<A>(99).await.unwrap().is_none());
+    let all = scoped.scalars(select::<A>()).await.unwrap().all();
+    assert_eq!(all.len(), 3);
+    let first = scoped
+        .execute(select::<A>().filter(A::id.eq(1)))
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert!(first.ptr_eq(&objs[0]));
+    let mut stream = scoped.stream_scalars(select::<A>()).await.unwrap();
+    let mut n = 0;
+    while let Some(o) = futures::StreamExt::next(&mut stream).await {
+        o.unwrap();
+        n += 1;
+    }
+    drop(stream);
+    assert_eq!(n, 3);
+    let merged = scoped
+        .merge(&Obj::new(A {
+            id: 3,
+            data: "merged".into(),
+            ..A::default()
+        }))
+        .await
+        .unwrap();
+    assert!(merged.ptr_eq(&objs[2]));
+    scoped.delete(&objs[2]).unwrap();
+    assert_eq!(scoped.deleted().len(), 1);
+    let sp = scoped.begin_nested().await.unwrap();
+    sp.rollback().await.unwrap();
+    scoped.expunge(&objs[1]).unwrap();
+    assert!(!scoped.contains(&objs[1]));
+    scoped.expire_all();
+    scoped.rollback().await.unwrap();
+    scoped.expunge_all();
+    assert!(scoped.identity_map().is_empty());
+    assert!(scoped.get_bind(None).is_ok());
+
+    // Classmethods call AsyncSession directly.
+    type Scoped = session_scoped::AsyncScopedSession<AsyncSession, session_scoped::ScopeKey>;
+    assert_eq!(Scoped::identity_key::<A>(5).key, 5);
+    let mine = scoped.get_one::<A>(1).await.unwrap();
+    assert_eq!(Scoped::object_session(&mine).unwrap().id(), session.id());
+    Scoped::close_all().await;
+    assert!(!scoped.contains(&mine));
+    scoped.reset().await;
+    scoped.aclose().await;
+    scoped.invalidate().await;
+    scoped.close().await;
+    scoped.remove().await;
     assert_eq!(scoped.registered(), 0);
 }
 

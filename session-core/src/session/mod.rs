@@ -7,6 +7,7 @@
 //! second task using the same session at the same time gets SQLAlchemy's "concurrent
 //! operations are not permitted" error instead of corrupting state or deadlocking.
 
+mod api;
 mod ops;
 mod query;
 mod state;
@@ -24,6 +25,7 @@ use crate::entity::{Entity, Table};
 use crate::error::{Error, Result};
 use crate::object::AnyObj;
 
+pub use api::AsyncSession;
 pub use ops::IdentityKey;
 pub use query::{Executable, ObjStream, STREAM_CHUNK, Value};
 use state::SessionState;
@@ -89,21 +91,6 @@ impl fmt::Debug for SessionConfig {
             .field("info", &self.info)
             .finish()
     }
-}
-
-/// An async session: tracks the objects it loads and adds, flushes their changes in batches in
-/// foreign-key order, and commits or rolls back as one unit.
-///
-/// Creating a session does no I/O and takes no connection; the first statement checks one out
-/// and begins a transaction (SQLAlchemy's autobegin), `commit()` / `rollback()` / `close()`
-/// give it back.
-///
-/// # Cancel safety
-/// Every async method may be dropped at any `.await`: the pool never gets a connection back with
-/// a transaction open, and the session stays consistent. A flush dropped half-way leaves the
-/// session refusing work with [`Error::PendingRollback`] until `rollback()`.
-pub struct AsyncSession {
-    pub(crate) inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {
@@ -295,19 +282,18 @@ impl AsyncSessionBuilder {
 }
 
 impl AsyncSession {
-    /// A session bound to `engine`, with the default options (SQLAlchemy's
-    /// `AsyncSession(engine)`).
-    pub fn new(engine: Engine) -> Self {
+    /// Implements [`AsyncSession::new`].
+    pub(crate) fn new_impl(engine: Engine) -> Self {
         Self::builder().bind(engine).build()
     }
 
-    /// Starts configuring a session.
-    pub fn builder() -> AsyncSessionBuilder {
+    /// Implements [`AsyncSession::builder`].
+    pub(crate) fn builder_impl() -> AsyncSessionBuilder {
         AsyncSessionBuilder::default()
     }
 
-    /// A session with these options.
-    pub fn with_config(config: SessionConfig) -> Self {
+    /// Implements [`AsyncSession::with_config`].
+    pub(crate) fn with_config_impl(config: SessionConfig) -> Self {
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
         let inner = Arc::new(Inner {
             id,
@@ -320,60 +306,53 @@ impl AsyncSession {
         AsyncSession { inner }
     }
 
-    /// The session's number, unique in the process (SQLAlchemy's `hash_key`).
-    pub fn id(&self) -> u64 {
+    /// Implements [`AsyncSession::id`].
+    pub(crate) fn id_impl(&self) -> u64 {
         self.inner.id
     }
 
-    /// The default engine (SQLAlchemy's `session.bind`).
-    pub fn bind(&self) -> Option<Engine> {
+    /// Implements [`AsyncSession::bind`].
+    pub(crate) fn bind_impl(&self) -> Option<Engine> {
         lock(&self.inner.config).bind.clone()
     }
 
-    /// Replaces the default engine for later transactions.
-    pub fn set_bind(&self, engine: Option<Engine>) {
+    /// Implements [`AsyncSession::set_bind`].
+    pub(crate) fn set_bind_impl(&self, engine: Option<Engine>) {
         lock(&self.inner.config).bind = engine;
     }
 
-    /// Whether queries flush first.
-    pub fn autoflush(&self) -> bool {
+    /// Implements [`AsyncSession::autoflush`].
+    pub(crate) fn autoflush_impl(&self) -> bool {
         lock(&self.inner.state).autoflush
     }
 
-    /// Sets autoflush.
-    pub fn set_autoflush(&self, autoflush: bool) {
+    /// Implements [`AsyncSession::set_autoflush`].
+    pub(crate) fn set_autoflush_impl(&self, autoflush: bool) {
         lock(&self.inner.state).autoflush = autoflush;
     }
 
-    /// A copy of the user dictionary.
-    pub fn info(&self) -> Info {
+    /// Implements [`AsyncSession::info`].
+    pub(crate) fn info_impl(&self) -> Info {
         lock(&self.inner.config).info.clone()
     }
 
-    /// Replaces the user dictionary.
-    pub fn set_info(&self, info: Info) {
+    /// Implements [`AsyncSession::set_info`].
+    pub(crate) fn set_info_impl(&self, info: Info) {
         lock(&self.inner.config).info = info;
     }
 
-    /// Changes the user dictionary in place.
-    pub fn update_info(&self, f: impl FnOnce(&mut Info)) {
+    /// Implements [`AsyncSession::update_info`].
+    pub(crate) fn update_info_impl(&self, f: impl FnOnce(&mut Info)) {
         f(&mut lock(&self.inner.config).info);
     }
 
-    /// The engine an operation on `table` runs on (SQLAlchemy's `get_bind(mapper)`): the router,
-    /// then the per-entity binds, then `bind`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidRequest`] naming the entity when nothing is bound.
-    pub fn get_bind(&self, table: Option<&'static Table>) -> Result<Engine> {
+    /// Implements [`AsyncSession::get_bind`].
+    pub(crate) fn get_bind_impl(&self, table: Option<&'static Table>) -> Result<Engine> {
         self.resolve_bind(table, None, false)
     }
 
-    /// [`AsyncSession::get_bind`] for entity `T`, honouring `bind_entity::<T>`.
-    ///
-    /// # Errors
-    /// As [`AsyncSession::get_bind`].
-    pub fn get_bind_for<T: Entity>(&self) -> Result<Engine> {
+    /// Implements [`AsyncSession::get_bind_for`].
+    pub(crate) fn get_bind_for_impl<T: Entity>(&self) -> Result<Engine> {
         self.resolve_bind(Some(T::TABLE), Some(TypeId::of::<T>()), false)
     }
 

@@ -58,32 +58,24 @@ fn select_sql<T: Entity>(columns: &[usize]) -> String {
 }
 
 impl AsyncSession {
-    /// Adds `obj` to the session (SQLAlchemy's `add()`): a transient object becomes pending and
-    /// is inserted at the next flush; a detached one is attached again. No I/O.
-    ///
-    /// # Errors
-    /// The object belongs to another live session, or was deleted (call
-    /// [`AsyncSession::make_transient`] first), or another object with its key is here.
-    pub fn add<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
+    /// Implements [`AsyncSession::add`].
+    pub(crate) fn add_impl<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
         self.add_any(&obj.erase())
     }
 
-    /// Adds every object (SQLAlchemy's `add_all()`), stopping at the first error.
-    ///
-    /// # Errors
-    /// As [`AsyncSession::add`].
-    pub fn add_all<'a, T: Entity>(&self, objs: impl IntoIterator<Item = &'a Obj<T>>) -> Result<()> {
+    /// Implements [`AsyncSession::add_all`].
+    pub(crate) fn add_all_impl<'a, T: Entity>(
+        &self,
+        objs: impl IntoIterator<Item = &'a Obj<T>>,
+    ) -> Result<()> {
         for obj in objs {
             self.add(obj)?;
         }
         Ok(())
     }
 
-    /// [`AsyncSession::add`] for a type-erased handle.
-    ///
-    /// # Errors
-    /// As [`AsyncSession::add`].
-    pub fn add_any(&self, obj: &AnyObj) -> Result<()> {
+    /// Implements [`AsyncSession::add_any`].
+    pub(crate) fn add_any_impl(&self, obj: &AnyObj) -> Result<()> {
         let me = self.inner.id;
         let mut state = self.state();
         state.check_usable()?;
@@ -108,30 +100,21 @@ impl AsyncSession {
         Ok(())
     }
 
-    /// Marks a persistent object for deletion at the next flush (SQLAlchemy's `delete()`).
-    ///
-    /// # Errors
-    /// "Instance '...' is not persisted" for a transient or pending object.
-    pub fn delete<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
+    /// Implements [`AsyncSession::delete`].
+    pub(crate) fn delete_impl<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
         let mut state = self.state();
         state.check_usable()?;
         state.delete(&obj.erase(), self.inner.id)
     }
 
-    /// Sends a deleted or detached object back to the transient state, so that it can be added
-    /// again as a new row (SQLAlchemy's `make_transient()`).
-    pub fn make_transient<T: Entity>(obj: &Obj<T>) {
+    /// Implements [`AsyncSession::make_transient`].
+    pub(crate) fn make_transient_impl<T: Entity>(obj: &Obj<T>) {
         use crate::object::ErasedCell;
         obj.cell.make_transient();
     }
 
-    /// The object with primary key `key`: from the identity map without SQL when it is there
-    /// and loaded, else SELECTed (after an autoflush) and added to the identity map
-    /// (SQLAlchemy's `get()`). `None` when there is no such row.
-    ///
-    /// # Errors
-    /// No bind, a database error, or [`Error::PendingRollback`].
-    pub async fn get<T: Entity>(&self, key: T::Key) -> Result<Option<Obj<T>>> {
+    /// Implements [`AsyncSession::get`].
+    pub(crate) async fn get_impl<T: Entity>(&self, key: T::Key) -> Result<Option<Obj<T>>> {
         {
             let state = self.state();
             state.check_usable()?;
@@ -161,11 +144,8 @@ impl AsyncSession {
         }
     }
 
-    /// Like [`AsyncSession::get`], but a missing row is an error (SQLAlchemy's `get_one()`).
-    ///
-    /// # Errors
-    /// [`Error::NoResultFound`]: "No row was found when one was required".
-    pub async fn get_one<T: Entity>(&self, key: T::Key) -> Result<Obj<T>> {
+    /// Implements [`AsyncSession::get_one`].
+    pub(crate) async fn get_one_impl<T: Entity>(&self, key: T::Key) -> Result<Obj<T>> {
         self.get::<T>(key).await?.ok_or(Error::NoResultFound)
     }
 
@@ -233,13 +213,12 @@ impl AsyncSession {
         Ok(obj)
     }
 
-    /// Reloads the object's attributes from the database (all, or the named ones), after an
-    /// autoflush (SQLAlchemy's `refresh()`).
-    ///
-    /// # Errors
-    /// "Instance '...' is not persistent within this Session", an unknown attribute name, or
-    /// "Could not refresh instance '...'" when the row is gone.
-    pub async fn refresh<T: Entity>(&self, obj: &Obj<T>, attributes: &[&str]) -> Result<()> {
+    /// Implements [`AsyncSession::refresh`].
+    pub(crate) async fn refresh_impl<T: Entity>(
+        &self,
+        obj: &Obj<T>,
+        attributes: &[&str],
+    ) -> Result<()> {
         let columns = self.persistent_columns(obj, attributes)?;
         let mut conns = self.lock_conns()?;
         if self.autoflush() && self.has_changes(&self.state()) {
@@ -281,13 +260,8 @@ impl AsyncSession {
         Ok(())
     }
 
-    /// Expires the object's attributes (all, or the named ones): reading them is then an error
-    /// until a refresh or a new load (SQLAlchemy's `expire()`). Unflushed changes to them are
-    /// discarded. No I/O.
-    ///
-    /// # Errors
-    /// "Instance '...' is not persistent within this Session", or an unknown attribute name.
-    pub fn expire<T: Entity>(&self, obj: &Obj<T>, attributes: &[&str]) -> Result<()> {
+    /// Implements [`AsyncSession::expire`].
+    pub(crate) fn expire_impl<T: Entity>(&self, obj: &Obj<T>, attributes: &[&str]) -> Result<()> {
         let columns = self.persistent_columns(obj, attributes)?;
         use crate::object::ErasedCell;
         if attributes.is_empty() {
@@ -298,8 +272,8 @@ impl AsyncSession {
         Ok(())
     }
 
-    /// Expires every object in the identity map (SQLAlchemy's `expire_all()`).
-    pub fn expire_all(&self) {
+    /// Implements [`AsyncSession::expire_all`].
+    pub(crate) fn expire_all_impl(&self) {
         for obj in self.state().identity.objects() {
             obj.cell.expire(None);
         }
@@ -341,31 +315,22 @@ impl AsyncSession {
             .collect()
     }
 
-    /// Removes the object from the session (SQLAlchemy's `expunge()`): pending → transient,
-    /// persistent → detached.
-    ///
-    /// # Errors
-    /// "Instance ... is not present in this Session".
-    pub fn expunge<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
+    /// Implements [`AsyncSession::expunge`].
+    pub(crate) fn expunge_impl<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
         let any = obj.erase();
         self.state().expunge(&any, self.inner.id)?;
         any.cell.set_sink(None);
         Ok(())
     }
 
-    /// Removes every object from the session (SQLAlchemy's `expunge_all()`).
-    pub fn expunge_all(&self) {
+    /// Implements [`AsyncSession::expunge_all`].
+    pub(crate) fn expunge_all_impl(&self) {
         self.state().expunge_all();
         lock(&self.inner.dirty).clear();
     }
 
-    /// Copies the state of `source` onto the session's object with the same key, loading it
-    /// when needed, or onto a new pending object when there is none, and returns that object
-    /// (SQLAlchemy's `merge()`). `source` itself is never attached.
-    ///
-    /// # Errors
-    /// As [`AsyncSession::get`].
-    pub async fn merge<T: Entity>(&self, source: &Obj<T>) -> Result<Obj<T>> {
+    /// Implements [`AsyncSession::merge`].
+    pub(crate) async fn merge_impl<T: Entity>(&self, source: &Obj<T>) -> Result<Obj<T>> {
         let value = source.cell.lock().value.clone();
         let target = self.get::<T>(value.key()).await?;
         match target {
@@ -383,37 +348,34 @@ impl AsyncSession {
         }
     }
 
-    /// True when the object's loaded attributes differ from the database image (SQLAlchemy's
-    /// `is_modified()`): false after setting an attribute to the value it had. No I/O.
-    pub fn is_modified<T: Entity>(&self, obj: &Obj<T>) -> bool {
+    /// Implements [`AsyncSession::is_modified`].
+    pub(crate) fn is_modified_impl<T: Entity>(&self, obj: &Obj<T>) -> bool {
         let guard = obj.cell.lock();
         guard.status == ObjectState::Pending || !guard.changed_columns().is_empty()
     }
 
-    /// True when the object is pending or persistent in this session (SQLAlchemy's
-    /// `obj in session`).
-    pub fn contains<T: Entity>(&self, obj: &Obj<T>) -> bool {
+    /// Implements [`AsyncSession::contains`].
+    pub(crate) fn contains_impl<T: Entity>(&self, obj: &Obj<T>) -> bool {
         let guard = obj.cell.lock();
         guard.session == Some(self.inner.id)
             && matches!(guard.status, ObjectState::Pending | ObjectState::Persistent)
     }
 
-    /// The pending objects, then the identity map's (SQLAlchemy's `iter(session)`).
-    pub fn iter(&self) -> std::vec::IntoIter<AnyObj> {
+    /// Implements [`AsyncSession::iter`].
+    pub(crate) fn iter_impl(&self) -> std::vec::IntoIter<AnyObj> {
         let state = self.state();
         let mut all = state.new.clone();
         all.extend(state.identity.objects());
         all.into_iter()
     }
 
-    /// Pending objects (SQLAlchemy's `session.new`).
-    pub fn new_objects(&self) -> Vec<AnyObj> {
+    /// Implements [`AsyncSession::new_objects`].
+    pub(crate) fn new_objects_impl(&self) -> Vec<AnyObj> {
         self.state().new.clone()
     }
 
-    /// Persistent objects written to since their last flush, not deleted (SQLAlchemy's
-    /// optimistic `session.dirty`: a same-value assignment counts; see `is_modified`).
-    pub fn dirty(&self) -> Vec<AnyObj> {
+    /// Implements [`AsyncSession::dirty`].
+    pub(crate) fn dirty_impl(&self) -> Vec<AnyObj> {
         let me = self.inner.id;
         let mut seen = std::collections::HashSet::new();
         lock(&self.inner.dirty)
@@ -433,22 +395,18 @@ impl AsyncSession {
             .collect()
     }
 
-    /// Objects marked for deletion (SQLAlchemy's `session.deleted`).
-    pub fn deleted(&self) -> Vec<AnyObj> {
+    /// Implements [`AsyncSession::deleted`].
+    pub(crate) fn deleted_impl(&self) -> Vec<AnyObj> {
         self.state().deleted.clone()
     }
 
-    /// Every object in the identity map.
-    pub fn identity_map(&self) -> Vec<AnyObj> {
+    /// Implements [`AsyncSession::identity_map`].
+    pub(crate) fn identity_map_impl(&self) -> Vec<AnyObj> {
         self.state().identity.objects()
     }
 
-    /// Replaces the identity map with `objects` (SQLAlchemy's settable `identity_map`): every
-    /// object now in it is detached first.
-    ///
-    /// # Errors
-    /// As [`AsyncSession::add`] for each new object.
-    pub fn set_identity_map(&self, objects: Vec<AnyObj>) -> Result<()> {
+    /// Implements [`AsyncSession::set_identity_map`].
+    pub(crate) fn set_identity_map_impl(&self, objects: Vec<AnyObj>) -> Result<()> {
         self.expunge_all();
         for obj in &objects {
             self.add_any(obj)?;
@@ -456,28 +414,28 @@ impl AsyncSession {
         Ok(())
     }
 
-    /// The live session owning `obj`, if any (SQLAlchemy's `object_session()`).
-    pub fn object_session<T: Entity>(obj: &Obj<T>) -> Option<AsyncSession> {
+    /// Implements [`AsyncSession::object_session`].
+    pub(crate) fn object_session_impl<T: Entity>(obj: &Obj<T>) -> Option<AsyncSession> {
         let id = obj.cell.lock().session?;
         AsyncSession::by_id(id)
     }
 
-    /// The identity key of entity `T` with primary key `key` (SQLAlchemy's `identity_key()`).
-    pub fn identity_key<T: Entity>(key: T::Key) -> IdentityKey<T> {
+    /// Implements [`AsyncSession::identity_key`].
+    pub(crate) fn identity_key_impl<T: Entity>(key: T::Key) -> IdentityKey<T> {
         IdentityKey {
             table: T::TABLE.name,
             key,
         }
     }
 
-    /// Number of objects in the identity map.
-    pub fn len(&self) -> usize {
+    /// Implements [`AsyncSession::len`].
+    pub(crate) fn len_impl(&self) -> usize {
         let state = self.state();
         state.identity.len() + state.new.len()
     }
 
-    /// True when the session holds no object.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Implements [`AsyncSession::is_empty`].
+    pub(crate) fn is_empty_impl(&self) -> bool {
+        self.len_impl() == 0
     }
 }

@@ -142,41 +142,29 @@ impl AsyncSession {
         Ok(())
     }
 
-    /// Runs a statement after an autoflush (SQLAlchemy's `execute()`): a [`Select`] returns its
-    /// entities through the identity map (an already loaded row gives the same object), a
-    /// [`Text`] its rows.
-    ///
-    /// # Errors
-    /// The database's error; the AsyncMethodRequired message for a select asked to stream.
-    pub async fn execute<Q: Executable>(&self, statement: Q) -> Result<Q::Output> {
+    /// Implements [`AsyncSession::execute`].
+    pub(crate) async fn execute_impl<Q: Executable>(&self, statement: Q) -> Result<Q::Output> {
         statement.run(self).await
     }
 
-    /// The entities of a select (SQLAlchemy's `scalars()`).
-    ///
-    /// # Errors
-    /// As [`AsyncSession::execute`].
-    pub async fn scalars<T: Entity>(&self, statement: Select<T>) -> Result<ScalarResult<Obj<T>>> {
+    /// Implements [`AsyncSession::scalars`].
+    pub(crate) async fn scalars_impl<T: Entity>(
+        &self,
+        statement: Select<T>,
+    ) -> Result<ScalarResult<Obj<T>>> {
         Ok(self.execute(statement).await?.scalars())
     }
 
-    /// The first value: the first entity of a select, or the first column of raw SQL
-    /// (SQLAlchemy's `scalar()`).
-    ///
-    /// # Errors
-    /// As [`AsyncSession::execute`].
-    pub async fn scalar<Q: Executable>(&self, statement: Q) -> Result<Q::Scalar> {
+    /// Implements [`AsyncSession::scalar`].
+    pub(crate) async fn scalar_impl<Q: Executable>(&self, statement: Q) -> Result<Q::Scalar> {
         Q::first(self.execute(statement).await?)
     }
 
-    /// Streams the entities of a select from a server-side cursor, [`STREAM_CHUNK`] rows per
-    /// round trip, inside the session's transaction (SQLAlchemy's `stream_scalars()`). The
-    /// session refuses other operations while the stream lives. Dropping the stream early is
-    /// safe: the cursor closes with the transaction.
-    ///
-    /// # Errors
-    /// As [`AsyncSession::execute`]; items carry the errors of later fetches.
-    pub async fn stream_scalars<T: Entity>(&self, statement: Select<T>) -> Result<ObjStream<T>> {
+    /// Implements [`AsyncSession::stream_scalars`].
+    pub(crate) async fn stream_scalars_impl<T: Entity>(
+        &self,
+        statement: Select<T>,
+    ) -> Result<ObjStream<T>> {
         let mut conns = self.lock_conns_owned()?;
         self.autoflush_locked(&mut conns).await?;
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
@@ -241,12 +229,11 @@ impl AsyncSession {
         Ok(Box::pin(stream))
     }
 
-    /// Same as [`AsyncSession::stream_scalars`] (a select of one entity streams one object per
-    /// row; SQLAlchemy's `stream()`).
-    ///
-    /// # Errors
-    /// As [`AsyncSession::stream_scalars`].
-    pub async fn stream<T: Entity>(&self, statement: Select<T>) -> Result<ObjStream<T>> {
+    /// Implements [`AsyncSession::stream`].
+    pub(crate) async fn stream_impl<T: Entity>(
+        &self,
+        statement: Select<T>,
+    ) -> Result<ObjStream<T>> {
         self.stream_scalars(statement).await
     }
 }

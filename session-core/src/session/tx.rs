@@ -87,13 +87,8 @@ impl AsyncSession {
         !state.new.is_empty() || !state.deleted.is_empty() || !lock(&self.inner.dirty).is_empty()
     }
 
-    /// Writes pending changes: INSERTs of added objects, UPDATEs of changed columns, DELETEs of
-    /// deleted objects, batched per table in foreign-key order (SQLAlchemy's `flush()`).
-    ///
-    /// # Errors
-    /// The database error of the failing batch; the transaction is then rolled back and the
-    /// session refuses work with [`Error::PendingRollback`] until `rollback()`.
-    pub async fn flush(&self) -> Result<()> {
+    /// Implements [`AsyncSession::flush`].
+    pub(crate) async fn flush_impl(&self) -> Result<()> {
         let mut conns = self.lock_conns()?;
         self.flush_locked(&mut conns).await
     }
@@ -255,13 +250,8 @@ impl AsyncSession {
         Ok(())
     }
 
-    /// Flushes, then commits the whole transaction, savepoints included (SQLAlchemy's
-    /// `commit()`); the connections go back to the pool. With `expire_on_commit` (the default)
-    /// every object is expired; deleted objects become detached.
-    ///
-    /// # Errors
-    /// The flush's or COMMIT's error; after a COMMIT error the session is rolled back.
-    pub async fn commit(&self) -> Result<()> {
+    /// Implements [`AsyncSession::commit`].
+    pub(crate) async fn commit_impl(&self) -> Result<()> {
         let mut conns = self.lock_conns()?;
         self.flush_locked(&mut conns).await?;
         let mut failure = None;
@@ -282,14 +272,8 @@ impl AsyncSession {
         Ok(())
     }
 
-    /// Rolls back the whole transaction (SQLAlchemy's `rollback()`): objects added in it become
-    /// transient, deleted ones come back, every persistent object is expired, and a failed
-    /// flush's [`Error::PendingRollback`] is cleared. Without a transaction it does nothing.
-    ///
-    /// # Errors
-    /// The driver's error when a connection is gone (its transaction is gone with it); the
-    /// session is rolled back either way.
-    pub async fn rollback(&self) -> Result<()> {
+    /// Implements [`AsyncSession::rollback`].
+    pub(crate) async fn rollback_impl(&self) -> Result<()> {
         let mut conns = self.lock_conns()?;
         self.state().rollback_root();
         let mut first = None;
@@ -302,14 +286,8 @@ impl AsyncSession {
         first.map_or(Ok(()), Err)
     }
 
-    /// Begins the session's transaction explicitly (SQLAlchemy's `begin()`); end it with
-    /// [`AsyncSessionTransaction::commit`] or [`AsyncSessionTransaction::rollback`], or use
-    /// [`AsyncSession::transaction`], which cannot forget to.
-    ///
-    /// # Errors
-    /// [`Error::InvalidRequest`] "A transaction is already begun on this Session." when one is
-    /// open (also an autobegun one).
-    pub async fn begin(&self) -> Result<AsyncSessionTransaction> {
+    /// Implements [`AsyncSession::begin`].
+    pub(crate) async fn begin_impl(&self) -> Result<AsyncSessionTransaction> {
         let mut state = self.state();
         state.check_usable()?;
         if state.tx.is_some() {
@@ -325,12 +303,8 @@ impl AsyncSession {
         })
     }
 
-    /// Flushes, then begins a savepoint (SQLAlchemy's `begin_nested()`), beginning the root
-    /// transaction first when there is none.
-    ///
-    /// # Errors
-    /// The flush's error, or the server's error for `SAVEPOINT`.
-    pub async fn begin_nested(&self) -> Result<AsyncSessionTransaction> {
+    /// Implements [`AsyncSession::begin_nested`].
+    pub(crate) async fn begin_nested_impl(&self) -> Result<AsyncSessionTransaction> {
         let mut conns = self.lock_conns()?;
         self.flush_locked(&mut conns).await?;
         let level = {
@@ -352,12 +326,8 @@ impl AsyncSession {
         })
     }
 
-    /// Runs `body` in a transaction: commits when it returns `Ok`, rolls back when it returns
-    /// `Err` (SQLAlchemy's `async with session.begin():`).
-    ///
-    /// # Errors
-    /// The body's error (after rolling back), or the commit's.
-    pub async fn transaction<T, E, F>(&self, body: F) -> std::result::Result<T, E>
+    /// Implements [`AsyncSession::transaction`].
+    pub(crate) async fn transaction_impl<T, E, F>(&self, body: F) -> std::result::Result<T, E>
     where
         F: AsyncFnOnce(&AsyncSession) -> std::result::Result<T, E>,
         E: From<Error>,
@@ -378,11 +348,9 @@ impl AsyncSession {
         }
     }
 
-    /// Runs `body` with the session, then closes it whatever the body returned (SQLAlchemy's
-    /// `async with AsyncSession(engine) as session:`): like it, this never commits; commit in
-    /// the body, or use [`AsyncSession::transaction`].
-    pub async fn scope<R>(self, body: impl AsyncFnOnce(&AsyncSession) -> R) -> R {
-        let out = body(&self).await;
+    /// Implements [`AsyncSession::scope`].
+    pub(crate) async fn scope_impl<R>(&self, body: impl AsyncFnOnce(&AsyncSession) -> R) -> R {
+        let out = body(self).await;
         self.close().await;
         out
     }
@@ -414,30 +382,27 @@ impl AsyncSession {
         Ok(())
     }
 
-    /// Rolls back and detaches every object, and gives the connections back (SQLAlchemy's
-    /// `close()`). The session stays usable unless made with `close_resets_only(false)`.
-    pub async fn close(&self) {
-        self.close_impl(!self.close_resets_only(), false).await;
+    /// Implements [`AsyncSession::close`].
+    pub(crate) async fn close_impl(&self) {
+        self.close_with(!self.close_resets_only(), false).await;
     }
 
-    /// Same as [`AsyncSession::close`] (for symmetry with SQLAlchemy's `aclose()`).
-    pub async fn aclose(&self) {
+    /// Implements [`AsyncSession::aclose`].
+    pub(crate) async fn aclose_impl(&self) {
         self.close().await;
     }
 
-    /// Like `close()`, but never closes the session for good (SQLAlchemy's `reset()`); a
-    /// session closed for good stays closed.
-    pub async fn reset(&self) {
-        self.close_impl(false, false).await;
+    /// Implements [`AsyncSession::reset`].
+    pub(crate) async fn reset_impl(&self) {
+        self.close_with(false, false).await;
     }
 
-    /// Like `close()`, and the connections are discarded instead of pooled (SQLAlchemy's
-    /// `invalidate()`).
-    pub async fn invalidate(&self) {
-        self.close_impl(!self.close_resets_only(), true).await;
+    /// Implements [`AsyncSession::invalidate`].
+    pub(crate) async fn invalidate_impl(&self) {
+        self.close_with(!self.close_resets_only(), true).await;
     }
 
-    async fn close_impl(&self, final_close: bool, invalidate: bool) {
+    async fn close_with(&self, final_close: bool, invalidate: bool) {
         // A concurrent operation holds the connections: wait for it rather than fail, closing
         // must always happen.
         let mut conns = self.inner.conns.lock().await;
@@ -461,25 +426,25 @@ impl AsyncSession {
         }
     }
 
-    /// Closes every live session of the process (SQLAlchemy's `close_all_sessions()`).
-    pub async fn close_all() {
+    /// Implements [`AsyncSession::close_all`].
+    pub(crate) async fn close_all_impl() {
         for session in AsyncSession::live_sessions() {
             session.close().await;
         }
     }
 
-    /// True while the session has a transaction (SQLAlchemy's `in_transaction()`).
-    pub fn in_transaction(&self) -> bool {
+    /// Implements [`AsyncSession::in_transaction`].
+    pub(crate) fn in_transaction_impl(&self) -> bool {
         self.state().tx.is_some()
     }
 
-    /// True while a savepoint is open.
-    pub fn in_nested_transaction(&self) -> bool {
+    /// Implements [`AsyncSession::in_nested_transaction`].
+    pub(crate) fn in_nested_transaction_impl(&self) -> bool {
         self.state().depth() > 1
     }
 
-    /// The root transaction, if any.
-    pub fn get_transaction(&self) -> Option<TransactionInfo> {
+    /// Implements [`AsyncSession::get_transaction`].
+    pub(crate) fn get_transaction_impl(&self) -> Option<TransactionInfo> {
         let state = self.state();
         state.tx.as_ref().map(|_| TransactionInfo {
             nested: false,
@@ -488,8 +453,8 @@ impl AsyncSession {
         })
     }
 
-    /// The innermost savepoint, if any.
-    pub fn get_nested_transaction(&self) -> Option<TransactionInfo> {
+    /// Implements [`AsyncSession::get_nested_transaction`].
+    pub(crate) fn get_nested_transaction_impl(&self) -> Option<TransactionInfo> {
         let state = self.state();
         let depth = state.depth();
         (depth > 1).then(|| TransactionInfo {
@@ -499,14 +464,13 @@ impl AsyncSession {
         })
     }
 
-    /// False while a failed flush waits for `rollback()` (SQLAlchemy's `is_active`).
-    pub fn is_active(&self) -> bool {
+    /// Implements [`AsyncSession::is_active`].
+    pub(crate) fn is_active_impl(&self) -> bool {
         self.state().failed.is_none()
     }
 
-    /// Turns autoflush off until the guard drops, then restores the previous value, also on an
-    /// early return or a panic (SQLAlchemy's `with session.no_autoflush:`).
-    pub fn no_autoflush(&self) -> NoAutoflush {
+    /// Implements [`AsyncSession::no_autoflush`].
+    pub(crate) fn no_autoflush_impl(&self) -> NoAutoflush {
         let previous = std::mem::replace(&mut self.state().autoflush, false);
         NoAutoflush {
             session: self.handle(),
@@ -514,13 +478,8 @@ impl AsyncSession {
         }
     }
 
-    /// The connection of the session's transaction for the default bind, begun on first use
-    /// (SQLAlchemy's `connection()`). Other operations of this session are refused while the
-    /// guard lives.
-    ///
-    /// # Errors
-    /// No bind, a failed checkout, or [`Error::PendingRollback`].
-    pub async fn connection(&self) -> Result<SessionConnection> {
+    /// Implements [`AsyncSession::connection`].
+    pub(crate) async fn connection_impl(&self) -> Result<SessionConnection> {
         let engine = self.resolve_bind(None, None, false)?;
         let mut conns = self.lock_conns_owned()?;
         self.conn_for(&mut conns, &engine).await?;
