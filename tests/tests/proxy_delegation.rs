@@ -48,9 +48,11 @@ impl ByArc {
 }
 
 /// Guards a counter with a `Mutex`; both accessors are the same method, named explicitly.
+/// (No async members: clippy's `await_holding_lock` rightly flags a std guard held across
+/// the target's `.await`.)
 struct ByMutex(Mutex<Counter>);
 
-#[proxy_methods(Counter, methods(increment, get, add_later), attributes(log_len), accessor = lock, accessor_mut = lock)]
+#[proxy_methods(Counter, methods(increment, get), attributes(log_len), accessor = lock, accessor_mut = lock)]
 impl ByMutex {
     fn lock(&self) -> MutexGuard<'_, Counter> {
         self.0
@@ -155,12 +157,13 @@ fn classmethods_call_the_target_type() {
 fn async_methods_delegate_and_await() {
     let rt = runtime();
     let mut counter = Counter::with_value(1);
-    let mut w = ByRef {
-        counter: &mut counter,
-    };
-    assert_eq!(rt.block_on(w.add_later(2)), 3);
-    assert_eq!(rt.block_on(w.read_later()), 3);
-    drop(w);
+    {
+        let mut w = ByRef {
+            counter: &mut counter,
+        };
+        assert_eq!(rt.block_on(w.add_later(2)), 3);
+        assert_eq!(rt.block_on(w.read_later()), 3);
+    }
     assert_eq!(counter.get(), 3);
 }
 
@@ -186,14 +189,14 @@ fn mutex_guard_accessor() {
     let mut w = ByMutex(Mutex::new(Counter::with_value(0)));
     assert_eq!(w.increment(), 1);
     assert_eq!(w.increment(), 2);
-    assert_eq!(runtime().block_on(w.add_later(3)), 5);
-    assert_eq!(w.get(), 5);
+    assert_eq!(w.increment(), 3);
+    assert_eq!(w.get(), 3);
     assert_eq!(w.log_len(), 0);
     assert!(
         w.0.try_lock().is_ok(),
         "the guard is released after each call"
     );
-    assert_eq!(w.0.lock().expect("lock").get(), 5);
+    assert_eq!(w.0.lock().expect("lock").get(), 3);
 }
 
 #[test]

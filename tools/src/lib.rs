@@ -8,4 +8,5 @@ pub mod bench;
 pub mod demo;
 pub mod model;
 pub mod pg;
+pub mod proxy;
 pub mod seeds;

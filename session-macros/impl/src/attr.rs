@@ -153,7 +153,7 @@ fn parse_section(chunk: TokenStream, args: &mut Args, seen: &mut Vec<Ident>) {
                 &item,
                 format!(
                     "expected {what} (a plain identifier), found `{}`",
-                    item.to_token_stream()
+                    item.to_token_stream().to_string().replace(" :: ", "::")
                 ),
             )),
         }
@@ -238,7 +238,7 @@ mod tests {
         assert!(
             m[0].contains("unknown section `method`") && m[0].contains("did you mean `methods`")
         );
-        assert!(m[1].contains("found `b :: c`"));
+        assert!(m[1].contains("found `b::c`"));
         assert!(m[2].contains("found `\"d\"`"), "{}", m[2]);
         assert!(m[3].contains("given twice"));
         assert!(m[4].contains("first given here"));

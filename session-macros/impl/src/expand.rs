@@ -423,4 +423,31 @@ mod tests {
         assert!(generated.published[1].is_attribute);
         assert!(!generated.published[2].is_attribute);
     }
+
+    #[test]
+    fn method_generics_that_clash_with_the_wrappers_are_renamed() {
+        let mut item: ItemImpl = parse_quote! {
+            impl Counter {
+                pub fn longer<'a, T: AsRef<str> + 'a>(&'a self, other: &'a T) -> &'a str where T: ?Sized { todo!() }
+            }
+        };
+        let sigs = Signatures::from_impl(&mut item).expect("valid");
+        let req: Request = syn::parse2(quote! {
+            target = Counter; wrapper = impl<'a, T> W<'a, T> {} marker = M;
+            accessor = proxied true; accessor_mut = proxied_mut true;
+            methods(longer) attributes() classmethods()
+        })
+        .expect("request");
+        let (members, _) = plan(&req, &sigs);
+        let text = generate(&req, &sigs, &members)
+            .block
+            .to_token_stream()
+            .to_string();
+        let expected = "pub fn longer < 'a1 , T1 : AsRef < str > + 'a1 > (& 'a1 self , other : & 'a1 T1) -> & 'a1 str where T1 : ? Sized";
+        assert!(text.contains(expected), "{text}");
+        assert!(
+            text.contains("< Counter > :: longer :: < T1 > (& * self . proxied () , other)"),
+            "{text}"
+        );
+    }
 }

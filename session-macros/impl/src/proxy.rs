@@ -263,9 +263,7 @@ mod tests {
 
     #[test]
     fn trait_impls_are_rejected() {
-        let err = proxy_methods(quote!(T), quote!(impl Clone for W {}))
-            .err()
-            .expect("error");
+        let err = proxy_methods(quote!(T), quote!(impl Clone for W {})).expect_err("error");
         assert!(err.to_string().contains("inherent"));
     }
 

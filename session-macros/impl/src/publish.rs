@@ -150,9 +150,7 @@ mod tests {
 
     #[test]
     fn arguments_are_rejected() {
-        let err = publish_signatures(quote!(x), quote!(impl C {}))
-            .err()
-            .expect("error");
+        let err = publish_signatures(quote!(x), quote!(impl C {})).expect_err("error");
         assert!(err.to_string().contains("takes no arguments"));
     }
 }

@@ -64,6 +64,12 @@ pub(crate) fn plan<'a>(req: &Request, sigs: &'a Signatures) -> (Vec<Member<'a>>,
         ("attributes", &req.attributes),
         ("classmethods", &req.classmethods),
     ];
+    let generated_setters: Vec<String> = req
+        .attributes
+        .iter()
+        .filter(|a| sigs.setter_of(&a.to_string()).is_some())
+        .map(|a| format!("set_{a}"))
+        .collect();
     for (section, names) in sections {
         for name in names {
             if let Some(first) = seen.iter().find(|s| **s == name) {
@@ -85,6 +91,15 @@ pub(crate) fn plan<'a>(req: &Request, sigs: &'a Signatures) -> (Vec<Member<'a>>,
                         describe(belongs),
                         describe(section),
                     ),
+                );
+                continue;
+            }
+            if section == "methods" && generated_setters.iter().any(|s| name == s) {
+                let attribute = name.to_string();
+                let attribute = attribute.trim_start_matches("set_");
+                errors.at(
+                    name.span(),
+                    format!("`{name}` is already generated as the setter of attribute `{attribute}`; remove it from `methods(...)`"),
                 );
                 continue;
             }
@@ -123,8 +138,14 @@ pub(crate) fn plan<'a>(req: &Request, sigs: &'a Signatures) -> (Vec<Member<'a>>,
             }
         }
     }
-    setters_listed_twice(req, sigs, &mut errors);
     accessors(req, sigs, &members, &mut errors);
+    // Members whose accessor is missing are not generated: the error above says what to do,
+    // and rustc's "no method named `proxied`" would only repeat it.
+    members.retain(|m| match m.target_fn.receiver() {
+        Receiver::Ref => req.accessor.available,
+        Receiver::Mut => req.accessor_mut.available,
+        Receiver::None | Receiver::Unsupported => true,
+    });
     (members, errors)
 }
 
@@ -165,7 +186,7 @@ fn unknown(sigs: &Signatures, section: &str, name: &Ident) -> String {
 
 fn noun(section: &str) -> &'static str {
     match section {
-        "attributes" => "attribute (a getter marked `#[proxy(attribute)]`)",
+        "attributes" => "attribute",
         "classmethods" => "associated function",
         _ => "method",
     }
@@ -173,7 +194,7 @@ fn noun(section: &str) -> &'static str {
 
 fn plural(section: &str) -> &'static str {
     match section {
-        "attributes" => "attributes",
+        "attributes" => "attributes (getters marked `#[proxy(attribute)]`)",
         "classmethods" => "associated functions",
         _ => "methods",
     }
@@ -196,22 +217,6 @@ fn unforwardable(f: &PubFn) -> Option<String> {
         return Some("it is variadic".into());
     }
     None
-}
-
-/// `set_x` under `methods(...)` while `x` is under `attributes(...)` would be generated twice.
-fn setters_listed_twice(req: &Request, sigs: &Signatures, errors: &mut Errors) {
-    for attribute in &req.attributes {
-        let setter = format!("set_{attribute}");
-        if sigs.setter_of(&attribute.to_string()).is_none() {
-            continue;
-        }
-        if let Some(listed) = req.methods.iter().find(|m| **m == setter) {
-            errors.at(
-                listed.span(),
-                format!("`{setter}` is already generated as the setter of attribute `{attribute}`; remove it from `methods(...)`"),
-            );
-        }
-    }
 }
 
 /// Reports a missing accessor once, at the first member that needs it.
@@ -333,15 +338,11 @@ mod tests {
         assert!(m[4].contains("`helper` is not `pub`"));
         assert!(m[5].contains("`consume` cannot be proxied"));
         assert!(m[6].contains("under `classmethods(...)`"));
-        assert!(m[7].contains("`get` is listed twice"), "{}", m[7]);
-        assert!(m[9].contains("`label` is listed twice"), "{}", m[9]);
+        assert!(m[7].contains("already generated as the setter"), "{}", m[7]);
+        assert!(m[8].contains("`get` is listed twice"), "{}", m[8]);
+        assert!(m[10].contains("`label` is listed twice"), "{}", m[10]);
         assert!(
-            m[11].contains("`increment` is a method of `Counter`, not an associated function"),
-            "{}",
-            m[11]
-        );
-        assert!(
-            m[12].contains("already generated as the setter"),
+            m[12].contains("`increment` is a method of `Counter`, not an associated function"),
             "{}",
             m[12]
         );
@@ -356,9 +357,18 @@ mod tests {
             false,
             false,
         );
-        let (_, errors) = plan(&req, &s);
+        let (members, errors) = plan(&req, &s);
         let m = errors.messages();
         assert_eq!(m.len(), 2, "{m:#?}");
+        let planned: Vec<String> = members
+            .iter()
+            .map(|m| m.target_fn.name().to_string())
+            .collect();
+        assert_eq!(
+            planned,
+            ["new"],
+            "members without their accessor are not generated"
+        );
         assert!(
             m[0].contains("`get` takes `&self`") && m[0].contains("fn proxied(&self) -> &Counter")
         );

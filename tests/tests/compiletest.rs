@@ -1,0 +1,12 @@
+//! trybuild cases for `#[proxy_methods]` and `#[publish_signatures]`: one compile-fail case
+//! per mistake under `tests/ui/<category>/`, and run-pass cases under `tests/ui/pass/`.
+//! Regenerate the `.stderr` files with `TRYBUILD=overwrite` and review the diff.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    for category in ["accessor", "many", "names", "publish", "sections", "target"] {
+        t.compile_fail(format!("ui/{category}/*.rs"));
+    }
+    t.pass("ui/pass/*.rs");
+}

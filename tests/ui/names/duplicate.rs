@@ -1,0 +1,12 @@
+use session_macros::proxy_methods;
+use session_tests::proxy_targets::Counter;
+
+struct W(Counter);
+
+#[proxy_methods(Counter, methods(get, increment, get))]
+impl W {
+    fn proxied(&self) -> &Counter { &self.0 }
+    fn proxied_mut(&mut self) -> &mut Counter { &mut self.0 }
+}
+
+fn main() {}
