@@ -50,7 +50,8 @@ pub fn expand_source(file: &syn::File, targets: &[syn::File]) -> syn::Result<Vec
         };
         let label = format!("impl {}", item.self_ty.to_token_stream())
             .replace(" < ", "<")
-            .replace(" >", ">");
+            .replace(" >", ">")
+            .replace(" ,", ",");
         if has("proxy_methods") {
             match expand_proxy(item, &known) {
                 Ok(tokens) => out.push(Expansion {
