@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use session_core::{async_sessionmaker, create_async_engine};
+use session_core::{AsyncSession, async_sessionmaker, create_async_engine};
 use session_scoped::{ScopedRegistry, async_scoped_session, scope};
 
 fn registry(c: &mut Criterion) {
@@ -43,5 +43,27 @@ fn sessions(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, registry, sessions);
+/// A plain wrapper whose members #[proxy_methods] writes.
+struct Plain(AsyncSession);
+
+#[session_macros::proxy_methods(AsyncSession, methods(is_modified), attributes(autoflush, info))]
+impl Plain {
+    fn proxied(&self) -> &AsyncSession {
+        &self.0
+    }
+}
+
+fn proxy(c: &mut Criterion) {
+    let engine = create_async_engine("postgresql://bench@localhost/bench").expect("engine");
+    let session = AsyncSession::new(engine.clone());
+    let plain = Plain(AsyncSession::new(engine));
+    c.bench_function("direct call: session.autoflush()", |b| {
+        b.iter(|| black_box(black_box(&session).autoflush()))
+    });
+    c.bench_function("proxied call: wrapper.autoflush()", |b| {
+        b.iter(|| black_box(black_box(&plain).autoflush()))
+    });
+}
+
+criterion_group!(benches, registry, sessions, proxy);
 criterion_main!(benches);

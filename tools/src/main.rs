@@ -23,6 +23,12 @@ enum Cmd {
     },
     /// Start a throwaway PostgreSQL, print its DATABASE_URL, and keep it until Ctrl-C.
     Pg,
+    /// Print or regenerate the expansion of #[proxy_methods] (stable toolchain, no cargo
+    /// expand needed).
+    Proxy {
+        #[command(subcommand)]
+        command: ProxyCmd,
+    },
     /// Run the seed workloads on the session and on hand-written tokio-postgres (and, with
     /// --sqla, on SQLAlchemy), and print seconds, ratios and peak memory.
     Bench {
@@ -47,6 +53,21 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum ProxyCmd {
+    /// Print the formatted expansion of every #[proxy_methods] in FILE; targets are looked up
+    /// in FILE and in the --target files.
+    Expand {
+        /// The file with the #[proxy_methods] blocks.
+        file: std::path::PathBuf,
+        /// Files with the targets' #[publish_signatures] blocks.
+        #[arg(long = "target")]
+        targets: Vec<std::path::PathBuf>,
+    },
+    /// Regenerate the committed snapshot of async_scoped_session's proxy block.
+    Write,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -63,6 +84,7 @@ fn main() -> ExitCode {
         match cli.command {
             Cmd::Demo { echo } => demo(echo).await,
             Cmd::Pg => pg().await,
+            Cmd::Proxy { command } => proxy(command),
             Cmd::Bench {
                 n,
                 stream_rows,
@@ -120,6 +142,22 @@ async fn bench(
     }
     if let Some(path) = svg {
         std::fs::write(path, report.svg())?;
+    }
+    Ok(())
+}
+
+fn proxy(command: ProxyCmd) -> AnyResult {
+    match command {
+        ProxyCmd::Expand { file, targets } => {
+            print!("{}", session_tools::proxy::expand_files(&targets, &file)?);
+        }
+        ProxyCmd::Write => {
+            let root = session_tools::proxy::workspace_root();
+            let text = session_tools::proxy::scoped_snapshot(&root)?;
+            let path = root.join(session_tools::proxy::SNAPSHOT);
+            std::fs::write(&path, text)?;
+            eprintln!("wrote {}", path.display());
+        }
     }
     Ok(())
 }
