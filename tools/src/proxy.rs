@@ -81,6 +81,36 @@ fn located(path: &Path, error: &syn::Error) -> String {
         .join("\n")
 }
 
+/// Where the snapshot of `async_scoped_session`'s generated proxy block is committed
+/// (relative to the workspace root): the counterpart of the static block SQLAlchemy's
+/// generator writes into `scoping.py`.
+pub const SNAPSHOT: &str = "session-scoped/src/generated_proxy.rs.snap";
+
+/// The files the snapshot is made from: the target (`AsyncSession`'s published block) and
+/// the wrapper (`AsyncScopedSession`).
+pub const SNAPSHOT_SOURCES: [&str; 2] = [
+    "session-core/src/session/api.rs",
+    "session-scoped/src/scoped.rs",
+];
+
+/// The workspace root (this crate's parent directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The expansion of `async_scoped_session`'s proxy block, as committed in [`SNAPSHOT`].
+///
+/// # Errors
+/// A message when a source file cannot be read or parsed.
+pub fn scoped_snapshot(root: &Path) -> Result<String, String> {
+    let target = root.join(SNAPSHOT_SOURCES[0]);
+    let wrapper = root.join(SNAPSHOT_SOURCES[1]);
+    expand_files(&[target], &wrapper)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,34 +179,4 @@ mod tests {
                 .contains("cannot read")
         );
     }
-}
-
-/// Where the snapshot of `async_scoped_session`'s generated proxy block is committed
-/// (relative to the workspace root): the counterpart of the static block SQLAlchemy's
-/// generator writes into `scoping.py`.
-pub const SNAPSHOT: &str = "session-scoped/src/generated_proxy.rs.snap";
-
-/// The files the snapshot is made from: the target (`AsyncSession`'s published block) and
-/// the wrapper (`AsyncScopedSession`).
-pub const SNAPSHOT_SOURCES: [&str; 2] = [
-    "session-core/src/session/api.rs",
-    "session-scoped/src/scoped.rs",
-];
-
-/// The workspace root (this crate's parent directory).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// The expansion of `async_scoped_session`'s proxy block, as committed in [`SNAPSHOT`].
-///
-/// # Errors
-/// A message when a source file cannot be read or parsed.
-pub fn scoped_snapshot(root: &Path) -> Result<String, String> {
-    let target = root.join(SNAPSHOT_SOURCES[0]);
-    let wrapper = root.join(SNAPSHOT_SOURCES[1]);
-    expand_files(&[target], &wrapper)
 }
