@@ -91,6 +91,11 @@ impl Table {
 ///
 /// Implemented for the common scalar types; implement it for your own `ToSql + FromSql` types
 /// (or name the SQL type per field with `#[entity(sql_type = "...")]`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a mapped column: it does not implement `session_core::ColumnType`",
+    label = "not a column type",
+    note = "implement `session_core::ColumnType` for it (it also needs tokio-postgres's `ToSql` and `FromSql`), or use a type that maps to PostgreSQL"
+)]
 pub trait ColumnType:
     ToSql + FromSqlOwned + Clone + PartialEq + Debug + Send + Sync + 'static
 {

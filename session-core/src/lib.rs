@@ -37,6 +37,7 @@
 //! transaction open: a connection that may have one is rolled back before reuse, or discarded.
 
 pub mod blocking;
+
 mod connection;
 mod engine;
 mod entity;
@@ -70,6 +71,8 @@ pub use session::{
     IdentityKey, Info, NoAutoflush, ObjStream, STREAM_CHUNK, SessionConfig, SessionConnection,
     SharedConnection, TransactionInfo, Value,
 };
+/// `#[derive(Entity)]`: see [`session_macros::Entity`].
+pub use session_macros::Entity;
 pub use statement::{Col, Expr, Order, Select, Text, select, text};
 pub use transaction::AsyncTransaction;
 

@@ -48,8 +48,8 @@ pub struct OneToMany<P: Entity, C: Entity, K> {
     pub foreign_key: Col<C, K>,
     /// The parent's referenced key.
     pub parent_key: fn(&P) -> K,
-    /// The child's foreign-key value.
-    pub child_key: fn(&C) -> K,
+    /// The child's foreign-key value (`None` for NULL).
+    pub child_key: fn(&C) -> Option<K>,
     /// Stores the loaded collection on the parent.
     pub set: fn(&mut P, Collection<C>),
 }
@@ -116,8 +116,9 @@ where
                     for chunk in keys.chunks(CHUNK) {
                         let rows = conn.query(&sql, &[&chunk.to_vec()]).await?;
                         for child in session.load_rows::<C>(&rows, &sql, false)? {
-                            let key = child.peek(child_key);
-                            by_parent.entry(key).or_default().push(child);
+                            if let Some(key) = child.peek(child_key) {
+                                by_parent.entry(key).or_default().push(child);
+                            }
                         }
                     }
                     for parent in parents {

@@ -237,14 +237,14 @@ impl fmt::Debug for Link {
 }
 
 impl Link {
-    /// `child` belongs to `parent`: its foreign key (written by `set`) takes the parent's key
-    /// (read by `key`).
+    /// `child` belongs to `parent`: its foreign key (written by `set`, read by `get`, `None`
+    /// for NULL) takes the parent's key (read by `key`).
     pub fn new<P: Entity, C: Entity, K: Clone + PartialEq + Send + 'static>(
         parent: &Obj<P>,
         child: &Obj<C>,
         key: fn(&P) -> K,
         set: fn(&mut C, K),
-        get: fn(&C) -> K,
+        get: fn(&C) -> Option<K>,
     ) -> Link {
         let (p, c) = (parent.clone(), child.clone());
         Link {
@@ -259,7 +259,7 @@ impl Link {
                     key(&state.value)
                 };
                 let mut state = c.cell.lock();
-                if get(&state.value) == value {
+                if get(&state.value).as_ref() == Some(&value) {
                     return;
                 }
                 state.keep_committed();

@@ -74,6 +74,23 @@ pub fn __proxy_expand(input: TokenStream) -> TokenStream {
     }
 }
 
+/// Maps a struct to a table: implements `session_core::Entity`, and adds typed column
+/// constants (`A::id`) and relationship descriptors (`A::bs()`).
+///
+/// On the struct: `#[entity(table = "name")]` (default: the struct's name in snake_case). On a
+/// field: `column = "sql_name"`, `primary_key`, `generated` (SERIAL / IDENTITY),
+/// `server_default = "now()"`, `foreign_key = "table.column"`, `unique`,
+/// `sql_type = "varchar(30)"`, and `relationship(foreign_key = "field")` on a
+/// `Collection<Child>` (the child's field holding this key) or a `Reference<Parent>` (this
+/// struct's field holding the parent's key). The struct also derives `Clone` and `Debug`.
+#[proc_macro_derive(Entity, attributes(entity))]
+pub fn derive_entity(input: TokenStream) -> TokenStream {
+    match session_macros_impl::entity::derive_entity(input.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
 /// The error beside the user's item, unchanged, so the rest of the crate keeps compiling.
 fn fallback(error: syn::Error, original: proc_macro2::TokenStream) -> TokenStream {
     let mut tokens = error.to_compile_error();

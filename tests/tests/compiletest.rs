@@ -1,11 +1,13 @@
-//! trybuild cases for `#[proxy_methods]` and `#[publish_signatures]`: one compile-fail case
+//! trybuild cases for `#[proxy_methods]`, `#[publish_signatures]` and `#[derive(Entity)]`: one compile-fail case
 //! per mistake under `tests/ui/<category>/`, and run-pass cases under `tests/ui/pass/`.
 //! Regenerate the `.stderr` files with `TRYBUILD=overwrite` and review the diff.
 
 #[test]
 fn ui() {
     let t = trybuild::TestCases::new();
-    for category in ["accessor", "many", "names", "publish", "sections", "target"] {
+    for category in [
+        "accessor", "entity", "many", "names", "publish", "sections", "target",
+    ] {
         t.compile_fail(format!("ui/{category}/*.rs"));
     }
     t.pass("ui/pass/*.rs");

@@ -183,7 +183,7 @@ impl Entity for A {
                 child,
                 |a: &A| a.id,
                 |b: &mut B, k| b.a_id = k,
-                |b: &B| b.a_id,
+                |b: &B| Some(b.a_id),
             ));
         }
     }
@@ -249,7 +249,7 @@ impl Entity for B {
                 obj,
                 |a: &A| a.id,
                 |b: &mut B, k| b.a_id = k,
-                |b: &B| b.a_id,
+                |b: &B| Some(b.a_id),
             ));
         }
     }
@@ -338,7 +338,7 @@ impl A {
         OneToMany {
             foreign_key: B::a_id,
             parent_key: |a| a.id,
-            child_key: |b| b.a_id,
+            child_key: |b| Some(b.a_id),
             set: |a, bs| a.bs = bs,
         }
     }

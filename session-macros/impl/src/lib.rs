@@ -99,6 +99,7 @@
 //! the user's impl block still emitted.
 
 mod attr;
+pub mod entity;
 mod expand;
 mod offline;
 mod protocol;

@@ -1,0 +1,9 @@
+#[derive(Debug, Clone, session_core::Entity)]
+struct Note {
+    #[entity(primary_key, generated, server_default = "nextval('s')")]
+    id: i64,
+    #[entity(foreign_key = "users")]
+    owner: i64,
+}
+
+fn main() {}
