@@ -14,11 +14,9 @@ use std::sync::Arc;
 use tokio::runtime::Runtime;
 
 use crate::engine::Engine;
-use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::factory::{AsyncSessionMaker, SessionOptions, repr_of};
-use crate::object::{AnyObj, Obj};
-use crate::session::{AsyncSession, Info};
+use crate::session::AsyncSession;
 
 /// Runs `future` to completion on `rt`, refusing to block an async runtime's worker.
 ///
@@ -181,13 +179,14 @@ impl fmt::Debug for Session {
     }
 }
 
+#[session_macros::publish_signatures]
 impl Session {
     /// A blocking session bound to `engine` on its own runtime (SQLAlchemy's
     /// `Session(engine)`).
     ///
     /// # Errors
     /// [`Error::Config`] when its runtime cannot start.
-    pub fn new(engine: Engine) -> Result<Self> {
+    pub fn new(engine: crate::Engine) -> crate::Result<Self> {
         Ok(Session {
             inner: AsyncSession::new(engine),
             rt: new_runtime()?,
@@ -199,7 +198,7 @@ impl Session {
     }
 
     /// The async session underneath.
-    pub fn async_session(&self) -> &AsyncSession {
+    pub fn async_session(&self) -> &crate::AsyncSession {
         &self.inner
     }
 
@@ -207,7 +206,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::add`].
-    pub fn add<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
+    pub fn add<T: crate::Entity>(&self, obj: &crate::Obj<T>) -> crate::Result<()> {
         self.inner.add(obj)
     }
 
@@ -215,7 +214,10 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::add`].
-    pub fn add_all<'a, T: Entity>(&self, objs: impl IntoIterator<Item = &'a Obj<T>>) -> Result<()> {
+    pub fn add_all<'a, T: crate::Entity>(
+        &self,
+        objs: impl IntoIterator<Item = &'a crate::Obj<T>>,
+    ) -> crate::Result<()> {
         self.inner.add_all(objs)
     }
 
@@ -223,7 +225,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::delete`].
-    pub fn delete<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
+    pub fn delete<T: crate::Entity>(&self, obj: &crate::Obj<T>) -> crate::Result<()> {
         self.inner.delete(obj)
     }
 
@@ -231,7 +233,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::flush`], or when called from async code.
-    pub fn flush(&self) -> Result<()> {
+    pub fn flush(&self) -> crate::Result<()> {
         self.run(self.inner.flush())
     }
 
@@ -239,7 +241,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::commit`], or when called from async code.
-    pub fn commit(&self) -> Result<()> {
+    pub fn commit(&self) -> crate::Result<()> {
         self.run(self.inner.commit())
     }
 
@@ -247,7 +249,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::rollback`], or when called from async code.
-    pub fn rollback(&self) -> Result<()> {
+    pub fn rollback(&self) -> crate::Result<()> {
         self.run(self.inner.rollback())
     }
 
@@ -255,7 +257,7 @@ impl Session {
     ///
     /// # Errors
     /// When called from async code.
-    pub fn close(&self) -> Result<()> {
+    pub fn close(&self) -> crate::Result<()> {
         block_on(&self.rt, self.inner.close())
     }
 
@@ -263,7 +265,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::get`], or when called from async code.
-    pub fn get<T: Entity>(&self, key: T::Key) -> Result<Option<Obj<T>>> {
+    pub fn get<T: crate::Entity>(&self, key: T::Key) -> crate::Result<Option<crate::Obj<T>>> {
         self.run(self.inner.get::<T>(key))
     }
 
@@ -271,7 +273,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::get_one`], or when called from async code.
-    pub fn get_one<T: Entity>(&self, key: T::Key) -> Result<Obj<T>> {
+    pub fn get_one<T: crate::Entity>(&self, key: T::Key) -> crate::Result<crate::Obj<T>> {
         self.run(self.inner.get_one::<T>(key))
     }
 
@@ -279,7 +281,11 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::refresh`], or when called from async code.
-    pub fn refresh<T: Entity>(&self, obj: &Obj<T>, attributes: &[&str]) -> Result<()> {
+    pub fn refresh<T: crate::Entity>(
+        &self,
+        obj: &crate::Obj<T>,
+        attributes: &[&str],
+    ) -> crate::Result<()> {
         self.run(self.inner.refresh(obj, attributes))
     }
 
@@ -287,7 +293,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::merge`], or when called from async code.
-    pub fn merge<T: Entity>(&self, source: &Obj<T>) -> Result<Obj<T>> {
+    pub fn merge<T: crate::Entity>(&self, source: &crate::Obj<T>) -> crate::Result<crate::Obj<T>> {
         self.run(self.inner.merge(source))
     }
 
@@ -295,7 +301,11 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::expire`].
-    pub fn expire<T: Entity>(&self, obj: &Obj<T>, attributes: &[&str]) -> Result<()> {
+    pub fn expire<T: crate::Entity>(
+        &self,
+        obj: &crate::Obj<T>,
+        attributes: &[&str],
+    ) -> crate::Result<()> {
         self.inner.expire(obj, attributes)
     }
 
@@ -303,42 +313,47 @@ impl Session {
     ///
     /// # Errors
     /// As [`AsyncSession::expunge`].
-    pub fn expunge<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
+    pub fn expunge<T: crate::Entity>(&self, obj: &crate::Obj<T>) -> crate::Result<()> {
         self.inner.expunge(obj)
     }
 
     /// See [`AsyncSession::contains`].
-    pub fn contains<T: Entity>(&self, obj: &Obj<T>) -> bool {
+    pub fn contains<T: crate::Entity>(&self, obj: &crate::Obj<T>) -> bool {
         self.inner.contains(obj)
     }
 
     /// See [`AsyncSession::is_modified`].
-    pub fn is_modified<T: Entity>(&self, obj: &Obj<T>) -> bool {
+    pub fn is_modified<T: crate::Entity>(&self, obj: &crate::Obj<T>) -> bool {
         self.inner.is_modified(obj)
     }
 
     /// See [`AsyncSession::new_objects`].
-    pub fn new_objects(&self) -> Vec<AnyObj> {
+    #[proxy(attribute)]
+    pub fn new_objects(&self) -> Vec<crate::AnyObj> {
         self.inner.new_objects()
     }
 
     /// See [`AsyncSession::dirty`].
-    pub fn dirty(&self) -> Vec<AnyObj> {
+    #[proxy(attribute)]
+    pub fn dirty(&self) -> Vec<crate::AnyObj> {
         self.inner.dirty()
     }
 
     /// See [`AsyncSession::deleted`].
-    pub fn deleted(&self) -> Vec<AnyObj> {
+    #[proxy(attribute)]
+    pub fn deleted(&self) -> Vec<crate::AnyObj> {
         self.inner.deleted()
     }
 
     /// See [`AsyncSession::in_transaction`].
+    #[proxy(attribute)]
     pub fn in_transaction(&self) -> bool {
         self.inner.in_transaction()
     }
 
     /// See [`AsyncSession::info`].
-    pub fn info(&self) -> Info {
+    #[proxy(attribute)]
+    pub fn info(&self) -> crate::Info {
         self.inner.info()
     }
 
@@ -347,10 +362,10 @@ impl Session {
     ///
     /// # Errors
     /// The body's error, or the commit's.
-    pub fn transaction<T, E: From<Error>>(
+    pub fn transaction<T, E: From<crate::Error>>(
         &self,
-        body: impl FnOnce(&Session) -> std::result::Result<T, E>,
-    ) -> std::result::Result<T, E> {
+        body: impl FnOnce(&Session) -> ::std::result::Result<T, E>,
+    ) -> ::std::result::Result<T, E> {
         let tx = block_on(&self.rt, self.inner.begin())??;
         match body(self) {
             Ok(value) => {
@@ -369,7 +384,7 @@ impl Session {
     ///
     /// # Errors
     /// When called from async code.
-    pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
+    pub fn block_on<F: ::std::future::Future>(&self, future: F) -> crate::Result<F::Output> {
         block_on(&self.rt, future)
     }
 }

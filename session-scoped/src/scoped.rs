@@ -251,6 +251,29 @@ pub fn scoped_session_with<K: Hash + Eq + Send + 'static>(
     }
 }
 
+/// The blocking proxy list: SQLAlchemy's `scoped_session` members that the blocking
+/// [`Session`] has, written by `#[proxy_methods]`; each runs on the current thread's session.
+#[session_macros::proxy_methods(
+    Session,
+    methods(
+        add,
+        add_all,
+        delete,
+        flush,
+        commit,
+        rollback,
+        close,
+        get,
+        get_one,
+        refresh,
+        merge,
+        expire,
+        expunge,
+        contains,
+        is_modified
+    ),
+    attributes(new_objects, dirty, deleted, info, in_transaction)
+)]
 impl<K: Hash + Eq + Send + 'static> ScopedSession<K> {
     /// The current scope's session, created when missing.
     pub fn call(&self) -> Arc<Session> {

@@ -351,7 +351,10 @@ fn blocking_scoped_session_is_thread_local() {
     let maker = session_core::blocking::sessionmaker(create_async_engine(&url).unwrap()).unwrap();
     let scoped = Arc::new(session_scoped::scoped_session(maker));
     let mine = scoped.call();
-    mine.add(&a("main thread")).unwrap();
+    // The generated blocking proxies run on this thread's session.
+    scoped.add(&a("main thread")).unwrap();
+    assert_eq!(scoped.new_objects().len(), 1);
+    assert!(scoped.in_transaction());
     let other = {
         let scoped = scoped.clone();
         std::thread::spawn(move || {
@@ -365,7 +368,9 @@ fn blocking_scoped_session_is_thread_local() {
         .unwrap()
     };
     assert_ne!(other, Arc::as_ptr(&mine) as usize);
-    mine.commit().unwrap();
+    scoped.commit().unwrap();
+    assert!(scoped.get::<A>(1).unwrap().is_some() || scoped.get::<A>(2).unwrap().is_some());
+    assert_eq!(mine.new_objects().len(), 0);
     scoped.remove().unwrap();
     assert_eq!(scoped.registered(), 0);
 }

@@ -101,14 +101,17 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The expansion of `async_scoped_session`'s proxy block, as committed in [`SNAPSHOT`].
+/// The blocking `Session`'s published block (the target of the blocking `scoped_session`).
+pub const BLOCKING_SOURCE: &str = "session-core/src/blocking.rs";
+
+/// The expansion of the scoped sessions' proxy blocks, as committed in [`SNAPSHOT`].
 ///
 /// # Errors
 /// A message when a source file cannot be read or parsed.
 pub fn scoped_snapshot(root: &Path) -> Result<String, String> {
-    let target = root.join(SNAPSHOT_SOURCES[0]);
+    let targets = [root.join(SNAPSHOT_SOURCES[0]), root.join(BLOCKING_SOURCE)];
     let wrapper = root.join(SNAPSHOT_SOURCES[1]);
-    expand_files(&[target], &wrapper)
+    expand_files(&targets, &wrapper)
 }
 
 #[cfg(test)]
