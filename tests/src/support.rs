@@ -130,3 +130,59 @@ impl Write for LogCapture {
         Ok(())
     }
 }
+
+/// An engine on a fresh database with the test schema (`a`, `b`, `item`) created.
+pub async fn schema_engine(prefix: &str, pool_size: u32) -> Engine {
+    let engine = engine(prefix, pool_size).await;
+    create_schema(&engine, session_tools::model::metadata()).await;
+    engine
+}
+
+/// Creates `metadata`'s tables on `engine` (in one transaction).
+///
+/// # Panics
+/// When the DDL fails.
+pub async fn create_schema(engine: &Engine, metadata: session_core::MetaData) {
+    engine
+        .transaction(async |conn| metadata.create_all(conn).await)
+        .await
+        .expect("create_all");
+}
+
+/// Like [`schema_engine`], with every statement logged (`echo`), for tests that count them.
+pub async fn echo_schema_engine(prefix: &str) -> Engine {
+    let url = fresh_database(prefix).await;
+    let engine = Engine::builder(url)
+        .echo(true)
+        .pool_size(4)
+        .build()
+        .expect("engine");
+    create_schema(&engine, session_tools::model::metadata()).await;
+    engine
+}
+
+/// `SELECT count(*) FROM table` on a connection of its own.
+pub async fn count_rows(engine: &Engine, table: &str) -> i64 {
+    let mut conn = engine.connect().await.expect("connect");
+    let n = conn
+        .scalar(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .expect("count");
+    conn.close().await;
+    n
+}
+
+/// A new (transient) seed `A` with `data`.
+pub fn a(data: &str) -> session_core::Obj<session_tools::model::A> {
+    session_core::Obj::new(session_tools::model::A {
+        data: data.into(),
+        ..Default::default()
+    })
+}
+
+/// The statements in an echo log.
+pub fn echo_statements(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("session_core::echo"))
+        .collect()
+}

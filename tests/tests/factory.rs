@@ -7,7 +7,7 @@ use session_core::{
     SessionConfig, SessionOptions, async_sessionmaker, create_async_engine,
 };
 use session_tests::model::{A, Item, metadata};
-use session_tests::support::{fresh_database, wait_pool_idle};
+use session_tests::support::{a, count_rows, fresh_database, wait_pool_idle};
 
 fn info(pairs: &[(&str, &str)]) -> Info {
     pairs
@@ -24,20 +24,6 @@ async fn setup(prefix: &str) -> Engine {
         .await
         .unwrap();
     engine
-}
-
-async fn count(engine: &Engine, table: &str) -> i64 {
-    let mut conn = engine.connect().await.unwrap();
-    conn.scalar(&format!("SELECT count(*) FROM {table}"), &[])
-        .await
-        .unwrap()
-}
-
-fn a(data: &str) -> Obj<A> {
-    Obj::new(A {
-        data: data.into(),
-        ..A::default()
-    })
 }
 
 #[test]
@@ -139,7 +125,7 @@ async fn factories_make_user_session_types() {
         .begin(async |s: &RequestSession| s.0.add(&a("through a user type")))
         .await
         .unwrap();
-    assert_eq!(count(&engine, "a").await, 1);
+    assert_eq!(count_rows(&engine, "a").await, 1);
 }
 
 #[tokio::test]
@@ -156,7 +142,7 @@ async fn begin_commits_rolls_back_and_always_closes() {
         .await
         .unwrap();
     assert!(made > 0);
-    assert_eq!(count(&engine, "a").await, 1);
+    assert_eq!(count_rows(&engine, "a").await, 1);
     assert_eq!(obj.state(), ObjectState::Detached, "closed after commit");
 
     let kept = a("rolled back");
@@ -169,7 +155,7 @@ async fn begin_commits_rolls_back_and_always_closes() {
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "body failed");
-    assert_eq!(count(&engine, "a").await, 1);
+    assert_eq!(count_rows(&engine, "a").await, 1);
     assert_ne!(kept.state(), ObjectState::Persistent);
 
     // The commit itself fails (duplicate key found at flush): rolled back AND closed, unlike
@@ -210,7 +196,7 @@ async fn an_unbound_factory_gives_a_clear_error() {
     let engine = setup("unbound").await;
     maker.configure(SessionOptions::new().bind(engine.clone()));
     maker.begin(async |s| s.add(&a("late bind"))).await.unwrap();
-    assert_eq!(count(&engine, "a").await, 1);
+    assert_eq!(count_rows(&engine, "a").await, 1);
 }
 
 // ---- the blocking side (seed 002) ----
@@ -329,8 +315,8 @@ async fn a_session_bound_to_a_connection_joins_its_transaction() {
         n, 1,
         "the committed session's row is visible inside the outer transaction"
     );
-    assert_eq!(count(&engine, "a").await, 0, "nothing visible outside");
+    assert_eq!(count_rows(&engine, "a").await, 0, "nothing visible outside");
     conn.rollback().await.unwrap();
     conn.close().await;
-    assert_eq!(count(&engine, "a").await, 0);
+    assert_eq!(count_rows(&engine, "a").await, 0);
 }

@@ -11,7 +11,9 @@ use session_core::{
 use session_scoped::{async_scoped_session, scope};
 use session_tests::model::{A, B, Item, metadata};
 use session_tests::odd::{Odd, Wide};
-use session_tests::support::{fresh_database, idle_in_transaction, poll_then_drop, wait_pool_idle};
+use session_tests::support::{
+    a, fresh_database, idle_in_transaction, poll_then_drop, wait_pool_idle,
+};
 use session_tools::pg::Cluster;
 
 async fn schema(engine: &Engine) {
@@ -37,13 +39,6 @@ async fn owned_cluster() -> Cluster {
         .await
         .unwrap()
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn a(data: &str) -> Obj<A> {
-    Obj::new(A {
-        data: data.into(),
-        ..A::default()
-    })
 }
 
 async fn count(engine: &Engine, sql: &str) -> i64 {

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::{Engine, Obj, async_sessionmaker};
+use session_core::{Engine, async_sessionmaker};
 use session_scoped::{async_scoped_session, scope};
 use session_tests::model::{A, metadata};
-use session_tests::support::{fresh_database, idle_in_transaction, wait_pool_idle};
+use session_tests::support::{a, fresh_database, idle_in_transaction, wait_pool_idle};
 
 async fn setup(prefix: &str, pool: u32) -> Engine {
     let engine = Engine::builder(fresh_database(prefix).await)
@@ -20,13 +20,6 @@ async fn setup(prefix: &str, pool: u32) -> Engine {
         .await
         .unwrap();
     engine
-}
-
-fn a(data: &str) -> Obj<A> {
-    Obj::new(A {
-        data: data.into(),
-        ..A::default()
-    })
 }
 
 /// Resident memory now, in kB.

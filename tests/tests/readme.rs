@@ -10,7 +10,9 @@ fn the_readme_shows_the_demo_program_in_full() {
         .expect("the README has a section with the demo");
     let block = &readme[start..];
     let open = block.find("```rs\n").expect("the demo's code block") + "```rs\n".len();
-    let close = block[open..].find("\n```").expect("the end of the code block");
+    let close = block[open..]
+        .find("\n```")
+        .expect("the end of the code block");
     assert_eq!(
         block[open..open + close].trim_end(),
         demo.trim_end(),

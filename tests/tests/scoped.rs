@@ -9,7 +9,7 @@ use session_core::{
 use session_scoped::{ScopedRegistry, async_scoped_session, scope};
 use session_tests::model::{A, metadata};
 use session_tests::support::{
-    LogCapture, fresh_database, idle_in_transaction, poll_then_drop, wait_pool_idle,
+    LogCapture, a, fresh_database, idle_in_transaction, poll_then_drop, wait_pool_idle,
 };
 
 async fn setup(prefix: &str, pool: u32) -> Engine {
@@ -23,13 +23,6 @@ async fn setup(prefix: &str, pool: u32) -> Engine {
         .await
         .unwrap();
     engine
-}
-
-fn a(data: &str) -> Obj<A> {
-    Obj::new(A {
-        data: data.into(),
-        ..A::default()
-    })
 }
 
 #[test]

@@ -3,56 +3,9 @@
 use session_core::{AsyncSession, Engine, Error, Obj, ObjectState};
 use session_tests::model::{A, B, Item, metadata};
 use session_tests::support::{
-    LogCapture, engine, fresh_database, idle_in_transaction, poll_then_drop, wait_pool_idle,
+    LogCapture, a, count_rows, echo_schema_engine, echo_statements, idle_in_transaction,
+    poll_then_drop, schema_engine, wait_pool_idle,
 };
-
-async fn setup(prefix: &str) -> Engine {
-    let engine = engine(prefix, 4).await;
-    let md = metadata();
-    engine
-        .transaction(async |conn| md.create_all(conn).await)
-        .await
-        .unwrap();
-    engine
-}
-
-async fn echo_engine(prefix: &str) -> Engine {
-    let url = fresh_database(prefix).await;
-    let engine = Engine::builder(url)
-        .echo(true)
-        .pool_size(4)
-        .build()
-        .unwrap();
-    let md = metadata();
-    engine
-        .transaction(async |conn| md.create_all(conn).await)
-        .await
-        .unwrap();
-    engine
-}
-
-async fn count(engine: &Engine, table: &str) -> i64 {
-    let mut conn = engine.connect().await.unwrap();
-    let n = conn
-        .scalar(&format!("SELECT count(*) FROM {table}"), &[])
-        .await
-        .unwrap();
-    conn.close().await;
-    n
-}
-
-fn a(data: &str) -> Obj<A> {
-    Obj::new(A {
-        data: data.into(),
-        ..A::default()
-    })
-}
-
-fn statements(log: &str) -> Vec<&str> {
-    log.lines()
-        .filter(|l| l.contains("session_core::echo"))
-        .collect()
-}
 
 #[tokio::test]
 async fn create_all_orders_tables_by_foreign_key() {
@@ -73,7 +26,7 @@ async fn create_all_orders_tables_by_foreign_key() {
     );
     assert!(ddl.contains("PRIMARY KEY (\"shop\", \"sku\")"), "{ddl}");
 
-    let engine = setup("create_all").await;
+    let engine = schema_engine("create_all", 4).await;
     let mut conn = engine.connect().await.unwrap();
     md.create_all(&mut conn).await.unwrap(); // idempotent
     md.drop_all(&mut conn).await.unwrap();
@@ -89,7 +42,7 @@ async fn create_all_orders_tables_by_foreign_key() {
 
 #[tokio::test]
 async fn a_session_is_lazy_and_autobegins() {
-    let engine = setup("lazy").await;
+    let engine = schema_engine("lazy", 4).await;
     wait_pool_idle(&engine).await;
     let before = engine.status().checked_out;
     let session = AsyncSession::new(engine.clone());
@@ -109,15 +62,15 @@ async fn a_session_is_lazy_and_autobegins() {
 async fn insert_fetches_keys_and_server_defaults_in_one_batch() {
     let capture = LogCapture::default();
     let _g = capture.install("session_core::echo=info");
-    let engine = echo_engine("insert").await;
+    let engine = echo_schema_engine("insert").await;
     let session = AsyncSession::new(engine.clone());
     let objs: Vec<Obj<A>> = (0..500).map(|i| a(&format!("a{i}"))).collect();
     session.add_all(&objs).unwrap();
     assert_eq!(session.new_objects().len(), 500);
-    let before = statements(&capture.text()).len();
+    let before = echo_statements(&capture.text()).len();
     session.flush().await.unwrap();
     let log = capture.text();
-    let flush: Vec<&str> = statements(&log)[before..].to_vec();
+    let flush: Vec<&str> = echo_statements(&log)[before..].to_vec();
     // BEGIN + one INSERT for 500 objects.
     assert_eq!(flush.len(), 2, "{flush:#?}");
     assert!(flush[1].contains("INSERT INTO \"a\""), "{}", flush[1]);
@@ -147,15 +100,15 @@ async fn insert_fetches_keys_and_server_defaults_in_one_batch() {
         .collect();
     session.add_all(&bs).unwrap();
     session.commit().await.unwrap();
-    assert_eq!(count(&engine, "a").await, 500);
-    assert_eq!(count(&engine, "b").await, 1000);
+    assert_eq!(count_rows(&engine, "a").await, 500);
+    assert_eq!(count_rows(&engine, "b").await, 1000);
 }
 
 #[tokio::test]
-async fn ten_thousand_parents_with_children_take_a_bounded_number_of_statements() {
+async fn ten_thousand_parents_with_children_take_a_bounded_number_of_echo_statements() {
     let capture = LogCapture::default();
     let _g = capture.install("session_core::echo=info");
-    let engine = echo_engine("bulk").await;
+    let engine = echo_schema_engine("bulk").await;
     let session = AsyncSession::new(engine.clone());
     let parents: Vec<Obj<A>> = (0..10_000).map(|i| a(&format!("p{i}"))).collect();
     session.add_all(&parents).unwrap();
@@ -174,21 +127,21 @@ async fn ten_thousand_parents_with_children_take_a_bounded_number_of_statements(
         })
         .collect();
     session.add_all(&children).unwrap();
-    let before = statements(&capture.text()).len();
+    let before = echo_statements(&capture.text()).len();
     session.commit().await.unwrap();
-    let n = statements(&capture.text()).len() - before;
+    let n = echo_statements(&capture.text()).len() - before;
     assert!(
         n <= 3,
         "{n} statements for 20,000 children (INSERT + COMMIT expected)"
     );
-    assert_eq!(count(&engine, "b").await, 20_000);
+    assert_eq!(count_rows(&engine, "b").await, 20_000);
 }
 
 #[tokio::test]
 async fn get_answers_from_the_identity_map_without_sql() {
     let capture = LogCapture::default();
     let _g = capture.install("session_core::echo=info");
-    let engine = echo_engine("get").await;
+    let engine = echo_schema_engine("get").await;
     let s1 = AsyncSession::new(engine.clone());
     let obj = a("hello");
     s1.add(&obj).unwrap();
@@ -197,10 +150,10 @@ async fn get_answers_from_the_identity_map_without_sql() {
 
     let session = AsyncSession::new(engine.clone());
     let first = session.get::<A>(id).await.unwrap().unwrap();
-    let before = statements(&capture.text()).len();
+    let before = echo_statements(&capture.text()).len();
     let second = session.get::<A>(id).await.unwrap().unwrap();
     assert_eq!(
-        statements(&capture.text()).len(),
+        echo_statements(&capture.text()).len(),
         before,
         "second get emitted SQL"
     );
@@ -223,7 +176,7 @@ async fn get_answers_from_the_identity_map_without_sql() {
 async fn updates_send_changed_columns_only_and_dirty_is_optimistic() {
     let capture = LogCapture::default();
     let _g = capture.install("session_core::echo=info");
-    let engine = echo_engine("update").await;
+    let engine = echo_schema_engine("update").await;
     let session = AsyncSession::builder()
         .bind(engine.clone())
         .expire_on_commit(false)
@@ -240,10 +193,10 @@ async fn updates_send_changed_columns_only_and_dirty_is_optimistic() {
     objs[1].write().unwrap().data = "changed".into();
     objs[2].write().unwrap().data = "changed".into();
     assert!(session.is_modified(&objs[1]));
-    let before = statements(&capture.text()).len();
+    let before = echo_statements(&capture.text()).len();
     session.commit().await.unwrap();
     let log = capture.text();
-    let sql: Vec<&str> = statements(&log)[before..].to_vec();
+    let sql: Vec<&str> = echo_statements(&log)[before..].to_vec();
     let updates: Vec<&&str> = sql.iter().filter(|l| l.contains("UPDATE")).collect();
     assert_eq!(updates.len(), 1, "one batched UPDATE: {sql:#?}");
     assert!(updates[0].contains("SET \"data\""), "{}", updates[0]);
@@ -259,7 +212,7 @@ async fn updates_send_changed_columns_only_and_dirty_is_optimistic() {
 
 #[tokio::test]
 async fn commit_expires_and_reading_expired_attributes_is_a_clear_error() {
-    let engine = setup("expire").await;
+    let engine = schema_engine("expire", 4).await;
     let session = AsyncSession::new(engine.clone());
     let obj = a("x");
     session.add(&obj).unwrap();
@@ -312,7 +265,7 @@ async fn commit_expires_and_reading_expired_attributes_is_a_clear_error() {
 
 #[tokio::test]
 async fn rollback_restores_attribute_values_and_expunges_pending() {
-    let engine = setup("rollback").await;
+    let engine = schema_engine("rollback", 4).await;
     let session = AsyncSession::new(engine.clone());
     let jack = a("jack");
     session.add(&jack).unwrap();
@@ -338,12 +291,12 @@ async fn rollback_restores_attribute_values_and_expunges_pending() {
         "jack",
         "rollback restores the database value"
     );
-    assert_eq!(count(&engine, "a").await, 1);
+    assert_eq!(count_rows(&engine, "a").await, 1);
 }
 
 #[tokio::test]
 async fn savepoint_rollback_accounting() {
-    let engine = setup("savepoint").await;
+    let engine = schema_engine("savepoint", 4).await;
     let session = AsyncSession::builder()
         .bind(engine.clone())
         .expire_on_commit(false)
@@ -390,12 +343,12 @@ async fn savepoint_rollback_accounting() {
     sp.commit().await.unwrap();
     assert!(!u1.is_expired());
     session.commit().await.unwrap();
-    assert_eq!(count(&engine, "a").await, 4);
+    assert_eq!(count_rows(&engine, "a").await, 4);
 }
 
 #[tokio::test]
 async fn delete_lifecycle() {
-    let engine = setup("delete").await;
+    let engine = schema_engine("delete", 4).await;
     let session = AsyncSession::new(engine.clone());
     let obj = a("x");
     session.add(&obj).unwrap();
@@ -427,12 +380,12 @@ async fn delete_lifecycle() {
     AsyncSession::make_transient(&obj);
     session.add(&obj).unwrap();
     assert_eq!(obj.state(), ObjectState::Pending);
-    assert_eq!(count(&engine, "a").await, 0);
+    assert_eq!(count_rows(&engine, "a").await, 0);
 }
 
 #[tokio::test]
 async fn failed_flush_requires_rollback() {
-    let engine = setup("failed").await;
+    let engine = schema_engine("failed", 4).await;
     let session = AsyncSession::new(engine.clone());
     let ok = Obj::new(Item {
         shop: "s".into(),
@@ -477,7 +430,7 @@ async fn failed_flush_requires_rollback() {
             .is_some()
     );
     assert_eq!(
-        count(&engine, "item").await,
+        count_rows(&engine, "item").await,
         1,
         "nothing of the failed batch committed"
     );
@@ -485,7 +438,7 @@ async fn failed_flush_requires_rollback() {
 
 #[tokio::test]
 async fn composite_keys_round_trip() {
-    let engine = setup("composite").await;
+    let engine = schema_engine("composite", 4).await;
     let session = AsyncSession::new(engine.clone());
     let items: Vec<Obj<Item>> = (0..5)
         .map(|i| {
@@ -508,7 +461,7 @@ async fn composite_keys_round_trip() {
     found.write().unwrap().price = None;
     session.delete(&items[1]).unwrap();
     session.commit().await.unwrap();
-    assert_eq!(count(&engine, "item").await, 4);
+    assert_eq!(count_rows(&engine, "item").await, 4);
     let mut conn = engine.connect().await.unwrap();
     let nulls: i64 = conn
         .scalar("SELECT count(*) FROM item WHERE price IS NULL", &[])
@@ -519,7 +472,7 @@ async fn composite_keys_round_trip() {
 
 #[tokio::test]
 async fn merge_returns_the_existing_object_with_the_new_state() {
-    let engine = setup("merge").await;
+    let engine = schema_engine("merge", 4).await;
     let session = AsyncSession::builder()
         .bind(engine.clone())
         .expire_on_commit(false)
@@ -545,12 +498,12 @@ async fn merge_returns_the_existing_object_with_the_new_state() {
     let fresh = session.merge(&a("brand new")).await.unwrap();
     assert_eq!(fresh.state(), ObjectState::Pending);
     session.commit().await.unwrap();
-    assert_eq!(count(&engine, "a").await, 2);
+    assert_eq!(count_rows(&engine, "a").await, 2);
 }
 
 #[tokio::test]
 async fn no_autoflush_is_restored_also_after_an_error() {
-    let engine = setup("noautoflush").await;
+    let engine = schema_engine("noautoflush", 4).await;
     let session = AsyncSession::new(engine.clone());
     assert!(session.autoflush());
     let result: Result<(), Error> = async {
@@ -572,7 +525,7 @@ async fn no_autoflush_is_restored_also_after_an_error() {
 
 #[tokio::test]
 async fn close_reset_and_close_all() {
-    let engine = setup("close").await;
+    let engine = schema_engine("close", 4).await;
     let session = AsyncSession::new(engine.clone());
     let obj = a("x");
     session.add(&obj).unwrap();
@@ -581,7 +534,7 @@ async fn close_reset_and_close_all() {
     assert_eq!(obj.state(), ObjectState::Detached);
     assert!(!session.in_transaction());
     wait_pool_idle(&engine).await;
-    assert_eq!(count(&engine, "a").await, 0, "close never commits");
+    assert_eq!(count_rows(&engine, "a").await, 0, "close never commits");
     session.add(&a("y")).unwrap(); // still usable: close only resets by default
 
     let final_close = AsyncSession::builder()
@@ -613,7 +566,7 @@ async fn close_reset_and_close_all() {
 
 #[tokio::test]
 async fn add_refuses_an_object_of_another_live_session() {
-    let engine = setup("attached").await;
+    let engine = schema_engine("attached", 4).await;
     let s1 = AsyncSession::new(engine.clone());
     let s2 = AsyncSession::new(engine.clone());
     let obj = a("x");
@@ -655,9 +608,9 @@ impl session_core::BindRouter for Router {
 
 #[tokio::test]
 async fn routing_get_bind() {
-    let leader = setup("leader").await;
-    let follower = setup("follower").await;
-    let default = setup("default").await;
+    let leader = schema_engine("leader", 4).await;
+    let follower = schema_engine("follower", 4).await;
+    let default = schema_engine("default", 4).await;
     let session = AsyncSession::builder()
         .bind(default.clone())
         .router(Router {
@@ -669,8 +622,8 @@ async fn routing_get_bind() {
     assert!(format!("{:?}", session.get_bind_for::<Item>().unwrap()).contains("default"));
     session.add(&a("written to the leader")).unwrap();
     session.commit().await.unwrap();
-    assert_eq!(count(&leader, "a").await, 1);
-    assert_eq!(count(&follower, "a").await, 0);
+    assert_eq!(count_rows(&leader, "a").await, 1);
+    assert_eq!(count_rows(&follower, "a").await, 0);
     // Reads go to the follower, which has no row.
     let fresh = AsyncSession::builder()
         .router(Router { leader, follower })
@@ -687,7 +640,7 @@ async fn routing_get_bind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_use_of_one_session_is_refused() {
-    let engine = setup("concurrent").await;
+    let engine = schema_engine("concurrent", 4).await;
     let session = std::sync::Arc::new(AsyncSession::new(engine.clone()));
     session.add(&a("pending")).unwrap();
     // One task holds the session's connection (as a long flush or query would)...
@@ -709,12 +662,12 @@ async fn concurrent_use_of_one_session_is_refused() {
     drop(held);
     // Once the first operation is over, the session works normally.
     session.commit().await.unwrap();
-    assert_eq!(count(&engine, "a").await, 1);
+    assert_eq!(count_rows(&engine, "a").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_flush_and_commit_leave_the_pool_clean() {
-    let engine = setup("cancel").await;
+    let engine = schema_engine("cancel", 4).await;
     for op in 0..2 {
         for polls in 0.. {
             let session = AsyncSession::new(engine.clone());

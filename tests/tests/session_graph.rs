@@ -1,58 +1,11 @@
 //! AsyncSession against a real PostgreSQL: relationships, scopes, the weak identity map.
 
-use session_core::{AsyncSession, Engine, Error, Obj, ObjectState};
-use session_tests::model::{A, B, metadata};
+use session_core::{AsyncSession, Error, Obj, ObjectState};
+use session_tests::model::{A, B};
 use session_tests::support::{
-    LogCapture, engine, fresh_database, idle_in_transaction, wait_pool_idle,
+    LogCapture, a, count_rows, echo_schema_engine, echo_statements, idle_in_transaction,
+    schema_engine, wait_pool_idle,
 };
-
-async fn setup(prefix: &str) -> Engine {
-    let engine = engine(prefix, 4).await;
-    let md = metadata();
-    engine
-        .transaction(async |conn| md.create_all(conn).await)
-        .await
-        .unwrap();
-    engine
-}
-
-async fn echo_engine(prefix: &str) -> Engine {
-    let url = fresh_database(prefix).await;
-    let engine = Engine::builder(url)
-        .echo(true)
-        .pool_size(4)
-        .build()
-        .unwrap();
-    let md = metadata();
-    engine
-        .transaction(async |conn| md.create_all(conn).await)
-        .await
-        .unwrap();
-    engine
-}
-
-async fn count(engine: &Engine, table: &str) -> i64 {
-    let mut conn = engine.connect().await.unwrap();
-    let n = conn
-        .scalar(&format!("SELECT count(*) FROM {table}"), &[])
-        .await
-        .unwrap();
-    conn.close().await;
-    n
-}
-
-fn a(data: &str) -> Obj<A> {
-    Obj::new(A {
-        data: data.into(),
-        ..A::default()
-    })
-}
-
-fn statements(log: &str) -> Vec<&str> {
-    log.lines()
-        .filter(|l| l.contains("session_core::echo"))
-        .collect()
-}
 
 // ---- relationships ----
 
@@ -60,7 +13,7 @@ fn statements(log: &str) -> Vec<&str> {
 async fn children_added_through_a_collection_get_the_parents_generated_key_in_one_flush() {
     let capture = LogCapture::default();
     let _g = capture.install("session_core::echo=info");
-    let engine = echo_engine("relbulk").await;
+    let engine = echo_schema_engine("relbulk").await;
     let session = AsyncSession::builder()
         .bind(engine.clone())
         .expire_on_commit(false)
@@ -89,10 +42,10 @@ async fn children_added_through_a_collection_get_the_parents_generated_key_in_on
         30_000,
         "children cascaded on add"
     );
-    let before = statements(&capture.text()).len();
+    let before = echo_statements(&capture.text()).len();
     session.commit().await.unwrap();
     let log = capture.text();
-    let sql: Vec<&str> = statements(&log)[before..].to_vec();
+    let sql: Vec<&str> = echo_statements(&log)[before..].to_vec();
     // BEGIN, INSERT a, INSERT b, COMMIT.
     assert_eq!(
         sql.len(),
@@ -118,12 +71,12 @@ async fn children_added_through_a_collection_get_the_parents_generated_key_in_on
         .await
         .unwrap();
     assert_eq!(wrong, 0, "every child points at its own parent");
-    assert_eq!(count(&engine, "b").await, 20_000);
+    assert_eq!(count_rows(&engine, "b").await, 20_000);
 }
 
 #[tokio::test]
 async fn many_to_one_reference_and_reparenting() {
-    let engine = setup("reparent").await;
+    let engine = schema_engine("reparent", 4).await;
     let session = AsyncSession::builder()
         .bind(engine.clone())
         .expire_on_commit(false)
@@ -158,7 +111,7 @@ async fn many_to_one_reference_and_reparenting() {
 
 #[tokio::test]
 async fn scopes_close_and_transactions_commit_or_roll_back() {
-    let engine = setup("scopes").await;
+    let engine = schema_engine("scopes", 4).await;
     // `async with AsyncSession(engine) as session:` closes and never commits.
     let obj = a("scoped");
     let session = AsyncSession::new(engine.clone());
@@ -172,7 +125,7 @@ async fn scopes_close_and_transactions_commit_or_roll_back() {
     // As in SQLAlchemy, close() expunges first: the flushed object is detached.
     assert_eq!(obj.state(), ObjectState::Detached);
     wait_pool_idle(&engine).await;
-    assert_eq!(count(&engine, "a").await, 0);
+    assert_eq!(count_rows(&engine, "a").await, 0);
 
     // `async with session.begin():` commits on Ok and rolls back on Err.
     let session = AsyncSession::new(engine.clone());
@@ -188,7 +141,7 @@ async fn scopes_close_and_transactions_commit_or_roll_back() {
         })
         .await;
     assert_eq!(err.unwrap_err().to_string(), "body failed");
-    assert_eq!(count(&engine, "a").await, 1);
+    assert_eq!(count_rows(&engine, "a").await, 1);
 
     // begin() after autobegin is refused, with SQLAlchemy's message.
     session.add(&a("x")).unwrap();
@@ -198,12 +151,12 @@ async fn scopes_close_and_transactions_commit_or_roll_back() {
     let tx = session.begin().await.unwrap();
     session.add(&a("explicit")).unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(count(&engine, "a").await, 2);
+    assert_eq!(count_rows(&engine, "a").await, 2);
 }
 
 #[tokio::test]
 async fn dropping_a_session_mid_transaction_returns_a_clean_connection() {
-    let engine = setup("dropsession").await;
+    let engine = schema_engine("dropsession", 4).await;
     let session = AsyncSession::new(engine.clone());
     session.add(&a("never committed")).unwrap();
     session.flush().await.unwrap();
@@ -211,12 +164,12 @@ async fn dropping_a_session_mid_transaction_returns_a_clean_connection() {
     drop(session);
     wait_pool_idle(&engine).await;
     assert_eq!(idle_in_transaction(&engine).await, 0);
-    assert_eq!(count(&engine, "a").await, 0);
+    assert_eq!(count_rows(&engine, "a").await, 0);
 }
 
 #[tokio::test]
 async fn the_identity_map_holds_objects_weakly_but_keeps_unflushed_changes() {
-    let engine = setup("weakmap").await;
+    let engine = schema_engine("weakmap", 4).await;
     let seed = AsyncSession::new(engine.clone());
     seed.add_all(&[a("one"), a("two"), a("three")]).unwrap();
     seed.commit().await.unwrap();
