@@ -223,6 +223,16 @@ fn columns_equal<T: Entity>(a: &T, b: &T) -> bool {
     (0..T::TABLE.columns.len()).all(|i| a.column_eq(b, i))
 }
 
+/// `"t"."k" = "t"."k0" AND ...`: the table's key columns against the `unnest` rows' `k0`, `k1`.
+fn key_match(table: &Table, keys: &[usize]) -> String {
+    let t = quote(table.name);
+    keys.iter()
+        .enumerate()
+        .map(|(n, &k)| format!("{t}.{} = \"t\".\"k{n}\"", quote(table.columns[k].name)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 /// UPDATEs the changed columns of `objs` (persistent objects of type `T`), one statement per
 /// set of changed columns. Returns how many objects had changes.
 pub(crate) async fn update_batch<T: Entity>(
@@ -267,11 +277,7 @@ pub(crate) async fn update_batch<T: Entity>(
             .enumerate()
             .map(|(n, &c)| format!("{} = \"t\".\"c{n}\"", quote(table.columns[c].name)))
             .collect();
-        let cond: Vec<String> = keys
-            .iter()
-            .enumerate()
-            .map(|(n, &k)| format!("{t}.{} = \"t\".\"k{n}\"", quote(table.columns[k].name)))
-            .collect();
+        let cond = key_match(table, &keys);
         let sql = format!(
             "UPDATE {t} SET {} FROM unnest({}) AS \"t\"({}) WHERE {}",
             set.join(", "),
@@ -282,7 +288,7 @@ pub(crate) async fn update_batch<T: Entity>(
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", "),
-            cond.join(" AND ")
+            cond
         );
         let single_sql = format!(
             "UPDATE {t} SET {} WHERE {}",
@@ -352,16 +358,11 @@ pub(crate) async fn delete_batch<T: Entity>(
         .enumerate()
         .map(|(n, &k)| format!("${}::{}", n + 1, array_cast(table, k)))
         .collect();
-    let cond: Vec<String> = keys
-        .iter()
-        .enumerate()
-        .map(|(n, &k)| format!("{t}.{} = \"t\".\"k{n}\"", quote(table.columns[k].name)))
-        .collect();
     let sql = format!(
         "DELETE FROM {t} USING unnest({}) AS \"t\"({}) WHERE {}",
         arrays.join(", "),
         vars.join(", "),
-        cond.join(" AND ")
+        key_match(table, &keys)
     );
     let single_sql = format!(
         "DELETE FROM {t} WHERE {}",
