@@ -79,6 +79,47 @@ pub use transaction::AsyncTransaction;
 /// The driver, re-exported so that users name the same `Row`, `ToSql` and `SqlState` types.
 pub use tokio_postgres;
 
+/// What `#[derive(Entity)]`'s generated code names. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use postgres_types::ToSql;
+    pub use std::boxed::Box;
+    pub use std::vec::Vec;
+    pub use tokio_postgres::{Error, Row};
+
+    use crate::{ColumnType, OwnedParam};
+
+    /// A field as a statement parameter. The bound (not the cast) carries the requirement, so
+    /// a field type that is no `ColumnType` is reported with that trait's message.
+    #[inline]
+    pub fn param<T: ColumnType>(value: &T) -> &(dyn ToSql + Sync) {
+        value
+    }
+
+    /// One field of many objects as an array parameter.
+    #[inline]
+    pub fn array<T: ColumnType>(values: Vec<T>) -> OwnedParam {
+        Box::new(values)
+    }
+
+    /// Column `index` of `row`, decoded as a field.
+    ///
+    /// # Errors
+    /// The driver's error when the column does not decode as `T`.
+    #[inline]
+    pub fn get<T: ColumnType>(row: &Row, index: usize) -> Result<T, Error> {
+        row.try_get(index)
+    }
+
+    /// The parameter answered for a column index the session never passes (an empty text).
+    pub const NO_PARAM: &(dyn ToSql + Sync) = &"";
+
+    /// The array answered for a column index the session never passes (an empty one).
+    pub fn no_array() -> OwnedParam {
+        Box::new(Vec::<bool>::new())
+    }
+}
+
 /// The README's example, compiled as a doc test so that it stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -82,7 +82,8 @@ pub fn __proxy_expand(input: TokenStream) -> TokenStream {
 /// `server_default = "now()"`, `foreign_key = "table.column"`, `unique`,
 /// `sql_type = "varchar(30)"`, and `relationship(foreign_key = "field")` on a
 /// `Collection<Child>` (the child's field holding this key) or a `Reference<Parent>` (this
-/// struct's field holding the parent's key). The struct also derives `Clone` and `Debug`.
+/// struct's field holding the parent's key). The struct must derive (or implement) `Clone` and
+/// `Debug` itself; every field's type must implement `session_core::ColumnType`.
 #[proc_macro_derive(Entity, attributes(entity))]
 pub fn derive_entity(input: TokenStream) -> TokenStream {
     match session_macros_impl::entity::derive_entity(input.into()) {

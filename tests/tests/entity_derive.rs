@@ -166,3 +166,167 @@ async fn derived_entities_work_through_a_session() {
     let missing = fresh.get::<StockLevel>(("w".into(), 2)).await.unwrap();
     assert!(missing.is_none());
 }
+
+#[test]
+fn tables_match_the_attributes_exactly() {
+    let column = |name: &str, ty: &str, extra: &str| {
+        format!("Column {{ name: \"{name}\", field: \"{name}\", sql_type: \"{ty}\", {extra} }}")
+    };
+    let plain = "nullable: false, primary_key: false, generated: false, server_default: None, \
+                 foreign_key: None, unique: false";
+    let expected_b = format!(
+        "Table {{ name: \"b\", entity: \"B\", columns: [{}, {}, {}] }}",
+        column(
+            "id",
+            "integer",
+            "nullable: false, primary_key: true, generated: true, server_default: None, \
+             foreign_key: None, unique: false"
+        ),
+        column(
+            "a_id",
+            "integer",
+            "nullable: false, primary_key: false, generated: false, server_default: None, \
+             foreign_key: Some(ForeignKey { table: \"a\", column: \"id\" }), unique: false"
+        ),
+        column("data", "varchar", plain),
+    );
+    assert_eq!(format!("{:?}", B::TABLE), expected_b);
+    let expected_a = format!(
+        "Table {{ name: \"a\", entity: \"A\", columns: [{}, {}, {}] }}",
+        column(
+            "id",
+            "integer",
+            "nullable: false, primary_key: true, generated: true, server_default: None, \
+             foreign_key: None, unique: false"
+        ),
+        column("data", "varchar", plain),
+        column(
+            "create_date",
+            "timestamp",
+            "nullable: true, primary_key: false, generated: false, \
+             server_default: Some(\"now()\"), foreign_key: None, unique: false"
+        ),
+    );
+    assert_eq!(format!("{:?}", A::TABLE), expected_a);
+    assert_eq!(
+        StockLevel::TABLE.key_columns().collect::<Vec<_>>(),
+        [0, 1],
+        "composite key in field order"
+    );
+
+    let item = StockLevel {
+        warehouse: "w1".into(),
+        sku: 9,
+        quantity: None,
+        label: "x".into(),
+    };
+    assert_eq!(
+        format!("{:?}", StockLevel::key_params(&item.key())),
+        r#"["w1", 9]"#
+    );
+    let b = B {
+        id: 3,
+        a_id: 1,
+        data: "d".into(),
+        ..B::default()
+    };
+    assert_eq!(b.key(), 3);
+    assert_eq!(format!("{:?}", B::key_params(&b.key())), "[3]");
+    let params: Vec<String> = (0..4)
+        .map(|i| format!("{:?}", item.column_param(i)))
+        .collect();
+    assert_eq!(params, [r#""w1""#, "9", "None", r#""x""#]);
+    let more = StockLevel {
+        quantity: Some(4),
+        ..item.clone()
+    };
+    assert_eq!(
+        format!("{:?}", StockLevel::column_array(&[&item, &more], 2)),
+        "[None, Some(4)]"
+    );
+    assert_eq!(
+        format!("{:?}", StockLevel::column_array(&[&item, &more], 0)),
+        r#"["w1", "w1"]"#
+    );
+    assert!(item.column_eq(&more, 0) && item.column_eq(&more, 3) && !item.column_eq(&more, 2));
+    assert!(
+        item.column_eq(&more, 99),
+        "an index out of range is harmless"
+    );
+}
+
+#[tokio::test]
+async fn rows_decode_into_fields() {
+    let url = fresh_database("entity").await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+
+    // StockLevel's columns after one column of padding: from_row reads at an offset.
+    let row = client
+        .query_one(
+            "SELECT 'pad'::text, 'w1'::varchar, 7::bigint, NULL::integer, 'lbl'::varchar",
+            &[],
+        )
+        .await
+        .unwrap();
+    let stock = StockLevel::from_row(&row, 1).unwrap();
+    let expected = StockLevel {
+        warehouse: "w1".into(),
+        sku: 7,
+        quantity: None,
+        label: "lbl".into(),
+    };
+    assert_eq!(stock, expected);
+    assert_eq!(
+        StockLevel::key_from_row(&row, 1).unwrap(),
+        ("w1".to_string(), 7)
+    );
+    assert!(
+        StockLevel::from_row(&row, 0).is_err(),
+        "text where a bigint is expected"
+    );
+
+    let mut changed = stock.clone();
+    let value = client.query_one("SELECT 42::integer", &[]).await.unwrap();
+    changed.set_column(2, &value, 0).unwrap();
+    assert_eq!(changed.quantity, Some(42));
+    assert!(
+        changed.set_column(1, &value, 0).is_err(),
+        "integer into i64"
+    );
+    assert_eq!(changed.sku, 7, "unchanged after the failed decode");
+    changed.set_column(99, &value, 0).unwrap();
+    assert!(!stock.column_eq(&changed, 2));
+
+    let row = client
+        .query_one("SELECT 5, 'x'::varchar, now()::timestamp", &[])
+        .await
+        .unwrap();
+    let a = A::from_row(&row, 0).unwrap();
+    assert_eq!((a.id, a.data.as_str()), (5, "x"));
+    assert!(a.create_date.is_some() && a.bs.get().is_err(), "not loaded");
+    assert_eq!(A::key_from_row(&row, 0).unwrap(), 5);
+
+    // Parameters and arrays bind as the server expects.
+    let key = stock.key();
+    let row = client
+        .query_one(
+            "SELECT $1::varchar || '/' || $2::bigint, $3::integer[], $4::varchar",
+            &[
+                StockLevel::key_params(&key)[0],
+                StockLevel::key_params(&key)[1],
+                &*StockLevel::column_array(&[&stock, &changed], 2),
+                changed.column_param(3),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "w1/7");
+    assert_eq!(row.get::<_, Vec<Option<i32>>>(1), [None, Some(42)]);
+    assert_eq!(row.get::<_, String>(2), "lbl");
+
+    drop(client);
+    task.await.unwrap().unwrap();
+}

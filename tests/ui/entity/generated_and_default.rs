@@ -2,8 +2,6 @@
 struct Note {
     #[entity(primary_key, generated, server_default = "nextval('s')")]
     id: i64,
-    #[entity(foreign_key = "users")]
-    owner: i64,
 }
 
 fn main() {}

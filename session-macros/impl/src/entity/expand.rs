@@ -1,10 +1,17 @@
-//! `#[derive(Entity)]`: the generated code (absolute paths only).
+//! `#[derive(Entity)]`, phase 3: the generated code. Absolute paths only; everything a field's
+//! type must satisfy goes through `::session_core::__private` helpers bounded by
+//! `ColumnType` and spanned at that type, so a type that is no column is reported once per
+//! use, at the user's type, with `ColumnType`'s own message.
+//!
+//! Expansion never judges validity: it runs on any [`Model`] marked `expandable` (also
+//! beside errors, so that the rest of the user's crate still sees the impls), and copes with
+//! what validation flags: no key (`Key = ()`), unusable relationships (left unloaded).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::parse::{ColumnField, Model, Relationship};
+use super::ast::{ColumnField, Model, Relationship};
 
 fn private_fk_get(field: &syn::Ident) -> syn::Ident {
     format_ident!("__session_fk_get_{}", field)
@@ -18,24 +25,35 @@ fn private_col(field: &syn::Ident) -> syn::Ident {
     format_ident!("__session_col_{}", field)
 }
 
-fn column_def(c: &ColumnField) -> TokenStream {
-    let name = &c.column;
-    let field = c.ident.to_string();
-    let ty = &c.ty;
-    let sql_type = match &c.sql_type {
+/// The `Column { ... }` literal of `TABLE`.
+fn column_def(c: &ColumnField<'_>) -> TokenStream {
+    let name = &c.name;
+    let field = c.field_name();
+    let ty = c.ty;
+    let span = ty.span();
+    let sql_type = match &c.attrs.sql_type {
         Some(t) => quote!(#t),
-        None => quote_spanned!(ty.span()=> <#ty as ::session_core::ColumnType>::SQL_TYPE),
+        None => quote_spanned!(span=> <#ty as ::session_core::ColumnType>::SQL_TYPE),
     };
-    let (pk, generated, unique) = (c.primary_key, c.generated, c.unique);
-    let default = match &c.server_default {
+    let nullable = quote_spanned!(span=> <#ty as ::session_core::ColumnType>::NULLABLE);
+    let a = &c.attrs;
+    let (pk, generated, unique) = (
+        a.primary_key.is_some(),
+        a.generated.is_some(),
+        a.unique.is_some(),
+    );
+    let default = match &a.server_default {
         Some(d) => quote!(::core::option::Option::Some(#d)),
         None => quote!(::core::option::Option::None),
     };
-    let fk = match &c.foreign_key {
-        Some((t, col)) => quote!(::core::option::Option::Some(::session_core::ForeignKey {
-            table: #t,
-            column: #col,
-        })),
+    let fk = match &a.foreign_key {
+        Some(f) => {
+            let (t, col) = (&f.table, &f.column);
+            quote!(::core::option::Option::Some(::session_core::ForeignKey {
+                table: #t,
+                column: #col,
+            }))
+        }
         None => quote!(::core::option::Option::None),
     };
     quote! {
@@ -43,7 +61,7 @@ fn column_def(c: &ColumnField) -> TokenStream {
             name: #name,
             field: #field,
             sql_type: #sql_type,
-            nullable: <#ty as ::session_core::ColumnType>::NULLABLE,
+            nullable: #nullable,
             primary_key: #pk,
             generated: #generated,
             server_default: #default,
@@ -53,77 +71,79 @@ fn column_def(c: &ColumnField) -> TokenStream {
     }
 }
 
-/// The generated impls.
-pub(crate) fn expand(model: &Model) -> TokenStream {
-    let ident = &model.ident;
-    let vis = &model.vis;
-    let table = &model.table;
-    let entity = ident.to_string();
-    let cols = &model.columns;
-    let keys: Vec<(usize, &ColumnField)> = cols
+/// `::session_core::__private::get::<T>(row, at)`, spanned at the field's type.
+fn get(c: &ColumnField<'_>, at: &TokenStream) -> TokenStream {
+    let ty = c.ty;
+    quote_spanned!(ty.span()=> ::session_core::__private::get::<#ty>(row, #at)?)
+}
+
+/// `::session_core::__private::param::<T>(value)`, spanned at the field's type.
+fn param(c: &ColumnField<'_>, value: &TokenStream) -> TokenStream {
+    let ty = c.ty;
+    quote_spanned!(ty.span()=> ::session_core::__private::param::<#ty>(#value))
+}
+
+/// The `Key` type and the bodies of `key`, `key_params` and `key_from_row`.
+struct KeyParts {
+    ty: TokenStream,
+    key: TokenStream,
+    params: TokenStream,
+    from_row: TokenStream,
+}
+
+fn key_parts(model: &Model<'_>) -> KeyParts {
+    let keys: Vec<(usize, &ColumnField<'_>)> = model
+        .columns
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.primary_key)
+        .filter(|(_, c)| c.attrs.primary_key.is_some())
         .collect();
-    let key_tys: Vec<&syn::Type> = keys.iter().map(|(_, c)| &c.ty).collect();
-    let key_fields: Vec<&syn::Ident> = keys.iter().map(|(_, c)| &c.ident).collect();
-    let key_idx: Vec<usize> = keys.iter().map(|(i, _)| *i).collect();
-    let single = keys.len() == 1;
-    let (key_ty, key_expr, key_params, key_from_row) = if single {
-        let (t, f, i) = (key_tys[0], key_fields[0], key_idx[0]);
-        (
-            quote!(#t),
-            quote!(::core::clone::Clone::clone(&self.#f)),
-            quote!(::std::vec![
-                key as &(dyn ::session_core::tokio_postgres::types::ToSql + ::core::marker::Sync)
-            ]),
-            quote!(row.try_get(offset + #i)),
-        )
-    } else {
-        let n: Vec<syn::Index> = (0..keys.len()).map(syn::Index::from).collect();
-        (
-            quote!((#(#key_tys),*)),
-            quote!((#(::core::clone::Clone::clone(&self.#key_fields)),*)),
-            quote!(
-                ::std::vec![#(&key.#n as &(dyn ::session_core::tokio_postgres::types::ToSql + ::core::marker::Sync)),*]
-            ),
-            quote!(::core::result::Result::Ok((#(row.try_get(offset + #key_idx)?),*))),
-        )
-    };
-    let defs = cols.iter().map(column_def);
-    let idx: Vec<usize> = (0..cols.len()).collect();
-    let fields: Vec<&syn::Ident> = cols.iter().map(|c| &c.ident).collect();
-    let tys: Vec<&syn::Type> = cols.iter().map(|c| &c.ty).collect();
-    let last = fields
-        .last()
-        .map(|f| quote!(&self.#f))
-        .unwrap_or_else(|| quote!(&()));
-    let first_ty = tys
-        .first()
-        .map(|t| quote!(#t))
-        .unwrap_or_else(|| quote!(i32));
-    let rel_inits = model.relationships.iter().map(|r| {
-        let f = &r.ident;
-        let label = format!("{entity}.{f}");
-        if r.many {
-            quote!(#f: ::session_core::Collection::unloaded(#label))
-        } else {
-            quote!(#f: ::session_core::Reference::unloaded(#label))
+    let reads = keys.iter().map(|(i, c)| get(c, &quote!(offset + #i)));
+    match keys.as_slice() {
+        // Only beside a "no primary key" error: a placeholder that compiles.
+        [] => KeyParts {
+            ty: quote!(()),
+            key: quote!(()),
+            params: quote!(::session_core::__private::Vec::new()),
+            from_row: quote!(::core::result::Result::Ok(())),
+        },
+        [(_, c)] => {
+            let (ty, f) = (c.ty, c.ident);
+            let p = param(c, &quote!(key));
+            KeyParts {
+                ty: quote!(#ty),
+                key: quote!(::core::clone::Clone::clone(&self.#f)),
+                params: quote!(::session_core::__private::Vec::from([#p])),
+                from_row: quote!(::core::result::Result::Ok(#(#reads)*)),
+            }
         }
-    });
-    let relations = model.relationships.iter().map(|r| relation_visit(ident, r));
-    let descriptors = model
-        .relationships
-        .iter()
-        .map(|r| descriptor(ident, vis, r));
-    let consts = cols.iter().enumerate().map(|(i, c)| {
-        let f = &c.ident;
-        let t = &c.ty;
-        let doc = format!("The `{}` column of `{table}`.", c.column);
+        many => {
+            let tys = many.iter().map(|(_, c)| c.ty);
+            let fields = many.iter().map(|(_, c)| c.ident);
+            let params = many.iter().enumerate().map(|(n, (_, c))| {
+                let n = syn::Index::from(n);
+                param(c, &quote!(&key.#n))
+            });
+            KeyParts {
+                ty: quote!((#(#tys),*)),
+                key: quote!((#(::core::clone::Clone::clone(&self.#fields)),*)),
+                params: quote!(::session_core::__private::Vec::from([#(#params),*])),
+                from_row: quote!(::core::result::Result::Ok((#(#reads),*))),
+            }
+        }
+    }
+}
+
+/// The typed column constants (`A::id`) and the hidden accessors relationships use.
+fn column_consts(model: &Model<'_>) -> TokenStream {
+    let ident = model.ident;
+    let vis = &model.input.vis;
+    let consts = model.columns.iter().enumerate().map(|(i, c)| {
+        let (f, t) = (c.ident, c.ty);
+        let doc = format!("The `{}` column of `{}`.", c.name, model.table);
         let hidden = private_col(f);
-        let inner = c.inner.as_ref().unwrap_or(&c.ty);
-        let get = private_fk_get(f);
-        let set = private_fk_set(f);
+        let inner = c.inner.unwrap_or(c.ty);
+        let (get, set) = (private_fk_get(f), private_fk_set(f));
         let (get_body, set_body) = if c.inner.is_some() {
             (
                 quote!(::core::clone::Clone::clone(&self.#f)),
@@ -135,34 +155,115 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
                 quote!(self.#f = value),
             )
         };
+        let col = quote_spanned!(t.span()=> ::session_core::Col::new(#i));
         quote! {
             #[doc = #doc]
-            #vis const #f: ::session_core::Col<#ident, #t> = ::session_core::Col::new(#i);
+            #vis const #f: ::session_core::Col<#ident, #t> = #col;
             #[doc(hidden)]
-            #vis const #hidden: ::session_core::Col<#ident, #inner> = ::session_core::Col::new(#i);
+            #vis const #hidden: ::session_core::Col<#ident, #inner> = #col;
             #[doc(hidden)]
-            #[allow(dead_code)]
+            #[inline]
             #vis fn #get(&self) -> ::core::option::Option<#inner> {
                 #get_body
             }
             #[doc(hidden)]
-            #[allow(dead_code)]
+            #[inline]
             #vis fn #set(&mut self, value: #inner) {
                 #set_body;
             }
         }
     });
-    let key_const = if single {
-        let i = key_idx[0];
-        let t = key_tys[0];
-        quote! {
-            #[doc(hidden)]
-            #[allow(dead_code)]
-            #vis const __SESSION_KEY: ::session_core::Col<#ident, #t> = ::session_core::Col::new(#i);
+    let keys: Vec<(usize, &ColumnField<'_>)> = model
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.attrs.primary_key.is_some())
+        .collect();
+    let key_const = match keys.as_slice() {
+        [(i, c)] => {
+            let t = c.ty;
+            quote! {
+                #[doc(hidden)]
+                #vis const __SESSION_KEY: ::session_core::Col<#ident, #t> =
+                    ::session_core::Col::new(#i);
+            }
         }
-    } else {
-        quote!()
+        _ => quote!(),
     };
+    let descriptors = model
+        .relationships
+        .iter()
+        .filter(|r| r.usable)
+        .map(|r| descriptor(ident, vis, r));
+    quote! {
+        #(#consts)*
+        #key_const
+        #(#descriptors)*
+    }
+}
+
+/// The generated impls.
+pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
+    let ident = model.ident;
+    let table = &model.table;
+    let entity = ident.to_string();
+    let cols = &model.columns;
+    let KeyParts {
+        ty: key_ty,
+        key: key_expr,
+        params: key_params,
+        from_row: key_from_row,
+    } = key_parts(model);
+    let defs = cols.iter().map(column_def);
+    let idx: Vec<usize> = (0..cols.len()).collect();
+    let fields: Vec<&syn::Ident> = cols.iter().map(|c| c.ident).collect();
+    let params = cols.iter().map(|c| {
+        let f = c.ident;
+        param(c, &quote!(&self.#f))
+    });
+    let arrays = cols.iter().map(|c| {
+        let (f, ty) = (c.ident, c.ty);
+        quote_spanned! {ty.span()=>
+            ::session_core::__private::array::<#ty>(
+                ::core::iter::Iterator::collect(
+                    ::core::iter::Iterator::map(
+                        objects.iter(),
+                        |o| ::core::clone::Clone::clone(&o.#f),
+                    ),
+                ),
+            )
+        }
+    });
+    let reads: Vec<TokenStream> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| get(c, &quote!(offset + #i)))
+        .collect();
+    let sets = cols.iter().map(|c| get(c, &quote!(at)));
+    let rel_inits = model.relationships.iter().map(|r| {
+        let f = r.ident;
+        let label = format!("{entity}.{f}");
+        if r.many {
+            quote!(#f: ::session_core::Collection::unloaded(#label))
+        } else {
+            quote!(#f: ::session_core::Reference::unloaded(#label))
+        }
+    });
+    let usable: Vec<&Relationship<'_>> = model.relationships.iter().filter(|r| r.usable).collect();
+    let relations = if usable.is_empty() {
+        quote!()
+    } else {
+        let visits = usable.iter().map(|r| relation_visit(ident, r));
+        quote! {
+            fn relations(
+                obj: &::session_core::Obj<Self>,
+                visit: &mut dyn ::core::ops::FnMut(::session_core::Link),
+            ) {
+                #(#visits)*
+            }
+        }
+    };
+    let consts = column_consts(model);
     quote! {
         #[automatically_derived]
         impl ::session_core::Entity for #ident {
@@ -173,63 +274,61 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
                 columns: &[#(#defs),*],
             };
 
+            #[inline]
             fn key(&self) -> Self::Key {
                 #key_expr
             }
 
             fn key_params(
                 key: &Self::Key,
-            ) -> ::std::vec::Vec<&(dyn ::session_core::tokio_postgres::types::ToSql + ::core::marker::Sync)> {
+            ) -> ::session_core::__private::Vec<&(dyn ::session_core::__private::ToSql + ::core::marker::Sync)> {
                 #key_params
             }
 
             fn column_param(
                 &self,
                 index: usize,
-            ) -> &(dyn ::session_core::tokio_postgres::types::ToSql + ::core::marker::Sync) {
+            ) -> &(dyn ::session_core::__private::ToSql + ::core::marker::Sync) {
                 match index {
-                    #(#idx => &self.#fields,)*
-                    _ => #last,
+                    #(#idx => #params,)*
+                    // Never passed by the session (indices come from `TABLE.columns`).
+                    _ => ::session_core::__private::NO_PARAM,
                 }
             }
 
             fn column_array(objects: &[&Self], index: usize) -> ::session_core::OwnedParam {
                 match index {
-                    #(#idx => ::std::boxed::Box::new(
-                        objects
-                            .iter()
-                            .map(|o| ::core::clone::Clone::clone(&o.#fields))
-                            .collect::<::std::vec::Vec<#tys>>(),
-                    ),)*
-                    _ => ::std::boxed::Box::new(::std::vec::Vec::<#first_ty>::new()),
+                    #(#idx => #arrays,)*
+                    // Never passed by the session (indices come from `TABLE.columns`).
+                    _ => ::session_core::__private::no_array(),
                 }
             }
 
             fn from_row(
-                row: &::session_core::tokio_postgres::Row,
+                row: &::session_core::__private::Row,
                 offset: usize,
-            ) -> ::core::result::Result<Self, ::session_core::tokio_postgres::Error> {
-                ::core::result::Result::Ok(#ident {
-                    #(#fields: row.try_get(offset + #idx)?,)*
+            ) -> ::core::result::Result<Self, ::session_core::__private::Error> {
+                ::core::result::Result::Ok(Self {
+                    #(#fields: #reads,)*
                     #(#rel_inits,)*
                 })
             }
 
             fn key_from_row(
-                row: &::session_core::tokio_postgres::Row,
+                row: &::session_core::__private::Row,
                 offset: usize,
-            ) -> ::core::result::Result<Self::Key, ::session_core::tokio_postgres::Error> {
+            ) -> ::core::result::Result<Self::Key, ::session_core::__private::Error> {
                 #key_from_row
             }
 
             fn set_column(
                 &mut self,
                 index: usize,
-                row: &::session_core::tokio_postgres::Row,
+                row: &::session_core::__private::Row,
                 at: usize,
-            ) -> ::core::result::Result<(), ::session_core::tokio_postgres::Error> {
+            ) -> ::core::result::Result<(), ::session_core::__private::Error> {
                 match index {
-                    #(#idx => self.#fields = row.try_get(at)?,)*
+                    #(#idx => self.#fields = #sets,)*
                     _ => {}
                 }
                 ::core::result::Result::Ok(())
@@ -237,40 +336,31 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
 
             fn column_eq(&self, other: &Self, index: usize) -> bool {
                 match index {
-                    #(#idx => self.#fields == other.#fields,)*
+                    #(#idx => ::core::cmp::PartialEq::eq(&self.#fields, &other.#fields),)*
                     _ => true,
                 }
             }
 
-            fn relations(
-                obj: &::session_core::Obj<Self>,
-                visit: &mut dyn ::core::ops::FnMut(::session_core::Link),
-            ) {
-                let _ = (&obj, &visit);
-                #(#relations)*
-            }
+            #relations
         }
 
         #[automatically_derived]
         #[allow(non_upper_case_globals, dead_code)]
         impl #ident {
-            #(#consts)*
-            #key_const
-            #(#descriptors)*
+            #consts
         }
     }
 }
 
-fn relation_visit(parent: &syn::Ident, r: &Relationship) -> TokenStream {
-    let f = &r.ident;
-    let target = &r.target;
+fn relation_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenStream {
+    let f = r.ident;
+    let target = r.target;
     let fk = syn::Ident::new(&r.foreign_key.value(), r.foreign_key.span());
-    let get = private_fk_get(&fk);
-    let set = private_fk_set(&fk);
-    let span = r.foreign_key.span();
+    let (get, set) = (private_fk_get(&fk), private_fk_set(&fk));
+    let span: Span = r.foreign_key.span();
     if r.many {
         quote_spanned! {span=>
-            let children: ::std::vec::Vec<::session_core::Obj<#target>> = obj
+            let children: ::session_core::__private::Vec<::session_core::Obj<#target>> = obj
                 .peek(|s| s.#f.loaded().map(|c| c.to_vec()))
                 .unwrap_or_default();
             for child in &children {
@@ -300,9 +390,9 @@ fn relation_visit(parent: &syn::Ident, r: &Relationship) -> TokenStream {
     }
 }
 
-fn descriptor(this: &syn::Ident, vis: &syn::Visibility, r: &Relationship) -> TokenStream {
-    let f = &r.ident;
-    let target = &r.target;
+fn descriptor(this: &syn::Ident, vis: &syn::Visibility, r: &Relationship<'_>) -> TokenStream {
+    let f = r.ident;
+    let target = r.target;
     let fk = syn::Ident::new(&r.foreign_key.value(), r.foreign_key.span());
     let get = private_fk_get(&fk);
     let col = private_col(&fk);
@@ -313,7 +403,7 @@ fn descriptor(this: &syn::Ident, vis: &syn::Visibility, r: &Relationship) -> Tok
             #[doc = #doc]
             #vis fn #f() -> ::session_core::OneToMany<#this, #target, <#this as ::session_core::Entity>::Key> {
                 ::session_core::OneToMany {
-                    foreign_key: #target::#col,
+                    foreign_key: <#target>::#col,
                     parent_key: |p| <#this as ::session_core::Entity>::key(p),
                     child_key: |c| c.#get(),
                     set: |p, v| p.#f = v,
@@ -325,7 +415,7 @@ fn descriptor(this: &syn::Ident, vis: &syn::Visibility, r: &Relationship) -> Tok
             #[doc = #doc]
             #vis fn #f() -> ::session_core::ManyToOne<#this, #target, <#target as ::session_core::Entity>::Key> {
                 ::session_core::ManyToOne {
-                    parent_column: #target::__SESSION_KEY,
+                    parent_column: <#target>::__SESSION_KEY,
                     parent_key: |p| <#target as ::session_core::Entity>::key(p),
                     child_key: |c| c.#get(),
                     set: |c, r| c.#f = r,

@@ -1,0 +1,298 @@
+//! `#[derive(Entity)]`, phase 1b: the struct's shape, read into a [`Model`] that borrows the
+//! user's syntax (idents and types keep their spans for the generated code and the errors).
+
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, LitStr, PathArguments, Type};
+
+use super::Errors;
+use super::attr::{self, FieldAttrs};
+
+/// The struct being derived.
+pub(crate) struct Model<'a> {
+    pub(crate) input: &'a DeriveInput,
+    pub(crate) ident: &'a Ident,
+    /// SQL name of the table.
+    pub(crate) table: String,
+    /// Mapped columns, in field order.
+    pub(crate) columns: Vec<ColumnField<'a>>,
+    pub(crate) relationships: Vec<Relationship<'a>>,
+    /// Every field has a place in the expansion, so it is well-formed even beside errors
+    /// (false for generic structs and for fields that cannot be read from a row).
+    pub(crate) expandable: bool,
+}
+
+/// A field mapped to a column.
+pub(crate) struct ColumnField<'a> {
+    pub(crate) ident: &'a Ident,
+    pub(crate) ty: &'a Type,
+    /// The type inside `Option<...>` for a nullable column.
+    pub(crate) inner: Option<&'a Type>,
+    /// SQL name.
+    pub(crate) name: String,
+    pub(crate) attrs: FieldAttrs,
+}
+
+impl ColumnField<'_> {
+    /// The Rust field name without `r#`.
+    pub(crate) fn field_name(&self) -> String {
+        syn::ext::IdentExt::unraw(self.ident).to_string()
+    }
+}
+
+/// A `Collection<Child>` or `Reference<Parent>` field with `relationship(...)`.
+pub(crate) struct Relationship<'a> {
+    pub(crate) ident: &'a Ident,
+    /// `Collection` (one-to-many) rather than `Reference` (many-to-one).
+    pub(crate) many: bool,
+    /// The other entity.
+    pub(crate) target: &'a Type,
+    /// The field holding the parent's key.
+    pub(crate) foreign_key: LitStr,
+    /// Column keys given on this field (an error: they mean nothing here).
+    pub(crate) stray_keys: Vec<proc_macro2::Span>,
+    /// Passed validation: its link and loader descriptor are generated. Otherwise the field
+    /// is only initialised (unloaded) when an object is read.
+    pub(crate) usable: bool,
+}
+
+/// `Name<T>` (by the last path segment) → `T`.
+pub(crate) fn generic_arg<'t>(ty: &'t Type, name: &str) -> Option<&'t Type> {
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match (args.args.len(), args.args.first()?) {
+        (1, GenericArgument::Type(t)) => Some(t),
+        _ => None,
+    }
+}
+
+/// Reads the struct. `None` when it is no struct with named fields (then nothing but the
+/// errors is generated).
+pub(crate) fn model<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Option<Model<'a>> {
+    let struct_attrs = attr::struct_attrs(&input.attrs, errors);
+    let fields = match &input.data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(named) => Some(named),
+            Fields::Unnamed(unnamed) => {
+                errors.push(syn::Error::new(
+                    unnamed.span(),
+                    "#[derive(Entity)] needs named fields (one per column), not a tuple struct",
+                ));
+                None
+            }
+            Fields::Unit => {
+                errors.push(syn::Error::new(
+                    input.ident.span(),
+                    "#[derive(Entity)] needs named fields (one per column), not a unit struct",
+                ));
+                None
+            }
+        },
+        Data::Enum(e) => {
+            errors.push(syn::Error::new(
+                e.enum_token.span,
+                "#[derive(Entity)] works on structs with named fields, not enums",
+            ));
+            None
+        }
+        Data::Union(u) => {
+            errors.push(syn::Error::new(
+                u.union_token.span,
+                "#[derive(Entity)] works on structs with named fields, not unions",
+            ));
+            None
+        }
+    };
+    let mut expandable = true;
+    if !input.generics.params.is_empty() {
+        errors.push(syn::Error::new(
+            input.generics.params.span(),
+            "#[derive(Entity)] does not support generic structs: a mapped type names one table \
+             and owns its values",
+        ));
+        expandable = false;
+    }
+    let fields = fields?;
+
+    let mut columns = Vec::new();
+    let mut relationships = Vec::new();
+    for field in &fields.named {
+        let Some(ident) = field.ident.as_ref() else {
+            continue;
+        };
+        let attrs = attr::field_attrs(&field.attrs, errors);
+        if let Type::Reference(r) = &field.ty {
+            errors.push(syn::Error::new(
+                r.and_token.span,
+                "entity fields own their values (a reference cannot be read from a row); use \
+                 an owned type such as `String` or `Vec<u8>`",
+            ));
+            expandable = false;
+            continue;
+        }
+        if let Some(rel) = &attrs.relationship {
+            let (many, target) = match (
+                generic_arg(&field.ty, "Collection"),
+                generic_arg(&field.ty, "Reference"),
+            ) {
+                (Some(t), _) => (true, t),
+                (_, Some(t)) => (false, t),
+                _ => {
+                    errors.push(syn::Error::new(
+                        field.ty.span(),
+                        "a `relationship` field is a `Collection<Child>` (one-to-many) or a \
+                         `Reference<Parent>` (many-to-one)",
+                    ));
+                    expandable = false;
+                    continue;
+                }
+            };
+            relationships.push(Relationship {
+                ident,
+                many,
+                target,
+                foreign_key: rel.foreign_key.clone(),
+                stray_keys: attrs.column_keys(),
+                usable: true,
+            });
+            continue;
+        }
+        columns.push(ColumnField {
+            ident,
+            ty: &field.ty,
+            inner: generic_arg(&field.ty, "Option"),
+            name: attrs.column.as_ref().map_or_else(
+                || syn::ext::IdentExt::unraw(ident).to_string(),
+                LitStr::value,
+            ),
+            attrs,
+        });
+    }
+    Some(Model {
+        input,
+        ident: &input.ident,
+        table: struct_attrs
+            .table
+            .map_or_else(|| attr::snake_case(&input.ident), |t| t.value()),
+        columns,
+        relationships,
+        expandable,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::parse_quote;
+
+    use super::*;
+
+    #[test]
+    fn reads_columns_and_relationships() {
+        let input: DeriveInput = parse_quote! {
+            struct UserAccount {
+                #[entity(primary_key)] r#type: i32,
+                #[entity(column = "full_name")] name: Option<String>,
+                #[entity(relationship(foreign_key = "owner_id"))] notes: Collection<Note>,
+                #[entity(relationship(foreign_key = "org_id"))] org: session_core::Reference<Org>,
+            }
+        };
+        let mut errors = Errors::default();
+        let m = model(&input, &mut errors).unwrap();
+        assert!(errors.finish().is_none());
+        assert!(m.expandable);
+        assert_eq!(m.table, "user_account");
+        let names: Vec<(String, String)> = m
+            .columns
+            .iter()
+            .map(|c| (c.field_name(), c.name.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("type".to_string(), "type".to_string()),
+                ("name".into(), "full_name".into())
+            ]
+        );
+        assert!(m.columns[0].inner.is_none());
+        let inner = m.columns[1].inner.unwrap();
+        assert_eq!(quote::quote!(#inner).to_string(), "String");
+        assert_eq!(m.relationships.len(), 2);
+        assert!(m.relationships[0].many && !m.relationships[1].many);
+        let target = m.relationships[1].target;
+        assert_eq!(quote::quote!(#target).to_string(), "Org");
+    }
+
+    #[test]
+    fn unsupported_shapes() {
+        let cases: [(DeriveInput, &str); 5] = [
+            (
+                parse_quote!(
+                    enum E {
+                        A,
+                    }
+                ),
+                "not enums",
+            ),
+            (parse_quote!(union U { a: i32 }), "not unions"),
+            (
+                parse_quote!(
+                    struct T(i32);
+                ),
+                "not a tuple struct",
+            ),
+            (
+                parse_quote!(
+                    struct Unit;
+                ),
+                "not a unit struct",
+            ),
+            (
+                parse_quote!(
+                    struct G<T> {
+                        #[entity(primary_key)]
+                        id: T,
+                    }
+                ),
+                "generic structs",
+            ),
+        ];
+        for (input, expected) in cases {
+            let mut errors = Errors::default();
+            let m = model(&input, &mut errors);
+            assert!(m.is_none_or(|m| !m.expandable));
+            let e = errors.finish().unwrap().to_string();
+            assert!(e.contains(expected), "{e}");
+        }
+    }
+
+    #[test]
+    fn reference_fields_and_bad_relationship_types() {
+        let input: DeriveInput = parse_quote! {
+            struct S {
+                #[entity(primary_key)] id: i32,
+                name: &'static str,
+                #[entity(relationship(foreign_key = "x"))] others: Vec<S>,
+            }
+        };
+        let mut errors = Errors::default();
+        let m = model(&input, &mut errors).unwrap();
+        assert!(!m.expandable);
+        let all: Vec<String> = errors
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(all.len(), 2);
+        assert!(all[0].contains("own their values"));
+        assert!(all[1].contains("`Collection<Child>`"));
+    }
+}

@@ -1,0 +1,419 @@
+//! `#[derive(Entity)]`, phase 1a: the `#[entity(...)]` attributes, read into values that keep
+//! their tokens' spans. Mistakes of form (unknown or repeated keys, malformed values) are
+//! pushed to [`Errors`] and the offending key is left out, so the rest is still read.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
+use syn::{Attribute, Ident, LitStr, Token};
+
+use super::Errors;
+use crate::suggest::{code_list, did_you_mean};
+
+/// Keys valid on the struct.
+pub(crate) const STRUCT_KEYS: &[&str] = &["table"];
+
+/// Keys valid on a field.
+pub(crate) const FIELD_KEYS: &[&str] = &[
+    "column",
+    "primary_key",
+    "generated",
+    "server_default",
+    "foreign_key",
+    "unique",
+    "sql_type",
+    "relationship",
+];
+
+/// `#[entity(...)]` on the struct.
+#[derive(Default)]
+pub(crate) struct StructAttrs {
+    /// `table = "name"`.
+    pub(crate) table: Option<LitStr>,
+}
+
+/// `foreign_key = "table.column"`, split.
+pub(crate) struct ForeignKeyAttr {
+    pub(crate) table: String,
+    pub(crate) column: String,
+}
+
+/// `relationship(foreign_key = "field")`.
+pub(crate) struct RelationshipAttr {
+    /// The field holding the parent's key.
+    pub(crate) foreign_key: LitStr,
+}
+
+/// `#[entity(...)]` on a field. Flags keep the span of their key.
+#[derive(Default)]
+pub(crate) struct FieldAttrs {
+    pub(crate) column: Option<LitStr>,
+    pub(crate) primary_key: Option<Span>,
+    pub(crate) generated: Option<Span>,
+    pub(crate) server_default: Option<LitStr>,
+    pub(crate) foreign_key: Option<ForeignKeyAttr>,
+    pub(crate) unique: Option<Span>,
+    pub(crate) sql_type: Option<LitStr>,
+    pub(crate) relationship: Option<RelationshipAttr>,
+    /// Every key read, in source order, with the span of its name.
+    pub(crate) keys: Vec<(String, Span)>,
+}
+
+impl FieldAttrs {
+    /// Spans of the column-only keys given, in source order (they mean nothing on a
+    /// relationship field).
+    pub(crate) fn column_keys(&self) -> Vec<Span> {
+        self.keys
+            .iter()
+            .filter(|(name, _)| name != "relationship" && FIELD_KEYS.contains(&name.as_str()))
+            .map(|(_, span)| *span)
+            .collect()
+    }
+}
+
+/// The key's name (`""` for a multi-segment path, which is never valid).
+fn key_name(meta: &ParseNestedMeta<'_>) -> String {
+    meta.path
+        .get_ident()
+        .map(|i| syn::ext::IdentExt::unraw(i).to_string())
+        .unwrap_or_default()
+}
+
+/// Consumes the rest of a rejected key (`= expr`, `(...)`, or a malformed value), up to the
+/// next `,`, so that the keys after it are still read.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    meta.input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            if matches!(&tt, proc_macro2::TokenTree::Punct(p) if p.as_char() == ',') {
+                break;
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    })
+}
+
+fn unknown_key(meta: &ParseNestedMeta<'_>, valid: &[&str]) -> syn::Error {
+    let path = &meta.path;
+    let name = match path.get_ident() {
+        Some(i) => i.to_string(),
+        None => quote::quote!(#path).to_string().replace(' ', ""),
+    };
+    let hint = did_you_mean(&name, valid.iter().copied())
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    meta.error(format!(
+        "unknown entity attribute `{name}`{hint} (valid: {})",
+        code_list(valid.iter().copied())
+    ))
+}
+
+/// `= "text"`, not empty.
+fn nonempty_str(meta: &ParseNestedMeta<'_>, what: &str) -> syn::Result<LitStr> {
+    let lit: LitStr = meta.value()?.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("`{what}` takes a string literal: `{what} = \"...\"`"),
+        )
+    })?;
+    if lit.value().trim().is_empty() {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("`{what}` must not be empty"),
+        ));
+    }
+    Ok(lit)
+}
+
+/// A flag (`primary_key`): stored in `slot`. Given a value (`primary_key = true`) it still
+/// counts, beside an error, so that no "no primary key" follows from it.
+fn flag(slot: &mut Option<Span>, meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<()> {
+    set_once(slot, meta, name, || Ok(meta.path.segments[0].ident.span()))?;
+    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+        skip_value(meta)?;
+        return Err(meta.error(format!(
+            "`{name}` is a flag and takes no value: write `#[entity({name})]`"
+        )));
+    }
+    Ok(())
+}
+
+fn foreign_key(meta: &ParseNestedMeta<'_>) -> syn::Result<ForeignKeyAttr> {
+    let lit: LitStr = meta.value()?.parse()?;
+    let value = lit.value();
+    match value.split_once('.') {
+        Some((table, column))
+            if !table.trim().is_empty() && !column.trim().is_empty() && !column.contains('.') =>
+        {
+            Ok(ForeignKeyAttr {
+                table: table.to_string(),
+                column: column.to_string(),
+            })
+        }
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`foreign_key` names the referenced column as \"table.column\" (e.g. \"a.id\"), \
+                 not \"{value}\""
+            ),
+        )),
+    }
+}
+
+fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
+    let span = meta.path.segments[0].ident.span();
+    let mut fk: Option<LitStr> = None;
+    let mut first_error: Option<syn::Error> = None;
+    meta.parse_nested_meta(|inner| {
+        let read = if inner.path.is_ident("foreign_key") && fk.is_none() {
+            nonempty_str(&inner, "foreign_key").map(|lit| fk = Some(lit))
+        } else {
+            Err(inner.error(
+                "`relationship` takes one `foreign_key = \"field\"`: the field holding the \
+                 parent's key (on the child for a `Collection`, on this struct for a `Reference`)",
+            ))
+        };
+        if let Err(e) = read {
+            first_error.get_or_insert(e);
+            skip_value(&inner)?;
+        }
+        Ok(())
+    })?;
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    match fk {
+        Some(foreign_key) => Ok(RelationshipAttr { foreign_key }),
+        None => Err(syn::Error::new(
+            span,
+            "`relationship` needs `foreign_key = \"field\"` naming the field that holds the \
+             parent's key",
+        )),
+    }
+}
+
+/// Stores `value` in `slot` unless the key was given before (then a "duplicate" error).
+fn set_once<T>(
+    slot: &mut Option<T>,
+    meta: &ParseNestedMeta<'_>,
+    name: &str,
+    value: impl FnOnce() -> syn::Result<T>,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        skip_value(meta)?;
+        return Err(meta.error(format!("duplicate entity attribute `{name}`")));
+    }
+    *slot = Some(value()?);
+    Ok(())
+}
+
+/// Runs `each` on every key of every `#[entity(...)]` among `attrs`; an error from one key
+/// is recorded and reading goes on with the next key.
+fn for_each_key(
+    attrs: &[Attribute],
+    errors: &mut Errors,
+    mut each: impl FnMut(&ParseNestedMeta<'_>, &str) -> syn::Result<()>,
+) {
+    for attr in attrs.iter().filter(|a| a.path().is_ident("entity")) {
+        let mut pending: Vec<syn::Error> = Vec::new();
+        let result = attr.parse_nested_meta(|meta| {
+            let name = key_name(&meta);
+            if let Err(e) = each(&meta, &name) {
+                pending.push(e);
+                // Step over the rest of this key so the next one is read.
+                skip_value(&meta)?;
+            }
+            Ok(())
+        });
+        for e in pending {
+            errors.push(e);
+        }
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+}
+
+/// Reads the struct's `#[entity(...)]` attributes.
+pub(crate) fn struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> StructAttrs {
+    let mut out = StructAttrs::default();
+    for_each_key(attrs, errors, |meta, name| match name {
+        "table" => set_once(&mut out.table, meta, name, || nonempty_str(meta, name)),
+        _ => Err(unknown_key(meta, STRUCT_KEYS)),
+    });
+    out
+}
+
+/// Reads a field's `#[entity(...)]` attributes.
+pub(crate) fn field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
+    let mut out = FieldAttrs::default();
+    for_each_key(attrs, errors, |meta, name| {
+        out.keys.push((name.to_string(), meta.path.span()));
+        field_key(&mut out, meta, name)
+    });
+    out
+}
+
+fn field_key(out: &mut FieldAttrs, meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<()> {
+    match name {
+        "column" => set_once(&mut out.column, meta, name, || nonempty_str(meta, name)),
+        "primary_key" => flag(&mut out.primary_key, meta, name),
+        "generated" => flag(&mut out.generated, meta, name),
+        "unique" => flag(&mut out.unique, meta, name),
+        "server_default" => set_once(&mut out.server_default, meta, name, || {
+            nonempty_str(meta, name)
+        }),
+        "sql_type" => set_once(&mut out.sql_type, meta, name, || nonempty_str(meta, name)),
+        "foreign_key" => set_once(&mut out.foreign_key, meta, name, || foreign_key(meta)),
+        "relationship" => set_once(&mut out.relationship, meta, name, || relationship(meta)),
+        _ => Err(unknown_key(meta, FIELD_KEYS)),
+    }
+}
+
+/// `UserAccount` → `user_account`, `HTTPServer` → `http_server`, `Order2Line` → `order2_line`.
+pub(crate) fn snake_case(ident: &Ident) -> String {
+    let name = syn::ext::IdentExt::unraw(ident).to_string();
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, &ch) in chars.iter().enumerate() {
+        if ch.is_uppercase() {
+            let prev = i.checked_sub(1).map(|p| chars[p]);
+            let next = chars.get(i + 1).copied();
+            let boundary = match prev {
+                None | Some('_') => false,
+                Some(p) if p.is_lowercase() || p.is_ascii_digit() => true,
+                // The last capital of an acronym starts the next word: `HTTPServer`.
+                Some(p) => p.is_uppercase() && next.is_some_and(char::is_lowercase),
+            };
+            if boundary {
+                out.push('_');
+            }
+            out.extend(ch.to_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::format_ident;
+    use syn::parse_quote;
+
+    use super::*;
+
+    fn messages(errors: Errors) -> Vec<String> {
+        errors
+            .finish()
+            .map(|e| e.into_iter().map(|e| e.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn snake_case_names() {
+        for (from, to) in [
+            ("UserAccount", "user_account"),
+            ("A", "a"),
+            ("HTTPServer", "http_server"),
+            ("Order2Line", "order2_line"),
+            ("already_snake", "already_snake"),
+            ("Item_Row", "item_row"),
+        ] {
+            assert_eq!(snake_case(&format_ident!("{from}")), to, "{from}");
+        }
+        assert_eq!(snake_case(&format_ident!("r#Type")), "type");
+    }
+
+    #[test]
+    fn reads_every_field_key() {
+        let attrs: Vec<Attribute> = vec![
+            parse_quote!(#[entity(column = "sku", primary_key, generated, unique)]),
+            parse_quote!(#[entity(server_default = "now()", sql_type = "varchar(30)")]),
+            parse_quote!(#[entity(foreign_key = "a.id")]),
+            parse_quote!(#[doc = "not ours"]),
+        ];
+        let mut errors = Errors::default();
+        let a = field_attrs(&attrs, &mut errors);
+        assert!(messages(errors).is_empty());
+        assert_eq!(a.column.unwrap().value(), "sku");
+        assert!(a.primary_key.is_some() && a.generated.is_some() && a.unique.is_some());
+        assert_eq!(a.server_default.unwrap().value(), "now()");
+        assert_eq!(a.sql_type.unwrap().value(), "varchar(30)");
+        let fk = a.foreign_key.unwrap();
+        assert_eq!((fk.table.as_str(), fk.column.as_str()), ("a", "id"));
+        assert!(a.relationship.is_none());
+    }
+
+    #[test]
+    fn reads_a_relationship() {
+        let attrs = vec![parse_quote!(#[entity(relationship(foreign_key = "a_id"))])];
+        let mut errors = Errors::default();
+        let a = field_attrs(&attrs, &mut errors);
+        assert!(messages(errors).is_empty());
+        assert_eq!(a.relationship.unwrap().foreign_key.value(), "a_id");
+    }
+
+    #[test]
+    fn mistakes_are_all_reported_and_reading_goes_on() {
+        let attrs: Vec<Attribute> = vec![
+            parse_quote!(#[entity(unqiue, primary_key, weird(x, y), column = "c")]),
+            parse_quote!(#[entity(primary_key, foreign_key = "users", generated = true)]),
+            parse_quote!(#[entity(sql_type = " ", relationship(table = "x"))]),
+            parse_quote!(#[entity(server_default = 5 + 1, unique)]),
+        ];
+        let mut errors = Errors::default();
+        let a = field_attrs(&attrs, &mut errors);
+        let m = messages(errors);
+        assert_eq!(m.len(), 8, "{m:#?}");
+        assert!(
+            m[0].contains("`unqiue`; did you mean `unique`?"),
+            "{}",
+            m[0]
+        );
+        assert!(m[1].contains("`weird`") && !m[1].contains("did you mean"));
+        assert!(m[2].contains("duplicate entity attribute `primary_key`"));
+        assert!(m[3].contains("\"table.column\"") && m[3].contains("not \"users\""));
+        assert!(m[4].contains("`generated` is a flag"));
+        assert!(m[5].contains("`sql_type` must not be empty"));
+        assert!(m[6].contains("`relationship` takes one `foreign_key"));
+        assert!(
+            m[7].contains("`server_default` takes a string literal"),
+            "{}",
+            m[7]
+        );
+        assert!(a.unique.is_some(), "read after a malformed value");
+        // What was well formed was kept.
+        assert_eq!(a.column.unwrap().value(), "c");
+        assert!(a.primary_key.is_some() && a.foreign_key.is_none() && a.generated.is_some());
+        assert!(a.sql_type.is_none() && a.relationship.is_none());
+    }
+
+    #[test]
+    fn struct_keys() {
+        let attrs = vec![parse_quote!(#[entity(table = "t", tabel = "u", table = "v")])];
+        let mut errors = Errors::default();
+        let a = struct_attrs(&attrs, &mut errors);
+        let m = messages(errors);
+        assert_eq!(a.table.unwrap().value(), "t");
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(
+            m[0].contains("did you mean `table`? (valid: `table`)"),
+            "{}",
+            m[0]
+        );
+        assert!(m[1].contains("duplicate entity attribute `table`"));
+    }
+
+    #[test]
+    fn malformed_foreign_keys() {
+        for bad in ["a", ".id", "a.", "s.a.id", " . "] {
+            let attrs = vec![parse_quote!(#[entity(foreign_key = #bad)])];
+            let mut errors = Errors::default();
+            let a = field_attrs(&attrs, &mut errors);
+            assert!(a.foreign_key.is_none(), "{bad}");
+            assert_eq!(messages(errors).len(), 1, "{bad}");
+        }
+    }
+}

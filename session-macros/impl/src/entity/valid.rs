@@ -1,0 +1,197 @@
+//! `#[derive(Entity)]`, phase 2: checks that need the whole struct (a primary key, distinct
+//! column names, consistent column options, relationships that resolve). Each mistake is
+//! pushed to [`Errors`]; a relationship that fails is marked unusable so that the expansion
+//! beside the errors stays well-formed.
+
+use super::Errors;
+use super::ast::Model;
+use crate::suggest::did_you_mean;
+
+/// Checks `model`, recording every mistake.
+pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
+    let ident = model.ident;
+    let keys = model
+        .columns
+        .iter()
+        .filter(|c| c.attrs.primary_key.is_some())
+        .count();
+    if keys == 0 {
+        errors.push(syn::Error::new(
+            ident.span(),
+            format!("`{ident}` has no primary key; mark a field with #[entity(primary_key)]"),
+        ));
+    }
+
+    for (i, c) in model.columns.iter().enumerate() {
+        if let Some(first) = model.columns[..i].iter().find(|o| o.name == c.name) {
+            let at = c.attrs.column.as_ref().map_or(c.ident.span(), |l| l.span());
+            let mut e = syn::Error::new(
+                at,
+                format!(
+                    "duplicate column `{}`: `{}` and `{}` both map to it; give one of them \
+                     another name with #[entity(column = \"...\")]",
+                    c.name,
+                    first.field_name(),
+                    c.field_name()
+                ),
+            );
+            let first_at = first
+                .attrs
+                .column
+                .as_ref()
+                .map_or(first.ident.span(), |l| l.span());
+            e.combine(syn::Error::new(
+                first_at,
+                format!("note: column `{}` first mapped here", c.name),
+            ));
+            errors.push(e);
+        }
+        if let (Some(_), Some(default)) = (c.attrs.generated, &c.attrs.server_default) {
+            errors.push(syn::Error::new(
+                default.span(),
+                format!(
+                    "`{}` is `generated` (SERIAL / IDENTITY) and has a `server_default`: a \
+                     column takes one of them",
+                    c.field_name()
+                ),
+            ));
+        }
+    }
+
+    let column_names: Vec<String> = model.columns.iter().map(|c| c.field_name()).collect();
+    for rel in &mut model.relationships {
+        for span in &rel.stray_keys {
+            errors.push(syn::Error::new(
+                *span,
+                format!(
+                    "`{}` is a relationship, not a column: only `relationship(...)` applies \
+                     to it",
+                    rel.ident
+                ),
+            ));
+        }
+        if rel.many && keys > 1 {
+            errors.push(syn::Error::new(
+                rel.ident.span(),
+                format!(
+                    "the collection `{}` needs a single-column primary key on `{ident}`, \
+                     which has {keys}",
+                    rel.ident
+                ),
+            ));
+            rel.usable = false;
+        }
+        if rel.many && keys == 0 {
+            rel.usable = false;
+        }
+        let fk = rel.foreign_key.value();
+        if !rel.many && !column_names.contains(&fk) {
+            let hint = did_you_mean(&fk, column_names.iter().map(String::as_str))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            errors.push(syn::Error::new(
+                rel.foreign_key.span(),
+                format!("no column field `{fk}` on `{ident}` to hold the parent's key{hint}"),
+            ));
+            rel.usable = false;
+        }
+        // The child's field of a collection lives on another struct: the compiler checks it
+        // in the generated code, at this literal.
+        if !syn::parse_str::<syn::Ident>(&fk).is_ok_and(|_| !fk.starts_with("r#")) {
+            errors.push(syn::Error::new(
+                rel.foreign_key.span(),
+                format!("`foreign_key` names a field, and \"{fk}\" is not a field name"),
+            ));
+            rel.usable = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::{DeriveInput, parse_quote};
+
+    use super::super::ast;
+    use super::*;
+
+    fn check_all(input: &DeriveInput) -> (Vec<String>, Vec<bool>) {
+        let mut errors = Errors::default();
+        let mut m = ast::model(input, &mut errors).unwrap();
+        check(&mut m, &mut errors);
+        let messages = errors
+            .finish()
+            .map(|e| e.into_iter().map(|e| e.to_string()).collect())
+            .unwrap_or_default();
+        (messages, m.relationships.iter().map(|r| r.usable).collect())
+    }
+
+    #[test]
+    fn a_sound_struct_passes() {
+        let (m, usable) = check_all(&parse_quote! {
+            struct A {
+                #[entity(primary_key, generated)] id: i32,
+                #[entity(server_default = "now()")] at: Option<i64>,
+                #[entity(relationship(foreign_key = "a_id"))] bs: Collection<B>,
+            }
+        });
+        assert!(m.is_empty(), "{m:?}");
+        assert_eq!(usable, [true]);
+    }
+
+    #[test]
+    fn no_primary_key() {
+        let (m, _) = check_all(&parse_quote!(
+            struct Note {
+                body: String,
+            }
+        ));
+        assert_eq!(
+            m,
+            ["`Note` has no primary key; mark a field with #[entity(primary_key)]"]
+        );
+    }
+
+    #[test]
+    fn duplicate_columns_name_both_fields() {
+        let (m, _) = check_all(&parse_quote! {
+            struct N {
+                #[entity(primary_key)] id: i32,
+                title: String,
+                #[entity(column = "title")] heading: String,
+            }
+        });
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m[0].starts_with("duplicate column `title`: `title` and `heading`"));
+        assert_eq!(m[1], "note: column `title` first mapped here");
+    }
+
+    #[test]
+    fn generated_with_server_default() {
+        let (m, _) = check_all(&parse_quote! {
+            struct N { #[entity(primary_key, generated, server_default = "1")] id: i32 }
+        });
+        assert_eq!(m.len(), 1);
+        assert!(m[0].contains("takes one of them"));
+    }
+
+    #[test]
+    fn relationship_mistakes() {
+        let (m, usable) = check_all(&parse_quote! {
+            struct C {
+                #[entity(primary_key)] a: i32,
+                #[entity(primary_key)] b: i32,
+                parent_id: i32,
+                #[entity(relationship(foreign_key = "c_id"), unique)] kids: Collection<K>,
+                #[entity(relationship(foreign_key = "parentid"))] parent: Reference<P>,
+                #[entity(relationship(foreign_key = "not a field"))] other: Collection<K>,
+            }
+        });
+        assert_eq!(usable, [false, false, false]);
+        assert_eq!(m.len(), 5, "{m:#?}");
+        assert!(m[0].contains("`kids` is a relationship, not a column"));
+        assert!(m[1].contains("single-column primary key on `C`, which has 2"));
+        assert!(m[2].contains("no column field `parentid`") && m[2].contains("`parent_id`?"));
+        assert!(m[3].contains("single-column"));
+        assert!(m[4].contains("\"not a field\" is not a field name"));
+    }
+}
