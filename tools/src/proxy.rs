@@ -169,7 +169,7 @@ mod tests {
         let file = write(
             &dir,
             "both.rs",
-            "#[publish_signatures]\nimpl Counter {\n    pub fn get(&self) -> i64 { 0 }\n}\n#[proxy_methods(Counter, methods(gte))]\nimpl W {\n    fn proxied(&self) -> &Counter { todo!() }\n}\n",
+            "#[publish_signatures]\nimpl Counter {\n    pub fn get(&self) -> i64 { 0 }\n}\n#[proxy_methods(Counter, methods(gte))]\nimpl W {\n    fn proxied(&self) -> &Counter { loop {} }\n}\n",
         );
         let err = expand_file(&file).expect_err("misspelled");
         assert!(

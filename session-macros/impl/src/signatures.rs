@@ -431,7 +431,7 @@ mod tests {
         let (s, _) = sigs(quote! {
             impl T {
                 #[proxy(attribute)]
-                pub fn a(&self) -> crate::X { todo!() }
+                pub fn a(&self) -> crate::X { loop {} }
                 pub async fn b<'a, U: Into<i64>>(&'a self, u: U, v: impl Fn()) -> &'a str where U: Copy { "" }
                 fn c(&self) {}
             }
