@@ -20,6 +20,25 @@ pub const CONFIGURE_WARNING: &str = "At least one scoped session is already pres
 const ALREADY_PRESENT: &str =
     "Scoped session is already present; no new arguments may be specified.";
 
+/// Stores a new value for the current scope, refusing when it has one (SQLAlchemy's
+/// "Scoped session is already present" error).
+fn set_new<T, K: Hash + Eq>(
+    registry: &ScopedRegistry<T, K>,
+    make: impl FnOnce() -> T,
+) -> Result<Arc<T>> {
+    if registry.has() {
+        return Err(Error::InvalidRequest(ALREADY_PRESENT.into()));
+    }
+    Ok(registry.set(make()))
+}
+
+/// SQLAlchemy's `configure()` warning, when the current scope already has a session.
+fn warn_if_present<T, K: Hash + Eq>(registry: &ScopedRegistry<T, K>) {
+    if registry.has() {
+        tracing::warn!(target: "session_scoped", "{CONFIGURE_WARNING}");
+    }
+}
+
 /// The current scope's session, as the proxied methods reach it (SQLAlchemy's `_proxied`):
 /// dereferences to the [`AsyncSession`].
 pub struct Current<S: SessionClass>(Arc<S>);
@@ -77,21 +96,16 @@ impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
     /// [`Error::InvalidRequest`] "Scoped session is already present; no new arguments may be
     /// specified." when the scope has a session.
     pub fn call_with(&self, options: SessionOptions) -> Result<Arc<S>> {
-        if self.registry.has() {
-            return Err(Error::InvalidRequest(ALREADY_PRESENT.into()));
-        }
-        Ok(self
-            .registry
-            .set(self.session_factory.session_with(options)))
+        set_new(&self.registry, || {
+            self.session_factory.session_with(options)
+        })
     }
 
     /// Reconfigures the factory for sessions made from now on; warns (through `tracing`, with
     /// SQLAlchemy's text) when the current scope already has a session, which keeps its
     /// options.
     pub fn configure(&self, options: SessionOptions) {
-        if self.registry.has() {
-            tracing::warn!(target: "session_scoped", "{CONFIGURE_WARNING}");
-        }
+        warn_if_present(&self.registry);
         self.session_factory.configure(options);
     }
 
@@ -285,19 +299,14 @@ impl<K: Hash + Eq + Send + 'static> ScopedSession<K> {
     /// # Errors
     /// [`Error::InvalidRequest`] when the scope has a session.
     pub fn call_with(&self, options: SessionOptions) -> Result<Arc<Session>> {
-        if self.registry.has() {
-            return Err(Error::InvalidRequest(ALREADY_PRESENT.into()));
-        }
-        Ok(self
-            .registry
-            .set(self.session_factory.session_with(options)))
+        set_new(&self.registry, || {
+            self.session_factory.session_with(options)
+        })
     }
 
     /// Reconfigures the factory; warns when the current scope has a session.
     pub fn configure(&self, options: SessionOptions) {
-        if self.registry.has() {
-            tracing::warn!(target: "session_scoped", "{CONFIGURE_WARNING}");
-        }
+        warn_if_present(&self.registry);
         self.session_factory.configure(options);
     }
 

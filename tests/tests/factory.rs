@@ -7,23 +7,13 @@ use session_core::{
     SessionConfig, SessionOptions, async_sessionmaker, create_async_engine,
 };
 use session_tests::model::{A, Item, metadata};
-use session_tests::support::{a, count_rows, fresh_database, wait_pool_idle};
+use session_tests::support::{a, count_rows, fresh_database, schema_engine, wait_pool_idle};
 
 fn info(pairs: &[(&str, &str)]) -> Info {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-async fn setup(prefix: &str) -> Engine {
-    let engine = create_async_engine(&fresh_database(prefix).await).unwrap();
-    let md = metadata();
-    engine
-        .transaction(async |conn| md.create_all(conn).await)
-        .await
-        .unwrap();
-    engine
 }
 
 #[test]
@@ -118,7 +108,7 @@ impl SessionClass for RequestSession {
 
 #[tokio::test]
 async fn factories_make_user_session_types() {
-    let engine = setup("class").await;
+    let engine = schema_engine("class", 10).await;
     let maker: AsyncSessionMaker<RequestSession> = async_sessionmaker(engine.clone()).class();
     assert!(format!("{maker:?}").starts_with("async_sessionmaker(class_='RequestSession'"));
     maker
@@ -130,7 +120,7 @@ async fn factories_make_user_session_types() {
 
 #[tokio::test]
 async fn begin_commits_rolls_back_and_always_closes() {
-    let engine = setup("begin").await;
+    let engine = schema_engine("begin", 10).await;
     let maker = async_sessionmaker(engine.clone());
 
     let obj = a("committed");
@@ -193,7 +183,7 @@ async fn an_unbound_factory_gives_a_clear_error() {
         "{err}"
     );
     // configure(bind) later: sessions made afterwards work.
-    let engine = setup("unbound").await;
+    let engine = schema_engine("unbound", 10).await;
     maker.configure(SessionOptions::new().bind(engine.clone()));
     maker.begin(async |s| s.add(&a("late bind"))).await.unwrap();
     assert_eq!(count_rows(&engine, "a").await, 1);
@@ -267,7 +257,7 @@ fn blocking_sessionmaker_forms_of_seed_002() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_session_inside_async_code_is_a_clear_error_not_a_deadlock() {
-    let engine = setup("blockingasync").await;
+    let engine = schema_engine("blockingasync", 10).await;
     let maker = sessionmaker(engine.clone()).unwrap();
     let session = maker.session();
     let err = session.flush().unwrap_err().to_string();
@@ -293,7 +283,7 @@ async fn blocking_session_inside_async_code_is_a_clear_error_not_a_deadlock() {
 #[tokio::test]
 async fn a_session_bound_to_a_connection_joins_its_transaction() {
     use session_core::SharedConnection;
-    let engine = setup("external").await;
+    let engine = schema_engine("external", 10).await;
     // The "join an external transaction" test recipe.
     let outer = engine.begin().await.unwrap();
     let shared = SharedConnection::new(outer);

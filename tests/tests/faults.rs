@@ -12,16 +12,12 @@ use session_scoped::{async_scoped_session, scope};
 use session_tests::model::{A, B, Item, metadata};
 use session_tests::odd::{Odd, Wide};
 use session_tests::support::{
-    a, fresh_database, idle_in_transaction, poll_then_drop, wait_pool_idle,
+    a, create_schema, fresh_database, idle_in_transaction, poll_then_drop, wait_pool_idle,
 };
 use session_tools::pg::Cluster;
 
 async fn schema(engine: &Engine) {
-    let md = metadata().with::<Odd>().with::<Wide>();
-    engine
-        .transaction(async |conn| md.create_all(conn).await)
-        .await
-        .unwrap();
+    create_schema(engine, metadata().with::<Odd>().with::<Wide>()).await;
 }
 
 async fn setup(prefix: &str, pool: u32) -> Engine {

@@ -1,26 +1,11 @@
 //! Leak check in a test binary of its own, so that resident memory measures this test alone.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use session_core::{Engine, async_sessionmaker};
+use session_core::async_sessionmaker;
 use session_scoped::{async_scoped_session, scope};
-use session_tests::model::{A, metadata};
-use session_tests::support::{a, fresh_database, idle_in_transaction, wait_pool_idle};
-
-async fn setup(prefix: &str, pool: u32) -> Engine {
-    let engine = Engine::builder(fresh_database(prefix).await)
-        .pool_size(pool)
-        .checkout_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let md = metadata();
-    engine
-        .transaction(async |conn| md.create_all(conn).await)
-        .await
-        .unwrap();
-    engine
-}
+use session_tests::model::A;
+use session_tests::support::{a, idle_in_transaction, schema_engine, wait_pool_idle};
 
 /// Resident memory now, in kB.
 fn rss_kb() -> u64 {
@@ -35,7 +20,7 @@ fn rss_kb() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_task_scoped_requests_leak_nothing() {
-    let engine = setup("leaks", 10).await;
+    let engine = schema_engine("leaks", 10).await;
     let maker = async_sessionmaker(engine.clone()).expire_on_commit(false);
     maker.begin(async |s| s.add(&a("shared"))).await.unwrap();
     let scoped = Arc::new(async_scoped_session(maker, scope::task_scope));

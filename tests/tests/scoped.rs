@@ -4,26 +4,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use session_core::{
-    Engine, Error, Obj, ObjectState, SessionOptions, async_sessionmaker, create_async_engine,
+    Error, Obj, ObjectState, SessionOptions, async_sessionmaker, create_async_engine,
 };
 use session_scoped::{ScopedRegistry, async_scoped_session, scope};
 use session_tests::model::{A, metadata};
 use session_tests::support::{
-    LogCapture, a, fresh_database, idle_in_transaction, poll_then_drop, wait_pool_idle,
+    LogCapture, a, fresh_database, idle_in_transaction, poll_then_drop, schema_engine,
+    wait_pool_idle,
 };
-
-async fn setup(prefix: &str, pool: u32) -> Engine {
-    let engine = Engine::builder(fresh_database(prefix).await)
-        .pool_size(pool)
-        .build()
-        .unwrap();
-    let md = metadata();
-    engine
-        .transaction(async |conn| md.create_all(conn).await)
-        .await
-        .unwrap();
-    engine
-}
 
 #[test]
 fn registry_follows_sqlalchemys_verified_sequence() {
@@ -60,7 +48,7 @@ fn registry_follows_sqlalchemys_verified_sequence() {
 
 #[tokio::test]
 async fn call_with_options_configure_and_remove() {
-    let engine = setup("scoped_cfg", 4).await;
+    let engine = schema_engine("scoped_cfg", 4).await;
     let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::current_task);
     let first = scoped
         .call_with(SessionOptions::new().autoflush(false))
@@ -108,7 +96,7 @@ async fn call_with_options_configure_and_remove() {
 #[tokio::test]
 async fn one_scope_begin_add_flush_connection_count_delete() {
     // SQLAlchemy's test_scoping flow, through the generated proxy members.
-    let engine = setup("scoped_flow", 4).await;
+    let engine = schema_engine("scoped_flow", 4).await;
     let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::task_scope);
     scoped
         .scope(async {
@@ -144,7 +132,7 @@ async fn one_scope_begin_add_flush_connection_count_delete() {
 #[tokio::test]
 async fn every_proxied_member_works_on_the_current_scopes_session() {
     use session_core::{AsyncSession, select};
-    let engine = setup("scoped_members", 4).await;
+    let engine = schema_engine("scoped_members", 4).await;
     let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::current_task);
     // Touching an attribute creates the scope's session, as in SQLAlchemy.
     assert!(!scoped.has());
@@ -238,7 +226,7 @@ async fn every_proxied_member_works_on_the_current_scopes_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_task_scopes_leave_nothing_behind() {
-    let engine = setup("scoped_many", 10).await;
+    let engine = schema_engine("scoped_many", 10).await;
     let scoped = Arc::new(async_scoped_session(
         async_sessionmaker(engine.clone()).expire_on_commit(false),
         scope::task_scope,
@@ -270,7 +258,7 @@ async fn a_thousand_task_scopes_leave_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_scope_without_remove_keeps_its_entry() {
-    let engine = setup("scoped_leak", 4).await;
+    let engine = schema_engine("scoped_leak", 4).await;
     let scoped = Arc::new(async_scoped_session(
         async_sessionmaker(engine.clone()),
         scope::current_task,
@@ -299,7 +287,7 @@ async fn a_task_scope_without_remove_keeps_its_entry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scoped_task_cancelled_mid_flush_leaves_the_pool_clean() {
-    let engine = setup("scoped_cancel", 4).await;
+    let engine = schema_engine("scoped_cancel", 4).await;
     let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::task_scope);
     for polls in 0..40 {
         let done = poll_then_drop(

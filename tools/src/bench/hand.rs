@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
+use session_core::tokio_postgres::Row;
 use session_core::{Engine, Result};
 
 /// A row of `a` as hand-written code would keep it.
@@ -33,6 +34,16 @@ pub(crate) struct RowB {
     pub(crate) data: String,
 }
 
+/// An `a` row (`id, data, create_date`) as a [`RowA`] without children.
+fn row_a(r: &Row) -> RowA {
+    RowA {
+        id: r.get(0),
+        data: r.get(1),
+        create_date: r.get(2),
+        bs: Vec::new(),
+    }
+}
+
 /// N parents with 2 children each: one INSERT per table, keys and defaults returned.
 pub(crate) async fn insert_flush(engine: &Engine, n: usize) -> Result<Vec<RowA>> {
     let mut conn = engine.begin().await?;
@@ -45,15 +56,7 @@ pub(crate) async fn insert_flush(engine: &Engine, n: usize) -> Result<Vec<RowA>>
             &[&data],
         )
         .await?;
-    let mut parents: Vec<RowA> = rows
-        .iter()
-        .map(|r| RowA {
-            id: r.get(0),
-            data: r.get(1),
-            create_date: r.get(2),
-            bs: Vec::new(),
-        })
-        .collect();
+    let mut parents: Vec<RowA> = rows.iter().map(row_a).collect();
     let a_ids: Vec<i32> = parents.iter().flat_map(|p| [p.id, p.id]).collect();
     let b_data: Vec<String> = (0..n)
         .flat_map(|i| [format!("b{i}.1"), format!("b{i}.2")])
@@ -84,15 +87,7 @@ pub(crate) async fn load_eager(engine: &Engine) -> Result<Vec<RowA>> {
     let rows = conn
         .query("SELECT id, data, create_date FROM a ORDER BY id", &[])
         .await?;
-    let mut parents: Vec<RowA> = rows
-        .iter()
-        .map(|r| RowA {
-            id: r.get(0),
-            data: r.get(1),
-            create_date: r.get(2),
-            bs: Vec::new(),
-        })
-        .collect();
+    let mut parents: Vec<RowA> = rows.iter().map(row_a).collect();
     let ids: Vec<i32> = parents.iter().map(|p| p.id).collect();
     let index: HashMap<i32, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let rows = conn
