@@ -64,6 +64,12 @@ pub struct ForeignKey {
 }
 
 impl Table {
+    /// The same table (by name: a table description may be copied wherever its `const` is
+    /// used, so addresses do not identify it).
+    pub fn is(&self, other: &Table) -> bool {
+        std::ptr::eq(self, other) || self.name == other.name
+    }
+
     /// Indices (into `columns`) of the primary-key columns.
     pub fn key_columns(&self) -> impl Iterator<Item = usize> + '_ {
         self.columns

@@ -90,6 +90,11 @@ impl IdentityMap {
         self.typed_mut::<T>().map.reserve(additional);
     }
 
+    /// True when the map may hold an object of `T`.
+    pub(crate) fn holds<T: Entity>(&self) -> bool {
+        self.typed::<T>().is_some_and(|t| !t.map.is_empty())
+    }
+
     pub(crate) fn get<T: Entity>(&self, key: &T::Key) -> Option<Arc<Cell<T>>> {
         self.typed::<T>()?.map.get(key)?.upgrade()
     }

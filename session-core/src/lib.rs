@@ -61,19 +61,26 @@ pub use engine::{Engine, EngineBuilder, PoolStatus, create_async_engine};
 pub use entity::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
 pub use error::{Error, Result};
 pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_sessionmaker};
-pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, selectinload};
+pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, joinedload, selectinload};
 pub use metadata::MetaData;
 pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut};
 pub use relationship::{Collection, Link, Reference};
-pub use result::{EntityResult, RowResult, ScalarResult};
+pub use result::{ColumnsResult, DmlResult, EntityResult, RowResult, ScalarResult};
 pub use session::{
     AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable,
-    IdentityKey, Info, NoAutoflush, ObjStream, STREAM_CHUNK, SessionConfig, SessionConnection,
-    SharedConnection, TransactionInfo, Value,
+    IdentityKey, Info, NoAutoflush, ObjStream, ReturnsRows, STREAM_CHUNK, SessionConfig,
+    SessionConnection, SharedConnection, TransactionInfo, Value,
 };
 /// `#[derive(Entity)]`: see [`session_macros::Entity`].
 pub use session_macros::Entity;
-pub use statement::{Col, Expr, Order, Select, Text, select, text};
+/// Plumbing of [`IntoColumn`]; not public API.
+#[doc(hidden)]
+pub use statement::Term;
+pub use statement::{
+    Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn, JoinOn, Order,
+    Relation, Returning, Select, SelectColumns, Text, Update, delete, func, insert, select,
+    select_columns, text, update,
+};
 pub use transaction::AsyncTransaction;
 
 /// The driver, re-exported so that users name the same `Row`, `ToSql` and `SqlState` types.

@@ -1,11 +1,13 @@
 //! Eager loading: [`selectinload`] runs one extra `... WHERE fk = ANY($1)` query per
 //! relationship for all the objects a query returned, and fills their [`Collection`]s or
-//! [`Reference`]s, so that the relationship is then read without I/O.
+//! [`Reference`]s; [`joinedload`] reads a many-to-one relationship from a `LEFT OUTER JOIN` in
+//! the query itself. Either way the relationship is then read without I/O.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
 use futures::future::BoxFuture;
+use tokio_postgres::Row;
 
 use crate::connection::AsyncConnection;
 use crate::entity::{ColumnType, Entity};
@@ -14,7 +16,7 @@ use crate::flush::quote;
 use crate::object::Obj;
 use crate::relationship::{Collection, Reference};
 use crate::session::AsyncSession;
-use crate::statement::Col;
+use crate::statement::{Col, JoinOn, Relation};
 
 /// Keys per eager-load query.
 const CHUNK: usize = 50_000;
@@ -29,9 +31,25 @@ type LoadFn<T> = Box<
         + Sync,
 >;
 
-/// A loader option for a query of `T` (from [`selectinload`]).
+/// Fills a joined relationship from the rows' columns `offset..`, one row per object.
+type ApplyFn<T> =
+    Box<dyn Fn(&AsyncSession, &[Row], usize, &[Obj<T>], &str) -> Result<()> + Send + Sync>;
+
+/// A loader option for a query of `T` (from [`selectinload`] or [`joinedload`]).
 pub struct Loader<T: Entity> {
-    pub(crate) run: LoadFn<T>,
+    pub(crate) kind: LoaderKind<T>,
+}
+
+pub(crate) enum LoaderKind<T: Entity> {
+    /// Runs after the query, with the objects it returned.
+    Select(LoadFn<T>),
+    /// Adds a join and columns to the query.
+    Joined(Joined<T>),
+}
+
+pub(crate) struct Joined<T: Entity> {
+    pub(crate) on: JoinOn,
+    pub(crate) apply: ApplyFn<T>,
 }
 
 impl<T: Entity> std::fmt::Debug for Loader<T> {
@@ -44,6 +62,8 @@ impl<T: Entity> std::fmt::Debug for Loader<T> {
 /// the child's foreign-key column, how to read keys on both sides, and where the loaded
 /// collection goes.
 pub struct OneToMany<P: Entity, C: Entity, K> {
+    /// The parent's referenced key column.
+    pub parent_column: Col<P, K>,
     /// The child's foreign-key column.
     pub foreign_key: Col<C, K>,
     /// The parent's referenced key.
@@ -56,6 +76,8 @@ pub struct OneToMany<P: Entity, C: Entity, K> {
 
 /// A many-to-one relationship `C.parent` (what `#[derive(Entity)]` generates as `B::a()`).
 pub struct ManyToOne<C: Entity, P: Entity, K> {
+    /// The child's foreign-key column.
+    pub foreign_key: Col<C, K>,
     /// The parent's referenced key column.
     pub parent_column: Col<P, K>,
     /// The parent's referenced key.
@@ -100,12 +122,13 @@ where
     fn into_loader(self) -> Loader<P> {
         let OneToMany {
             foreign_key,
+            parent_column: _,
             parent_key,
             child_key,
             set,
         } = self;
         Loader {
-            run: Box::new(move |session, conn, parents| {
+            kind: LoaderKind::Select(Box::new(move |session, conn, parents| {
                 Box::pin(async move {
                     let column = &C::TABLE.columns[foreign_key.index()];
                     let sql = select_by::<C>(column.name, column.sql_type);
@@ -128,7 +151,7 @@ where
                     }
                     Ok(())
                 })
-            }),
+            })),
         }
     }
 }
@@ -141,13 +164,14 @@ where
 {
     fn into_loader(self) -> Loader<C> {
         let ManyToOne {
+            foreign_key: _,
             parent_column,
             parent_key,
             child_key,
             set,
         } = self;
         Loader {
-            run: Box::new(move |session, conn, children| {
+            kind: LoaderKind::Select(Box::new(move |session, conn, children| {
                 Box::pin(async move {
                     let column = &P::TABLE.columns[parent_column.index()];
                     let sql = select_by::<P>(column.name, column.sql_type);
@@ -174,7 +198,76 @@ where
                     }
                     Ok(())
                 })
-            }),
+            })),
         }
+    }
+}
+
+impl<P: Entity, C: Entity, K: ColumnType> Relation for OneToMany<P, C, K> {
+    fn join_on(&self) -> JoinOn {
+        JoinOn {
+            from: P::TABLE,
+            from_column: self.parent_column.index(),
+            target: C::TABLE,
+            target_column: self.foreign_key.index(),
+        }
+    }
+}
+
+impl<C: Entity, P: Entity, K: ColumnType> Relation for ManyToOne<C, P, K> {
+    fn join_on(&self) -> JoinOn {
+        JoinOn {
+            from: C::TABLE,
+            from_column: self.foreign_key.index(),
+            target: P::TABLE,
+            target_column: self.parent_column.index(),
+        }
+    }
+}
+
+/// Loads a many-to-one relationship in the same query, from a `LEFT OUTER JOIN` of the
+/// parent's table under the alias `table_N` (SQLAlchemy's `joinedload(B.a)`). Parents already
+/// in the identity map are reused. For a one-to-many relationship use [`selectinload`]: a join
+/// would repeat each parent once per child (and `joinedload` of a collection does not compile).
+pub fn joinedload<C, P, K>(relationship: ManyToOne<C, P, K>) -> Loader<C>
+where
+    C: Entity,
+    P: Entity,
+    K: ColumnType + Hash + Eq,
+{
+    let on = relationship.join_on();
+    let ManyToOne { set, .. } = relationship;
+    Loader {
+        kind: LoaderKind::Joined(Joined {
+            on,
+            apply: Box::new(move |session, rows, offset, children, sql| {
+                // A row whose joined key is NULL has no parent (NULL foreign key, or one
+                // that points nowhere).
+                let at = offset + on.target_column;
+                let linked = rows
+                    .iter()
+                    .map(|row| row.try_get::<_, Option<K>>(at).map(|k| k.is_some()))
+                    .collect::<std::result::Result<Vec<bool>, _>>()
+                    .map_err(|e| crate::Error::statement(e, sql))?;
+                let parents = session.load_rows_at::<P, _>(
+                    rows.iter()
+                        .zip(&linked)
+                        .filter(|(_, linked)| **linked)
+                        .map(|(row, _)| row),
+                    offset,
+                    sql,
+                    false,
+                )?;
+                let mut parents = parents.into_iter();
+                for (child, linked) in children.iter().zip(linked) {
+                    let reference = match linked.then(|| parents.next()).flatten() {
+                        Some(parent) => Reference::to(parent),
+                        None => Reference::none(),
+                    };
+                    child.with_value(|c| set(c, reference));
+                }
+                Ok(())
+            }),
+        }),
     }
 }

@@ -254,6 +254,31 @@ impl<T: Entity> State<T> {
         }
     }
 
+    /// Sets `(column, row index)` pairs from `row` in the value and in the kept image, marks
+    /// those columns loaded, and recomputes whether the object has unflushed changes (what a
+    /// refresh or a synchronized UPDATE does).
+    pub(crate) fn load_columns(
+        &mut self,
+        columns: &[(usize, usize)],
+        row: &tokio_postgres::Row,
+    ) -> std::result::Result<(), tokio_postgres::Error> {
+        let mut committed = self.committed.take();
+        let result = columns.iter().try_for_each(|&(c, at)| {
+            self.value.set_column(c, row, at)?;
+            match committed.as_mut() {
+                Some(image) => image.set_column(c, row, at),
+                None => Ok(()),
+            }
+        });
+        self.committed = committed;
+        result?;
+        let loaded: Vec<usize> = columns.iter().map(|&(c, _)| c).collect();
+        self.expired.refreshed(&loaded, T::TABLE.columns.len());
+        self.settle_committed();
+        self.modified = !self.changed_columns().is_empty();
+        Ok(())
+    }
+
     /// Drops the kept image when the value is back to it.
     pub(crate) fn settle_committed(&mut self) {
         if let Some(old) = &self.committed {

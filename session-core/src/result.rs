@@ -1,5 +1,7 @@
 //! Results with SQLAlchemy's API: [`ScalarResult`] (one value per row: `scalars()`),
-//! [`EntityResult`] (what `execute(select(A))` returns), and [`RowResult`] (rows of raw SQL).
+//! [`EntityResult`] (what `execute(select(A))` returns), [`ColumnsResult`] (typed rows of
+//! `select_columns` and `returning`), [`DmlResult`] (`rowcount` of an `INSERT` / `UPDATE` /
+//! `DELETE`), and [`RowResult`] (rows of raw SQL).
 
 use postgres_types::FromSqlOwned;
 use tokio_postgres::Row;
@@ -7,6 +9,7 @@ use tokio_postgres::Row;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::object::Obj;
+use crate::statement::Columns;
 
 /// One value per row (SQLAlchemy's `ScalarResult`).
 #[derive(Debug, Clone)]
@@ -245,5 +248,115 @@ impl RowResult {
     /// True when there is no row.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+}
+
+/// Typed rows of [`select_columns`](crate::select_columns) or of a `returning(...)`: each row
+/// is `C::Row`, a value or a tuple (SQLAlchemy's `Result` of `Row`s).
+pub struct ColumnsResult<C: Columns> {
+    rows: Vec<C::Row>,
+}
+
+impl<C: Columns> ColumnsResult<C> {
+    pub(crate) fn new(rows: Vec<C::Row>) -> Self {
+        ColumnsResult { rows }
+    }
+
+    /// Every row.
+    pub fn all(self) -> Vec<C::Row> {
+        self.rows
+    }
+
+    /// The first row, or `None`.
+    pub fn first(self) -> Option<C::Row> {
+        self.rows.into_iter().next()
+    }
+
+    /// Exactly one row.
+    ///
+    /// # Errors
+    /// [`Error::NoResultFound`] or [`Error::MultipleResultsFound`].
+    pub fn one(self) -> Result<C::Row> {
+        ScalarResult::new(self.rows).one()
+    }
+
+    /// At most one row.
+    ///
+    /// # Errors
+    /// [`Error::MultipleResultsFound`].
+    pub fn one_or_none(self) -> Result<Option<C::Row>> {
+        ScalarResult::new(self.rows).one_or_none()
+    }
+
+    /// The first column of the first row, or `None` without rows (SQLAlchemy's `scalar()`).
+    pub fn scalar(self) -> Option<C::First> {
+        self.first().map(C::first)
+    }
+
+    /// The first column of every row (SQLAlchemy's `scalars()`).
+    pub fn scalars(self) -> ScalarResult<C::First> {
+        ScalarResult::new(self.rows.into_iter().map(C::first).collect())
+    }
+
+    /// The rows in chunks of `size`.
+    pub fn partitions(self, size: usize) -> Vec<Vec<C::Row>> {
+        ScalarResult::new(self.rows).partitions(size)
+    }
+
+    /// Drops repeated rows, keeping the first occurrence (SQLAlchemy's `unique()`).
+    #[must_use]
+    pub fn unique(mut self) -> Self
+    where
+        C::Row: PartialEq,
+    {
+        let mut kept: Vec<C::Row> = Vec::with_capacity(self.rows.len());
+        for row in self.rows.drain(..) {
+            if !kept.contains(&row) {
+                kept.push(row);
+            }
+        }
+        self.rows = kept;
+        self
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+impl<C: Columns> IntoIterator for ColumnsResult<C> {
+    type Item = C::Row;
+    type IntoIter = std::vec::IntoIter<C::Row>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.rows.into_iter()
+    }
+}
+
+impl<C: Columns> std::fmt::Debug for ColumnsResult<C>
+where
+    C::Row: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.rows).finish()
+    }
+}
+
+/// What an `INSERT`, `UPDATE` or `DELETE` without `RETURNING` gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmlResult {
+    pub(crate) rowcount: u64,
+}
+
+impl DmlResult {
+    /// The number of rows the statement matched (SQLAlchemy's `result.rowcount`).
+    pub fn rowcount(&self) -> u64 {
+        self.rowcount
     }
 }

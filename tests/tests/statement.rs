@@ -53,7 +53,7 @@ fn data(objs: Vec<Obj<A>>) -> Vec<String> {
 async fn every_operator_binds_its_value() {
     let engine = seeded("operators").await;
     let s = AsyncSession::new(engine.clone());
-    let q = |sel| async { data(s.scalars(sel).await.unwrap().all()) };
+    let q = |sel: session_core::Select<A>| async { data(s.scalars(sel).await.unwrap().all()) };
     let by_id = |sel: session_core::Select<A>| sel.order_by(A::id.asc());
     assert_eq!(q(by_id(select::<A>().filter(A::id.eq(2)))).await, ["a2"]);
     assert_eq!(q(by_id(select::<A>().filter(A::id.ne(2)))).await.len(), 4);

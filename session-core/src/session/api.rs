@@ -444,23 +444,21 @@ impl AsyncSession {
         self.execute_impl::<Q>(statement).await
     }
 
-    /// The entities of a select (SQLAlchemy's `scalars()`).
+    /// The first value of every row: the entities of a select, the first column of a
+    /// `select_columns` or `returning` (SQLAlchemy's `scalars()`).
     ///
     /// # Errors
     /// As [`AsyncSession::execute`].
-    pub async fn scalars<T: crate::Entity>(
-        &self,
-        statement: crate::Select<T>,
-    ) -> crate::Result<crate::ScalarResult<crate::Obj<T>>> {
-        self.scalars_impl::<T>(statement).await
+    pub async fn scalars<Q: crate::ReturnsRows>(&self, statement: Q) -> crate::Result<Q::Scalars> {
+        self.scalars_impl::<Q>(statement).await
     }
 
-    /// The first value: the first entity of a select, or the first column of raw SQL
+    /// The first value: the first entity of a select, or the first column of the first row
     /// (SQLAlchemy's `scalar()`).
     ///
     /// # Errors
     /// As [`AsyncSession::execute`].
-    pub async fn scalar<Q: crate::Executable>(&self, statement: Q) -> crate::Result<Q::Scalar> {
+    pub async fn scalar<Q: crate::ReturnsRows>(&self, statement: Q) -> crate::Result<Q::Scalar> {
         self.scalar_impl::<Q>(statement).await
     }
 

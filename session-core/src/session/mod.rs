@@ -8,6 +8,7 @@
 //! operations are not permitted" error instead of corrupting state or deadlocking.
 
 mod api;
+mod dml;
 mod ops;
 mod query;
 mod state;
@@ -27,7 +28,7 @@ use crate::object::AnyObj;
 
 pub use api::AsyncSession;
 pub use ops::IdentityKey;
-pub use query::{Executable, ObjStream, STREAM_CHUNK, Value};
+pub use query::{Executable, ObjStream, ReturnsRows, STREAM_CHUNK, Value};
 use state::SessionState;
 pub use tx::{AsyncSessionTransaction, NoAutoflush, SessionConnection, TransactionInfo};
 

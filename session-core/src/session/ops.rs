@@ -156,10 +156,24 @@ impl AsyncSession {
         sql: &str,
         populate_existing: bool,
     ) -> Result<Vec<Obj<T>>> {
+        self.load_rows_at(rows, 0, sql, populate_existing)
+    }
+
+    /// Loads objects from the rows' columns `offset..offset + T::TABLE.columns.len()`.
+    pub(crate) fn load_rows_at<'r, T: Entity, I>(
+        &self,
+        rows: I,
+        offset: usize,
+        sql: &str,
+        populate_existing: bool,
+    ) -> Result<Vec<Obj<T>>>
+    where
+        I: IntoIterator<Item = &'r Row>,
+    {
+        let rows = rows.into_iter();
         let mut state = self.state();
-        state.identity.reserve::<T>(rows.len());
-        rows.iter()
-            .map(|row| self.load_row_locked::<T>(&mut state, row, sql, populate_existing))
+        state.identity.reserve::<T>(rows.size_hint().0);
+        rows.map(|row| self.load_row_locked::<T>(&mut state, row, offset, sql, populate_existing))
             .collect()
     }
 
@@ -173,17 +187,18 @@ impl AsyncSession {
         populate_existing: bool,
     ) -> Result<Obj<T>> {
         let mut state = self.state();
-        self.load_row_locked(&mut state, row, sql, populate_existing)
+        self.load_row_locked(&mut state, row, 0, sql, populate_existing)
     }
 
     fn load_row_locked<T: Entity>(
         &self,
         state: &mut super::state::SessionState,
         row: &Row,
+        offset: usize,
         sql: &str,
         populate_existing: bool,
     ) -> Result<Obj<T>> {
-        let key = T::key_from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
+        let key = T::key_from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
         if let Some(cell) = state.identity.get::<T>(&key) {
             let mut guard = cell.lock();
             if populate_existing || guard.expired.any() {
@@ -191,7 +206,7 @@ impl AsyncSession {
                 for c in 0..T::TABLE.columns.len() {
                     guard
                         .value
-                        .set_column(c, row, c)
+                        .set_column(c, row, offset + c)
                         .map_err(|e| Error::statement(e, sql))?;
                 }
                 guard.committed = None;
@@ -201,7 +216,7 @@ impl AsyncSession {
             drop(guard);
             return Ok(Obj::from_cell(cell));
         }
-        let value = T::from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
+        let value = T::from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
         let obj = Obj::new(value);
         {
             let mut guard = obj.cell.lock();
@@ -239,25 +254,12 @@ impl AsyncSession {
         let row = row.ok_or_else(|| {
             Error::InvalidRequest(format!("Could not refresh instance '{obj:?}'"))
         })?;
-        let mut guard = obj.cell.lock();
-        let state = &mut *guard;
-        let mut committed = state.committed.take();
-        for (at, &c) in columns.iter().enumerate() {
-            state
-                .value
-                .set_column(c, &row, at)
-                .map_err(|e| Error::statement(e, &sql))?;
-            if let Some(image) = committed.as_mut() {
-                image
-                    .set_column(c, &row, at)
-                    .map_err(|e| Error::statement(e, &sql))?;
-            }
-        }
-        state.committed = committed;
-        state.expired.refreshed(&columns, T::TABLE.columns.len());
-        state.settle_committed();
-        state.modified = !state.changed_columns().is_empty();
-        Ok(())
+        let pairs: Vec<(usize, usize)> =
+            columns.iter().enumerate().map(|(at, &c)| (c, at)).collect();
+        obj.cell
+            .lock()
+            .load_columns(&pairs, &row)
+            .map_err(|e| Error::statement(e, &sql))
     }
 
     /// Implements [`AsyncSession::expire`].

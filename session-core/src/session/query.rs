@@ -12,35 +12,51 @@ use postgres_types::FromSqlOwned;
 use tokio_postgres::Row;
 
 use super::{AsyncSession, Bound};
-use crate::connection::Param;
+use crate::connection::{AsyncConnection, Param};
 use crate::entity::{Entity, OwnedParam};
 use crate::error::{Error, Result};
+use crate::loader::{Loader, LoaderKind};
 use crate::object::Obj;
-use crate::result::{EntityResult, RowResult, ScalarResult};
-use crate::statement::{Select, Text};
+use crate::result::{ColumnsResult, EntityResult, RowResult, ScalarResult};
+use crate::statement::{Columns, Select, SelectColumns, Text};
 
 /// Rows fetched per round trip by `stream` / `stream_scalars`.
 pub const STREAM_CHUNK: usize = 1000;
 
 static NEXT_CURSOR: AtomicU64 = AtomicU64::new(1);
 
-/// A statement a session can run: [`Select`] (entities) or [`Text`] (rows).
+/// A statement a session can run: [`Select`] (entities), [`SelectColumns`] (typed rows),
+/// [`Text`] (rows), [`Insert`](crate::Insert) / [`Update`](crate::Update) /
+/// [`Delete`](crate::Delete) (a row count) and their [`Returning`](crate::Returning) forms.
 pub trait Executable: Send + Sized {
     /// What `execute` returns.
     type Output: Send;
-    /// What `scalar` returns.
-    type Scalar: Send;
 
     /// Runs the statement on `session` (use [`AsyncSession::execute`]).
     #[doc(hidden)]
     fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<Self::Output>>;
+}
+
+/// A statement that returns rows, so that `scalar` and `scalars` apply. An `UPDATE` without
+/// `RETURNING` is not one: where SQLAlchemy raises "This result object does not return rows"
+/// at run time, here `session.scalar(update::<A>()...)` does not compile.
+pub trait ReturnsRows: Executable {
+    /// What `scalar` returns.
+    type Scalar: Send;
+    /// What `scalars` returns.
+    type Scalars: Send;
 
     /// The first value of the output.
     #[doc(hidden)]
     fn first(output: Self::Output) -> Result<Self::Scalar>;
+
+    /// The first value of every row.
+    #[doc(hidden)]
+    fn scalars(output: Self::Output) -> Result<Self::Scalars>;
 }
 
-/// The first column of the first row of raw SQL (what `scalar(text(...))` returns).
+/// The first column of one row of raw SQL (what `scalar(text(...))` returns, and each item of
+/// `scalars(text(...))`).
 #[derive(Debug)]
 pub struct Value(Option<Row>);
 
@@ -68,13 +84,42 @@ impl Value {
     }
 }
 
-fn param_refs(params: &[Arc<OwnedParam>]) -> Vec<Param<'_>> {
+pub(crate) fn param_refs(params: &[Arc<OwnedParam>]) -> Vec<Param<'_>> {
     params.iter().map(|p| &***p as Param<'_>).collect()
+}
+
+/// Objects for the rows of a select of `T`, with its eager loads done.
+async fn materialize<T: Entity>(
+    session: &AsyncSession,
+    conn: &mut AsyncConnection,
+    rows: &[Row],
+    sql: &str,
+    populate: bool,
+    loaders: &[Loader<T>],
+) -> Result<Vec<Obj<T>>> {
+    let objects = session.load_rows::<T>(rows, sql, populate)?;
+    let mut offset = T::TABLE.columns.len();
+    for loader in loaders {
+        match &loader.kind {
+            LoaderKind::Joined(joined) => {
+                (joined.apply)(session, rows, offset, &objects, sql)?;
+                offset += joined.on.target.columns.len();
+            }
+            LoaderKind::Select(run) => run(session, conn, &objects).await?,
+        }
+    }
+    Ok(objects)
+}
+
+fn check_built(error: &Option<String>) -> Result<()> {
+    match error {
+        Some(message) => Err(Error::InvalidRequest(message.clone())),
+        None => Ok(()),
+    }
 }
 
 impl<T: Entity> Executable for Select<T> {
     type Output = EntityResult<T>;
-    type Scalar = Option<Obj<T>>;
 
     fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<EntityResult<T>>> {
         Box::pin(async move {
@@ -85,6 +130,7 @@ impl<T: Entity> Executable for Select<T> {
                         .into(),
                 ));
             }
+            check_built(&self.core.error)?;
             let mut conns = session.lock_conns()?;
             session.autoflush_locked(&mut conns).await?;
             let engine =
@@ -92,22 +138,76 @@ impl<T: Entity> Executable for Select<T> {
             let conn = session.conn_for(&mut conns, &engine).await?;
             let (sql, params) = self.to_sql();
             let rows = conn.query(&sql, &param_refs(&params)).await?;
-            let objects = session.load_rows::<T>(&rows, &sql, self.populate_existing)?;
-            for loader in &self.loaders {
-                (loader.run)(session, conn, &objects).await?;
-            }
+            let objects = materialize(
+                session,
+                conn,
+                &rows,
+                &sql,
+                self.populate_existing,
+                &self.loaders,
+            )
+            .await?;
             Ok(EntityResult::new(objects))
         })
     }
+}
+
+impl<T: Entity> ReturnsRows for Select<T> {
+    type Scalar = Option<Obj<T>>;
+    type Scalars = ScalarResult<Obj<T>>;
 
     fn first(output: EntityResult<T>) -> Result<Option<Obj<T>>> {
         Ok(output.scalar())
+    }
+
+    fn scalars(output: EntityResult<T>) -> Result<ScalarResult<Obj<T>>> {
+        Ok(output.scalars())
+    }
+}
+
+impl<C: Columns> Executable for SelectColumns<C> {
+    type Output = ColumnsResult<C>;
+
+    fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<ColumnsResult<C>>> {
+        Box::pin(async move {
+            check_built(&self.core.error)?;
+            let mut conns = session.lock_conns()?;
+            session.autoflush_locked(&mut conns).await?;
+            let entity = self.columns.entity();
+            let table = self.bind_table().or(entity.map(|(t, _)| t));
+            let engine = session.resolve_bind(table, entity.map(|(_, id)| id), false)?;
+            let conn = session.conn_for(&mut conns, &engine).await?;
+            let (sql, params) = self.to_sql();
+            let rows = conn.query(&sql, &param_refs(&params)).await?;
+            decode_rows::<C>(&rows, &sql)
+        })
+    }
+}
+
+/// Decodes typed rows.
+pub(crate) fn decode_rows<C: Columns>(rows: &[Row], sql: &str) -> Result<ColumnsResult<C>> {
+    rows.iter()
+        .map(|row| C::decode(row, 0))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(ColumnsResult::new)
+        .map_err(|e| Error::statement(e, sql))
+}
+
+impl<C: Columns> ReturnsRows for SelectColumns<C> {
+    type Scalar = Option<C::First>;
+    type Scalars = ScalarResult<C::First>;
+
+    fn first(output: ColumnsResult<C>) -> Result<Option<C::First>> {
+        Ok(output.scalar())
+    }
+
+    fn scalars(output: ColumnsResult<C>) -> Result<ScalarResult<C::First>> {
+        Ok(output.scalars())
     }
 }
 
 impl Executable for Text {
     type Output = RowResult;
-    type Scalar = Value;
 
     fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<RowResult>> {
         Box::pin(async move {
@@ -120,9 +220,24 @@ impl Executable for Text {
             Ok(RowResult::new(rows))
         })
     }
+}
+
+impl ReturnsRows for Text {
+    type Scalar = Value;
+    type Scalars = ScalarResult<Value>;
 
     fn first(output: RowResult) -> Result<Value> {
         Ok(Value(output.first()))
+    }
+
+    fn scalars(output: RowResult) -> Result<ScalarResult<Value>> {
+        Ok(ScalarResult::new(
+            output
+                .all()
+                .into_iter()
+                .map(|row| Value(Some(row)))
+                .collect(),
+        ))
     }
 }
 
@@ -130,7 +245,7 @@ impl Executable for Text {
 pub type ObjStream<T> = Pin<Box<dyn Stream<Item = Result<Obj<T>>> + Send>>;
 
 impl AsyncSession {
-    async fn autoflush_locked(&self, conns: &mut Vec<Bound>) -> Result<()> {
+    pub(crate) async fn autoflush_locked(&self, conns: &mut Vec<Bound>) -> Result<()> {
         let flush = {
             let state = self.state();
             state.check_usable()?;
@@ -148,15 +263,12 @@ impl AsyncSession {
     }
 
     /// Implements [`AsyncSession::scalars`].
-    pub(crate) async fn scalars_impl<T: Entity>(
-        &self,
-        statement: Select<T>,
-    ) -> Result<ScalarResult<Obj<T>>> {
-        Ok(self.execute(statement).await?.scalars())
+    pub(crate) async fn scalars_impl<Q: ReturnsRows>(&self, statement: Q) -> Result<Q::Scalars> {
+        Q::scalars(self.execute(statement).await?)
     }
 
     /// Implements [`AsyncSession::scalar`].
-    pub(crate) async fn scalar_impl<Q: Executable>(&self, statement: Q) -> Result<Q::Scalar> {
+    pub(crate) async fn scalar_impl<Q: ReturnsRows>(&self, statement: Q) -> Result<Q::Scalar> {
         Q::first(self.execute(statement).await?)
     }
 
@@ -165,6 +277,7 @@ impl AsyncSession {
         &self,
         statement: Select<T>,
     ) -> Result<ObjStream<T>> {
+        check_built(&statement.core.error)?;
         let mut conns = self.lock_conns_owned()?;
         self.autoflush_locked(&mut conns).await?;
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
@@ -186,6 +299,7 @@ impl AsyncSession {
             session: AsyncSession,
             fetch: String,
             populate: bool,
+            loaders: Vec<Loader<T>>,
             buffer: VecDeque<Obj<T>>,
             done: bool,
         }
@@ -195,6 +309,7 @@ impl AsyncSession {
             session: self.handle(),
             fetch,
             populate: statement.populate_existing,
+            loaders: statement.loaders,
             buffer: VecDeque::new(),
             done: false,
         };
@@ -217,7 +332,17 @@ impl AsyncSession {
                 if rows.len() < STREAM_CHUNK {
                     st.done = true;
                 }
-                match st.session.load_rows::<T>(&rows, &st.fetch, st.populate) {
+                let conn = &mut st.conns[st.index].conn;
+                let loaded = materialize(
+                    &st.session,
+                    conn,
+                    &rows,
+                    &st.fetch,
+                    st.populate,
+                    &st.loaders,
+                )
+                .await;
+                match loaded {
                     Ok(objs) => st.buffer.extend(objs),
                     Err(e) => {
                         st.done = true;

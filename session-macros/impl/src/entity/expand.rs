@@ -403,6 +403,7 @@ fn descriptor(this: &syn::Ident, vis: &syn::Visibility, r: &Relationship<'_>) ->
             #[doc = #doc]
             #vis fn #f() -> ::session_core::OneToMany<#this, #target, <#this as ::session_core::Entity>::Key> {
                 ::session_core::OneToMany {
+                    parent_column: <#this>::__SESSION_KEY,
                     foreign_key: <#target>::#col,
                     parent_key: |p| <#this as ::session_core::Entity>::key(p),
                     child_key: |c| c.#get(),
@@ -415,6 +416,7 @@ fn descriptor(this: &syn::Ident, vis: &syn::Visibility, r: &Relationship<'_>) ->
             #[doc = #doc]
             #vis fn #f() -> ::session_core::ManyToOne<#this, #target, <#target as ::session_core::Entity>::Key> {
                 ::session_core::ManyToOne {
+                    foreign_key: <#this>::#col,
                     parent_column: <#target>::__SESSION_KEY,
                     parent_key: |p| <#target as ::session_core::Entity>::key(p),
                     child_key: |c| c.#get(),

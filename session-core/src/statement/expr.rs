@@ -1,0 +1,484 @@
+//! Typed column expressions: [`Col`] (a mapped column), [`ColumnExpr`] (an aggregate or other
+//! SQL expression with a known result type), the conditions they make ([`Expr`]) and
+//! [`Order`] items.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use postgres_types::FromSqlOwned;
+
+use crate::entity::{ColumnType, Entity, OwnedParam, Table};
+use crate::flush::quote;
+
+/// A rendered column expression (the plumbing behind [`IntoColumn`]; not built by users).
+#[derive(Clone, Debug)]
+pub struct Term(pub(crate) Kind);
+
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    Column {
+        table: &'static Table,
+        index: usize,
+    },
+    Star,
+    Func {
+        name: &'static str,
+        distinct: bool,
+        arg: Box<Term>,
+        cast: Option<&'static str>,
+    },
+}
+
+impl Term {
+    /// The expression as SQL, columns qualified by their table.
+    pub(crate) fn sql(&self) -> String {
+        match &self.0 {
+            Kind::Column { table, index } => {
+                format!(
+                    "{}.{}",
+                    quote(table.name),
+                    quote(table.columns[*index].name)
+                )
+            }
+            Kind::Star => "*".to_string(),
+            Kind::Func {
+                name,
+                distinct,
+                arg,
+                cast,
+            } => {
+                let distinct = if *distinct { "DISTINCT " } else { "" };
+                let call = format!("{name}({distinct}{})", arg.sql());
+                match cast {
+                    Some(ty) => format!("CAST({call} AS {ty})"),
+                    None => call,
+                }
+            }
+        }
+    }
+
+    /// Every table the expression reads, in order.
+    pub(crate) fn tables(&self, out: &mut Vec<&'static Table>) {
+        match &self.0 {
+            Kind::Column { table, .. } => {
+                if !out.iter().any(|t| t.is(table)) {
+                    out.push(table);
+                }
+            }
+            Kind::Star => {}
+            Kind::Func { arg, .. } => arg.tables(out),
+        }
+    }
+}
+
+/// Something that can be selected as one column and decoded as [`IntoColumn::Value`]: a
+/// [`Col`] or a [`ColumnExpr`].
+pub trait IntoColumn: Send + Sync + 'static {
+    /// The Rust type of the selected value.
+    type Value: FromSqlOwned + Send + 'static;
+
+    /// The expression (plumbing).
+    #[doc(hidden)]
+    fn term(&self) -> Term;
+
+    /// The entity the expression belongs to, if it is one entity's column (for the bind).
+    #[doc(hidden)]
+    fn entity(&self) -> Option<(&'static Table, std::any::TypeId)> {
+        None
+    }
+}
+
+/// Column `index` of entity `T`, holding `V` (what `#[derive(Entity)]` generates as `A::id`).
+pub struct Col<T, V> {
+    index: usize,
+    _types: PhantomData<fn() -> (T, V)>,
+}
+
+impl<T, V> Clone for Col<T, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T, V> Copy for Col<T, V> {}
+
+impl<T, V> fmt::Debug for Col<T, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Col({})", self.index)
+    }
+}
+
+/// A SQL expression whose value decodes as `V`, e.g. `func::count()` (an `i64`).
+pub struct ColumnExpr<V> {
+    term: Term,
+    _value: PhantomData<fn() -> V>,
+}
+
+impl<V> Clone for ColumnExpr<V> {
+    fn clone(&self) -> Self {
+        ColumnExpr {
+            term: self.term.clone(),
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<V> fmt::Debug for ColumnExpr<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.term.sql())
+    }
+}
+
+impl<V> ColumnExpr<V> {
+    pub(crate) fn new(term: Term) -> Self {
+        ColumnExpr {
+            term,
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T: Entity, V: ColumnType> IntoColumn for Col<T, V> {
+    type Value = V;
+
+    fn term(&self) -> Term {
+        Term(Kind::Column {
+            table: T::TABLE,
+            index: self.index,
+        })
+    }
+
+    fn entity(&self) -> Option<(&'static Table, std::any::TypeId)> {
+        Some((T::TABLE, std::any::TypeId::of::<T>()))
+    }
+}
+
+impl<V: ColumnType> IntoColumn for ColumnExpr<V> {
+    type Value = V;
+
+    fn term(&self) -> Term {
+        self.term.clone()
+    }
+}
+
+/// A condition (SQLAlchemy's column expression): combine with [`Expr::and`], [`Expr::or`],
+/// [`Expr::not`].
+#[derive(Clone)]
+pub struct Expr {
+    node: Node,
+}
+
+#[derive(Clone)]
+enum Node {
+    Compare {
+        term: Term,
+        op: &'static str,
+        value: Arc<OwnedParam>,
+    },
+    Unary {
+        term: Term,
+        op: &'static str,
+    },
+    Between {
+        term: Term,
+        low: Arc<OwnedParam>,
+        high: Arc<OwnedParam>,
+    },
+    InList {
+        term: Term,
+        cast: &'static str,
+        values: Arc<OwnedParam>,
+        negated: bool,
+    },
+    All(Vec<Expr>),
+    Any(Vec<Expr>),
+    Not(Box<Expr>),
+}
+
+impl fmt::Debug for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut params = Vec::new();
+        let sql = self.render(&mut params);
+        write!(f, "{sql} {params:?}")
+    }
+}
+
+fn compare(term: Term, op: &'static str, value: OwnedParam) -> Expr {
+    Expr {
+        node: Node::Compare {
+            term,
+            op,
+            value: Arc::new(value),
+        },
+    }
+}
+
+fn unary(term: Term, op: &'static str) -> Expr {
+    Expr {
+        node: Node::Unary { term, op },
+    }
+}
+
+/// The comparisons and orderings shared by [`Col`] and [`ColumnExpr`] (`$v` is the value type).
+macro_rules! comparisons {
+    ($v:ty) => {
+        /// `self = value`.
+        pub fn eq(self, value: impl Into<$v>) -> Expr {
+            compare(self.term(), "=", Box::new(value.into()))
+        }
+
+        /// `self <> value`.
+        pub fn ne(self, value: impl Into<$v>) -> Expr {
+            compare(self.term(), "<>", Box::new(value.into()))
+        }
+
+        /// `self < value`.
+        pub fn lt(self, value: impl Into<$v>) -> Expr {
+            compare(self.term(), "<", Box::new(value.into()))
+        }
+
+        /// `self <= value`.
+        pub fn le(self, value: impl Into<$v>) -> Expr {
+            compare(self.term(), "<=", Box::new(value.into()))
+        }
+
+        /// `self > value`.
+        pub fn gt(self, value: impl Into<$v>) -> Expr {
+            compare(self.term(), ">", Box::new(value.into()))
+        }
+
+        /// `self >= value`.
+        pub fn ge(self, value: impl Into<$v>) -> Expr {
+            compare(self.term(), ">=", Box::new(value.into()))
+        }
+
+        /// `self IS NULL`.
+        pub fn is_null(self) -> Expr {
+            unary(self.term(), "IS NULL")
+        }
+
+        /// `self IS NOT NULL`.
+        pub fn is_not_null(self) -> Expr {
+            unary(self.term(), "IS NOT NULL")
+        }
+
+        /// `ORDER BY self ASC`.
+        pub fn asc(self) -> Order {
+            Order {
+                term: self.term(),
+                desc: false,
+            }
+        }
+
+        /// `ORDER BY self DESC`.
+        pub fn desc(self) -> Order {
+            Order {
+                term: self.term(),
+                desc: true,
+            }
+        }
+    };
+}
+
+impl<T: Entity, V: ColumnType> Col<T, V> {
+    /// Column `index` of `T::TABLE` (for generated code).
+    pub const fn new(index: usize) -> Self {
+        Col {
+            index,
+            _types: PhantomData,
+        }
+    }
+
+    /// The column's index in `T::TABLE.columns`.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The column's SQL name.
+    pub fn name(&self) -> &'static str {
+        T::TABLE.columns[self.index].name
+    }
+
+    comparisons!(V);
+
+    /// `col BETWEEN low AND high`.
+    pub fn between(self, low: impl Into<V>, high: impl Into<V>) -> Expr {
+        Expr {
+            node: Node::Between {
+                term: self.term(),
+                low: Arc::new(Box::new(low.into())),
+                high: Arc::new(Box::new(high.into())),
+            },
+        }
+    }
+
+    /// `col = ANY($1)`: SQLAlchemy's `in_`, as one array parameter however many values.
+    pub fn in_(self, values: impl IntoIterator<Item = V>) -> Expr {
+        self.in_list(values, false)
+    }
+
+    /// `NOT (col = ANY($1))`.
+    pub fn not_in(self, values: impl IntoIterator<Item = V>) -> Expr {
+        self.in_list(values, true)
+    }
+
+    fn in_list(self, values: impl IntoIterator<Item = V>, negated: bool) -> Expr {
+        let values: Vec<V> = values.into_iter().collect();
+        Expr {
+            node: Node::InList {
+                term: self.term(),
+                cast: T::TABLE.columns[self.index].sql_type,
+                values: Arc::new(Box::new(values)),
+                negated,
+            },
+        }
+    }
+}
+
+impl<V: ColumnType> ColumnExpr<V> {
+    comparisons!(V);
+}
+
+impl<T: Entity> Col<T, String> {
+    /// `col LIKE pattern`.
+    pub fn like(self, pattern: impl Into<String>) -> Expr {
+        compare(self.term(), "LIKE", Box::new(pattern.into()))
+    }
+
+    /// `col ILIKE pattern` (case-insensitive).
+    pub fn ilike(self, pattern: impl Into<String>) -> Expr {
+        compare(self.term(), "ILIKE", Box::new(pattern.into()))
+    }
+}
+
+impl<T: Entity> Col<T, Option<String>> {
+    /// `col LIKE pattern`.
+    pub fn like(self, pattern: impl Into<String>) -> Expr {
+        compare(self.term(), "LIKE", Box::new(Some(pattern.into())))
+    }
+
+    /// `col ILIKE pattern` (case-insensitive).
+    pub fn ilike(self, pattern: impl Into<String>) -> Expr {
+        compare(self.term(), "ILIKE", Box::new(Some(pattern.into())))
+    }
+}
+
+impl Expr {
+    /// `self AND other`.
+    pub fn and(self, other: Expr) -> Expr {
+        match self.node {
+            Node::All(mut list) => {
+                list.push(other);
+                Expr {
+                    node: Node::All(list),
+                }
+            }
+            node => Expr {
+                node: Node::All(vec![Expr { node }, other]),
+            },
+        }
+    }
+
+    /// `self OR other`.
+    pub fn or(self, other: Expr) -> Expr {
+        match self.node {
+            Node::Any(mut list) => {
+                list.push(other);
+                Expr {
+                    node: Node::Any(list),
+                }
+            }
+            node => Expr {
+                node: Node::Any(vec![Expr { node }, other]),
+            },
+        }
+    }
+
+    /// `NOT self`.
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(self) -> Expr {
+        Expr {
+            node: Node::Not(Box::new(self)),
+        }
+    }
+
+    /// Every table the condition reads.
+    pub(crate) fn tables(&self, out: &mut Vec<&'static Table>) {
+        match &self.node {
+            Node::Compare { term, .. }
+            | Node::Unary { term, .. }
+            | Node::Between { term, .. }
+            | Node::InList { term, .. } => term.tables(out),
+            Node::All(list) | Node::Any(list) => list.iter().for_each(|e| e.tables(out)),
+            Node::Not(inner) => inner.tables(out),
+        }
+    }
+
+    /// Renders the condition, numbering parameters after those already in `params`.
+    pub(crate) fn render(&self, params: &mut Vec<Arc<OwnedParam>>) -> String {
+        match &self.node {
+            Node::Compare { term, op, value } => {
+                params.push(value.clone());
+                format!("{} {op} ${}", term.sql(), params.len())
+            }
+            Node::Unary { term, op } => format!("{} {op}", term.sql()),
+            Node::Between { term, low, high } => {
+                params.push(low.clone());
+                params.push(high.clone());
+                format!(
+                    "{} BETWEEN ${} AND ${}",
+                    term.sql(),
+                    params.len() - 1,
+                    params.len()
+                )
+            }
+            Node::InList {
+                term,
+                cast,
+                values,
+                negated,
+            } => {
+                params.push(values.clone());
+                let sql = format!("{} = ANY(${}::{cast}[])", term.sql(), params.len());
+                if *negated {
+                    format!("NOT ({sql})")
+                } else {
+                    sql
+                }
+            }
+            Node::All(list) => join(list, " AND ", params),
+            Node::Any(list) => join(list, " OR ", params),
+            Node::Not(inner) => format!("NOT ({})", inner.render(params)),
+        }
+    }
+}
+
+fn join(list: &[Expr], sep: &str, params: &mut Vec<Arc<OwnedParam>>) -> String {
+    let parts: Vec<String> = list
+        .iter()
+        .map(|e| format!("({})", e.render(params)))
+        .collect();
+    parts.join(sep)
+}
+
+/// An `ORDER BY` item (from `asc()` / `desc()`).
+#[derive(Debug, Clone)]
+pub struct Order {
+    term: Term,
+    desc: bool,
+}
+
+impl Order {
+    pub(crate) fn sql(&self) -> String {
+        format!(
+            "{}{}",
+            self.term.sql(),
+            if self.desc { " DESC" } else { "" }
+        )
+    }
+
+    pub(crate) fn tables(&self, out: &mut Vec<&'static Table>) {
+        self.term.tables(out);
+    }
+}

@@ -1,0 +1,127 @@
+//! SQL aggregate functions (SQLAlchemy's `func.count()`, `func.max(col)`, ...), typed by what
+//! PostgreSQL returns: `count` is an `i64`; `max` / `min` are `Option<V>` (NULL over no rows);
+//! `sum` of integers is an `Option<i64>` and `avg` an `Option<f64>`.
+
+use super::expr::{ColumnExpr, IntoColumn, Kind, Term};
+
+/// `count(*)` (SQLAlchemy's `func.count()`); use with
+/// [`SelectColumns::select_from`](crate::SelectColumns::select_from) when no column names the
+/// table.
+pub fn count() -> ColumnExpr<i64> {
+    call("count", false, Term(Kind::Star), None)
+}
+
+/// `count(col)`: the rows where `col` is not NULL.
+pub fn count_of<X: IntoColumn>(column: X) -> ColumnExpr<i64> {
+    call("count", false, column.term(), None)
+}
+
+/// `count(DISTINCT col)`.
+pub fn count_distinct<X: IntoColumn>(column: X) -> ColumnExpr<i64> {
+    call("count", true, column.term(), None)
+}
+
+/// `max(col)`.
+pub fn max<X>(column: X) -> ColumnExpr<<X::Value as Extremum>::Out>
+where
+    X: IntoColumn,
+    X::Value: Extremum,
+{
+    call("max", false, column.term(), None)
+}
+
+/// `min(col)`.
+pub fn min<X>(column: X) -> ColumnExpr<<X::Value as Extremum>::Out>
+where
+    X: IntoColumn,
+    X::Value: Extremum,
+{
+    call("min", false, column.term(), None)
+}
+
+/// `sum(col)`, cast back to a type Rust decodes (`bigint` for integers, so a sum beyond the
+/// `i64` range is an error, never a wrong number).
+pub fn sum<X>(column: X) -> ColumnExpr<<X::Value as Summable>::Sum>
+where
+    X: IntoColumn,
+    X::Value: Summable,
+{
+    call(
+        "sum",
+        false,
+        column.term(),
+        Some(<X::Value as Summable>::SUM_TYPE),
+    )
+}
+
+/// `avg(col)` as `double precision`.
+pub fn avg<X>(column: X) -> ColumnExpr<Option<f64>>
+where
+    X: IntoColumn,
+    X::Value: Summable,
+{
+    call("avg", false, column.term(), Some("double precision"))
+}
+
+fn call<V>(
+    name: &'static str,
+    distinct: bool,
+    arg: Term,
+    cast: Option<&'static str>,
+) -> ColumnExpr<V> {
+    ColumnExpr::new(Term(Kind::Func {
+        name,
+        distinct,
+        arg: Box::new(arg),
+        cast,
+    }))
+}
+
+/// A column type `max` / `min` apply to; the result is `Option` of the plain type.
+pub trait Extremum {
+    /// What `max` / `min` return.
+    type Out: crate::ColumnType;
+}
+
+/// A numeric column type `sum` / `avg` apply to.
+pub trait Summable {
+    /// What `sum` returns.
+    type Sum: crate::ColumnType;
+    /// The SQL type `sum` is cast to.
+    const SUM_TYPE: &'static str;
+}
+
+macro_rules! extremum {
+    ($($t:ty),*) => {$(
+        impl Extremum for $t { type Out = Option<$t>; }
+        impl Extremum for Option<$t> { type Out = Option<$t>; }
+    )*};
+}
+
+extremum!(
+    i16,
+    i32,
+    i64,
+    f32,
+    f64,
+    String,
+    chrono::NaiveDateTime,
+    chrono::DateTime<chrono::Utc>,
+    chrono::NaiveDate,
+    chrono::NaiveTime
+);
+
+macro_rules! summable {
+    ($($t:ty => $sum:ty, $sql:literal);*) => {$(
+        impl Summable for $t { type Sum = Option<$sum>; const SUM_TYPE: &'static str = $sql; }
+        impl Summable for Option<$t> { type Sum = Option<$sum>; const SUM_TYPE: &'static str = $sql; }
+    )*};
+}
+
+summable!(
+    i16 => i64, "bigint";
+    i32 => i64, "bigint";
+    i64 => i64, "bigint";
+    f32 => f64, "double precision";
+    f64 => f64, "double precision"
+);

@@ -1,0 +1,55 @@
+//! Statements: typed columns and expressions, [`select`] of an entity, [`select_columns`] of
+//! columns and aggregates, [`insert`] / [`update`] / [`delete`], and [`text`].
+//!
+//! Every value travels as a bind parameter and every identifier is quoted. A comparison takes
+//! a value of the column's own Rust type, so comparing a text column with a number does not
+//! compile.
+
+use std::fmt;
+
+use postgres_types::ToSql;
+
+use crate::entity::OwnedParam;
+
+mod columns;
+mod dml;
+mod expr;
+pub mod func;
+mod select;
+
+pub use columns::Columns;
+pub use dml::{Delete, DmlStatement, Insert, Returning, Update, delete, insert, update};
+pub(crate) use dml::{Dml, DmlKind};
+pub use expr::Term;
+pub use expr::{Col, ColumnExpr, Expr, IntoColumn, Order};
+pub use select::{JoinOn, Relation, Select, SelectColumns, select, select_columns};
+
+/// Raw SQL with bind parameters (SQLAlchemy's `text()`): `text("SELECT ... WHERE x = $1")
+/// .bind(5)`.
+pub struct Text {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<OwnedParam>,
+}
+
+/// Raw SQL; add its `$n` parameters with [`Text::bind`].
+pub fn text(sql: impl Into<String>) -> Text {
+    Text {
+        sql: sql.into(),
+        params: Vec::new(),
+    }
+}
+
+impl Text {
+    /// Binds the next parameter (`$1`, `$2`, ... in order).
+    #[must_use]
+    pub fn bind(mut self, value: impl ToSql + Sync + Send + 'static) -> Self {
+        self.params.push(Box::new(value));
+        self
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.sql, self.params)
+    }
+}

@@ -1,0 +1,403 @@
+//! `SELECT`: [`select`] of an entity, [`select_columns`] of columns and expressions, with
+//! joins along relationships, `WHERE`, `GROUP BY` / `HAVING`, `ORDER BY`, `LIMIT` / `OFFSET`,
+//! `DISTINCT` and `FOR UPDATE`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::columns::Columns;
+use super::expr::{Expr, IntoColumn, Order, Term};
+use crate::entity::{Entity, OwnedParam, Table};
+use crate::flush::quote;
+use crate::loader::{Loader, LoaderKind};
+
+/// How a relationship joins its two tables (from `A::bs()` / `B::a()`; plumbing).
+#[derive(Debug, Clone, Copy)]
+pub struct JoinOn {
+    /// The side the relationship starts from.
+    pub(crate) from: &'static Table,
+    pub(crate) from_column: usize,
+    /// The side it leads to.
+    pub(crate) target: &'static Table,
+    pub(crate) target_column: usize,
+}
+
+impl JoinOn {
+    /// `"target_alias"."col" = "from"."col"`.
+    pub(crate) fn condition(&self, target_alias: &str) -> String {
+        format!(
+            "{}.{} = {}.{}",
+            quote(target_alias),
+            quote(self.target.columns[self.target_column].name),
+            quote(self.from.name),
+            quote(self.from.columns[self.from_column].name)
+        )
+    }
+}
+
+/// A relationship a query can join along (`select::<A>().join(A::bs())`).
+pub trait Relation {
+    /// The join condition (plumbing).
+    #[doc(hidden)]
+    fn join_on(&self) -> JoinOn;
+}
+
+/// The clauses every `SELECT` shares.
+#[derive(Default)]
+pub(crate) struct QueryCore {
+    from: Vec<&'static Table>,
+    joins: Vec<(JoinOn, bool)>,
+    filters: Vec<Expr>,
+    group_by: Vec<Term>,
+    having: Vec<Expr>,
+    order: Vec<Order>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    for_update: bool,
+    distinct: bool,
+    /// A mistake found while building (reported when the statement runs).
+    pub(crate) error: Option<String>,
+}
+
+fn has(list: &[&'static Table], table: &'static Table) -> bool {
+    list.iter().any(|t| t.is(table))
+}
+
+impl QueryCore {
+    fn joined(&self) -> Vec<&'static Table> {
+        self.joins.iter().map(|(on, _)| on.target).collect()
+    }
+
+    fn join(&mut self, on: JoinOn, outer: bool) {
+        let joined = self.joined();
+        let reachable = self.from.first().is_some_and(|t| t.is(on.from)) || has(&joined, on.from);
+        if self.error.is_some() {
+            return;
+        }
+        if !reachable {
+            self.error = Some(format!(
+                "Don't know how to join to {target}: the relationship starts at {from}, which is \
+                 neither the first table of the FROM clause nor joined yet; select from {from} \
+                 or join it first",
+                target = on.target.name,
+                from = on.from.name
+            ));
+        } else if on.target.is(on.from)
+            || has(&joined, on.target)
+            || self.from.first().is_some_and(|t| t.is(on.target))
+        {
+            self.error = Some(format!(
+                "Can't join to {}: it is already in the FROM clause (a second copy of a table \
+                 needs an alias, which is not supported yet)",
+                on.target.name
+            ));
+        } else {
+            self.from.retain(|t| !t.is(on.target));
+            self.joins.push((on, outer));
+        }
+    }
+
+    /// `SELECT <list> FROM ...`, with `extra` joins (eager loads) after the query's own.
+    pub(crate) fn render(
+        &self,
+        list: &str,
+        list_tables: &[&'static Table],
+        extra: &[String],
+    ) -> (String, Vec<Arc<OwnedParam>>) {
+        // Tables named anywhere but in neither FROM nor a join join the FROM (as in SQL and
+        // SQLAlchemy: a cartesian product).
+        let mut named: Vec<&'static Table> = list_tables.to_vec();
+        self.filters.iter().for_each(|e| e.tables(&mut named));
+        self.having.iter().for_each(|e| e.tables(&mut named));
+        self.group_by.iter().for_each(|t| t.tables(&mut named));
+        self.order.iter().for_each(|o| o.tables(&mut named));
+        let joined = self.joined();
+        let mut from = self.from.clone();
+        for t in named {
+            if !has(&from, t) && !has(&joined, t) {
+                from.push(t);
+            }
+        }
+        let mut sql = String::from("SELECT ");
+        if self.distinct {
+            sql.push_str("DISTINCT ");
+        }
+        sql.push_str(list);
+        let mut items = from.iter().map(|t| quote(t.name));
+        if let Some(first) = items.next() {
+            sql.push_str(" FROM ");
+            sql.push_str(&first);
+            for (on, outer) in &self.joins {
+                sql.push_str(if *outer {
+                    " LEFT OUTER JOIN "
+                } else {
+                    " JOIN "
+                });
+                sql.push_str(&quote(on.target.name));
+                sql.push_str(" ON ");
+                sql.push_str(&on.condition(on.target.name));
+            }
+            for join in extra {
+                sql.push(' ');
+                sql.push_str(join);
+            }
+            for item in items {
+                sql.push_str(", ");
+                sql.push_str(&item);
+            }
+        }
+        let mut params = Vec::new();
+        let mut clause = |sql: &mut String, keyword: &str, exprs: &[Expr], sep: &str| {
+            if !exprs.is_empty() {
+                let parts: Vec<String> = exprs.iter().map(|e| e.render(&mut params)).collect();
+                sql.push_str(keyword);
+                sql.push_str(&parts.join(sep));
+            }
+        };
+        clause(&mut sql, " WHERE ", &self.filters, " AND ");
+        if !self.group_by.is_empty() {
+            let parts: Vec<String> = self.group_by.iter().map(Term::sql).collect();
+            sql.push_str(" GROUP BY ");
+            sql.push_str(&parts.join(", "));
+        }
+        clause(&mut sql, " HAVING ", &self.having, " AND ");
+        if !self.order.is_empty() {
+            let parts: Vec<String> = self.order.iter().map(Order::sql).collect();
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&parts.join(", "));
+        }
+        if let Some(n) = self.limit {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
+        if let Some(n) = self.offset {
+            sql.push_str(&format!(" OFFSET {n}"));
+        }
+        if self.for_update {
+            sql.push_str(" FOR UPDATE");
+        }
+        (sql, params)
+    }
+}
+
+/// The builder methods every `SELECT` has, delegating to its [`QueryCore`].
+macro_rules! query_builders {
+    () => {
+        /// Adds a `WHERE` condition (ANDed with the others; SQLAlchemy's `where` / `filter`).
+        #[must_use]
+        pub fn filter(mut self, condition: Expr) -> Self {
+            self.core.filters.push(condition);
+            self
+        }
+
+        /// Same as `filter`.
+        #[must_use]
+        pub fn where_(self, condition: Expr) -> Self {
+            self.filter(condition)
+        }
+
+        /// `JOIN` along a relationship (SQLAlchemy's `join(A.bs)`): `select::<A>()
+        /// .join(A::bs())` is `FROM a JOIN b ON b.a_id = a.id`. The relationship must start
+        /// at the first table of the query or at one joined before.
+        #[must_use]
+        pub fn join(mut self, relationship: impl Relation) -> Self {
+            self.core.join(relationship.join_on(), false);
+            self
+        }
+
+        /// `LEFT OUTER JOIN` along a relationship (SQLAlchemy's `outerjoin`).
+        #[must_use]
+        pub fn outerjoin(mut self, relationship: impl Relation) -> Self {
+            self.core.join(relationship.join_on(), true);
+            self
+        }
+
+        /// Adds a `GROUP BY` expression.
+        #[must_use]
+        pub fn group_by(mut self, column: impl IntoColumn) -> Self {
+            self.core.group_by.push(column.term());
+            self
+        }
+
+        /// Adds a `HAVING` condition (ANDed with the others).
+        #[must_use]
+        pub fn having(mut self, condition: Expr) -> Self {
+            self.core.having.push(condition);
+            self
+        }
+
+        /// Adds an `ORDER BY` item.
+        #[must_use]
+        pub fn order_by(mut self, order: Order) -> Self {
+            self.core.order.push(order);
+            self
+        }
+
+        /// `LIMIT n`.
+        #[must_use]
+        pub fn limit(mut self, n: i64) -> Self {
+            self.core.limit = Some(n);
+            self
+        }
+
+        /// `OFFSET n`.
+        #[must_use]
+        pub fn offset(mut self, n: i64) -> Self {
+            self.core.offset = Some(n);
+            self
+        }
+
+        /// `SELECT DISTINCT`.
+        #[must_use]
+        pub fn distinct(mut self) -> Self {
+            self.core.distinct = true;
+            self
+        }
+
+        /// `FOR UPDATE`.
+        #[must_use]
+        pub fn with_for_update(mut self) -> Self {
+            self.core.for_update = true;
+            self
+        }
+    };
+}
+
+/// `SELECT` of entity `T` (SQLAlchemy's `select(A)`), built with chained calls.
+pub struct Select<T: Entity> {
+    pub(crate) core: QueryCore,
+    pub(crate) populate_existing: bool,
+    pub(crate) stream_results: bool,
+    pub(crate) loaders: Vec<Loader<T>>,
+}
+
+/// `select(A)`: every column of `T`, one object per row.
+pub fn select<T: Entity>() -> Select<T> {
+    Select {
+        core: QueryCore {
+            from: vec![T::TABLE],
+            ..QueryCore::default()
+        },
+        populate_existing: false,
+        stream_results: false,
+        loaders: Vec::new(),
+    }
+}
+
+impl<T: Entity> Select<T> {
+    query_builders!();
+
+    /// Overwrite objects already in the identity map with the rows' values (SQLAlchemy's
+    /// `execution_options(populate_existing=True)`).
+    #[must_use]
+    pub fn populate_existing(mut self) -> Self {
+        self.populate_existing = true;
+        self
+    }
+
+    /// Ask for a server-side cursor (SQLAlchemy's `execution_options(stream_results=True)`):
+    /// only [`AsyncSession::stream`](crate::AsyncSession::stream) runs such a statement.
+    #[must_use]
+    pub fn stream_results(mut self) -> Self {
+        self.stream_results = true;
+        self
+    }
+
+    /// Adds a loader option: `selectinload(A::bs())` or `joinedload(B::a())`.
+    #[must_use]
+    pub fn options(mut self, loader: Loader<T>) -> Self {
+        self.loaders.push(loader);
+        self
+    }
+
+    /// The SQL and its parameters. The entity's columns come first; each `joinedload` adds
+    /// its table's columns after them, under the alias `table_N`.
+    pub fn to_sql(&self) -> (String, Vec<Arc<OwnedParam>>) {
+        let table = T::TABLE;
+        let mut list: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| format!("{}.{}", quote(table.name), quote(c.name)))
+            .collect();
+        let mut extra = Vec::new();
+        for (n, loader) in self.loaders.iter().enumerate() {
+            if let LoaderKind::Joined(joined) = &loader.kind {
+                let target = joined.on.target;
+                let alias = format!("{}_{}", target.name, n + 1);
+                list.extend(
+                    target
+                        .columns
+                        .iter()
+                        .map(|c| format!("{}.{}", quote(&alias), quote(c.name))),
+                );
+                extra.push(format!(
+                    "LEFT OUTER JOIN {} AS {} ON {}",
+                    quote(target.name),
+                    quote(&alias),
+                    joined.on.condition(&alias)
+                ));
+            }
+        }
+        self.core.render(&list.join(", "), &[table], &extra)
+    }
+}
+
+impl<T: Entity> fmt::Debug for Select<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_sql().0)
+    }
+}
+
+/// `SELECT` of columns and expressions (SQLAlchemy's `select(A.id, func.count(B.id))`): rows
+/// decode into `C::Row`, a value or a tuple.
+pub struct SelectColumns<C: Columns> {
+    pub(crate) core: QueryCore,
+    pub(crate) columns: C,
+    terms: Vec<Term>,
+}
+
+/// `select(A.id, A.data)`: one column expression or a tuple of up to eight, e.g.
+/// `select_columns((A::id, A::data))` (rows are `(i32, String)`) or
+/// `select_columns(func::count()).select_from::<A>()`.
+pub fn select_columns<C: Columns>(columns: C) -> SelectColumns<C> {
+    let terms = columns.terms();
+    let mut from = Vec::new();
+    terms.iter().for_each(|t| t.tables(&mut from));
+    SelectColumns {
+        core: QueryCore {
+            from,
+            ..QueryCore::default()
+        },
+        columns,
+        terms,
+    }
+}
+
+impl<C: Columns> SelectColumns<C> {
+    query_builders!();
+
+    /// Puts `T`'s table first in the `FROM` clause (SQLAlchemy's `select_from(A)`), for
+    /// expressions that name no table (`func::count()`) or to start joins from it.
+    #[must_use]
+    pub fn select_from<T: Entity>(mut self) -> Self {
+        self.core.from.retain(|t| !t.is(T::TABLE));
+        self.core.from.insert(0, T::TABLE);
+        self
+    }
+
+    /// The table the session picks its bind by.
+    pub(crate) fn bind_table(&self) -> Option<&'static Table> {
+        self.core.from.first().copied()
+    }
+
+    /// The SQL and its parameters.
+    pub fn to_sql(&self) -> (String, Vec<Arc<OwnedParam>>) {
+        let list: Vec<String> = self.terms.iter().map(Term::sql).collect();
+        self.core.render(&list.join(", "), &[], &[])
+    }
+}
+
+impl<C: Columns> fmt::Debug for SelectColumns<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_sql().0)
+    }
+}
