@@ -186,3 +186,50 @@ pub fn echo_statements(log: &str) -> Vec<&str> {
         .filter(|l| l.contains("session_core::echo"))
         .collect()
 }
+
+/// Fills the test schema on `engine` with the statement tests' rows: `a1`..`a5` with 1, 2, 0,
+/// 1, 2 children (`b{i}.{k}`, `B` ids 1..6 in that order), and three `item`s (`x`/1 at 1.0,
+/// `x`/2 without a price, `y`/3 at 30.0).
+///
+/// # Panics
+/// When the inserts fail.
+pub async fn seed(engine: &Engine) {
+    use session_core::{AsyncSession, Collection, Obj};
+    use session_tools::model::{A, B, Item};
+    let session = AsyncSession::new(engine.clone());
+    for i in 1..=5 {
+        let children = (0..i % 3)
+            .map(|k| {
+                Obj::new(B {
+                    data: format!("b{i}.{k}"),
+                    ..B::default()
+                })
+            })
+            .collect();
+        session
+            .add(&Obj::new(A {
+                data: format!("a{i}"),
+                bs: Collection::from_vec(children),
+                ..A::default()
+            }))
+            .expect("add");
+    }
+    for (shop, sku, price) in [("x", 1, Some(1.0)), ("x", 2, None), ("y", 3, Some(30.0))] {
+        session
+            .add(&Obj::new(Item {
+                shop: shop.into(),
+                sku,
+                price,
+            }))
+            .expect("add");
+    }
+    session.commit().await.expect("seed commit");
+    session.close().await;
+}
+
+/// [`schema_engine`] filled by [`seed`].
+pub async fn seeded(prefix: &str) -> Engine {
+    let engine = schema_engine(prefix, 4).await;
+    seed(&engine).await;
+    engine
+}

@@ -6,7 +6,14 @@
 fn ui() {
     let t = trybuild::TestCases::new();
     for category in [
-        "accessor", "entity", "many", "names", "publish", "sections", "target",
+        "accessor",
+        "entity",
+        "many",
+        "names",
+        "publish",
+        "sections",
+        "statement",
+        "target",
     ] {
         t.compile_fail(format!("ui/{category}/*.rs"));
     }

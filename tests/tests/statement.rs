@@ -1,47 +1,9 @@
 //! Statements and results against a real PostgreSQL: operators, Result API, loaders, streams.
 
 use futures::StreamExt;
-use session_core::{AsyncSession, Collection, Engine, Obj, select, selectinload, text};
-use session_tests::model::{A, B, Item, metadata};
-use session_tests::support::{engine, idle_in_transaction, wait_pool_idle};
-
-async fn seeded(prefix: &str) -> Engine {
-    let engine = engine(prefix, 4).await;
-    let md = metadata();
-    engine
-        .transaction(async |conn| md.create_all(conn).await)
-        .await
-        .unwrap();
-    let session = AsyncSession::new(engine.clone());
-    for i in 1..=5 {
-        let children = (0..i % 3)
-            .map(|k| {
-                Obj::new(B {
-                    data: format!("b{i}.{k}"),
-                    ..B::default()
-                })
-            })
-            .collect();
-        session
-            .add(&Obj::new(A {
-                data: format!("a{i}"),
-                bs: Collection::from_vec(children),
-                ..A::default()
-            }))
-            .unwrap();
-    }
-    for (shop, sku, price) in [("x", 1, Some(1.0)), ("x", 2, None), ("y", 3, Some(30.0))] {
-        session
-            .add(&Obj::new(Item {
-                shop: shop.into(),
-                sku,
-                price,
-            }))
-            .unwrap();
-    }
-    session.commit().await.unwrap();
-    engine
-}
+use session_core::{AsyncSession, Obj, select, selectinload, text};
+use session_tests::model::{A, B, Item};
+use session_tests::support::{idle_in_transaction, seeded, wait_pool_idle};
 
 fn data(objs: Vec<Obj<A>>) -> Vec<String> {
     objs.iter()

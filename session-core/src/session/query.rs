@@ -40,6 +40,11 @@ pub trait Executable: Send + Sized {
 /// A statement that returns rows, so that `scalar` and `scalars` apply. An `UPDATE` without
 /// `RETURNING` is not one: where SQLAlchemy raises "This result object does not return rows"
 /// at run time, here `session.scalar(update::<A>()...)` does not compile.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` returns no rows, so `scalar` / `scalars` cannot read one",
+    label = "returns no rows",
+    note = "add `.returning(...)` to an insert / update / delete, or run it with `execute(...)` and read `rowcount()`"
+)]
 pub trait ReturnsRows: Executable {
     /// What `scalar` returns.
     type Scalar: Send;

@@ -78,12 +78,22 @@ fn call<V>(
 }
 
 /// A column type `max` / `min` apply to; the result is `Option` of the plain type.
+#[diagnostic::on_unimplemented(
+    message = "`max` / `min` do not apply to a column of `{Self}`",
+    label = "not an ordered column type",
+    note = "`max` / `min` take numbers, text and date/time columns"
+)]
 pub trait Extremum {
     /// What `max` / `min` return.
     type Out: crate::ColumnType;
 }
 
 /// A numeric column type `sum` / `avg` apply to.
+#[diagnostic::on_unimplemented(
+    message = "`sum` / `avg` need a numeric column, not one of `{Self}`",
+    label = "not a numeric column",
+    note = "`sum` / `avg` take smallint, integer, bigint, real and double precision columns"
+)]
 pub trait Summable {
     /// What `sum` returns.
     type Sum: crate::ColumnType;

@@ -1,0 +1,255 @@
+//! `insert` / `update` / `delete` statements through a session, against a real PostgreSQL:
+//! WHERE, RETURNING, row counts, and the identity map kept in step (SQLAlchemy's
+//! `synchronize_session="fetch"`), also across rollbacks and cancellation.
+
+use session_core::{AsyncSession, Obj, ObjectState, delete, func, insert, select_columns, update};
+use session_tests::model::{A, B};
+use session_tests::support::{
+    a, count_rows, idle_in_transaction, poll_then_drop, seeded, wait_pool_idle,
+};
+
+#[tokio::test]
+async fn insert_returns_keys_and_server_defaults() {
+    let engine = seeded("insert_stmt").await;
+    let s = AsyncSession::new(engine.clone());
+    let (id, created) = s
+        .execute(
+            insert::<A>()
+                .value(A::data, "inserted")
+                .returning((A::id, A::create_date)),
+        )
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(id, 6);
+    assert!(created.is_some(), "server default read back");
+    let id = s
+        .scalar(insert::<A>().value(A::data, "again").returning(A::id))
+        .await
+        .unwrap();
+    assert_eq!(id, Some(7));
+    let plain = s
+        .execute(insert::<B>().value(B::a_id, 6).value(B::data, "child"))
+        .await
+        .unwrap();
+    assert_eq!(plain.rowcount(), 1);
+    // Injection strings are values.
+    let evil = "x'); DROP TABLE a; --";
+    s.execute(insert::<A>().value(A::data, evil)).await.unwrap();
+    s.commit().await.unwrap();
+    assert_eq!(count_rows(&engine, "a").await, 8);
+    let stored = s
+        .scalar(select_columns(A::data).filter(A::id.eq(8)))
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(evil));
+    // A constraint violation is the database's error, and commits nothing.
+    let err = s
+        .execute(insert::<B>().value(B::a_id, 999).value(B::data, "orphan"))
+        .await
+        .unwrap_err();
+    assert!(err.is_foreign_key_violation(), "{err}");
+    s.rollback().await.unwrap();
+    assert_eq!(count_rows(&engine, "b").await, 7);
+    // The same column twice is refused before anything runs.
+    let err = s
+        .execute(insert::<A>().value(A::data, "x").value(A::data, "y"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "column a.data is given a value twice");
+}
+
+#[tokio::test]
+async fn update_changes_rows_and_the_objects_the_session_holds() {
+    let engine = seeded("update_stmt").await;
+    let s = AsyncSession::new(engine.clone());
+    let a1 = s.get::<A>(1).await.unwrap().unwrap();
+    let a3 = s.get::<A>(3).await.unwrap().unwrap();
+    let result = s
+        .execute(update::<A>().set(A::data, "bulk").filter(A::id.le(2)))
+        .await
+        .unwrap();
+    assert_eq!(result.rowcount(), 2);
+    assert_eq!(a1.read().unwrap().data, "bulk", "synchronized");
+    assert!(!s.is_modified(&a1), "the new value is the loaded state");
+    assert!(s.dirty().is_empty());
+    assert_eq!(
+        a3.read().unwrap().data,
+        "a3",
+        "rows not matched are untouched"
+    );
+    // RETURNING with synchronization.
+    let returned = s
+        .scalars(
+            update::<A>()
+                .set(A::data, "returned")
+                .filter(A::id.eq(3))
+                .returning(A::data),
+        )
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(returned, ["returned"]);
+    assert_eq!(a3.read().unwrap().data, "returned");
+    // synchronize_session(false) leaves the objects as they were (SQLAlchemy's False).
+    s.execute(
+        update::<A>()
+            .set(A::data, "unsynced")
+            .filter(A::id.eq(1))
+            .synchronize_session(false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a1.read().unwrap().data, "bulk");
+    s.refresh(&a1, &[]).await.unwrap();
+    assert_eq!(a1.read().unwrap().data, "unsynced");
+    s.commit().await.unwrap();
+    let other = AsyncSession::new(engine.clone());
+    let names = other
+        .scalars(select_columns(A::data).order_by(A::id.asc()).limit(3))
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(names, ["unsynced", "bulk", "returned"]);
+
+    // Unflushed changes are flushed first (autoflush), so the statement sees them.
+    let s = AsyncSession::new(engine.clone());
+    s.add(&a("pending")).unwrap();
+    let n = s
+        .execute(update::<A>().set(A::data, "everyone"))
+        .await
+        .unwrap()
+        .rowcount();
+    assert_eq!(n, 6);
+    // Bad statements say what is wrong and run nothing.
+    let err = s
+        .execute(update::<A>().filter(A::id.eq(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "update of a has no values; add them with .set(column, value)"
+    );
+    let err = s
+        .execute(update::<A>().set(A::data, "x").filter(B::data.eq("b1.0")))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("this statement on a filters on a column of b"),
+        "{err}"
+    );
+    s.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn rollbacks_undo_what_a_statement_synchronized() {
+    let engine = seeded("update_rollback").await;
+    let s = AsyncSession::new(engine.clone());
+    let a1 = s.get::<A>(1).await.unwrap().unwrap();
+    let a2 = s.get::<A>(2).await.unwrap().unwrap();
+    let savepoint = s.begin_nested().await.unwrap();
+    s.execute(update::<A>().set(A::data, "inside").filter(A::id.eq(1)))
+        .await
+        .unwrap();
+    assert_eq!(a1.read().unwrap().data, "inside");
+    savepoint.rollback().await.unwrap();
+    assert!(a1.is_expired(), "changed inside the savepoint: expired");
+    assert!(!a2.is_expired(), "untouched objects stay loaded");
+    s.refresh(&a1, &[]).await.unwrap();
+    assert_eq!(a1.read().unwrap().data, "a1");
+
+    // A synchronized DELETE makes the object deleted; the root rollback brings it back.
+    let b1 = s.get::<B>(1).await.unwrap().unwrap();
+    let gone = s
+        .execute(delete::<B>().filter(B::a_id.eq(1)))
+        .await
+        .unwrap();
+    assert_eq!(gone.rowcount(), 1);
+    assert_eq!(b1.state(), ObjectState::Deleted);
+    assert!(s.get::<B>(1).await.unwrap().is_none());
+    s.rollback().await.unwrap();
+    assert_eq!(b1.state(), ObjectState::Persistent);
+    let again = s.get::<B>(1).await.unwrap().unwrap();
+    assert!(again.ptr_eq(&b1));
+    assert_eq!(again.read().unwrap().data, "b1.0");
+
+    // Committed, it is detached and stays deleted.
+    let ids = s
+        .scalars(delete::<B>().filter(B::a_id.eq(1)).returning(B::id))
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(ids, [1]);
+    s.commit().await.unwrap();
+    assert_eq!(b1.state(), ObjectState::Detached);
+    assert_eq!(count_rows(&engine, "b").await, 5);
+    let left = s
+        .scalar(select_columns(func::count()).select_from::<B>())
+        .await
+        .unwrap();
+    assert_eq!(left, Some(5));
+}
+
+#[tokio::test]
+async fn delete_of_pending_marks_and_unsynchronized_deletes() {
+    let engine = seeded("delete_stmt").await;
+    let s = AsyncSession::new(engine.clone());
+    let b2 = s.get::<B>(2).await.unwrap().unwrap();
+    // Marked for deletion, then deleted by a statement: flushed first, so one DELETE of it.
+    s.delete(&b2).unwrap();
+    let n = s
+        .execute(delete::<B>().filter(B::a_id.eq(2)))
+        .await
+        .unwrap()
+        .rowcount();
+    assert_eq!(n, 1, "b2 went in the autoflush, b3 in the statement");
+    assert!(s.deleted().is_empty());
+    // Without synchronization the object stays persistent in the session.
+    let b4 = s.get::<B>(4).await.unwrap().unwrap();
+    s.execute(delete::<B>().filter(B::id.eq(4)).synchronize_session(false))
+        .await
+        .unwrap();
+    assert_eq!(b4.state(), ObjectState::Persistent);
+    s.commit().await.unwrap();
+    assert_eq!(count_rows(&engine, "b").await, 3);
+}
+
+#[tokio::test]
+async fn a_statement_dropped_mid_flight_leaves_the_pool_clean() {
+    let engine = seeded("dml_cancel").await;
+    let s = AsyncSession::new(engine.clone());
+    let a1 = s.get::<A>(1).await.unwrap().unwrap();
+    for polls in 0..6 {
+        let done = poll_then_drop(
+            s.execute(
+                update::<A>()
+                    .set(A::data, format!("try{polls}"))
+                    .filter(A::id.eq(1)),
+            ),
+            polls,
+        )
+        .await;
+        if done.is_none() {
+            // Dropped: the object may have missed the new value, so it is expired, never
+            // stale.
+            assert!(
+                a1.is_expired() || a1.read().unwrap().data == "a1",
+                "after {polls} polls"
+            );
+        }
+        s.rollback().await.unwrap();
+        wait_pool_idle(&engine).await;
+        assert_eq!(idle_in_transaction(&engine).await, 0, "after {polls} polls");
+    }
+    s.refresh(&a1, &[]).await.unwrap();
+    assert_eq!(a1.read().unwrap().data, "a1", "every attempt rolled back");
+    let obj = Obj::new(A {
+        data: "after".into(),
+        ..A::default()
+    });
+    s.add(&obj).unwrap();
+    s.commit().await.unwrap();
+    assert_eq!(count_rows(&engine, "a").await, 6);
+}

@@ -1,0 +1,409 @@
+//! Selects of columns and aggregates, joins along relationships, GROUP BY / HAVING, DISTINCT,
+//! and `joinedload`, against a real PostgreSQL.
+
+use futures::StreamExt;
+use session_core::{
+    AsyncSession, Entity, Error, Obj, Reference, func, joinedload, select, select_columns,
+    selectinload,
+};
+use session_tests::model::{A, B, Item};
+use session_tests::support::{
+    LogCapture, create_schema, echo_schema_engine, echo_statements, engine, seed, seeded,
+};
+
+#[tokio::test]
+async fn columns_decode_into_typed_rows() {
+    let engine = seeded("columns").await;
+    let s = AsyncSession::new(engine.clone());
+    let rows = s
+        .execute(select_columns((A::id, A::data)).order_by(A::id.asc()))
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(
+        rows,
+        [
+            (1, "a1".to_string()),
+            (2, "a2".into()),
+            (3, "a3".into()),
+            (4, "a4".into()),
+            (5, "a5".into())
+        ]
+    );
+    // One column: values, not tuples; scalars / scalar / one as on SQLAlchemy's Result.
+    let ids: Vec<i32> = s
+        .scalars(select_columns(A::id).order_by(A::id.desc()).limit(2))
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(ids, [5, 4]);
+    let first: Option<String> = s
+        .scalar(select_columns(A::data).filter(A::id.eq(3)))
+        .await
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("a3"));
+    let one = s
+        .execute(select_columns((A::data, A::id)).filter(A::id.eq(2)))
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(one, ("a2".to_string(), 2));
+    let err = s
+        .execute(select_columns(A::id).filter(A::id.gt(100)))
+        .await
+        .unwrap()
+        .one()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "No row was found when one was required");
+    let err = s
+        .execute(select_columns(A::id))
+        .await
+        .unwrap()
+        .one_or_none()
+        .unwrap_err();
+    assert!(matches!(err, Error::MultipleResultsFound), "{err}");
+    // A nullable column decodes as Option; the composite-key table works the same.
+    let prices: Vec<(String, i64, Option<f64>)> = s
+        .execute(select_columns((Item::shop, Item::sku, Item::price)).order_by(Item::sku.asc()))
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(prices[1], ("x".to_string(), 2, None));
+    assert_eq!(prices[2].2, Some(30.0));
+    // No ORM object is made for a column select.
+    assert!(s.identity_map().is_empty());
+}
+
+#[tokio::test]
+async fn aggregates_follow_postgresqls_types() {
+    let engine = seeded("aggregates").await;
+    let s = AsyncSession::new(engine.clone());
+    let n = s
+        .scalar(select_columns(func::count()).select_from::<A>())
+        .await
+        .unwrap();
+    assert_eq!(n, Some(5));
+    let (count, max, min, sum, avg) = s
+        .execute(select_columns((
+            func::count_of(Item::price),
+            func::max(Item::price),
+            func::min(Item::sku),
+            func::sum(Item::sku),
+            func::avg(Item::price),
+        )))
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(count, 1 + 1, "count(col) skips NULLs");
+    assert_eq!(max, Some(30.0));
+    assert_eq!(min, Some(1));
+    assert_eq!(sum, Some(6));
+    assert_eq!(avg, Some(15.5), "avg ignores the NULL price");
+    let shops = s
+        .scalar(select_columns(func::count_distinct(Item::shop)))
+        .await
+        .unwrap();
+    assert_eq!(shops, Some(2));
+    // Over no rows: count is 0, max is NULL.
+    let (count, max) = s
+        .execute(select_columns((func::count(), func::max(A::id))).filter(A::id.gt(100)))
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!((count, max), (0, None));
+}
+
+#[tokio::test]
+async fn group_by_having_and_joins_along_relationships() {
+    let engine = seeded("group_by").await;
+    let s = AsyncSession::new(engine.clone());
+    // Children per parent: 1, 2, 0, 1, 2. An inner join drops a3, an outer join keeps it.
+    let inner = s
+        .execute(
+            select_columns((A::id, func::count_of(B::id)))
+                .join(A::bs())
+                .group_by(A::id)
+                .order_by(A::id.asc()),
+        )
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(inner, [(1, 1), (2, 2), (4, 1), (5, 2)]);
+    let outer = s
+        .execute(
+            select_columns((A::id, func::count_of(B::id)))
+                .outerjoin(A::bs())
+                .group_by(A::id)
+                .order_by(A::id.asc()),
+        )
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(outer, [(1, 1), (2, 2), (3, 0), (4, 1), (5, 2)]);
+    let busy = s
+        .scalars(
+            select_columns(A::data)
+                .join(A::bs())
+                .group_by(A::data)
+                .having(func::count_of(B::id).gt(1))
+                .order_by(A::data.asc()),
+        )
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(busy, ["a2", "a5"]);
+
+    // Entities through a join: filter on the joined table; rows repeat per child, as in
+    // SQLAlchemy 2.0, until unique() or distinct().
+    let by_child = s
+        .scalars(select::<A>().join(A::bs()).filter(B::data.eq("b2.1")))
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(by_child.len(), 1);
+    assert_eq!(by_child[0].read().unwrap().data, "a2");
+    let repeated = s
+        .scalars(select::<A>().join(A::bs()).filter(A::id.eq(2)))
+        .await
+        .unwrap();
+    assert_eq!(repeated.len(), 2);
+    let all = repeated.all();
+    assert!(all[0].ptr_eq(&all[1]), "one object per identity");
+    let unique = s
+        .scalars(select::<A>().join(A::bs()).filter(A::id.eq(2)))
+        .await
+        .unwrap()
+        .unique();
+    assert_eq!(unique.len(), 1);
+    let distinct = s
+        .scalars(select::<A>().distinct().join(A::bs()).filter(A::id.eq(2)))
+        .await
+        .unwrap();
+    assert_eq!(distinct.len(), 1);
+    // Many-to-one, and columns of both tables.
+    let children = s
+        .execute(
+            select_columns((B::data, A::data))
+                .join(B::a())
+                .filter(A::data.eq("a5"))
+                .order_by(B::id.asc()),
+        )
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(
+        children,
+        [
+            ("b5.0".to_string(), "a5".to_string()),
+            ("b5.1".into(), "a5".into())
+        ]
+    );
+    let (sql, _) = select_columns((A::data, B::data)).join(A::bs()).to_sql();
+    assert_eq!(
+        sql,
+        "SELECT \"a\".\"data\", \"b\".\"data\" FROM \"a\" JOIN \"b\" ON \"b\".\"a_id\" = \
+         \"a\".\"id\""
+    );
+}
+
+#[tokio::test]
+async fn a_join_that_cannot_be_made_says_why() {
+    let engine = seeded("bad_join").await;
+    let s = AsyncSession::new(engine.clone());
+    let err = s
+        .execute(select::<A>().join(B::a()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "Don't know how to join to a: the relationship starts at b, which is neither the first \
+         table of the FROM clause nor joined yet; select from b or join it first"
+    );
+    let err = s
+        .execute(select::<A>().join(A::bs()).join(A::bs()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("Can't join to b: it is already in the FROM clause"),
+        "{err}"
+    );
+    // Nothing ran: the session holds no connection and no transaction.
+    assert!(!s.in_transaction());
+}
+
+/// An owner and pets with a nullable foreign key, for a many-to-one that may be NULL.
+#[derive(Debug, Clone, Default, PartialEq, Entity)]
+#[entity(table = "owner")]
+struct Owner {
+    #[entity(primary_key, generated)]
+    id: i32,
+    name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Entity)]
+#[entity(table = "pet")]
+struct Pet {
+    #[entity(primary_key, generated)]
+    id: i32,
+    #[entity(foreign_key = "owner.id")]
+    owner_id: Option<i32>,
+    name: String,
+    #[entity(relationship(foreign_key = "owner_id"))]
+    owner: Reference<Owner>,
+}
+
+#[tokio::test]
+async fn joinedload_reads_the_parent_from_the_same_query() {
+    let capture = LogCapture::default();
+    let _g = capture.install("session_core::echo=info");
+    let engine = echo_schema_engine("joinedload").await;
+    seed(&engine).await;
+    let s = AsyncSession::new(engine.clone());
+    // a1 is in the identity map before the query: the joined row reuses it.
+    let a1 = s.get::<A>(1).await.unwrap().unwrap();
+    let before = echo_statements(&capture.text()).len();
+    let children = s
+        .scalars(
+            select::<B>()
+                .options(joinedload(B::a()))
+                .order_by(B::id.asc()),
+        )
+        .await
+        .unwrap()
+        .all();
+    let log = capture.text();
+    let statements = echo_statements(&log)[before..].to_vec();
+    assert_eq!(statements.len(), 1, "one SELECT: {statements:#?}");
+    assert!(
+        statements[0]
+            .contains("LEFT OUTER JOIN \"a\" AS \"a_1\" ON \"a_1\".\"id\" = \"b\".\"a_id\""),
+        "{}",
+        statements[0]
+    );
+    assert_eq!(children.len(), 6);
+    for b in &children {
+        let b = b.read().unwrap();
+        let parent = b.a.get().unwrap().unwrap();
+        assert_eq!(parent.read().unwrap().id, b.a_id);
+        assert_eq!(parent.read().unwrap().data, format!("a{}", b.a_id));
+    }
+    let first = children[0].read().unwrap();
+    assert!(first.a.get().unwrap().unwrap().ptr_eq(&a1));
+    drop(first);
+    // Parents shared by several children are one object.
+    let b5: Vec<_> = children[4..]
+        .iter()
+        .map(|b| b.read().unwrap().a.get().unwrap().unwrap().clone())
+        .collect();
+    assert!(b5[0].ptr_eq(&b5[1]));
+    // With LIMIT (a many-to-one join keeps one row per child).
+    let last = s
+        .scalars(
+            select::<B>()
+                .options(joinedload(B::a()))
+                .order_by(B::id.desc())
+                .limit(1),
+        )
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(
+        last.read()
+            .unwrap()
+            .a
+            .get()
+            .unwrap()
+            .unwrap()
+            .read()
+            .unwrap()
+            .data,
+        "a5"
+    );
+}
+
+#[tokio::test]
+async fn joinedload_of_a_null_foreign_key_is_a_loaded_none() {
+    let engine = engine("joined_null", 4).await;
+    create_schema(
+        &engine,
+        session_core::MetaData::new().with::<Owner>().with::<Pet>(),
+    )
+    .await;
+    let s = AsyncSession::new(engine.clone());
+    let owner = Obj::new(Owner {
+        name: "ann".into(),
+        ..Owner::default()
+    });
+    s.add(&owner).unwrap();
+    s.flush().await.unwrap();
+    let owner_id = owner.read().unwrap().id;
+    for (name, owner_id) in [("rex", Some(owner_id)), ("stray", None)] {
+        s.add(&Obj::new(Pet {
+            name: name.into(),
+            owner_id,
+            ..Pet::default()
+        }))
+        .unwrap();
+    }
+    s.commit().await.unwrap();
+    let s = AsyncSession::new(engine.clone());
+    let pets = s
+        .scalars(
+            select::<Pet>()
+                .options(joinedload(Pet::owner()))
+                .order_by(Pet::id.asc()),
+        )
+        .await
+        .unwrap()
+        .all();
+    let rex = pets[0].read().unwrap();
+    assert_eq!(
+        rex.owner.get().unwrap().unwrap().read().unwrap().name,
+        "ann"
+    );
+    let stray = pets[1].read().unwrap();
+    assert!(stray.owner.is_loaded());
+    assert!(stray.owner.get().unwrap().is_none());
+}
+
+#[tokio::test]
+async fn streams_run_eager_loads_per_chunk() {
+    let engine = seeded("stream_loads").await;
+    let s = AsyncSession::new(engine.clone());
+    let mut children = s
+        .stream_scalars(
+            select::<B>()
+                .options(joinedload(B::a()))
+                .order_by(B::id.asc()),
+        )
+        .await
+        .unwrap();
+    let mut n = 0;
+    while let Some(b) = children.next().await {
+        let b = b.unwrap();
+        let b = b.read().unwrap();
+        assert_eq!(b.a.get().unwrap().unwrap().read().unwrap().id, b.a_id);
+        n += 1;
+    }
+    drop(children);
+    assert_eq!(n, 6);
+    let mut parents = s
+        .stream_scalars(
+            select::<A>()
+                .options(selectinload(A::bs()))
+                .order_by(A::id.asc()),
+        )
+        .await
+        .unwrap();
+    let mut counts = Vec::new();
+    while let Some(a) = parents.next().await {
+        counts.push(a.unwrap().read().unwrap().bs.get().unwrap().len());
+    }
+    assert_eq!(counts, [1, 2, 0, 1, 2]);
+}
