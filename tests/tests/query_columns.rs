@@ -407,3 +407,44 @@ async fn streams_run_eager_loads_per_chunk() {
     }
     assert_eq!(counts, [1, 2, 0, 1, 2]);
 }
+
+#[tokio::test]
+async fn array_bound_queries_are_never_cached_into_generic_plans() {
+    // PostgreSQL switches a cached statement to a generic plan after five runs, and there
+    // `= ANY($1)` scans the whole array per row (20 ms became 450 ms in the benchmark). So
+    // eager loads and `in_` filters run as unnamed statements, planned with their values.
+    let engine = seeded("generic_plans").await;
+    let s = AsyncSession::new(engine.clone());
+    for _ in 0..7 {
+        s.scalars(select::<A>().options(selectinload(A::bs())))
+            .await
+            .unwrap();
+        s.scalars(select::<B>().options(selectinload(B::a())))
+            .await
+            .unwrap();
+        s.scalars(select::<A>().filter(A::id.in_([1, 2])))
+            .await
+            .unwrap();
+        s.scalars(select::<A>().filter(A::id.eq(1))).await.unwrap();
+    }
+    // Same backend: the session still holds its connection (inside its transaction).
+    let cached = s
+        .execute(session_core::text(
+            "SELECT statement FROM pg_prepared_statements ORDER BY statement",
+        ))
+        .await
+        .unwrap()
+        .scalars::<String>()
+        .unwrap()
+        .all();
+    assert!(
+        cached
+            .iter()
+            .any(|sql| sql.contains("WHERE \"a\".\"id\" = $1")),
+        "plain statements are cached: {cached:#?}"
+    );
+    assert!(
+        !cached.iter().any(|sql| sql.contains("ANY(")),
+        "no array-bound statement is cached: {cached:#?}"
+    );
+}

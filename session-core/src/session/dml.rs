@@ -52,8 +52,14 @@ impl AsyncSession {
         let conn = self.conn_for(&mut conns, &engine).await?;
         let sync = dml.synchronize && self.state().identity.holds::<T>();
         let (sql, params) = dml.render(returning, sync);
+        let one_shot = dml.one_shot();
         if !sync && returning.is_empty() {
-            let count = conn.execute(&sql, &param_refs(&params)).await?;
+            let params = param_refs(&params);
+            let count = if one_shot {
+                conn.execute_uncached(&sql, &params).await?
+            } else {
+                conn.execute(&sql, &params).await?
+            };
             return Ok((count, Vec::new()));
         }
         let mut guard = ExpireOnDrop::<T> {
@@ -61,7 +67,11 @@ impl AsyncSession {
             armed: sync,
             _entity: std::marker::PhantomData,
         };
-        let rows = conn.query(&sql, &param_refs(&params)).await?;
+        let rows = if one_shot {
+            conn.query_uncached(&sql, &param_refs(&params)).await?
+        } else {
+            conn.query(&sql, &param_refs(&params)).await?
+        };
         if sync {
             self.synchronize(dml, &rows, returning.len(), &sql)?;
         }

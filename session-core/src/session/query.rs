@@ -116,6 +116,21 @@ async fn materialize<T: Entity>(
     Ok(objects)
 }
 
+/// Runs a select: cached (prepared once per connection), or as an unnamed statement when it
+/// binds an array (see `Expr::binds_array`).
+async fn run_query(
+    conn: &mut AsyncConnection,
+    sql: &str,
+    params: &[Arc<OwnedParam>],
+    one_shot: bool,
+) -> Result<Vec<Row>> {
+    if one_shot {
+        conn.query_uncached(sql, &param_refs(params)).await
+    } else {
+        conn.query(sql, &param_refs(params)).await
+    }
+}
+
 fn check_built(error: &Option<String>) -> Result<()> {
     match error {
         Some(message) => Err(Error::InvalidRequest(message.clone())),
@@ -142,7 +157,7 @@ impl<T: Entity> Executable for Select<T> {
                 session.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
             let conn = session.conn_for(&mut conns, &engine).await?;
             let (sql, params) = self.to_sql();
-            let rows = conn.query(&sql, &param_refs(&params)).await?;
+            let rows = run_query(conn, &sql, &params, self.core.one_shot()).await?;
             let objects = materialize(
                 session,
                 conn,
@@ -183,7 +198,7 @@ impl<C: Columns> Executable for SelectColumns<C> {
             let engine = session.resolve_bind(table, entity.map(|(_, id)| id), false)?;
             let conn = session.conn_for(&mut conns, &engine).await?;
             let (sql, params) = self.to_sql();
-            let rows = conn.query(&sql, &param_refs(&params)).await?;
+            let rows = run_query(conn, &sql, &params, self.core.one_shot()).await?;
             decode_rows::<C>(&rows, &sql)
         })
     }

@@ -72,6 +72,11 @@ impl<T: Entity> Dml<T> {
         self.filters.push(condition);
     }
 
+    /// Run unplanned-ahead (see `Expr::binds_array`).
+    pub(crate) fn one_shot(&self) -> bool {
+        self.filters.iter().any(Expr::binds_array)
+    }
+
     /// The mistake found while building, if any.
     pub(crate) fn error(&self) -> Option<String> {
         if let Some(e) = &self.error {

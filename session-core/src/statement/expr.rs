@@ -403,6 +403,19 @@ impl Expr {
         }
     }
 
+    /// True when the condition binds an array (`in_` / `not_in`). Such a statement runs as an
+    /// unnamed statement, planned with its values every time: a cached one would switch to
+    /// PostgreSQL's generic plan after five runs, where `= ANY($1)` scans the array once per
+    /// row (measured: 20 ms became 450 ms for 20,000 rows against 10,000 keys).
+    pub(crate) fn binds_array(&self) -> bool {
+        match &self.node {
+            Node::InList { .. } => true,
+            Node::Compare { .. } | Node::Unary { .. } | Node::Between { .. } => false,
+            Node::All(list) | Node::Any(list) => list.iter().any(Expr::binds_array),
+            Node::Not(inner) => inner.binds_array(),
+        }
+    }
+
     /// Every table the condition reads.
     pub(crate) fn tables(&self, out: &mut Vec<&'static Table>) {
         match &self.node {

@@ -64,6 +64,14 @@ fn has(list: &[&'static Table], table: &'static Table) -> bool {
 }
 
 impl QueryCore {
+    /// Run unplanned-ahead (see `Expr::binds_array`).
+    pub(crate) fn one_shot(&self) -> bool {
+        self.filters
+            .iter()
+            .chain(&self.having)
+            .any(Expr::binds_array)
+    }
+
     fn joined(&self) -> Vec<&'static Table> {
         self.joins.iter().map(|(on, _)| on.target).collect()
     }
