@@ -8,7 +8,10 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Weak};
+
+use foldhash::quality::RandomState;
 
 use crate::entity::Entity;
 use crate::object::{AnyObj, Cell, ErasedCell};
@@ -16,7 +19,7 @@ use crate::object::{AnyObj, Cell, ErasedCell};
 /// Objects by entity type and key, held weakly.
 #[derive(Default)]
 pub(crate) struct IdentityMap {
-    tables: HashMap<TypeId, Box<dyn ErasedTable>>,
+    tables: HashMap<TypeId, Box<dyn ErasedTable>, foldhash::fast::RandomState>,
 }
 
 trait ErasedTable: Send + Sync {
@@ -26,8 +29,9 @@ trait ErasedTable: Send + Sync {
     fn len(&self) -> usize;
 }
 
-struct Typed<T: Entity> {
-    map: HashMap<T::Key, Weak<Cell<T>>>,
+/// The objects of one entity type (what a batch load works on, with one type lookup).
+pub(crate) struct Typed<T: Entity> {
+    map: HashMap<T::Key, Weak<Cell<T>>, RandomState>,
     /// Sweep dead entries when the map grows past this.
     sweep_at: usize,
 }
@@ -35,9 +39,36 @@ struct Typed<T: Entity> {
 impl<T: Entity> Typed<T> {
     fn new() -> Self {
         Typed {
-            map: HashMap::new(),
+            map: HashMap::default(),
             sweep_at: 1024,
         }
+    }
+
+    /// The live object for `key`, if any.
+    pub(crate) fn get(&self, key: &T::Key) -> Option<Arc<Cell<T>>> {
+        self.map.get(key)?.upgrade()
+    }
+
+    /// Inserts `cell` under `key`; returns the live object already there under that key, if
+    /// it is another one.
+    pub(crate) fn insert(&mut self, key: T::Key, cell: &Arc<Cell<T>>) -> Option<Arc<Cell<T>>> {
+        match self.map.entry(key) {
+            Entry::Occupied(mut entry) => match entry.get().upgrade() {
+                Some(existing) if !Arc::ptr_eq(&existing, cell) => return Some(existing),
+                Some(_) => return None,
+                None => {
+                    entry.insert(Arc::downgrade(cell));
+                }
+            },
+            Entry::Vacant(entry) => {
+                entry.insert(Arc::downgrade(cell));
+            }
+        }
+        if self.map.len() >= self.sweep_at {
+            self.map.retain(|_, w| w.strong_count() > 0);
+            self.sweep_at = (self.map.len() * 2).max(1024);
+        }
+        None
     }
 }
 
@@ -73,7 +104,8 @@ impl IdentityMap {
             .and_then(|t| t.as_any().downcast_ref::<Typed<T>>())
     }
 
-    fn typed_mut<T: Entity>(&mut self) -> &mut Typed<T> {
+    /// The table of `T`'s objects, made on first use.
+    pub(crate) fn typed_mut<T: Entity>(&mut self) -> &mut Typed<T> {
         let table = self
             .tables
             .entry(TypeId::of::<T>())
@@ -96,7 +128,7 @@ impl IdentityMap {
     }
 
     pub(crate) fn get<T: Entity>(&self, key: &T::Key) -> Option<Arc<Cell<T>>> {
-        self.typed::<T>()?.map.get(key)?.upgrade()
+        self.typed::<T>()?.get(key)
     }
 
     /// Inserts `cell` under `key`; returns the live object already there under that key, if
@@ -106,19 +138,7 @@ impl IdentityMap {
         key: T::Key,
         cell: Arc<Cell<T>>,
     ) -> Option<Arc<Cell<T>>> {
-        let typed = self.typed_mut::<T>();
-        if let Some(existing) = typed.map.get(&key).and_then(Weak::upgrade) {
-            if !Arc::ptr_eq(&existing, &cell) {
-                return Some(existing);
-            }
-            return None;
-        }
-        typed.map.insert(key, Arc::downgrade(&cell));
-        if typed.map.len() >= typed.sweep_at {
-            typed.map.retain(|_, w| w.strong_count() > 0);
-            typed.sweep_at = (typed.map.len() * 2).max(1024);
-        }
-        None
+        self.typed_mut::<T>().insert(key, &cell)
     }
 
     /// Removes the entry for `key` if it is `cell`.

@@ -3,7 +3,7 @@
 //! [`Reference`]s; [`joinedload`] reads a many-to-one relationship from a `LEFT OUTER JOIN` in
 //! the query itself. Either way the relationship is then read without I/O.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 use futures::future::BoxFuture;
@@ -17,6 +17,9 @@ use crate::object::Obj;
 use crate::relationship::{Collection, Reference};
 use crate::session::AsyncSession;
 use crate::statement::{Col, JoinOn, Relation};
+
+/// The hasher of the loaders' key maps.
+type Hasher = foldhash::quality::RandomState;
 
 /// Keys per eager-load query.
 const CHUNK: usize = 50_000;
@@ -138,11 +141,13 @@ where
                     let column = &C::TABLE.columns[foreign_key.index()];
                     let sql = select_by::<C>(column.name, column.sql_type);
                     let mut keys: Vec<K> = parents.iter().map(|p| p.peek(parent_key)).collect();
-                    let mut seen = std::collections::HashSet::new();
+                    let mut seen = HashSet::with_capacity_and_hasher(keys.len(), Hasher::default());
                     keys.retain(|k| seen.insert(k.clone()));
-                    let mut by_parent: HashMap<K, Vec<Obj<C>>> = HashMap::with_capacity(keys.len());
+                    drop(seen);
+                    let mut by_parent: HashMap<K, Vec<Obj<C>>, Hasher> =
+                        HashMap::with_capacity_and_hasher(keys.len(), Hasher::default());
                     for chunk in keys.chunks(CHUNK) {
-                        let rows = conn.query_uncached(&sql, &[&chunk.to_vec()]).await?;
+                        let rows = conn.query_uncached(&sql, &[&chunk]).await?;
                         for child in session.load_rows::<C>(&rows, &sql, false)? {
                             if let Some(key) = child.peek(child_key) {
                                 by_parent.entry(key).or_default().push(child);
@@ -180,15 +185,17 @@ where
                 Box::pin(async move {
                     let column = &P::TABLE.columns[parent_column.index()];
                     let sql = select_by::<P>(column.name, column.sql_type);
-                    let mut seen = std::collections::HashSet::new();
+                    let mut seen =
+                        HashSet::with_capacity_and_hasher(children.len(), Hasher::default());
                     let keys: Vec<K> = children
                         .iter()
                         .filter_map(|c| c.peek(child_key))
                         .filter(|k| seen.insert(k.clone()))
                         .collect();
-                    let mut parents: HashMap<K, Obj<P>> = HashMap::new();
+                    let mut parents: HashMap<K, Obj<P>, Hasher> =
+                        HashMap::with_capacity_and_hasher(keys.len(), Hasher::default());
                     for chunk in keys.chunks(CHUNK) {
-                        let rows = conn.query_uncached(&sql, &[&chunk.to_vec()]).await?;
+                        let rows = conn.query_uncached(&sql, &[&chunk]).await?;
                         for parent in session.load_rows::<P>(&rows, &sql, false)? {
                             parents.insert(parent.peek(parent_key), parent);
                         }

@@ -173,7 +173,8 @@ impl AsyncSession {
         let rows = rows.into_iter();
         let mut state = self.state();
         state.identity.reserve::<T>(rows.size_hint().0);
-        rows.map(|row| self.load_row_locked::<T>(&mut state, row, offset, sql, populate_existing))
+        let typed = state.identity.typed_mut::<T>();
+        rows.map(|row| self.load_row_locked::<T>(typed, row, offset, sql, populate_existing))
             .collect()
     }
 
@@ -187,19 +188,25 @@ impl AsyncSession {
         populate_existing: bool,
     ) -> Result<Obj<T>> {
         let mut state = self.state();
-        self.load_row_locked(&mut state, row, 0, sql, populate_existing)
+        self.load_row_locked(
+            state.identity.typed_mut::<T>(),
+            row,
+            0,
+            sql,
+            populate_existing,
+        )
     }
 
     fn load_row_locked<T: Entity>(
         &self,
-        state: &mut super::state::SessionState,
+        identity: &mut crate::identity::Typed<T>,
         row: &Row,
         offset: usize,
         sql: &str,
         populate_existing: bool,
     ) -> Result<Obj<T>> {
         let key = T::key_from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
-        if let Some(cell) = state.identity.get::<T>(&key) {
+        if let Some(cell) = identity.get(&key) {
             let mut guard = cell.lock();
             if populate_existing || guard.expired.any() {
                 // Set the columns on the live value, so loaded relationships stay.
@@ -224,7 +231,7 @@ impl AsyncSession {
             guard.session = Some(self.inner.id);
             guard.sink = Some(self.inner.dirty.clone());
         }
-        state.identity.insert::<T>(key, obj.cell.clone());
+        identity.insert(key, &obj.cell);
         Ok(obj)
     }
 
