@@ -28,6 +28,30 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::pool::{Manager, PgConnection};
 
+/// Runs `$work` (a driver future on `$client`) on the live connection, with a deferred `BEGIN`
+/// sent ahead of it in the same flight; evaluates to the driver's result, after echoing and
+/// checking the `BEGIN`.
+macro_rules! on_client {
+    ($self:ident, $client:ident => $work:expr) => {{
+        let started = Instant::now();
+        let Some(conn) = $self.conn.as_mut() else {
+            return Err(closed());
+        };
+        let $client = &conn.client;
+        let (begun, result) =
+            crate::pipeline::with_begin($client, &mut $self.begin_unsent, $work).await;
+        if let Some(begun) = begun {
+            $self.finish("BEGIN", &[], started, begun)?;
+            $self.echo("BEGIN", &[], 0, started);
+        }
+        result
+    }};
+}
+
+fn closed() -> Error {
+    Error::InvalidRequest("This connection is closed".to_string())
+}
+
 /// A statement parameter, as tokio-postgres takes it.
 pub type Param<'a> = &'a (dyn ToSql + Sync);
 
@@ -45,6 +69,9 @@ pub struct AsyncConnection {
     depth: u32,
     pending_rollback: Option<u32>,
     in_doubt: Option<u32>,
+    /// A transaction was begun but its `BEGIN` not sent yet: it goes out with the next
+    /// statement, in the same flight (one round trip, not two).
+    begin_unsent: bool,
 }
 
 impl std::fmt::Debug for AsyncConnection {
@@ -65,6 +92,7 @@ impl AsyncConnection {
             depth: 0,
             pending_rollback: None,
             in_doubt: None,
+            begin_unsent: false,
         }
     }
 
@@ -114,7 +142,7 @@ impl AsyncConnection {
         self.settle().await?;
         let statement = self.prepare(sql).await?;
         let started = Instant::now();
-        let result = self.live()?.client.execute(&statement, params).await;
+        let result = on_client!(self, client => client.execute(&statement, params));
         let affected = self.finish(sql, params, started, result)?;
         self.echo(sql, params, affected, started);
         Ok(affected)
@@ -128,7 +156,7 @@ impl AsyncConnection {
         self.settle().await?;
         let statement = self.prepare(sql).await?;
         let started = Instant::now();
-        let result = self.live()?.client.query(&statement, params).await;
+        let result = on_client!(self, client => client.query(&statement, params));
         let rows = self.finish(sql, params, started, result)?;
         self.echo(sql, params, rows.len() as u64, started);
         Ok(rows)
@@ -142,7 +170,7 @@ impl AsyncConnection {
     pub async fn query_uncached(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         self.settle().await?;
         let started = Instant::now();
-        let result = self.live()?.client.query(sql, params).await;
+        let result = on_client!(self, client => client.query(sql, params));
         let rows = self.finish(sql, params, started, result)?;
         self.echo(sql, params, rows.len() as u64, started);
         Ok(rows)
@@ -155,7 +183,7 @@ impl AsyncConnection {
     pub async fn execute_uncached(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         self.settle().await?;
         let started = Instant::now();
-        let result = self.live()?.client.execute(sql, params).await;
+        let result = on_client!(self, client => client.execute(sql, params));
         let n = self.finish(sql, params, started, result)?;
         self.echo(sql, params, n, started);
         Ok(n)
@@ -203,7 +231,7 @@ impl AsyncConnection {
     pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.settle().await?;
         let started = Instant::now();
-        let result = self.live()?.client.batch_execute(sql).await;
+        let result = on_client!(self, client => client.batch_execute(sql));
         self.finish(sql, &[], started, result)?;
         self.echo(sql, &[], 0, started);
         Ok(())
@@ -257,6 +285,7 @@ impl AsyncConnection {
     /// Gives the connection back to the pool, rolling back an open transaction first
     /// (SQLAlchemy's `await conn.close()`). A connection whose rollback fails is discarded.
     pub async fn close(mut self) {
+        self.forget_unsent_begin();
         if let Some(conn) = self.conn.as_mut() {
             if conn.dirty && conn.client.batch_execute("ROLLBACK").await.is_ok() {
                 conn.dirty = false;
@@ -282,8 +311,10 @@ impl AsyncConnection {
         self.settle().await?;
         let level = self.depth + 1;
         if level == 1 {
+            // Marked dirty before anything can be sent; the BEGIN itself goes out with the
+            // next statement.
             self.live()?.dirty = true;
-            self.simple("BEGIN").await?;
+            self.begin_unsent = true;
         } else {
             self.simple(&format!("SAVEPOINT sa_savepoint_{level}"))
                 .await?;
@@ -299,6 +330,9 @@ impl AsyncConnection {
             return Err(Error::InvalidRequest(
                 "This transaction is inactive".to_string(),
             ));
+        }
+        if level == 1 && self.forget_unsent_begin() {
+            return Ok(());
         }
         self.in_doubt = Some(level);
         let result = if level == 1 {
@@ -375,6 +409,9 @@ impl AsyncConnection {
         let Some(level) = target else {
             return Ok(());
         };
+        if level == 1 && self.forget_unsent_begin() {
+            return Ok(());
+        }
         self.pending_rollback = Some(level);
         let sql = if level == 1 {
             "ROLLBACK".to_string()
@@ -412,7 +449,7 @@ impl AsyncConnection {
 
     async fn simple(&mut self, sql: &str) -> Result<()> {
         let started = Instant::now();
-        let result = self.live()?.client.batch_execute(sql).await;
+        let result = on_client!(self, client => client.batch_execute(sql));
         self.finish(sql, &[], started, result)?;
         self.echo(sql, &[], 0, started);
         Ok(())
@@ -421,10 +458,23 @@ impl AsyncConnection {
     fn live(&mut self) -> Result<&mut PgConnection> {
         match self.conn.as_mut() {
             Some(conn) => Ok(conn),
-            None => Err(Error::InvalidRequest(
-                "This connection is closed".to_string(),
-            )),
+            None => Err(closed()),
         }
+    }
+
+    /// Ends a transaction whose `BEGIN` was never sent: nothing to tell the server.
+    fn forget_unsent_begin(&mut self) -> bool {
+        if !self.begin_unsent {
+            return false;
+        }
+        self.begin_unsent = false;
+        self.depth = 0;
+        self.pending_rollback = None;
+        self.in_doubt = None;
+        if let Some(conn) = self.conn.as_mut() {
+            conn.dirty = false;
+        }
+        true
     }
 
     fn finish<T>(
@@ -459,6 +509,7 @@ impl AsyncConnection {
 
 impl Drop for AsyncConnection {
     fn drop(&mut self) {
+        self.forget_unsent_begin();
         let Some(mut conn) = self.conn.take() else {
             return;
         };

@@ -48,6 +48,7 @@ mod identity;
 mod loader;
 mod metadata;
 mod object;
+mod pipeline;
 mod pool;
 mod relationship;
 mod result;

@@ -229,6 +229,64 @@ async fn echo_logs_statements_parameters_and_rows() {
 // ---- transactions ----
 
 #[tokio::test]
+async fn begin_travels_with_the_first_statement() {
+    let url = fresh_database("deferred_begin").await;
+    let capture = LogCapture::default();
+    let _guard = capture.install("session_core::echo=info");
+    let engine = Engine::builder(url).echo(true).build().unwrap();
+    let mut setup = engine.connect().await.unwrap();
+    setup.batch_execute("CREATE TABLE t (v int)").await.unwrap();
+    setup.close().await;
+
+    // A transaction that runs nothing sends nothing.
+    let before = capture.text().len();
+    let conn = engine.begin().await.unwrap();
+    assert!(conn.in_transaction());
+    let mut conn = conn;
+    conn.commit().await.unwrap();
+    conn.close().await;
+    assert_eq!(capture.text()[before..].trim(), "", "no BEGIN, no COMMIT");
+
+    // A statement whose future is dropped before its first poll sent nothing, BEGIN included:
+    // the next statement still runs inside the transaction, so the rollback undoes it.
+    let mut conn = engine.begin().await.unwrap();
+    assert!(
+        poll_then_drop(conn.execute("INSERT INTO t VALUES (1)", &[]), 0)
+            .await
+            .is_none()
+    );
+    conn.execute("INSERT INTO t VALUES (2)", &[]).await.unwrap();
+    conn.rollback().await.unwrap();
+    conn.close().await;
+    // Dropped after its first poll: BEGIN went out with it; the rollback undoes that too.
+    for polls in 1..4 {
+        let mut conn = engine.begin().await.unwrap();
+        let done = poll_then_drop(conn.execute("INSERT INTO t VALUES (3)", &[]), polls).await;
+        assert!(conn.in_transaction());
+        conn.execute("INSERT INTO t VALUES (5)", &[]).await.unwrap();
+        conn.rollback().await.unwrap();
+        conn.close().await;
+        if done.is_some() {
+            break;
+        }
+    }
+    assert_eq!(count(&engine, "t").await, 0);
+    // And the order on the wire stays BEGIN, statement, COMMIT.
+    let mut conn = engine.begin().await.unwrap();
+    conn.execute("INSERT INTO t VALUES (4)", &[]).await.unwrap();
+    conn.commit().await.unwrap();
+    conn.close().await;
+    let log = capture.text();
+    let lines: Vec<&str> = log.lines().rev().take(3).collect();
+    assert!(lines[2].contains("BEGIN"), "{lines:#?}");
+    assert!(lines[1].contains("INSERT INTO t VALUES (4)"), "{lines:#?}");
+    assert!(lines[0].contains("COMMIT"), "{lines:#?}");
+    assert_eq!(count(&engine, "t").await, 1);
+    wait_pool_idle(&engine).await;
+    assert_eq!(idle_in_transaction(&engine).await, 0);
+}
+
+#[tokio::test]
 async fn commit_rollback_and_savepoints() {
     let engine = engine("tx", 2).await;
     make_table(&engine).await;

@@ -380,7 +380,7 @@ impl Owned {
         let log = self.base.join("server.log");
         let options = format!(
             "-F -p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 \
-             -c synchronous_commit=off -c full_page_writes=off -c log_min_messages=warning",
+             -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off -c log_min_messages=warning",
             self.base.display()
         );
         let out = self

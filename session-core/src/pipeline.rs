@@ -1,0 +1,38 @@
+//! A deferred `BEGIN`, sent in the same flight as the statement that follows it.
+//!
+//! tokio-postgres queues requests in the order their futures are first polled and answers
+//! them in that order, so `BEGIN` and the next statement can be in flight together: a
+//! transaction costs no round trip of its own. A transaction that never runs a statement sends
+//! nothing at all (its `COMMIT` or `ROLLBACK` is a no-op).
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
+
+use tokio_postgres::{Client, Error};
+
+/// Runs `work`, with `BEGIN` queued ahead of it when `*unsent`. `*unsent` is cleared as soon
+/// as `BEGIN` is queued (its first poll), so a future dropped before that leaves it unsent and
+/// one dropped after it leaves it sent: the flag is true exactly when the server has not been
+/// asked to begin. Returns `BEGIN`'s outcome (when it was sent) and `work`'s.
+pub(crate) async fn with_begin<T>(
+    client: &Client,
+    unsent: &mut bool,
+    work: impl Future<Output = Result<T, Error>>,
+) -> (Option<Result<(), Error>>, Result<T, Error>) {
+    if !*unsent {
+        return (None, work.await);
+    }
+    let mut begin = pin!(client.batch_execute("BEGIN"));
+    // The first poll writes BEGIN to the connection's queue before it can return.
+    let first = poll_fn(|cx| Poll::Ready(begin.as_mut().poll(cx))).await;
+    *unsent = false;
+    let begun = async move {
+        match first {
+            Poll::Ready(result) => result,
+            Poll::Pending => begin.await,
+        }
+    };
+    let (begun, result) = futures::join!(begun, work);
+    (Some(begun), result)
+}
