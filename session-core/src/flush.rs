@@ -212,7 +212,7 @@ pub(crate) async fn insert_batch<T: Entity>(
             }
             state.status = ObjectState::Persistent;
             state.modified = !columns_equal(&state.value, &snapshot);
-            state.committed = state.modified.then_some(snapshot);
+            state.committed = state.modified.then(|| Box::new(snapshot));
             state.expired.clear_all();
         }
     }
@@ -336,7 +336,7 @@ pub(crate) async fn update_batch<T: Entity>(
             for (obj, snapshot) in chunk {
                 let mut state = obj.cell.lock();
                 state.modified = !columns_equal(&state.value, snapshot);
-                state.committed = state.modified.then(|| snapshot.clone());
+                state.committed = state.modified.then(|| Box::new(snapshot.clone()));
                 updated.push(obj.erase());
             }
         }
@@ -378,10 +378,7 @@ pub(crate) async fn delete_batch<T: Entity>(
             .iter()
             .map(|o| {
                 let state = o.cell.lock();
-                state
-                    .committed
-                    .clone()
-                    .unwrap_or_else(|| state.value.clone())
+                state.committed.as_deref().unwrap_or(&state.value).clone()
             })
             .collect();
         let n = if let [snapshot] = snapshots.as_slice() {

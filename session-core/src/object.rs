@@ -56,7 +56,7 @@ pub(crate) struct State<T: Entity> {
     /// The row as last loaded or flushed, kept only once the object is written to: `None`
     /// means `value` is that image (or, before the first flush, that there is none). Loading
     /// an object so costs no copy; changing one costs one.
-    pub(crate) committed: Option<T>,
+    pub(crate) committed: Option<Box<T>>,
     pub(crate) status: ObjectState,
     /// The session that owns the object (pending, persistent or deleted).
     pub(crate) session: Option<u64>,
@@ -250,7 +250,7 @@ impl<T: Entity> State<T> {
     /// Keeps a copy of the database image before the value of a persistent object changes.
     pub(crate) fn keep_committed(&mut self) {
         if self.status == ObjectState::Persistent && self.committed.is_none() {
-            self.committed = Some(self.value.clone());
+            self.committed = Some(Box::new(self.value.clone()));
         }
     }
 
@@ -316,18 +316,18 @@ impl<T: Entity> State<T> {
         // Unflushed changes to expired attributes are discarded, as in SQLAlchemy.
         if columns.is_none() {
             if let Some(old) = self.committed.take() {
-                self.value = old;
+                self.value = *old;
             }
             self.modified = false;
         }
     }
 }
 
-/// Which columns are expired: a bit per column; columns past the 128th share one flag that
+/// Which columns are expired: a bit per column; columns past the 64th share one flag that
 /// expires the whole object (conservative, never stale).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Expiry {
-    bits: u128,
+    bits: u64,
     all: bool,
 }
 
@@ -337,11 +337,11 @@ impl Expiry {
     }
 
     pub(crate) fn is(&self, column: usize) -> bool {
-        self.all || (column < 128 && self.bits & (1 << column) != 0)
+        self.all || (column < 64 && self.bits & (1 << column) != 0)
     }
 
     pub(crate) fn set(&mut self, column: usize) {
-        if column < 128 {
+        if column < 64 {
             self.bits |= 1 << column;
         } else {
             self.all = true;
@@ -353,7 +353,7 @@ impl Expiry {
     }
 
     pub(crate) fn clear(&mut self, column: usize) {
-        if column < 128 {
+        if column < 64 {
             self.bits &= !(1 << column);
         }
     }
@@ -370,12 +370,8 @@ impl Expiry {
         }
         if self.all {
             // Expand "all" into bits, then clear the refreshed ones.
-            self.all = of > 128;
-            self.bits = if of >= 128 {
-                u128::MAX
-            } else {
-                (1u128 << of) - 1
-            };
+            self.all = of > 64;
+            self.bits = if of >= 64 { u64::MAX } else { (1u64 << of) - 1 };
         }
         for &c in columns {
             self.clear(c);
@@ -597,7 +593,7 @@ impl<T: Entity> ErasedCell for Cell<T> {
             let state = self.lock();
             state
                 .committed
-                .as_ref()
+                .as_deref()
                 .map_or_else(|| state.value.key(), Entity::key)
         };
         // `remove` compares by pointer; find our own Arc through the map.

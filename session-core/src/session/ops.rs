@@ -250,7 +250,7 @@ impl AsyncSession {
             let guard = obj.cell.lock();
             guard
                 .committed
-                .as_ref()
+                .as_deref()
                 .map_or_else(|| guard.value.key(), Entity::key)
         };
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
