@@ -238,6 +238,37 @@ async fn hand(engine: &Engine, n: usize, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// A wrapper whose `autoflush` accessor `#[proxy_methods]` writes (workload 8).
+struct Proxied(session_core::AsyncSession);
+
+#[session_macros::proxy_methods(session_core::AsyncSession, attributes(autoflush))]
+impl Proxied {
+    fn proxied(&self) -> &session_core::AsyncSession {
+        &self.0
+    }
+}
+
+/// Calls per side of workload 8.
+const PROXY_CALLS: u32 = 10_000_000;
+
+/// Workload 8: `PROXY_CALLS` proxied `autoflush()` reads against as many direct ones (no I/O);
+/// the report's "ours" is the proxied side, "hand" the direct one.
+fn proxy(engine: &Engine, report: &mut Report) {
+    use std::hint::black_box;
+    let direct = session_core::AsyncSession::new(engine.clone());
+    let wrapper = Proxied(session_core::AsyncSession::new(engine.clone()));
+    let started = Instant::now();
+    for _ in 0..PROXY_CALLS {
+        black_box(black_box(&direct).autoflush());
+    }
+    report.hand("proxy_10m_calls", started.elapsed(), 0.0);
+    let started = Instant::now();
+    for _ in 0..PROXY_CALLS {
+        black_box(black_box(&wrapper).autoflush());
+    }
+    report.ours("proxy_10m_calls", started.elapsed(), 0.0);
+}
+
 async fn stream(maker: &AsyncSessionMaker, rows: usize, report: &mut Report) -> Result<()> {
     let session = maker.session();
     session
@@ -285,6 +316,7 @@ pub async fn run(options: &Options) -> std::result::Result<Report, String> {
         ours(&maker, options.n, &mut report)
             .await
             .map_err(|e| e.to_string())?;
+        proxy(&engine, &mut report);
         engine.dispose().await;
 
         if run == 0 && options.stream_rows > 0 {

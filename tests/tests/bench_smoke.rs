@@ -1,0 +1,42 @@
+//! A smoke pass of `session-tools bench` with a tiny N: every workload runs on both sides and
+//! the report is complete. It asserts no time (speed is measured by the benchmark itself).
+
+use session_tools::bench::{Options, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_workload_runs_and_reports() {
+    let report = run(&Options {
+        n: 40,
+        stream_rows: 3_000,
+        sqla: None,
+        repeat: 1,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = report.rows.iter().map(|r| r.name).collect();
+    assert_eq!(
+        names,
+        [
+            "insert_flush",
+            "load_eager",
+            "get_by_pk",
+            "update_dirty",
+            "request_mix",
+            "factory_overhead",
+            "proxy_10m_calls",
+            "stream"
+        ],
+        "hand-written rows come first in a run, then ours fill in beside them"
+    );
+    for row in &report.rows {
+        assert!(row.ours.is_some_and(|s| s > 0.0), "{row:?}");
+        let compared = !matches!(row.name, "factory_overhead" | "stream");
+        assert_eq!(row.hand.is_some(), compared, "{row:?}");
+    }
+    let json = report.json();
+    for name in &names {
+        assert!(json.contains(&format!("\"workload\":\"{name}\"")), "{json}");
+    }
+    assert!(report.table().lines().count() >= names.len() + 2);
+    assert!(report.svg().starts_with("<svg"));
+}
