@@ -17,7 +17,7 @@ use super::Inner;
 /// # Cancel safety
 /// Every async method may be dropped at any `.await`: the pool never gets a connection back with
 /// a transaction open, and the session stays consistent. A flush dropped half-way leaves the
-/// session refusing work with [`Error::PendingRollback`] until `rollback()`.
+/// session refusing work with [`Error::PendingRollback`](crate::Error::PendingRollback) until `rollback()`.
 pub struct AsyncSession {
     pub(crate) inner: Arc<Inner>,
 }
@@ -87,7 +87,7 @@ impl AsyncSession {
     /// then the per-entity binds, then `bind`.
     ///
     /// # Errors
-    /// [`Error::InvalidRequest`] naming the entity when nothing is bound.
+    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) naming the entity when nothing is bound.
     pub fn get_bind(&self, table: Option<&'static crate::Table>) -> crate::Result<crate::Engine> {
         self.get_bind_impl(table)
     }
@@ -105,7 +105,7 @@ impl AsyncSession {
     ///
     /// # Errors
     /// The database error of the failing batch; the transaction is then rolled back and the
-    /// session refuses work with [`Error::PendingRollback`] until `rollback()`.
+    /// session refuses work with [`Error::PendingRollback`](crate::Error::PendingRollback) until `rollback()`.
     pub async fn flush(&self) -> crate::Result<()> {
         self.flush_impl().await
     }
@@ -122,7 +122,7 @@ impl AsyncSession {
 
     /// Rolls back the whole transaction (SQLAlchemy's `rollback()`): objects added in it become
     /// transient, deleted ones come back, every persistent object is expired, and a failed
-    /// flush's [`Error::PendingRollback`] is cleared. Without a transaction it does nothing.
+    /// flush's [`Error::PendingRollback`](crate::Error::PendingRollback) is cleared. Without a transaction it does nothing.
     ///
     /// # Errors
     /// The driver's error when a connection is gone (its transaction is gone with it); the
@@ -132,11 +132,11 @@ impl AsyncSession {
     }
 
     /// Begins the session's transaction explicitly (SQLAlchemy's `begin()`); end it with
-    /// [`AsyncSessionTransaction::commit`] or [`AsyncSessionTransaction::rollback`], or use
+    /// [`AsyncSessionTransaction::commit`](crate::AsyncSessionTransaction::commit) or [`AsyncSessionTransaction::rollback`](crate::AsyncSessionTransaction::rollback), or use
     /// [`AsyncSession::transaction`], which cannot forget to.
     ///
     /// # Errors
-    /// [`Error::InvalidRequest`] "A transaction is already begun on this Session." when one is
+    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) "A transaction is already begun on this Session." when one is
     /// open (also an autobegun one).
     pub async fn begin(&self) -> crate::Result<crate::AsyncSessionTransaction> {
         self.begin_impl().await
@@ -237,7 +237,7 @@ impl AsyncSession {
     /// guard lives.
     ///
     /// # Errors
-    /// No bind, a failed checkout, or [`Error::PendingRollback`].
+    /// No bind, a failed checkout, or [`Error::PendingRollback`](crate::Error::PendingRollback).
     pub async fn connection(&self) -> crate::Result<crate::SessionConnection> {
         self.connection_impl().await
     }
@@ -290,7 +290,7 @@ impl AsyncSession {
     /// (SQLAlchemy's `get()`). `None` when there is no such row.
     ///
     /// # Errors
-    /// No bind, a database error, or [`Error::PendingRollback`].
+    /// No bind, a database error, or [`Error::PendingRollback`](crate::Error::PendingRollback).
     pub async fn get<T: crate::Entity>(&self, key: T::Key) -> crate::Result<Option<crate::Obj<T>>> {
         self.get_impl::<T>(key).await
     }
@@ -298,7 +298,7 @@ impl AsyncSession {
     /// Like [`AsyncSession::get`], but a missing row is an error (SQLAlchemy's `get_one()`).
     ///
     /// # Errors
-    /// [`Error::NoResultFound`]: "No row was found when one was required".
+    /// [`Error::NoResultFound`](crate::Error::NoResultFound): "No row was found when one was required".
     pub async fn get_one<T: crate::Entity>(&self, key: T::Key) -> crate::Result<crate::Obj<T>> {
         self.get_one_impl::<T>(key).await
     }
@@ -434,9 +434,9 @@ impl AsyncSession {
         self.is_empty_impl()
     }
 
-    /// Runs a statement after an autoflush (SQLAlchemy's `execute()`): a [`Select`] returns its
+    /// Runs a statement after an autoflush (SQLAlchemy's `execute()`): a [`Select`](crate::Select) returns its
     /// entities through the identity map (an already loaded row gives the same object), a
-    /// [`Text`] its rows.
+    /// [`Text`](crate::Text) its rows.
     ///
     /// # Errors
     /// The database's error; the AsyncMethodRequired message for a select asked to stream.
@@ -462,7 +462,7 @@ impl AsyncSession {
         self.scalar_impl::<Q>(statement).await
     }
 
-    /// Streams the entities of a select from a server-side cursor, [`STREAM_CHUNK`] rows per
+    /// Streams the entities of a select from a server-side cursor, [`STREAM_CHUNK`](crate::STREAM_CHUNK) rows per
     /// round trip, inside the session's transaction (SQLAlchemy's `stream_scalars()`). The
     /// session refuses other operations while the stream lives. Dropping the stream early is
     /// safe: the cursor closes with the transaction.

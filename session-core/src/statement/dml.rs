@@ -239,52 +239,47 @@ impl<T: Entity> Update<T> {
         self.dml.set(column, value.into());
         self
     }
-
-    /// Adds a `WHERE` condition on `T`'s columns (ANDed with the others).
-    #[must_use]
-    pub fn filter(mut self, condition: Expr) -> Self {
-        self.dml.filter(condition);
-        self
-    }
-
-    /// Same as [`Update::filter`].
-    #[must_use]
-    pub fn where_(self, condition: Expr) -> Self {
-        self.filter(condition)
-    }
-
-    /// Whether the session updates the objects it holds for the changed rows (default
-    /// `true`, SQLAlchemy's `synchronize_session="fetch"`; `false` is its `False`: those
-    /// objects keep their old values until expired or refreshed).
-    #[must_use]
-    pub fn synchronize_session(mut self, synchronize: bool) -> Self {
-        self.dml.synchronize = synchronize;
-        self
-    }
 }
 
-impl<T: Entity> Delete<T> {
-    /// Adds a `WHERE` condition on `T`'s columns (ANDed with the others).
-    #[must_use]
-    pub fn filter(mut self, condition: Expr) -> Self {
-        self.dml.filter(condition);
-        self
-    }
+/// `filter` / `where_` / `synchronize_session`, shared by `UPDATE` and `DELETE`; `$sync` says
+/// what synchronizing does to the session's objects.
+macro_rules! filtered {
+    ($name:ident, $sync:literal) => {
+        impl<T: Entity> $name<T> {
+            /// Adds a `WHERE` condition on `T`'s columns (ANDed with the others).
+            #[must_use]
+            pub fn filter(mut self, condition: Expr) -> Self {
+                self.dml.filter(condition);
+                self
+            }
 
-    /// Same as [`Delete::filter`].
-    #[must_use]
-    pub fn where_(self, condition: Expr) -> Self {
-        self.filter(condition)
-    }
+            /// Same as `filter`.
+            #[must_use]
+            pub fn where_(self, condition: Expr) -> Self {
+                self.filter(condition)
+            }
 
-    /// Whether the session marks the objects it holds for the deleted rows as deleted
-    /// (default `true`; see [`Update::synchronize_session`]).
-    #[must_use]
-    pub fn synchronize_session(mut self, synchronize: bool) -> Self {
-        self.dml.synchronize = synchronize;
-        self
-    }
+            #[doc = $sync]
+            #[must_use]
+            pub fn synchronize_session(mut self, synchronize: bool) -> Self {
+                self.dml.synchronize = synchronize;
+                self
+            }
+        }
+    };
 }
+
+filtered!(
+    Update,
+    "Whether the session updates the objects it holds for the changed rows (default `true`, \
+     SQLAlchemy's `synchronize_session=\"fetch\"`; `false` is its `False`: those objects keep \
+     their old values until expired or refreshed)."
+);
+filtered!(
+    Delete,
+    "Whether the session marks the objects it holds for the deleted rows as deleted (default \
+     `true`; `false` leaves them persistent in the session until expired or refreshed)."
+);
 
 /// An `INSERT`, `UPDATE` or `DELETE` (plumbing for [`Returning`] and the session).
 pub trait DmlStatement: Send + Sync + 'static {
