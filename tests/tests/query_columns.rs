@@ -325,6 +325,25 @@ async fn joinedload_reads_the_parent_from_the_same_query() {
             .data,
         "a5"
     );
+    // FOR UPDATE with a joined load locks the children's rows only: PostgreSQL refuses to lock
+    // the nullable side of an outer join.
+    let locked = s
+        .scalars(
+            select::<B>()
+                .options(joinedload(B::a()))
+                .filter(B::id.eq(1))
+                .with_for_update(),
+        )
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert!(locked.read().unwrap().a.get().unwrap().unwrap().ptr_eq(&a1));
+    let (sql, _) = select::<B>()
+        .options(joinedload(B::a()))
+        .with_for_update()
+        .to_sql();
+    assert!(sql.ends_with(" FOR UPDATE OF \"b\""), "{sql}");
 }
 
 #[tokio::test]

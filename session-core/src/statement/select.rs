@@ -182,6 +182,13 @@ impl QueryCore {
         }
         if self.for_update {
             sql.push_str(" FOR UPDATE");
+            // PostgreSQL refuses to lock the nullable side of an outer join: lock the rows of
+            // the first table only (SQLAlchemy's `with_for_update(of=...)`).
+            let outer = !extra.is_empty() || self.joins.iter().any(|(_, outer)| *outer);
+            if let (true, Some(first)) = (outer, from.first()) {
+                sql.push_str(" OF ");
+                sql.push_str(&quote(first.name));
+            }
         }
         (sql, params)
     }
