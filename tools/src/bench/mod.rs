@@ -112,84 +112,107 @@ fn seed_objects(n: usize) -> Vec<Obj<A>> {
         .collect()
 }
 
-async fn ours(maker: &AsyncSessionMaker, n: usize, report: &mut Report) -> Result<()> {
-    let (t, m) = timed(maker.scope(async |s| {
-        let objs = seed_objects(n);
-        s.add_all(&objs)?;
-        s.commit().await
-    }))
-    .await?;
-    report.ours("insert_flush", t, m);
+/// Workloads 1–5, compared with the hand-written side one by one.
+const STEPS: usize = 5;
 
-    let (t, m) = timed(maker.scope(async |s| {
-        let rows = s
-            .scalars(
-                select::<A>()
-                    .options(selectinload(A::bs()))
-                    .order_by(A::id.asc()),
-            )
-            .await?
-            .all();
-        assert_eq!(rows.len(), n);
-        for a in &rows {
-            assert_eq!(a.read()?.bs.get()?.len(), 2);
+/// Workload `step` (0-based: insert_flush, load_eager, get_by_pk, update_dirty, request_mix)
+/// on the session.
+async fn ours_step(
+    step: usize,
+    maker: &AsyncSessionMaker,
+    n: usize,
+    report: &mut Report,
+) -> Result<()> {
+    match step {
+        0 => {
+            let (t, m) = timed(maker.scope(async |s| {
+                let objs = seed_objects(n);
+                s.add_all(&objs)?;
+                s.commit().await
+            }))
+            .await?;
+            report.ours("insert_flush", t, m);
         }
-        Ok(())
-    }))
-    .await?;
-    report.ours("load_eager", t, m);
+        1 => {
+            let (t, m) = timed(maker.scope(async |s| {
+                let rows = s
+                    .scalars(
+                        select::<A>()
+                            .options(selectinload(A::bs()))
+                            .order_by(A::id.asc()),
+                    )
+                    .await?
+                    .all();
+                assert_eq!(rows.len(), n);
+                for a in &rows {
+                    assert_eq!(a.read()?.bs.get()?.len(), 2);
+                }
+                Ok(())
+            }))
+            .await?;
+            report.ours("load_eager", t, m);
+        }
+        2 => {
+            let (t, m) = timed(maker.scope(async |s| {
+                // Held, as the hand-written side holds its map: the second loop hits the
+                // identity map.
+                let mut held = Vec::with_capacity(n);
+                for i in 1..=n as i32 {
+                    held.push(s.get_one::<A>(i).await?);
+                }
+                for i in 1..=n as i32 {
+                    assert!(s.get::<A>(i).await?.is_some());
+                }
+                Ok(())
+            }))
+            .await?;
+            report.ours("get_by_pk", t, m);
+        }
+        3 => {
+            let (t, m) = timed(maker.scope(async |s| {
+                for a in s.scalars(select::<A>()).await?.all() {
+                    a.write()?.data.push('!');
+                }
+                s.commit().await
+            }))
+            .await?;
+            report.ours("update_dirty", t, m);
+        }
+        _ => {
+            let scoped = Arc::new(async_scoped_session(maker.clone(), scope::task_scope));
+            let ids = request_ids(n);
+            let (t, m) = timed(async {
+                let gate = Arc::new(tokio::sync::Semaphore::new(16));
+                let mut tasks = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let (scoped, gate) = (scoped.clone(), gate.clone());
+                    tasks.push(tokio::spawn(async move {
+                        let _permit = gate.acquire().await;
+                        scoped
+                            .scope(async {
+                                let s = scoped.proxied();
+                                let a = s.get_one::<A>(id).await?;
+                                a.write()?.data = "r".into();
+                                s.commit().await
+                            })
+                            .await
+                    }));
+                }
+                for task in tasks {
+                    task.await.expect("request task")?;
+                }
+                Ok(())
+            })
+            .await?;
+            assert_eq!(scoped.registered(), 0);
+            report.ours("request_mix", t, m);
+        }
+    }
+    Ok(())
+}
 
-    let (t, m) = timed(maker.scope(async |s| {
-        // Held, as the hand-written side holds its map: the second loop hits the identity map.
-        let mut held = Vec::with_capacity(n);
-        for i in 1..=n as i32 {
-            held.push(s.get_one::<A>(i).await?);
-        }
-        for i in 1..=n as i32 {
-            assert!(s.get::<A>(i).await?.is_some());
-        }
-        Ok(())
-    }))
-    .await?;
-    report.ours("get_by_pk", t, m);
-
-    let (t, m) = timed(maker.scope(async |s| {
-        for a in s.scalars(select::<A>()).await?.all() {
-            a.write()?.data.push('!');
-        }
-        s.commit().await
-    }))
-    .await?;
-    report.ours("update_dirty", t, m);
-
-    let scoped = Arc::new(async_scoped_session(maker.clone(), scope::task_scope));
-    let ids = request_ids(n);
-    let (t, m) = timed(async {
-        let gate = Arc::new(tokio::sync::Semaphore::new(16));
-        let mut tasks = Vec::with_capacity(ids.len());
-        for id in ids {
-            let (scoped, gate) = (scoped.clone(), gate.clone());
-            tasks.push(tokio::spawn(async move {
-                let _permit = gate.acquire().await;
-                scoped
-                    .scope(async {
-                        let s = scoped.proxied();
-                        let a = s.get_one::<A>(id).await?;
-                        a.write()?.data = "r".into();
-                        s.commit().await
-                    })
-                    .await
-            }));
-        }
-        for task in tasks {
-            task.await.expect("request task")?;
-        }
-        Ok(())
-    })
-    .await?;
-    assert_eq!(scoped.registered(), 0);
-    report.ours("request_mix", t, m);
-
+/// Workload 6 on the session: sessions made and closed by a factory, no I/O.
+async fn factory_overhead(maker: &AsyncSessionMaker, n: usize, report: &mut Report) -> Result<()> {
     let (t, m) = timed(async {
         for _ in 0..n * 10 {
             let s = maker.session();
@@ -202,39 +225,52 @@ async fn ours(maker: &AsyncSessionMaker, n: usize, report: &mut Report) -> Resul
     Ok(())
 }
 
-async fn hand(engine: &Engine, n: usize, report: &mut Report) -> Result<()> {
-    let (t, m) = timed(hand::insert_flush(engine, n)).await?;
-    report.hand("insert_flush", t, m);
-    let (t, m) = timed(async {
-        let rows = hand::load_eager(engine).await?;
-        assert_eq!(rows.len(), n);
-        assert!(rows.iter().all(|a| a.bs.len() == 2));
-        Ok(())
-    })
-    .await?;
-    report.hand("load_eager", t, m);
-    let (t, m) = timed(hand::get_by_pk(engine, n as i32)).await?;
-    report.hand("get_by_pk", t, m);
-    let (t, m) = timed(hand::update_dirty(engine)).await?;
-    report.hand("update_dirty", t, m);
-    let ids = request_ids(n);
-    let (t, m) = timed(async {
-        let gate = Arc::new(tokio::sync::Semaphore::new(16));
-        let mut tasks = Vec::with_capacity(ids.len());
-        for id in ids {
-            let (engine, gate) = (engine.clone(), gate.clone());
-            tasks.push(tokio::spawn(async move {
-                let _permit = gate.acquire().await;
-                hand::request(&engine, id).await
-            }));
+/// Workload `step` (as in [`ours_step`]) written by hand on tokio-postgres.
+async fn hand_step(step: usize, engine: &Engine, n: usize, report: &mut Report) -> Result<()> {
+    match step {
+        0 => {
+            let (t, m) = timed(hand::insert_flush(engine, n)).await?;
+            report.hand("insert_flush", t, m);
         }
-        for task in tasks {
-            task.await.expect("request task")?;
+        1 => {
+            let (t, m) = timed(async {
+                let rows = hand::load_eager(engine).await?;
+                assert_eq!(rows.len(), n);
+                assert!(rows.iter().all(|a| a.bs.len() == 2));
+                Ok(())
+            })
+            .await?;
+            report.hand("load_eager", t, m);
         }
-        Ok(())
-    })
-    .await?;
-    report.hand("request_mix", t, m);
+        2 => {
+            let (t, m) = timed(hand::get_by_pk(engine, n as i32)).await?;
+            report.hand("get_by_pk", t, m);
+        }
+        3 => {
+            let (t, m) = timed(hand::update_dirty(engine)).await?;
+            report.hand("update_dirty", t, m);
+        }
+        _ => {
+            let ids = request_ids(n);
+            let (t, m) = timed(async {
+                let gate = Arc::new(tokio::sync::Semaphore::new(16));
+                let mut tasks = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let (engine, gate) = (engine.clone(), gate.clone());
+                    tasks.push(tokio::spawn(async move {
+                        let _permit = gate.acquire().await;
+                        hand::request(&engine, id).await
+                    }));
+                }
+                for task in tasks {
+                    task.await.expect("request task")?;
+                }
+                Ok(())
+            })
+            .await?;
+            report.hand("request_mix", t, m);
+        }
+    }
     Ok(())
 }
 
@@ -306,14 +342,22 @@ pub async fn run(options: &Options) -> std::result::Result<Report, String> {
     for run in 0..options.repeat.max(1) {
         let mut report = Report::new(options.n);
         let hand_engine = fresh_engine(&cluster, &format!("bench_hand_{run}")).await?;
-        hand(&hand_engine, options.n, &mut report)
-            .await
-            .map_err(|e| e.to_string())?;
-        hand_engine.dispose().await;
-
         let engine = fresh_engine(&cluster, &format!("bench_ours_{run}")).await?;
         let maker = async_sessionmaker(engine.clone()).expire_on_commit(false);
-        ours(&maker, options.n, &mut report)
+        // Each workload on both sides back to back, the side going first alternating by run,
+        // so that drift on a shared machine hits both alike.
+        for step in 0..STEPS {
+            for side in [run % 2, 1 - run % 2] {
+                let done = if side == 0 {
+                    hand_step(step, &hand_engine, options.n, &mut report).await
+                } else {
+                    ours_step(step, &maker, options.n, &mut report).await
+                };
+                done.map_err(|e| e.to_string())?;
+            }
+        }
+        hand_engine.dispose().await;
+        factory_overhead(&maker, options.n, &mut report)
             .await
             .map_err(|e| e.to_string())?;
         proxy(&engine, &mut report);
