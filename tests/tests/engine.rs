@@ -4,18 +4,9 @@ use std::time::{Duration, Instant};
 
 use session_core::{Engine, Error, create_async_engine};
 use session_tests::support::{
-    LogCapture, engine, fresh_database, idle_in_transaction, poll_then_drop, wait_pool_idle,
+    LogCapture, count_rows, engine, fresh_database, idle_in_transaction, poll_then_drop,
+    wait_pool_idle,
 };
-
-async fn count(engine: &Engine, table: &str) -> i64 {
-    let mut conn = engine.connect().await.expect("connect");
-    let n = conn
-        .scalar(&format!("SELECT count(*) FROM {table}"), &[])
-        .await
-        .expect("count");
-    conn.close().await;
-    n
-}
 
 async fn make_table(engine: &Engine) {
     let mut conn = engine.connect().await.expect("connect");
@@ -270,7 +261,7 @@ async fn begin_travels_with_the_first_statement() {
             break;
         }
     }
-    assert_eq!(count(&engine, "t").await, 0);
+    assert_eq!(count_rows(&engine, "t").await, 0);
     // And the order on the wire stays BEGIN, statement, COMMIT.
     let mut conn = engine.begin().await.unwrap();
     conn.execute("INSERT INTO t VALUES (4)", &[]).await.unwrap();
@@ -281,7 +272,7 @@ async fn begin_travels_with_the_first_statement() {
     assert!(lines[2].contains("BEGIN"), "{lines:#?}");
     assert!(lines[1].contains("INSERT INTO t VALUES (4)"), "{lines:#?}");
     assert!(lines[0].contains("COMMIT"), "{lines:#?}");
-    assert_eq!(count(&engine, "t").await, 1);
+    assert_eq!(count_rows(&engine, "t").await, 1);
     wait_pool_idle(&engine).await;
     assert_eq!(idle_in_transaction(&engine).await, 0);
 }
@@ -306,7 +297,7 @@ async fn commit_rollback_and_savepoints() {
         .await
         .unwrap();
     tx.rollback().await.unwrap();
-    assert_eq!(count(&engine, "t").await, 1);
+    assert_eq!(count_rows(&engine, "t").await, 1);
 
     // Committed, with a released and a rolled-back savepoint inside.
     let mut tx = conn.begin().await.unwrap();
@@ -419,7 +410,7 @@ async fn engine_begin_and_transaction_closure() {
     drop(conn);
     wait_pool_idle(&engine).await;
     assert_eq!(idle_in_transaction(&engine).await, 0);
-    assert_eq!(count(&engine, "t").await, 1);
+    assert_eq!(count_rows(&engine, "t").await, 1);
 
     let n: i64 = engine
         .transaction(async |conn| {
@@ -438,7 +429,7 @@ async fn engine_begin_and_transaction_closure() {
         })
         .await;
     assert!(err.unwrap_err().is_unique_violation());
-    assert_eq!(count(&engine, "t").await, 2);
+    assert_eq!(count_rows(&engine, "t").await, 2);
     wait_pool_idle(&engine).await;
     assert_eq!(idle_in_transaction(&engine).await, 0);
 }
