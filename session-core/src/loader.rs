@@ -156,7 +156,9 @@ where
                     }
                     for parent in parents {
                         let key = parent.peek(parent_key);
-                        let children = by_parent.remove(&key).unwrap_or_default();
+                        // A joined query may return a parent more than once: each copy is the
+                        // same object and gets the same children.
+                        let children = by_parent.get(&key).cloned().unwrap_or_default();
                         parent.with_value(|p| set(p, Collection::from_vec(children)));
                     }
                     Ok(())

@@ -222,6 +222,7 @@ async fn a_statement_dropped_mid_flight_leaves_the_pool_clean() {
     let s = AsyncSession::new(engine.clone());
     let a1 = s.get::<A>(1).await.unwrap().unwrap();
     for polls in 0..6 {
+        s.refresh(&a1, &[]).await.unwrap();
         let done = poll_then_drop(
             s.execute(
                 update::<A>()
@@ -232,11 +233,16 @@ async fn a_statement_dropped_mid_flight_leaves_the_pool_clean() {
         )
         .await;
         if done.is_none() {
-            // Dropped: the object may have missed the new value, so it is expired, never
-            // stale.
+            // Dropped: the object may have missed the new value, so it is expired or it shows
+            // what the database (in this transaction) holds, never a stale value.
+            let held = s
+                .scalar(select_columns(A::data).filter(A::id.eq(1)))
+                .await
+                .unwrap();
             assert!(
-                a1.is_expired() || a1.read().unwrap().data == "a1",
-                "after {polls} polls"
+                a1.is_expired() || Some(a1.read().unwrap().data.clone()) == held,
+                "after {polls} polls: object {:?}, database {held:?}",
+                a1.peek(|a| a.data.clone())
             );
         }
         s.rollback().await.unwrap();
@@ -252,4 +258,56 @@ async fn a_statement_dropped_mid_flight_leaves_the_pool_clean() {
     s.add(&obj).unwrap();
     s.commit().await.unwrap();
     assert_eq!(count_rows(&engine, "a").await, 6);
+}
+
+#[tokio::test]
+async fn or_groups_stay_one_condition_beside_other_filters() {
+    let engine = seeded("or_groups").await;
+    let s = AsyncSession::new(engine.clone());
+    // Children of a5 are b5.0 and b5.1; b2.1 belongs to a2 and must survive.
+    let statement = delete::<B>()
+        .filter(B::a_id.eq(5))
+        .filter(B::data.eq("b5.0").or(B::data.eq("b2.1")));
+    let (sql, _) = statement.to_sql();
+    assert_eq!(
+        sql,
+        "DELETE FROM \"b\" WHERE \"b\".\"a_id\" = $1 AND ((\"b\".\"data\" = $2) OR \
+         (\"b\".\"data\" = $3))"
+    );
+    let n = s.execute(statement).await.unwrap().rowcount();
+    assert_eq!(n, 1, "only b5.0");
+    s.commit().await.unwrap();
+    assert_eq!(count_rows(&engine, "b").await, 5);
+}
+
+#[tokio::test]
+async fn a_synchronized_update_of_a_primary_key_is_refused() {
+    let engine = seeded("pk_update").await;
+    let s = AsyncSession::new(engine.clone());
+    let err = s
+        .execute(update::<A>().set(A::id, 100).filter(A::id.eq(3)))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("update of a sets its primary-key column a.id"),
+        "{err}"
+    );
+    assert!(!s.in_transaction(), "nothing ran");
+}
+
+#[tokio::test]
+async fn inserted_then_deleted_in_one_transaction_stays_transient_after_rollback() {
+    let engine = seeded("insert_delete_rollback").await;
+    let s = AsyncSession::new(engine.clone());
+    let obj = a("short-lived");
+    s.add(&obj).unwrap();
+    s.flush().await.unwrap();
+    s.execute(delete::<A>().filter(A::data.eq("short-lived")))
+        .await
+        .unwrap();
+    assert_eq!(obj.state(), ObjectState::Deleted);
+    s.rollback().await.unwrap();
+    assert_eq!(obj.state(), ObjectState::Transient, "its row never existed");
+    assert!(s.identity_map().is_empty());
 }

@@ -178,6 +178,19 @@ async fn group_by_having_and_joins_along_relationships() {
         .unwrap()
         .unique();
     assert_eq!(unique.len(), 1);
+    // An eager load on a joined query fills every copy of a repeated parent.
+    let joined = s
+        .scalars(
+            select::<A>()
+                .join(A::bs())
+                .filter(A::id.eq(2))
+                .options(selectinload(A::bs())),
+        )
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(joined.len(), 2);
+    assert_eq!(joined[0].read().unwrap().bs.get().unwrap().len(), 2);
     let distinct = s
         .scalars(select::<A>().distinct().join(A::bs()).filter(A::id.eq(2)))
         .await
@@ -344,6 +357,13 @@ async fn joinedload_reads_the_parent_from_the_same_query() {
         .with_for_update()
         .to_sql();
     assert!(sql.ends_with(" FOR UPDATE OF \"b\""), "{sql}");
+    // Inner-joined tables stay locked beside an outer join.
+    let (sql, _) = select::<B>()
+        .join(B::a())
+        .options(joinedload(B::a()))
+        .with_for_update()
+        .to_sql();
+    assert!(sql.ends_with(" FOR UPDATE OF \"b\", \"a\""), "{sql}");
 }
 
 #[tokio::test]

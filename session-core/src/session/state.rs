@@ -353,7 +353,11 @@ impl SessionState {
             self.new.retain(|o| !gone.contains(&o.cell.object_id()));
             self.deleted.retain(|o| !gone.contains(&o.cell.object_id()));
         }
-        for obj in deleted {
+        // An object inserted and deleted at this level never had a row: it stays transient.
+        for obj in deleted
+            .into_iter()
+            .filter(|o| !gone.contains(&o.cell.object_id()))
+        {
             obj.cell.with_meta(&mut |m| {
                 *m.status = ObjectState::Persistent;
                 *m.marked_deleted = false;

@@ -82,6 +82,21 @@ impl<T: Entity> Dml<T> {
         if let Some(e) = &self.error {
             return Some(e.clone());
         }
+        if self.kind == DmlKind::Update && self.synchronize {
+            if let Some((c, _)) = self
+                .values
+                .iter()
+                .find(|(c, _)| T::TABLE.columns[*c].primary_key)
+            {
+                return Some(format!(
+                    "update of {table} sets its primary-key column {table}.{column}: the session \
+                     cannot follow the rows to their new keys; add .synchronize_session(false) \
+                     and expunge or refresh the objects you hold",
+                    table = T::TABLE.name,
+                    column = T::TABLE.columns[*c].name
+                ));
+            }
+        }
         (self.kind == DmlKind::Update && self.values.is_empty()).then(|| {
             format!(
                 "update of {} has no values; add them with .set(column, value)",

@@ -467,12 +467,14 @@ impl Expr {
     }
 }
 
+/// `((a) OR (b))`: the group is bracketed as a whole too, so that it stays one operand when
+/// the statement ANDs it with its other conditions.
 fn join(list: &[Expr], sep: &str, params: &mut Vec<Arc<OwnedParam>>) -> String {
     let parts: Vec<String> = list
         .iter()
         .map(|e| format!("({})", e.render(params)))
         .collect();
-    parts.join(sep)
+    format!("({})", parts.join(sep))
 }
 
 /// An `ORDER BY` item (from `asc()` / `desc()`).

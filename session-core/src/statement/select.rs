@@ -182,12 +182,23 @@ impl QueryCore {
         }
         if self.for_update {
             sql.push_str(" FOR UPDATE");
-            // PostgreSQL refuses to lock the nullable side of an outer join: lock the rows of
-            // the first table only (SQLAlchemy's `with_for_update(of=...)`).
+            // PostgreSQL refuses to lock the nullable side of an outer join: name every other
+            // table (SQLAlchemy's `with_for_update(of=...)`).
             let outer = !extra.is_empty() || self.joins.iter().any(|(_, outer)| *outer);
-            if let (true, Some(first)) = (outer, from.first()) {
+            if outer {
+                let locked: Vec<String> = from
+                    .iter()
+                    .copied()
+                    .chain(
+                        self.joins
+                            .iter()
+                            .filter(|(_, outer)| !*outer)
+                            .map(|(on, _)| on.target),
+                    )
+                    .map(|t| quote(t.name))
+                    .collect();
                 sql.push_str(" OF ");
-                sql.push_str(&quote(first.name));
+                sql.push_str(&locked.join(", "));
             }
         }
         (sql, params)
