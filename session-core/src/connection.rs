@@ -189,6 +189,38 @@ impl AsyncConnection {
         Ok(n)
     }
 
+    /// [`AsyncConnection::query`] when `cached`, else [`AsyncConnection::query_uncached`]: a
+    /// statement that binds an array runs uncached, planned with its values every time (a
+    /// cached one gets PostgreSQL's generic plan from its sixth run, where `= ANY($1)` scans
+    /// the whole array for every row).
+    pub(crate) async fn query_with(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        cached: bool,
+    ) -> Result<Vec<Row>> {
+        if cached {
+            self.query(sql, params).await
+        } else {
+            self.query_uncached(sql, params).await
+        }
+    }
+
+    /// [`AsyncConnection::execute`] or [`AsyncConnection::execute_uncached`], as
+    /// [`AsyncConnection::query_with`].
+    pub(crate) async fn execute_with(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        cached: bool,
+    ) -> Result<u64> {
+        if cached {
+            self.execute(sql, params).await
+        } else {
+            self.execute_uncached(sql, params).await
+        }
+    }
+
     /// Runs `sql`, which must return exactly one row.
     ///
     /// # Errors

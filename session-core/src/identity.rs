@@ -44,6 +44,11 @@ impl<T: Entity> Typed<T> {
         }
     }
 
+    /// Makes room for `additional` objects (before loading a result).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
     /// The live object for `key`, if any.
     pub(crate) fn get(&self, key: &T::Key) -> Option<Arc<Cell<T>>> {
         self.map.get(key)?.upgrade()
@@ -115,11 +120,6 @@ impl IdentityMap {
             // The entry for TypeId::of::<T>() is always a Typed<T>.
             None => unreachable!("identity map entry of the wrong type"),
         }
-    }
-
-    /// Makes room for `additional` objects of `T` (before loading a result).
-    pub(crate) fn reserve<T: Entity>(&mut self, additional: usize) {
-        self.typed_mut::<T>().map.reserve(additional);
     }
 
     /// True when the map may hold an object of `T`.

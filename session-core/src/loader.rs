@@ -141,11 +141,12 @@ where
                     let column = &C::TABLE.columns[foreign_key.index()];
                     let sql = select_by::<C>(column.name, column.sql_type);
                     let mut keys: Vec<K> = parents.iter().map(|p| p.peek(parent_key)).collect();
-                    let mut seen = HashSet::with_capacity_and_hasher(keys.len(), Hasher::default());
-                    keys.retain(|k| seen.insert(k.clone()));
-                    drop(seen);
+                    // One entry per distinct parent key (which also dedupes the keys), taken by
+                    // the first parent with that key: a joined query may return a parent more
+                    // than once (the same object).
                     let mut by_parent: HashMap<K, Vec<Obj<C>>, Hasher> =
                         HashMap::with_capacity_and_hasher(keys.len(), Hasher::default());
+                    keys.retain(|k| by_parent.insert(k.clone(), Vec::new()).is_none());
                     for chunk in keys.chunks(CHUNK) {
                         let rows = conn.query_uncached(&sql, &[&chunk]).await?;
                         for child in session.load_rows::<C>(&rows, &sql, false)? {
@@ -156,9 +157,9 @@ where
                     }
                     for parent in parents {
                         let key = parent.peek(parent_key);
-                        // A joined query may return a parent more than once: each copy is the
-                        // same object and gets the same children.
-                        let children = by_parent.get(&key).cloned().unwrap_or_default();
+                        let Some(children) = by_parent.remove(&key) else {
+                            continue; // a repeat of a parent already filled
+                        };
                         parent.with_value(|p| set(p, Collection::from_vec(children)));
                     }
                     Ok(())

@@ -52,14 +52,9 @@ impl AsyncSession {
         let conn = self.conn_for(&mut conns, &engine).await?;
         let sync = dml.synchronize && self.state().identity.holds::<T>();
         let (sql, params) = dml.render(returning, sync);
-        let one_shot = dml.one_shot();
+        let (params, cached) = (param_refs(&params), !dml.one_shot());
         if !sync && returning.is_empty() {
-            let params = param_refs(&params);
-            let count = if one_shot {
-                conn.execute_uncached(&sql, &params).await?
-            } else {
-                conn.execute(&sql, &params).await?
-            };
+            let count = conn.execute_with(&sql, &params, cached).await?;
             return Ok((count, Vec::new()));
         }
         let mut guard = ExpireOnDrop::<T> {
@@ -67,11 +62,7 @@ impl AsyncSession {
             armed: sync,
             _entity: std::marker::PhantomData,
         };
-        let rows = if one_shot {
-            conn.query_uncached(&sql, &param_refs(&params)).await?
-        } else {
-            conn.query(&sql, &param_refs(&params)).await?
-        };
+        let rows = conn.query_with(&sql, &params, cached).await?;
         if sync {
             self.synchronize(dml, &rows, returning.len(), &sql)?;
         }

@@ -172,8 +172,8 @@ impl AsyncSession {
     {
         let rows = rows.into_iter();
         let mut state = self.state();
-        state.identity.reserve::<T>(rows.size_hint().0);
         let typed = state.identity.typed_mut::<T>();
+        typed.reserve(rows.size_hint().0);
         rows.map(|row| self.load_row_locked::<T>(typed, row, offset, sql, populate_existing))
             .collect()
     }

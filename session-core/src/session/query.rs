@@ -116,21 +116,6 @@ async fn materialize<T: Entity>(
     Ok(objects)
 }
 
-/// Runs a select: cached (prepared once per connection), or as an unnamed statement when it
-/// binds an array (see `Expr::binds_array`).
-async fn run_query(
-    conn: &mut AsyncConnection,
-    sql: &str,
-    params: &[Arc<OwnedParam>],
-    one_shot: bool,
-) -> Result<Vec<Row>> {
-    if one_shot {
-        conn.query_uncached(sql, &param_refs(params)).await
-    } else {
-        conn.query(sql, &param_refs(params)).await
-    }
-}
-
 fn check_built(error: &Option<String>) -> Result<()> {
     match error {
         Some(message) => Err(Error::InvalidRequest(message.clone())),
@@ -157,7 +142,9 @@ impl<T: Entity> Executable for Select<T> {
                 session.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
             let conn = session.conn_for(&mut conns, &engine).await?;
             let (sql, params) = self.to_sql();
-            let rows = run_query(conn, &sql, &params, self.core.one_shot()).await?;
+            let rows = conn
+                .query_with(&sql, &param_refs(&params), !self.core.one_shot())
+                .await?;
             let objects = materialize(
                 session,
                 conn,
@@ -198,7 +185,9 @@ impl<C: Columns> Executable for SelectColumns<C> {
             let engine = session.resolve_bind(table, entity.map(|(_, id)| id), false)?;
             let conn = session.conn_for(&mut conns, &engine).await?;
             let (sql, params) = self.to_sql();
-            let rows = run_query(conn, &sql, &params, self.core.one_shot()).await?;
+            let rows = conn
+                .query_with(&sql, &param_refs(&params), !self.core.one_shot())
+                .await?;
             decode_rows::<C>(&rows, &sql)
         })
     }

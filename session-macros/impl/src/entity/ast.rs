@@ -4,8 +4,8 @@
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, LitStr, PathArguments, Type};
 
-use super::Errors;
 use super::attr::{self, FieldAttrs};
+use crate::signatures::Errors;
 
 /// The struct being derived.
 pub(crate) struct Model<'a> {
@@ -206,7 +206,7 @@ mod tests {
         };
         let mut errors = Errors::default();
         let m = model(&input, &mut errors).unwrap();
-        assert!(errors.finish().is_none());
+        assert!(errors.finish().is_ok());
         assert!(m.expandable);
         assert_eq!(m.table, "user_account");
         let names: Vec<(String, String)> = m
@@ -268,7 +268,7 @@ mod tests {
             let mut errors = Errors::default();
             let m = model(&input, &mut errors);
             assert!(m.is_none_or(|m| !m.expandable));
-            let e = errors.finish().unwrap().to_string();
+            let e = errors.finish().unwrap_err().to_string();
             assert!(e.contains(expected), "{e}");
         }
     }
@@ -287,7 +287,7 @@ mod tests {
         assert!(!m.expandable);
         let all: Vec<String> = errors
             .finish()
-            .unwrap()
+            .unwrap_err()
             .into_iter()
             .map(|e| e.to_string())
             .collect();

@@ -7,7 +7,7 @@ use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Attribute, Ident, LitStr, Token};
 
-use super::Errors;
+use crate::signatures::Errors;
 use crate::suggest::{code_list, did_you_mean};
 
 /// Keys valid on the struct.
@@ -305,10 +305,7 @@ mod tests {
     use super::*;
 
     fn messages(errors: Errors) -> Vec<String> {
-        errors
-            .finish()
-            .map(|e| e.into_iter().map(|e| e.to_string()).collect())
-            .unwrap_or_default()
+        errors.messages()
     }
 
     #[test]

@@ -91,13 +91,18 @@ struct KeyParts {
     from_row: TokenStream,
 }
 
-fn key_parts(model: &Model<'_>) -> KeyParts {
-    let keys: Vec<(usize, &ColumnField<'_>)> = model
+/// The primary-key columns with their indices, in column order.
+fn key_columns<'m>(model: &'m Model<'_>) -> Vec<(usize, &'m ColumnField<'m>)> {
+    model
         .columns
         .iter()
         .enumerate()
         .filter(|(_, c)| c.attrs.primary_key.is_some())
-        .collect();
+        .collect()
+}
+
+fn key_parts(model: &Model<'_>) -> KeyParts {
+    let keys = key_columns(model);
     let reads = keys.iter().map(|(i, c)| get(c, &quote!(offset + #i)));
     match keys.as_slice() {
         // Only beside a "no primary key" error: a placeholder that compiles.
@@ -173,12 +178,7 @@ fn column_consts(model: &Model<'_>) -> TokenStream {
             }
         }
     });
-    let keys: Vec<(usize, &ColumnField<'_>)> = model
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.attrs.primary_key.is_some())
-        .collect();
+    let keys = key_columns(model);
     let key_const = match keys.as_slice() {
         [(i, c)] => {
             let t = c.ty;

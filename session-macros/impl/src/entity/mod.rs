@@ -83,24 +83,7 @@ mod valid;
 
 use proc_macro2::TokenStream;
 
-/// Every mistake found so far, joined with [`syn::Error::combine`].
-#[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
-
-impl Errors {
-    /// Records one more mistake.
-    pub(crate) fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    /// All the mistakes, if any.
-    pub(crate) fn finish(self) -> Option<syn::Error> {
-        self.0
-    }
-}
+use crate::signatures::Errors;
 
 /// The expansion (when the struct's shape allows one) and the mistakes (when there are any).
 fn derive(input: &syn::DeriveInput) -> (TokenStream, Option<syn::Error>) {
@@ -116,7 +99,7 @@ fn derive(input: &syn::DeriveInput) -> (TokenStream, Option<syn::Error>) {
         }
         None => TokenStream::new(),
     };
-    (expansion, errors.finish())
+    (expansion, errors.finish().err())
 }
 
 /// Expands `#[derive(Entity)]` on `input`: the impls, and every mistake as a

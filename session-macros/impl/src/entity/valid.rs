@@ -3,8 +3,8 @@
 //! pushed to [`Errors`]; a relationship that fails is marked unusable so that the expansion
 //! beside the errors stays well-formed.
 
-use super::Errors;
 use super::ast::Model;
+use crate::signatures::Errors;
 use crate::suggest::did_you_mean;
 
 /// Checks `model`, recording every mistake.
@@ -118,10 +118,7 @@ mod tests {
         let mut errors = Errors::default();
         let mut m = ast::model(input, &mut errors).unwrap();
         check(&mut m, &mut errors);
-        let messages = errors
-            .finish()
-            .map(|e| e.into_iter().map(|e| e.to_string()).collect())
-            .unwrap_or_default();
+        let messages = errors.messages();
         (messages, m.relationships.iter().map(|r| r.usable).collect())
     }
 
