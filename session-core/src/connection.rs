@@ -2,20 +2,24 @@
 //!
 //! # Transaction state and cancellation
 //!
-//! The connection counts the transaction levels it knows to be open (`depth`: 0 = none,
-//! 1 = a transaction, 2.. = savepoints `sa_savepoint_2`, ...). Every transaction-control
-//! statement is armed before it is awaited, so that a future dropped at any `.await` leaves a
-//! state the next operation can settle:
+//! The connection keeps one explicit transaction state:
 //!
-//! - the pooled connection is marked dirty *before* `BEGIN` is sent;
-//! - a `COMMIT` or `RELEASE SAVEPOINT` whose outcome was not seen is "in doubt", and is settled
-//!   by rolling the whole transaction back (a `ROLLBACK` after a `COMMIT` that went through is
-//!   a harmless no-op);
-//! - a rollback that was dropped, or a transaction guard dropped without commit, leaves a
-//!   pending rollback that runs before the next statement.
+//! - the open levels, each with an id of its own (`levels`: empty = none, 1 = a transaction,
+//!   2.. = savepoints `sa_savepoint_2`, ...): a guard acts only on the level it began, never on
+//!   a later one at the same depth;
+//! - `aborted`: a statement of the open transaction failed on the server, so PostgreSQL will
+//!   answer COMMIT with ROLLBACK: commit is then an [`Error::RolledBack`];
+//! - `lost`: a statement (or COMMIT / RELEASE) was in flight when its future was dropped. Its
+//!   outcome is unknown, so the connection is discarded at once (a cancel request stops the
+//!   statement on the server, and the pool slot comes back), and every later call says so:
+//!   [`Error::InDoubt`] inside a transaction until it is rolled back, [`Error::Closed`]
+//!   outside one;
+//! - a rollback still to be sent for a guard that was dropped (`pending_rollback`), sent
+//!   before the next statement.
 //!
-//! A dirty connection dropped inside a tokio runtime is rolled back by a spawned task before it
-//! goes back to the pool; without a runtime, or when that rollback fails, the pool discards it.
+//! The pooled connection is marked dirty *before* `BEGIN` is queued; a dirty connection dropped
+//! inside a tokio runtime is rolled back by a spawned task before it goes back to the pool;
+//! without a runtime, or when that rollback fails, the pool discards it.
 
 use std::time::Instant;
 
@@ -30,16 +34,24 @@ use crate::pool::{Manager, PgConnection};
 
 /// Runs `$work` (a driver future on `$client`) on the live connection, with a deferred `BEGIN`
 /// sent ahead of it in the same flight; evaluates to the driver's result, after echoing and
-/// checking the `BEGIN`.
+/// checking the `BEGIN`. While `$work` runs, the pooled connection sits in an [`InFlight`]
+/// guard: a future dropped there discards the connection and cancels the statement.
 macro_rules! on_client {
-    ($self:ident, $client:ident => $work:expr) => {{
+    ($self:ident, $client:ident => $work:expr) => {
+        on_client!($self, Lost::Statement, $client => $work)
+    };
+    ($self:ident, $what:expr, $client:ident => $work:expr) => {{
         let started = Instant::now();
-        let Some(conn) = $self.conn.as_mut() else {
-            return Err(closed());
+        let Some(pooled) = $self.conn.take() else {
+            return Err($self.gone());
         };
-        let $client = &conn.client;
+        $self.lost = Some($what);
+        let flight = InFlight(Some(pooled));
+        let $client = &flight.client();
         let (begun, result) =
             crate::pipeline::with_begin($client, &mut $self.begin_unsent, $work).await;
+        $self.conn = flight.land();
+        $self.lost = None;
         if let Some(begun) = begun {
             $self.finish("BEGIN", &[], started, begun)?;
             $self.echo("BEGIN", &[], 0, started);
@@ -48,8 +60,51 @@ macro_rules! on_client {
     }};
 }
 
+/// What was in flight when a connection was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lost {
+    /// A statement.
+    Statement,
+    /// COMMIT (or RELEASE SAVEPOINT).
+    Commit,
+}
+
+/// The pooled connection while a statement runs on it. Dropped before [`InFlight::land`] (its
+/// future was dropped), it cancels the statement on the server and discards the connection.
+struct InFlight(Option<PooledConnection<'static, Manager>>);
+
+impl InFlight {
+    fn client(&self) -> &tokio_postgres::Client {
+        match &self.0 {
+            Some(conn) => &conn.client,
+            None => unreachable!("an InFlight guard holds its connection until it lands"),
+        }
+    }
+
+    fn land(mut self) -> Option<PooledConnection<'static, Manager>> {
+        self.0.take()
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.0.take() else {
+            return;
+        };
+        // Discarded, never pooled again: its state is unknown.
+        conn.dirty = true;
+        let token = conn.client.cancel_token();
+        drop(conn);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = token.cancel_query(tokio_postgres::NoTls).await;
+            });
+        }
+    }
+}
+
 fn closed() -> Error {
-    Error::InvalidRequest("This connection is closed".to_string())
+    Error::Closed("This connection is closed".to_string())
 }
 
 /// A statement parameter, as tokio-postgres takes it.
@@ -66,19 +121,25 @@ pub type Param<'a> = &'a (dyn ToSql + Sync);
 pub struct AsyncConnection {
     conn: Option<PooledConnection<'static, Manager>>,
     engine: Engine,
-    depth: u32,
+    /// Ids of the open levels, the root first (see the module docs).
+    levels: Vec<u64>,
     pending_rollback: Option<u32>,
-    in_doubt: Option<u32>,
+    /// The cause when a statement of the open transaction failed on the server.
+    aborted: Option<String>,
+    /// Set while a statement is in flight; still set afterwards when its future was dropped.
+    lost: Option<Lost>,
     /// A transaction was begun but its `BEGIN` not sent yet: it goes out with the next
     /// statement, in the same flight (one round trip, not two).
     begin_unsent: bool,
 }
 
+static NEXT_LEVEL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl std::fmt::Debug for AsyncConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncConnection")
             .field("engine", &self.engine)
-            .field("transaction_depth", &self.depth)
+            .field("transaction_depth", &self.levels.len())
             .field("closed", &self.conn.is_none())
             .finish()
     }
@@ -89,9 +150,10 @@ impl AsyncConnection {
         AsyncConnection {
             conn: Some(conn),
             engine,
-            depth: 0,
+            levels: Vec::new(),
             pending_rollback: None,
-            in_doubt: None,
+            aborted: None,
+            lost: None,
             begin_unsent: false,
         }
     }
@@ -112,14 +174,52 @@ impl AsyncConnection {
     }
 
     /// Open transaction levels: 0 none, 1 a transaction, each savepoint one more. A level whose
-    /// rollback is still to be sent (a dropped guard) no longer counts.
+    /// rollback is still to be sent (a dropped guard) no longer counts; a transaction whose
+    /// outcome is in doubt still does, until it is rolled back.
     pub fn transaction_depth(&self) -> u32 {
-        if self.in_doubt.is_some() {
-            return 0;
-        }
+        let depth = self.levels.len() as u32;
         match self.pending_rollback {
-            Some(level) => self.depth.min(level - 1),
-            None => self.depth,
+            Some(level) => depth.min(level - 1),
+            None => depth,
+        }
+    }
+
+    /// The id of open level `level` (1 = the root), which a guard compares with its own.
+    pub(crate) fn level_id(&self, level: u32) -> Option<u64> {
+        if level == 0 || level > self.transaction_depth() {
+            return None;
+        }
+        self.levels.get(level as usize - 1).copied()
+    }
+
+    /// True when a statement or COMMIT was cancelled in flight and the connection discarded.
+    pub fn is_in_doubt(&self) -> bool {
+        self.lost.is_some()
+    }
+
+    /// The error for a call on a connection that is not there (closed, or discarded after a
+    /// cancelled statement).
+    fn gone(&self) -> Error {
+        match self.lost {
+            None => closed(),
+            Some(what) if !self.levels.is_empty() => Error::InDoubt(format!(
+                "{} was cancelled before its outcome was known (its future was dropped), so \
+                 the connection was discarded and what this transaction did is {}; roll the \
+                 transaction back (session.rollback()) before using it again",
+                match what {
+                    Lost::Commit => "COMMIT (or RELEASE SAVEPOINT)",
+                    Lost::Statement => "a statement of this transaction",
+                },
+                match what {
+                    Lost::Commit => "unknown: it may or may not have committed",
+                    Lost::Statement => "rolled back by the server",
+                }
+            )),
+            Some(_) => Error::Closed(
+                "a statement was cancelled before its outcome was known (its future was \
+                 dropped), so this connection was discarded; check out a new one"
+                    .into(),
+            ),
         }
     }
 
@@ -297,16 +397,19 @@ impl AsyncConnection {
     /// inside it are committed with it. Without a transaction this does nothing.
     ///
     /// # Errors
-    /// The server's error for `COMMIT` (e.g. a deferred constraint); the transaction is over
-    /// either way.
+    /// [`Error::RolledBack`] when a statement of the transaction had failed (the server rolls
+    /// back instead); [`Error::InDoubt`] when an earlier statement or COMMIT was cancelled in
+    /// flight; the server's error for `COMMIT` (e.g. a deferred constraint). The transaction is
+    /// over either way, except when in doubt: then roll back.
     pub async fn commit(&mut self) -> Result<()> {
-        if self.depth == 0 && self.pending_rollback.is_none() && self.in_doubt.is_none() {
+        if self.levels.is_empty() && self.pending_rollback.is_none() && self.lost.is_none() {
             return Ok(());
         }
         self.commit_level(1).await
     }
 
-    /// Rolls back the transaction, if one is open (SQLAlchemy's `conn.rollback()`).
+    /// Rolls back the transaction, if one is open (SQLAlchemy's `conn.rollback()`). Also ends a
+    /// transaction in doubt.
     ///
     /// # Errors
     /// The driver's error when the connection is gone (the server has rolled back then).
@@ -323,7 +426,7 @@ impl AsyncConnection {
                 conn.dirty = false;
             }
         }
-        self.depth = 0;
+        self.levels.clear();
         // Dropping gives it back (or discards it when still dirty).
     }
 
@@ -338,45 +441,63 @@ impl AsyncConnection {
 
     // ---- transaction levels, used by the guards here and by the session ----
 
-    /// Begins a transaction (at depth 0) or a savepoint, and returns its level.
-    pub(crate) async fn begin_level(&mut self) -> Result<u32> {
+    /// Refuses work on a connection lost in flight.
+    fn check_alive(&self) -> Result<()> {
+        match self.lost {
+            Some(_) => Err(self.gone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Begins a transaction (at depth 0) or a savepoint; returns its level and id.
+    pub(crate) async fn begin_level(&mut self) -> Result<(u32, u64)> {
         self.settle().await?;
-        let level = self.depth + 1;
+        let level = self.levels.len() as u32 + 1;
+        let id = NEXT_LEVEL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if level == 1 {
             // Marked dirty before anything can be sent; the BEGIN itself goes out with the
             // next statement.
             self.live()?.dirty = true;
             self.begin_unsent = true;
+            self.aborted = None;
         } else {
             self.simple(&format!("SAVEPOINT sa_savepoint_{level}"))
                 .await?;
         }
-        self.depth = level;
-        Ok(level)
+        self.levels.push(id);
+        Ok((level, id))
     }
 
     /// Commits level `level` (COMMIT at 1, RELEASE SAVEPOINT above).
     pub(crate) async fn commit_level(&mut self, level: u32) -> Result<()> {
+        self.check_alive()?;
         self.settle().await?;
-        if self.depth < level {
-            return Err(Error::InvalidRequest(
-                "This transaction is inactive".to_string(),
-            ));
+        if self.transaction_depth() < level {
+            return Err(Error::Closed("This transaction is inactive".to_string()));
         }
         if level == 1 && self.forget_unsent_begin() {
             return Ok(());
         }
-        self.in_doubt = Some(level);
-        let result = if level == 1 {
-            self.simple("COMMIT").await
+        if level == 1 {
+            if let Some(cause) = self.aborted.take() {
+                let rolled = self.rollback_level(1).await;
+                rolled?;
+                return Err(Error::RolledBack(format!(
+                    "The database returned ROLLBACK instead of committing: an earlier \
+                     statement of this transaction failed, so nothing of it was stored. That \
+                     statement's error was: {cause}"
+                )));
+            }
+        }
+        let sql = if level == 1 {
+            "COMMIT".to_string()
         } else {
-            self.simple(&format!("RELEASE SAVEPOINT sa_savepoint_{level}"))
-                .await
+            format!("RELEASE SAVEPOINT sa_savepoint_{level}")
         };
-        self.in_doubt = None;
+        let result = self.simple_as(&sql, Lost::Commit).await;
         match result {
             Ok(()) => {
-                self.depth = level - 1;
+                self.levels.truncate(level as usize - 1);
                 if level == 1 {
                     self.live()?.dirty = false;
                 }
@@ -385,8 +506,9 @@ impl AsyncConnection {
             Err(e) => {
                 if level == 1 {
                     // The server ended the transaction (or the connection is gone); a ROLLBACK
-                    // before the next statement makes sure.
-                    self.depth = 0;
+                    // before the next statement makes sure (the connection stays dirty).
+                    self.levels.clear();
+                    self.aborted = None;
                 }
                 Err(e)
             }
@@ -394,18 +516,25 @@ impl AsyncConnection {
     }
 
     /// Rolls back level `level` and everything inside it. Does nothing when it is not open.
+    /// Ends a transaction in doubt (the connection is gone then: nothing is sent).
     pub(crate) async fn rollback_level(&mut self, level: u32) -> Result<()> {
+        if self.lost.is_some() {
+            if level == 1 {
+                self.lost = None;
+                self.levels.clear();
+                self.pending_rollback = None;
+                self.aborted = None;
+                self.begin_unsent = false;
+                return Ok(());
+            }
+            return Err(self.gone());
+        }
         if let Some(pending) = self.pending_rollback {
             if pending <= level {
                 return self.settle().await;
             }
         }
-        if let Some(doubt) = self.in_doubt {
-            if doubt <= level || level == 1 {
-                return self.settle().await;
-            }
-        }
-        if self.depth < level {
+        if (self.levels.len() as u32) < level {
             if level == 1 && self.conn.as_ref().is_some_and(|c| c.dirty) {
                 return self.settle().await;
             }
@@ -417,21 +546,19 @@ impl AsyncConnection {
 
     /// Marks level `level` for rollback before the next statement (a dropped guard).
     pub(crate) fn defer_rollback(&mut self, level: u32) {
-        if self.depth >= level {
+        if self.levels.len() as u32 >= level {
             self.pending_rollback = Some(self.pending_rollback.map_or(level, |p| p.min(level)));
         }
     }
 
-    /// Brings the server in line with what this connection believes, after a cancelled or
-    /// abandoned transaction-control statement.
+    /// Brings the server in line with what this connection believes, after an abandoned
+    /// transaction guard or a transaction the server ended.
     pub(crate) async fn settle(&mut self) -> Result<()> {
-        let doubtful = self.in_doubt.is_some();
-        let target = match (self.pending_rollback, doubtful) {
-            // A COMMIT / RELEASE whose outcome is unknown: only a full rollback is certain.
-            (_, true) => Some(1),
-            (Some(level), false) => Some(level),
-            (None, false) => {
-                if self.depth == 0 && self.conn.as_ref().is_some_and(|c| c.dirty) {
+        self.check_alive()?;
+        let target = match self.pending_rollback {
+            Some(level) => Some(level),
+            None => {
+                if self.levels.is_empty() && self.conn.as_ref().is_some_and(|c| c.dirty) {
                     Some(1)
                 } else {
                     None
@@ -455,20 +582,20 @@ impl AsyncConnection {
         match self.simple(&sql).await {
             Ok(()) => {
                 self.pending_rollback = None;
-                self.in_doubt = None;
+                self.aborted = None;
                 if level == 1 {
-                    self.depth = 0;
+                    self.levels.clear();
                     self.live()?.dirty = false;
                 } else {
-                    self.depth = self.depth.min(level - 1);
+                    self.levels.truncate(level as usize - 1);
                 }
                 Ok(())
             }
             Err(e) if level == 1 || e.is_disconnect() => {
                 // The connection is gone: so is its transaction. The pool discards it.
                 self.pending_rollback = None;
-                self.in_doubt = None;
-                self.depth = 0;
+                self.aborted = None;
+                self.levels.clear();
                 Err(e)
             }
             Err(e) => {
@@ -479,15 +606,22 @@ impl AsyncConnection {
         }
     }
 
-    async fn simple(&mut self, sql: &str) -> Result<()> {
+    async fn simple_as(&mut self, sql: &str, what: Lost) -> Result<()> {
         let started = Instant::now();
-        let result = on_client!(self, client => client.batch_execute(sql));
+        let result = on_client!(self, what, client => client.batch_execute(sql));
         self.finish(sql, &[], started, result)?;
         self.echo(sql, &[], 0, started);
         Ok(())
     }
 
+    async fn simple(&mut self, sql: &str) -> Result<()> {
+        self.simple_as(sql, Lost::Statement).await
+    }
+
     fn live(&mut self) -> Result<&mut PgConnection> {
+        if self.conn.is_none() {
+            return Err(self.gone());
+        }
         match self.conn.as_mut() {
             Some(conn) => Ok(conn),
             None => Err(closed()),
@@ -500,9 +634,9 @@ impl AsyncConnection {
             return false;
         }
         self.begin_unsent = false;
-        self.depth = 0;
+        self.levels.clear();
         self.pending_rollback = None;
-        self.in_doubt = None;
+        self.aborted = None;
         if let Some(conn) = self.conn.as_mut() {
             conn.dirty = false;
         }
@@ -517,6 +651,14 @@ impl AsyncConnection {
         result: std::result::Result<T, tokio_postgres::Error>,
     ) -> Result<T> {
         result.map_err(|e| {
+            if e.as_db_error().is_some() && !self.levels.is_empty() && self.aborted.is_none() {
+                // PostgreSQL aborts the transaction: until a rollback (to a savepoint), every
+                // statement fails and COMMIT rolls back.
+                self.aborted = Some(match e.as_db_error() {
+                    Some(db) => format!("{}: {}", db.code().code(), db.message()),
+                    None => e.to_string(),
+                });
+            }
             if e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED) {
                 // "cached plan must not change result type": re-prepare next time.
                 if let Some(conn) = self.conn.as_mut() {

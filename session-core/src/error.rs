@@ -100,6 +100,48 @@ pub enum Error {
     )]
     PendingRollback(String),
 
+    /// A session call (or a second guard) met an object whose guard the calling thread still
+    /// holds: waiting would deadlock, so the call is refused before it does anything.
+    #[error(
+        "{object} object is borrowed by a {guard} guard that this thread still holds; drop the \
+         guard (end its scope, or copy the values out first) before calling {operation}: it \
+         would wait on a lock its own caller holds"
+    )]
+    ObjectLocked {
+        /// The entity of the held object.
+        object: String,
+        /// `read()` or `write()`.
+        guard: &'static str,
+        /// The refused call, e.g. `AsyncSession::flush`.
+        operation: &'static str,
+    },
+
+    /// A second task used the session while another operation of it was in flight
+    /// (SQLAlchemy's "concurrent operations are not permitted").
+    #[error(
+        "This session is provisioning a new connection; concurrent operations are not \
+         permitted (an AsyncSession must not be used by two tasks at once: give each task its \
+         own session, e.g. through async_scoped_session)"
+    )]
+    ConcurrentUse,
+
+    /// The transaction, session or connection was already closed (SQLAlchemy's
+    /// `ResourceClosedError`, and "Can't operate on closed transaction inside context
+    /// manager").
+    #[error("{0}")]
+    Closed(String),
+
+    /// A COMMIT, RELEASE SAVEPOINT or statement was cancelled (its future dropped) before its
+    /// outcome was known: what the database kept is unknown, so every statement of the
+    /// transaction is refused until it is rolled back.
+    #[error("{0}")]
+    InDoubt(String),
+
+    /// The server rolled the transaction back instead of committing it, because a statement
+    /// of it had failed (PostgreSQL answers COMMIT in an aborted transaction with ROLLBACK).
+    #[error("{0}")]
+    RolledBack(String),
+
     /// An UPDATE or DELETE matched fewer rows than objects (SQLAlchemy's `StaleDataError`).
     #[error("{0}")]
     StaleData(String),
@@ -243,6 +285,32 @@ impl Error {
     /// True for [`Error::PendingRollback`].
     pub fn is_pending_rollback(&self) -> bool {
         matches!(self, Error::PendingRollback(_))
+    }
+
+    /// True for [`Error::ObjectLocked`]: drop the object guard and call again.
+    pub fn is_object_locked(&self) -> bool {
+        matches!(self, Error::ObjectLocked { .. })
+    }
+
+    /// True for [`Error::ConcurrentUse`]: two tasks used one session at once.
+    pub fn is_concurrent_use(&self) -> bool {
+        matches!(self, Error::ConcurrentUse)
+    }
+
+    /// True for [`Error::Closed`]: the transaction, session or connection already ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Error::Closed(_))
+    }
+
+    /// True for [`Error::InDoubt`]: a commit or statement was cancelled before its outcome was
+    /// known; roll back and check what the database has.
+    pub fn is_in_doubt(&self) -> bool {
+        matches!(self, Error::InDoubt(_))
+    }
+
+    /// True for [`Error::RolledBack`]: the server rolled the transaction back at COMMIT.
+    pub fn is_rolled_back(&self) -> bool {
+        matches!(self, Error::RolledBack(_))
     }
 
     /// True when the pool had no free connection within the checkout timeout.

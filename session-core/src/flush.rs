@@ -5,11 +5,20 @@
 //! whatever its size: the 65,535-parameter limit never applies, and batches are still split
 //! every [`CHUNK`] rows to bound memory.
 //!
-//! Generated keys are matched back to their objects deterministically: rows are inserted in
-//! the objects' order (`WITH ORDINALITY ... ORDER BY`), and the returned rows are sorted by the
-//! generated key, which a sequence hands out in insertion order (SQLAlchemy's
-//! "insertmanyvalues" sentinel rule); with keys given by the application, rows are matched by
-//! key.
+//! Server-filled columns (`generated`, `server_default`) are inserted when the object holds a
+//! value for them and left to the server when it holds the "unset" value
+//! ([`Entity::column_is_unset`]); objects are grouped by which ones they set. Rows come back
+//! with `RETURNING` and are matched to their objects by input position, never by guessing:
+//!
+//! - one row: trivially;
+//! - keys the application gave: by key;
+//! - keys from a sequence (`generated`): rows are inserted in the objects' order
+//!   (`WITH ORDINALITY ... ORDER BY`) and a sequence hands out increasing values in that order,
+//!   so sorting by the generated key gives the input order (SQLAlchemy's "insertmanyvalues"
+//!   sentinel rule);
+//! - keys from any other server default (`gen_random_uuid()`, `md5(random()::text)`): the
+//!   default is evaluated once per input row in a materialized CTE, inserted as a value, and
+//!   the returned rows are joined back to their input row by it.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -17,7 +26,7 @@ use std::fmt::Write as _;
 use crate::connection::{AsyncConnection, Param};
 use crate::entity::{Entity, OwnedParam, Table};
 use crate::error::{Error, Result};
-use crate::object::{AnyObj, Obj, ObjectState};
+use crate::object::{AnyObj, Obj, ObjectState, same_row};
 
 /// Rows per statement.
 pub(crate) const CHUNK: usize = 20_000;
@@ -39,17 +48,70 @@ fn array_cast(table: &Table, column: usize) -> String {
     format!("{}[]", table.columns[column].sql_type)
 }
 
-/// The single generated key column, if the key is one generated column.
-fn generated_key(table: &Table) -> Option<usize> {
-    let keys: Vec<usize> = table.key_columns().collect();
-    match keys.as_slice() {
-        [k] if table.columns[*k].server_filled() => Some(*k),
-        _ => None,
+/// How the rows of an INSERT come back to their objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Matching {
+    /// Every key column is inserted: by key.
+    ByKey,
+    /// The unset key columns come from sequences: sort by them.
+    BySequence,
+    /// An unset key column has another server default: evaluate it in the input CTE.
+    ByInputRow,
+}
+
+/// The columns an INSERT of objects with `unset` server-filled columns writes, and how its
+/// rows are matched.
+struct InsertShape {
+    insert: Vec<usize>,
+    unset: Vec<usize>,
+    matching: Matching,
+}
+
+impl InsertShape {
+    fn new(table: &Table, unset: Vec<usize>) -> Self {
+        let insert = (0..table.columns.len())
+            .filter(|i| !unset.contains(i))
+            .collect();
+        let unset_keys: Vec<usize> = unset
+            .iter()
+            .copied()
+            .filter(|&i| table.columns[i].primary_key)
+            .collect();
+        let matching = if unset_keys.is_empty() {
+            Matching::ByKey
+        } else if unset_keys.iter().all(|&k| table.columns[k].generated) {
+            Matching::BySequence
+        } else {
+            Matching::ByInputRow
+        };
+        InsertShape {
+            insert,
+            unset,
+            matching,
+        }
+    }
+
+    fn returning(&self) -> bool {
+        !self.unset.is_empty()
     }
 }
 
-fn insert_sql(table: &Table, insert: &[usize], returning: bool) -> String {
+fn column_list(table: &Table, prefix: &str) -> String {
+    table
+        .columns
+        .iter()
+        .map(|c| format!("{prefix}{}", quote(c.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The batched INSERT of `shape` (arrays bound as `$1..`, one per inserted column).
+fn insert_sql(table: &Table, shape: &InsertShape) -> String {
     let t = quote(table.name);
+    let insert = &shape.insert;
+    if shape.matching == Matching::ByInputRow {
+        return insert_by_input_row_sql(table, shape);
+    }
     let mut sql = String::with_capacity(256);
     if insert.is_empty() {
         let _ = write!(
@@ -77,35 +139,129 @@ fn insert_sql(table: &Table, insert: &[usize], returning: bool) -> String {
             vars.join(", ")
         );
     }
-    if returning {
-        let all: Vec<String> = table.columns.iter().map(|c| quote(c.name)).collect();
-        let _ = write!(sql, " RETURNING {}", all.join(", "));
-        if let Some(k) = generated_key(table) {
+    if shape.returning() {
+        let _ = write!(sql, " RETURNING {}", column_list(table, ""));
+        if shape.matching == Matching::BySequence {
+            let order: Vec<String> = shape
+                .unset
+                .iter()
+                .filter(|&&k| table.columns[k].primary_key)
+                .map(|&k| quote(table.columns[k].name))
+                .collect();
             sql = format!(
                 "WITH \"ins\" AS ({sql}) SELECT * FROM \"ins\" ORDER BY {}",
-                quote(table.columns[k].name)
+                order.join(", ")
             );
         }
     }
     sql
 }
 
-/// `INSERT INTO t (cols) VALUES ($1, ...) RETURNING ...`: the plain form for one row.
-fn insert_one_sql(table: &Table, insert: &[usize], returning: bool) -> String {
-    let cols: Vec<String> = insert
+/// The value an unset key column gets in the input CTE.
+fn key_default(table: &Table, column: usize) -> String {
+    let col = &table.columns[column];
+    match col.server_default {
+        Some(expr) => format!("({expr})::{}", col.sql_type),
+        None => format!(
+            "nextval(pg_get_serial_sequence('{}', '{}'))::{}",
+            quote(table.name).replace('\'', "''"),
+            col.name.replace('\'', "''"),
+            col.sql_type
+        ),
+    }
+}
+
+/// `WITH "t" AS MATERIALIZED (input rows with their key defaults), "ins" AS (INSERT ...
+/// RETURNING ...) SELECT ... JOIN "t" ... ORDER BY "t"."ord"`: keys from a non-sequence default
+/// are made once per input row and matched back by them.
+fn insert_by_input_row_sql(table: &Table, shape: &InsertShape) -> String {
+    let t = quote(table.name);
+    let vars: Vec<String> = (0..shape.insert.len())
+        .map(|n| format!("\"c{n}\""))
+        .collect();
+    let arrays: Vec<String> = shape
+        .insert
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| format!("${}::{}", n + 1, array_cast(table, i)))
+        .collect();
+    let keys: Vec<usize> = shape
+        .unset
+        .iter()
+        .copied()
+        .filter(|&k| table.columns[k].primary_key)
+        .collect();
+    let key_vars: Vec<String> = (0..keys.len()).map(|n| format!("\"k{n}\"")).collect();
+    let source = if shape.insert.is_empty() {
+        "generate_series(1, $1::bigint) AS \"u\"(\"ord\")".to_string()
+    } else {
+        format!(
+            "unnest({}) WITH ORDINALITY AS \"u\"({}, \"ord\")",
+            arrays.join(", "),
+            vars.join(", ")
+        )
+    };
+    let mut select: Vec<String> = vars.clone();
+    select.extend(
+        keys.iter()
+            .zip(&key_vars)
+            .map(|(&k, v)| format!("{} AS {v}", key_default(table, k))),
+    );
+    select.push("\"ord\"".into());
+    let mut cols: Vec<String> = shape
+        .insert
         .iter()
         .map(|&i| quote(table.columns[i].name))
         .collect();
-    let vals: Vec<String> = (1..=insert.len()).map(|n| format!("${n}")).collect();
-    let mut sql = format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        quote(table.name),
+    cols.extend(keys.iter().map(|&k| quote(table.columns[k].name)));
+    let mut values = vars.clone();
+    values.extend(key_vars.iter().cloned());
+    let join: Vec<String> = table
+        .key_columns()
+        .map(|k| {
+            let name = quote(table.columns[k].name);
+            match keys.iter().position(|&u| u == k) {
+                Some(n) => format!("\"ins\".{name} = \"t\".{}", key_vars[n]),
+                None => {
+                    let n = shape.insert.iter().position(|&i| i == k).unwrap_or(0);
+                    format!("\"ins\".{name} = \"t\".{}", vars[n])
+                }
+            }
+        })
+        .collect();
+    format!(
+        "WITH \"t\" AS MATERIALIZED (SELECT {} FROM {source}), \"ins\" AS (INSERT INTO {t} ({}) \
+         SELECT {} FROM \"t\" ORDER BY \"ord\" RETURNING {}) SELECT {} FROM \"ins\" JOIN \"t\" ON {} \
+         ORDER BY \"t\".\"ord\"",
+        select.join(", "),
         cols.join(", "),
-        vals.join(", ")
-    );
-    if returning {
-        let all: Vec<String> = table.columns.iter().map(|c| quote(c.name)).collect();
-        let _ = write!(sql, " RETURNING {}", all.join(", "));
+        values.join(", "),
+        column_list(table, ""),
+        column_list(table, "\"ins\"."),
+        join.join(" AND ")
+    )
+}
+
+/// `INSERT INTO t (cols) VALUES ($1, ...) RETURNING ...`: the plain form for one row.
+fn insert_one_sql(table: &Table, shape: &InsertShape) -> String {
+    let cols: Vec<String> = shape
+        .insert
+        .iter()
+        .map(|&i| quote(table.columns[i].name))
+        .collect();
+    let vals: Vec<String> = (1..=shape.insert.len()).map(|n| format!("${n}")).collect();
+    let mut sql = if shape.insert.is_empty() {
+        format!("INSERT INTO {} DEFAULT VALUES", quote(table.name))
+    } else {
+        format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            quote(table.name),
+            cols.join(", "),
+            vals.join(", ")
+        )
+    };
+    if shape.returning() {
+        let _ = write!(sql, " RETURNING {}", column_list(table, ""));
     }
     sql
 }
@@ -117,34 +273,58 @@ pub(crate) async fn insert_batch<T: Entity>(
     objs: &[AnyObj],
 ) -> Result<()> {
     let table = T::TABLE;
-    let objs = typed::<T>(objs);
-    let insert: Vec<usize> = (0..table.columns.len())
-        .filter(|&i| !table.columns[i].server_filled())
+    let server_filled: Vec<usize> = (0..table.columns.len())
+        .filter(|&i| table.columns[i].server_filled())
         .collect();
-    let returning = insert.len() < table.columns.len();
-    let batch_sql = insert_sql(table, &insert, returning);
-    let single_sql = insert_one_sql(table, &insert, returning);
-    for chunk in objs.chunks(CHUNK) {
-        let mut snapshots: Vec<T> = chunk.iter().map(|o| o.cell.lock().value.clone()).collect();
-        let refs: Vec<&T> = snapshots.iter().collect();
-        let owned: Vec<OwnedParam> = if insert.is_empty() {
+    // Group by which server-filled columns the object leaves to the server.
+    let mut groups: Vec<(Vec<usize>, Vec<(Obj<T>, T)>)> = Vec::new();
+    for obj in typed::<T>(objs) {
+        let snapshot = obj.cell.data.read_recursive().value.clone();
+        let unset: Vec<usize> = server_filled
+            .iter()
+            .copied()
+            .filter(|&i| snapshot.column_is_unset(i))
+            .collect();
+        match groups.iter_mut().find(|(u, _)| *u == unset) {
+            Some((_, items)) => items.push((obj, snapshot)),
+            None => groups.push((unset, vec![(obj, snapshot)])),
+        }
+    }
+    for (unset, items) in groups {
+        let shape = InsertShape::new(table, unset);
+        insert_group(conn, &shape, items).await?;
+    }
+    Ok(())
+}
+
+async fn insert_group<T: Entity>(
+    conn: &mut AsyncConnection,
+    shape: &InsertShape,
+    items: Vec<(Obj<T>, T)>,
+) -> Result<()> {
+    let table = T::TABLE;
+    let insert = &shape.insert;
+    let batch_sql = insert_sql(table, shape);
+    let single_sql = insert_one_sql(table, shape);
+    for chunk in items.chunks(CHUNK) {
+        let refs: Vec<&T> = chunk.iter().map(|(_, s)| s).collect();
+        let single = chunk.len() == 1;
+        let owned: Vec<OwnedParam> = if single {
+            Vec::new()
+        } else if insert.is_empty() {
             vec![Box::new(chunk.len() as i64)]
         } else {
             insert.iter().map(|&i| T::column_array(&refs, i)).collect()
         };
-        let single = chunk.len() == 1 && !insert.is_empty();
         let sql: &str = if single { &single_sql } else { &batch_sql };
         let params: Vec<Param<'_>> = if single {
-            insert
-                .iter()
-                .map(|&i| snapshots[0].column_param(i))
-                .collect()
+            insert.iter().map(|&i| refs[0].column_param(i)).collect()
         } else {
             as_params(&owned)
         };
         let mut rows = Vec::new();
-        let mut order: Vec<usize> = Vec::new();
-        if returning {
+        let mut order: Vec<usize> = (0..chunk.len()).collect();
+        if shape.returning() {
             rows = conn.query(sql, &params).await?;
             if rows.len() != chunk.len() {
                 return Err(Error::StaleData(format!(
@@ -154,38 +334,8 @@ pub(crate) async fn insert_batch<T: Entity>(
                     rows.len()
                 )));
             }
-            order = if generated_key(table).is_some() {
-                (0..chunk.len()).collect()
-            } else {
-                let by_key: HashMap<T::Key, usize> = snapshots
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| (s.key(), i))
-                    .collect();
-                let mut order = vec![usize::MAX; chunk.len()];
-                for (r, row) in rows.iter().enumerate() {
-                    let key = T::key_from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
-                    match by_key.get(&key) {
-                        Some(&i) => order[i] = r,
-                        None => {
-                            return Err(Error::StaleData(format!(
-                                "INSERT into table '{}' returned the unknown key {key:?}",
-                                table.name
-                            )));
-                        }
-                    }
-                }
-                order
-            };
-            for (i, snapshot) in snapshots.iter_mut().enumerate() {
-                let row = &rows[order[i]];
-                for (c, col) in table.columns.iter().enumerate() {
-                    if col.server_filled() {
-                        snapshot
-                            .set_column(c, row, c)
-                            .map_err(|e| Error::statement(e, sql))?;
-                    }
-                }
+            if shape.matching == Matching::ByKey && !single {
+                order = match_by_key::<T>(&refs, &rows, sql)?;
             }
         } else {
             let n = conn.execute(sql, &params).await?;
@@ -197,30 +347,60 @@ pub(crate) async fn insert_batch<T: Entity>(
                 )));
             }
         }
-        for (i, (obj, snapshot)) in chunk.iter().zip(snapshots).enumerate() {
-            let mut state = obj.cell.lock();
-            if returning {
+        for (i, (obj, snapshot)) in chunk.iter().enumerate() {
+            let mut data = obj.cell.data.write();
+            let mut image = snapshot.clone();
+            if shape.returning() {
                 let row = &rows[order[i]];
-                for (c, col) in table.columns.iter().enumerate() {
-                    if col.server_filled() {
-                        state
-                            .value
-                            .set_column(c, row, c)
-                            .map_err(|e| Error::statement(e, sql))?;
-                    }
+                for &c in &shape.unset {
+                    data.value
+                        .set_column(c, row, c)
+                        .map_err(|e| Error::statement(e, sql))?;
+                    image
+                        .set_column(c, row, c)
+                        .map_err(|e| Error::statement(e, sql))?;
                 }
             }
-            state.status = ObjectState::Persistent;
-            state.modified = !columns_equal(&state.value, &snapshot);
-            state.committed = state.modified.then(|| Box::new(snapshot));
-            state.expired.clear_all();
+            data.expired.clear_all();
+            let changed_meanwhile = !same_row(&data.value, &image);
+            data.committed = changed_meanwhile.then(|| Box::new(image));
+            let mut meta = obj.cell.meta();
+            meta.status = ObjectState::Persistent;
+            meta.touched = false;
+            if changed_meanwhile {
+                meta.touch(|| obj.erase());
+            }
         }
     }
     Ok(())
 }
 
-fn columns_equal<T: Entity>(a: &T, b: &T) -> bool {
-    (0..T::TABLE.columns.len()).all(|i| a.column_eq(b, i))
+/// For rows returned by an INSERT of explicit keys: `order[i]` is the row of object `i`.
+fn match_by_key<T: Entity>(
+    snapshots: &[&T],
+    rows: &[tokio_postgres::Row],
+    sql: &str,
+) -> Result<Vec<usize>> {
+    let table = T::TABLE;
+    let by_key: HashMap<T::Key, usize> = snapshots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.key(), i))
+        .collect();
+    let mut order = vec![usize::MAX; snapshots.len()];
+    for (r, row) in rows.iter().enumerate() {
+        let key = T::key_from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
+        match by_key.get(&key) {
+            Some(&i) => order[i] = r,
+            None => {
+                return Err(Error::StaleData(format!(
+                    "INSERT into table '{}' returned the unknown key {key:?}",
+                    table.name
+                )));
+            }
+        }
+    }
+    Ok(order)
 }
 
 /// `"t"."k" = "t"."k0" AND ...`: the table's key columns against the `unnest` rows' `k0`, `k1`.
@@ -243,8 +423,8 @@ pub(crate) async fn update_batch<T: Entity>(
     let keys: Vec<usize> = table.key_columns().collect();
     let mut groups: HashMap<Vec<usize>, Vec<(Obj<T>, T)>> = HashMap::new();
     for obj in typed::<T>(objs) {
-        let state = obj.cell.lock();
-        let changed = state.changed_columns();
+        let data = obj.cell.data.read_recursive();
+        let changed = data.changed_columns();
         if changed.is_empty() {
             continue;
         }
@@ -254,11 +434,11 @@ pub(crate) async fn update_batch<T: Entity>(
                  a persistent object is not supported: delete it and add a new object",
                 table.name,
                 table.columns[*k].name,
-                state.describe()
+                data.describe(ObjectState::Persistent)
             )));
         }
-        let snapshot = state.value.clone();
-        drop(state);
+        let snapshot = data.value.clone();
+        drop(data);
         groups.entry(changed).or_default().push((obj, snapshot));
     }
     let mut updated = Vec::new();
@@ -334,9 +514,13 @@ pub(crate) async fn update_batch<T: Entity>(
                 )));
             }
             for (obj, snapshot) in chunk {
-                let mut state = obj.cell.lock();
-                state.modified = !columns_equal(&state.value, snapshot);
-                state.committed = state.modified.then(|| Box::new(snapshot.clone()));
+                let mut data = obj.cell.data.write();
+                let changed_meanwhile = !same_row(&data.value, snapshot);
+                data.committed = changed_meanwhile.then(|| Box::new(snapshot.clone()));
+                drop(data);
+                if changed_meanwhile {
+                    obj.cell.meta().enqueue(|| obj.erase());
+                }
                 updated.push(obj.erase());
             }
         }
@@ -377,8 +561,8 @@ pub(crate) async fn delete_batch<T: Entity>(
         let snapshots: Vec<T> = chunk
             .iter()
             .map(|o| {
-                let state = o.cell.lock();
-                state.committed.as_deref().unwrap_or(&state.value).clone()
+                let data = o.cell.data.read_recursive();
+                data.committed.as_deref().unwrap_or(&data.value).clone()
             })
             .collect();
         let n = if let [snapshot] = snapshots.as_slice() {
@@ -398,9 +582,9 @@ pub(crate) async fn delete_batch<T: Entity>(
             )));
         }
         for obj in chunk {
-            let mut state = obj.cell.lock();
-            state.status = ObjectState::Deleted;
-            state.marked_deleted = false;
+            let mut meta = obj.cell.meta();
+            meta.status = ObjectState::Deleted;
+            meta.marked_deleted = false;
         }
     }
     Ok(())

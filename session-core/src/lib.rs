@@ -64,7 +64,7 @@ pub use error::{Error, Result};
 pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_sessionmaker};
 pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, joinedload, selectinload};
 pub use metadata::MetaData;
-pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut};
+pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub use relationship::{Collection, Link, Reference};
 pub use result::{ColumnsResult, DmlResult, EntityResult, RowResult, ScalarResult};
 pub use session::{

@@ -9,7 +9,7 @@ use std::fmt;
 
 use crate::entity::Entity;
 use crate::error::{Error, Result};
-use crate::object::{AnyObj, Obj, ObjectState};
+use crate::object::{AnyObj, Obj};
 
 /// The objects of a one-to-many relationship (SQLAlchemy's `A.bs`).
 ///
@@ -251,28 +251,18 @@ impl Link {
             parent: parent.erase(),
             child: child.erase(),
             sync: Box::new(move || {
-                let value = {
-                    let state = p.cell.lock();
-                    if matches!(state.status, ObjectState::Transient | ObjectState::Pending) {
-                        return; // no key yet
-                    }
-                    key(&state.value)
-                };
-                let mut state = c.cell.lock();
-                if get(&state.value).as_ref() == Some(&value) {
-                    return;
+                if !p.cell.meta().has_row() {
+                    return; // no key yet
                 }
-                state.keep_committed();
-                set(&mut state.value, value);
-                // A pending child is inserted whole; a persistent one needs an UPDATE.
-                if state.status == ObjectState::Persistent && !state.modified {
-                    state.modified = true;
-                    if let Some(sink) = &state.sink {
-                        sink.lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(c.erase());
+                let value = key(&p.cell.data.read_recursive().value);
+                // A pending child is inserted whole; one with a row is queued for an UPDATE.
+                c.change(|child| {
+                    if get(child).as_ref() == Some(&value) {
+                        return false;
                     }
-                }
+                    set(child, value);
+                    true
+                });
             }),
         }
     }

@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 pub struct AsyncTransaction<'c> {
     conn: &'c mut AsyncConnection,
     level: u32,
+    /// The id of the level this guard began: it acts on that level only.
+    id: u64,
     done: bool,
 }
 
@@ -37,10 +39,11 @@ impl AsyncConnection {
                     .into(),
             ));
         }
-        let level = self.begin_level().await?;
+        let (level, id) = self.begin_level().await?;
         Ok(AsyncTransaction {
             conn: self,
             level,
+            id,
             done: false,
         })
     }
@@ -55,10 +58,11 @@ impl AsyncConnection {
         if !self.in_transaction() {
             self.begin_level().await?;
         }
-        let level = self.begin_level().await?;
+        let (level, id) = self.begin_level().await?;
         Ok(AsyncTransaction {
             conn: self,
             level,
+            id,
             done: false,
         })
     }
@@ -76,6 +80,9 @@ impl AsyncTransaction<'_> {
     /// transaction back before its next statement: a commit is never half-known.
     pub async fn commit(mut self) -> Result<()> {
         self.done = true;
+        if !self.is_current() {
+            return Err(Error::Closed("This transaction is inactive".into()));
+        }
         self.conn.commit_level(self.level).await
     }
 
@@ -85,7 +92,15 @@ impl AsyncTransaction<'_> {
     /// The driver's error when the connection is gone.
     pub async fn rollback(mut self) -> Result<()> {
         self.done = true;
+        if !self.is_current() && !self.conn.is_in_doubt() {
+            return Ok(());
+        }
         self.conn.rollback_level(self.level).await
+    }
+
+    /// True while the level this guard began is open (not a later one at the same depth).
+    fn is_current(&self) -> bool {
+        self.conn.level_id(self.level) == Some(self.id)
     }
 
     /// Begins a savepoint inside this transaction.
@@ -98,7 +113,7 @@ impl AsyncTransaction<'_> {
 
     /// True while this transaction is open on the connection (SQLAlchemy's `is_active`).
     pub fn is_active(&self) -> bool {
-        !self.done && self.conn.transaction_depth() >= self.level
+        !self.done && self.is_current()
     }
 
     /// True for a savepoint.
@@ -132,7 +147,7 @@ impl std::fmt::Debug for AsyncTransaction<'_> {
 
 impl Drop for AsyncTransaction<'_> {
     fn drop(&mut self) {
-        if self.done || self.conn.transaction_depth() < self.level {
+        if self.done || !self.is_current() {
             return;
         }
         if !std::thread::panicking() {

@@ -87,19 +87,23 @@ impl AsyncSession {
                 continue;
             };
             if dml.kind == DmlKind::Update {
-                cell.lock()
+                let changed = cell
+                    .data
+                    .write()
                     .load_columns(&set, row)
                     .map_err(|e| Error::statement(e, sql))?;
+                cell.meta().touched = changed;
             }
             let obj = Obj::from_cell(cell).erase();
             match dml.kind {
                 DmlKind::Update => state.innermost().updated.push(obj),
                 DmlKind::Delete => {
                     obj.cell.identity_remove(&mut state.identity);
-                    obj.cell.with_meta(&mut |m| {
-                        *m.status = ObjectState::Deleted;
-                        *m.marked_deleted = false;
-                    });
+                    {
+                        let mut m = obj.meta();
+                        m.status = ObjectState::Deleted;
+                        m.marked_deleted = false;
+                    }
                     let id = obj.cell.object_id();
                     state.deleted.retain(|o| o.cell.object_id() != id);
                     state.innermost().deleted.push(obj);

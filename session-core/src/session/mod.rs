@@ -99,8 +99,57 @@ pub(crate) struct Inner {
     pub(crate) config: Mutex<SessionConfig>,
     pub(crate) state: Mutex<SessionState>,
     pub(crate) conns: Arc<tokio::sync::Mutex<Vec<Bound>>>,
-    /// Objects written to since the last flush.
+    /// The task holding `conns` (a running operation or a live stream), if known.
+    holder: Mutex<Option<tokio::task::Id>>,
+    /// `close()` was called by the task that holds `conns`: the connections are given back
+    /// when it lets them go.
+    pub(crate) close_requested: std::sync::atomic::AtomicBool,
+    /// Objects to look at in the next flush (written to, or re-attached with changes).
     pub(crate) dirty: Arc<Mutex<Vec<AnyObj>>>,
+}
+
+/// The session's connections, held by one operation (or a live stream) at a time.
+pub(crate) struct ConnsGuard {
+    guard: tokio::sync::OwnedMutexGuard<Vec<Bound>>,
+    inner: Arc<Inner>,
+}
+
+impl ConnsGuard {
+    fn new(guard: tokio::sync::OwnedMutexGuard<Vec<Bound>>, inner: Arc<Inner>) -> Self {
+        *lock(&inner.holder) = tokio::task::try_id();
+        ConnsGuard { guard, inner }
+    }
+}
+
+impl std::ops::Deref for ConnsGuard {
+    type Target = Vec<Bound>;
+
+    fn deref(&self) -> &Vec<Bound> {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for ConnsGuard {
+    fn deref_mut(&mut self) -> &mut Vec<Bound> {
+        &mut self.guard
+    }
+}
+
+impl Drop for ConnsGuard {
+    fn drop(&mut self) {
+        *lock(&self.inner.holder) = None;
+        if self
+            .inner
+            .close_requested
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            // A close() of the holding task: give the connections back now. Each is rolled
+            // back before it is pooled again (AsyncConnection's drop), or discarded.
+            for bound in self.guard.drain(..) {
+                bound.release_now();
+            }
+        }
+    }
 }
 
 /// A connection of the session's transaction, and the engine it came from.
@@ -150,6 +199,21 @@ impl Bound {
             None => self.conn.close().await,
         }
     }
+
+    /// [`Bound::release`] without waiting: a pooled connection is rolled back by its drop.
+    pub(crate) fn release_now(mut self) {
+        match self.home.take() {
+            Some(home) => {
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    handle.spawn(async move {
+                        let _ = self.rollback_root().await;
+                        home.put(self.conn);
+                    });
+                }
+            }
+            None => drop(self.conn),
+        }
+    }
 }
 
 /// One connection that sessions bind to (SQLAlchemy's `Session(bind=connection)`, the "join
@@ -194,15 +258,6 @@ impl fmt::Debug for SharedConnection {
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
-
-fn concurrent() -> Error {
-    Error::InvalidRequest(
-        "This session is provisioning a new connection; concurrent operations are not \
-         permitted (an AsyncSession must not be used by two tasks at once: give each task its \
-         own session, e.g. through async_scoped_session)"
-            .into(),
-    )
-}
 
 fn registry() -> &'static Mutex<HashMap<u64, Weak<Inner>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<u64, Weak<Inner>>>> = OnceLock::new();
@@ -301,6 +356,8 @@ impl AsyncSession {
             state: Mutex::new(SessionState::new(config.autoflush)),
             config: Mutex::new(config),
             conns: Arc::new(tokio::sync::Mutex::new(Vec::new())),
+            holder: Mutex::new(None),
+            close_requested: std::sync::atomic::AtomicBool::new(false),
             dirty: Arc::default(),
         });
         lock(registry()).insert(id, Arc::downgrade(&inner));
@@ -402,18 +459,32 @@ impl AsyncSession {
         lock(&self.inner.config).close_resets_only
     }
 
-    /// Takes the transaction's connections, refusing a concurrent operation.
-    pub(crate) fn lock_conns(&self) -> Result<tokio::sync::MutexGuard<'_, Vec<Bound>>> {
-        self.inner.conns.try_lock().map_err(|_| concurrent())
-    }
-
-    /// [`AsyncSession::lock_conns`] for a guard that outlives the borrow of `self`.
-    pub(crate) fn lock_conns_owned(&self) -> Result<tokio::sync::OwnedMutexGuard<Vec<Bound>>> {
+    /// Takes the transaction's connections, refusing a concurrent operation (and a call made
+    /// while this thread holds an object guard, which could wait on its own caller).
+    pub(crate) fn lock_conns(&self) -> Result<ConnsGuard> {
+        crate::object::check_none_held("a session method that runs SQL")?;
         self.inner
             .conns
             .clone()
             .try_lock_owned()
-            .map_err(|_| concurrent())
+            .map(|guard| ConnsGuard::new(guard, self.inner.clone()))
+            .map_err(|_| Error::ConcurrentUse)
+    }
+
+    /// The connections for `close()`: at once when free; when the calling task itself holds
+    /// them (a live stream), `None` (the close completes when it lets them go); when another
+    /// task runs an operation, after it.
+    pub(crate) async fn lock_conns_for_close(&self) -> Option<ConnsGuard> {
+        if let Ok(guard) = self.inner.conns.clone().try_lock_owned() {
+            return Some(ConnsGuard::new(guard, self.inner.clone()));
+        }
+        let holder = *lock(&self.inner.holder);
+        let me = tokio::task::try_id();
+        if holder.is_none() || holder == me {
+            return None;
+        }
+        let guard = self.inner.conns.clone().lock_owned().await;
+        Some(ConnsGuard::new(guard, self.inner.clone()))
     }
 
     /// Another handle to this same session (for guards that must not borrow it).

@@ -9,7 +9,7 @@ use super::{AsyncSession, lock};
 use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::flush::quote;
-use crate::object::{AnyObj, Obj, ObjectState};
+use crate::object::{AnyObj, Obj, ObjectState, check_none_held, held_by_this_thread};
 
 /// An identity key: the entity's table and a primary key (SQLAlchemy's
 /// `(cls, (pk,), identity_token)`).
@@ -76,11 +76,12 @@ impl AsyncSession {
 
     /// Implements [`AsyncSession::add_any`].
     pub(crate) fn add_any_impl(&self, obj: &AnyObj) -> Result<()> {
+        check_none_held("AsyncSession::add")?;
         let me = self.inner.id;
+        let sink = &self.inner.dirty;
         let mut state = self.state();
         state.check_usable()?;
-        state.add(obj, me, AsyncSession::is_alive)?;
-        obj.cell.set_sink(Some(self.inner.dirty.clone()));
+        state.add(obj, me, sink, AsyncSession::is_alive)?;
         // Cascade along loaded relationships (SQLAlchemy's "save-update" cascade).
         let mut queue = vec![obj.clone()];
         while let Some(next) = queue.pop() {
@@ -90,9 +91,8 @@ impl AsyncSession {
                 related.push(link.child);
             });
             for other in related {
-                if other.cell.status() == ObjectState::Transient {
-                    state.add(&other, me, AsyncSession::is_alive)?;
-                    other.cell.set_sink(Some(self.inner.dirty.clone()));
+                if other.state() == ObjectState::Transient {
+                    state.add(&other, me, sink, AsyncSession::is_alive)?;
                     queue.push(other);
                 }
             }
@@ -102,9 +102,10 @@ impl AsyncSession {
 
     /// Implements [`AsyncSession::delete`].
     pub(crate) fn delete_impl<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
+        check_none_held("AsyncSession::delete")?;
         let mut state = self.state();
         state.check_usable()?;
-        state.delete(&obj.erase(), self.inner.id)
+        state.delete(&obj.erase(), self.inner.id, &self.inner.dirty, AsyncSession::is_alive)
     }
 
     /// Implements [`AsyncSession::make_transient`].
@@ -115,15 +116,16 @@ impl AsyncSession {
 
     /// Implements [`AsyncSession::get`].
     pub(crate) async fn get_impl<T: Entity>(&self, key: T::Key) -> Result<Option<Obj<T>>> {
+        check_none_held("AsyncSession::get")?;
         {
             let state = self.state();
             state.check_usable()?;
             if let Some(cell) = state.identity.get::<T>(&key) {
-                let guard = cell.lock();
-                let usable = guard.status == ObjectState::Persistent
-                    && !guard.marked_deleted
-                    && !guard.expired.any();
-                drop(guard);
+                let expired = cell.data.read_recursive().expired.any();
+                let meta = cell.meta();
+                let usable =
+                    meta.status == ObjectState::Persistent && !meta.marked_deleted && !expired;
+                drop(meta);
                 if usable {
                     return Ok(Some(Obj::from_cell(cell)));
                 }
@@ -207,29 +209,29 @@ impl AsyncSession {
     ) -> Result<Obj<T>> {
         let key = T::key_from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
         if let Some(cell) = identity.get(&key) {
-            let mut guard = cell.lock();
-            if populate_existing || guard.expired.any() {
+            let refresh = populate_existing || cell.data.read_recursive().expired.any();
+            if refresh {
                 // Set the columns on the live value, so loaded relationships stay.
+                let mut data = cell.data.write();
                 for c in 0..T::TABLE.columns.len() {
-                    guard
-                        .value
+                    data.value
                         .set_column(c, row, offset + c)
                         .map_err(|e| Error::statement(e, sql))?;
                 }
-                guard.committed = None;
-                guard.expired.clear_all();
-                guard.modified = false;
+                data.committed = None;
+                data.expired.clear_all();
+                drop(data);
+                cell.meta().touched = false;
             }
-            drop(guard);
             return Ok(Obj::from_cell(cell));
         }
         let value = T::from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
         let obj = Obj::new(value);
         {
-            let mut guard = obj.cell.lock();
-            guard.status = ObjectState::Persistent;
-            guard.session = Some(self.inner.id);
-            guard.sink = Some(self.inner.dirty.clone());
+            let mut meta = obj.cell.meta();
+            meta.status = ObjectState::Persistent;
+            meta.session = Some(self.inner.id);
+            meta.sink = Some(self.inner.dirty.clone());
         }
         identity.insert(key, &obj.cell);
         Ok(obj)
@@ -241,18 +243,13 @@ impl AsyncSession {
         obj: &Obj<T>,
         attributes: &[&str],
     ) -> Result<()> {
+        check_none_held("AsyncSession::refresh")?;
         let columns = self.persistent_columns(obj, attributes)?;
         let mut conns = self.lock_conns()?;
         if self.autoflush() && self.has_changes(&self.state()) {
             self.flush_locked(&mut conns).await?;
         }
-        let key = {
-            let guard = obj.cell.lock();
-            guard
-                .committed
-                .as_deref()
-                .map_or_else(|| guard.value.key(), Entity::key)
-        };
+        let key = obj.cell.data.read_recursive().row_key();
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
         let conn = self.conn_for(&mut conns, &engine).await?;
         let sql = select_sql::<T>(&columns);
@@ -263,14 +260,19 @@ impl AsyncSession {
         })?;
         let pairs: Vec<(usize, usize)> =
             columns.iter().enumerate().map(|(at, &c)| (c, at)).collect();
-        obj.cell
-            .lock()
+        let changed = obj
+            .cell
+            .data
+            .write()
             .load_columns(&pairs, &row)
-            .map_err(|e| Error::statement(e, &sql))
+            .map_err(|e| Error::statement(e, &sql))?;
+        obj.cell.meta().touched = changed;
+        Ok(())
     }
 
     /// Implements [`AsyncSession::expire`].
     pub(crate) fn expire_impl<T: Entity>(&self, obj: &Obj<T>, attributes: &[&str]) -> Result<()> {
+        check_none_held("AsyncSession::expire")?;
         let columns = self.persistent_columns(obj, attributes)?;
         use crate::object::ErasedCell;
         if attributes.is_empty() {
@@ -294,8 +296,8 @@ impl AsyncSession {
         attributes: &[&str],
     ) -> Result<Vec<usize>> {
         let (status, session) = {
-            let guard = obj.cell.lock();
-            (guard.status, guard.session)
+            let meta = obj.cell.meta();
+            (meta.status, meta.session)
         };
         if status != ObjectState::Persistent || session != Some(self.inner.id) {
             return Err(Error::InvalidRequest(format!(
@@ -326,21 +328,20 @@ impl AsyncSession {
 
     /// Implements [`AsyncSession::expunge`].
     pub(crate) fn expunge_impl<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
-        let any = obj.erase();
-        self.state().expunge(&any, self.inner.id)?;
-        any.cell.set_sink(None);
-        Ok(())
+        check_none_held("AsyncSession::expunge")?;
+        self.state().expunge(&obj.erase(), self.inner.id)
     }
 
     /// Implements [`AsyncSession::expunge_all`].
     pub(crate) fn expunge_all_impl(&self) {
-        self.state().expunge_all();
+        self.state().expunge_all(false);
         lock(&self.inner.dirty).clear();
     }
 
     /// Implements [`AsyncSession::merge`].
     pub(crate) async fn merge_impl<T: Entity>(&self, source: &Obj<T>) -> Result<Obj<T>> {
-        let value = source.cell.lock().value.clone();
+        check_none_held("AsyncSession::merge")?;
+        let value = source.cell.data.read_recursive().value.clone();
         let target = self.get::<T>(value.key()).await?;
         match target {
             Some(target) => {
@@ -359,15 +360,21 @@ impl AsyncSession {
 
     /// Implements [`AsyncSession::is_modified`].
     pub(crate) fn is_modified_impl<T: Entity>(&self, obj: &Obj<T>) -> bool {
-        let guard = obj.cell.lock();
-        guard.status == ObjectState::Pending || !guard.changed_columns().is_empty()
+        if obj.cell.status() == ObjectState::Pending {
+            return true;
+        }
+        if held_by_this_thread(obj.cell.id) == Some(true) {
+            // The caller is writing it right now: it is being modified.
+            return true;
+        }
+        obj.cell.data.read_recursive().has_changes()
     }
 
     /// Implements [`AsyncSession::contains`].
     pub(crate) fn contains_impl<T: Entity>(&self, obj: &Obj<T>) -> bool {
-        let guard = obj.cell.lock();
-        guard.session == Some(self.inner.id)
-            && matches!(guard.status, ObjectState::Pending | ObjectState::Persistent)
+        let meta = obj.cell.meta();
+        meta.session == Some(self.inner.id)
+            && matches!(meta.status, ObjectState::Pending | ObjectState::Persistent)
     }
 
     /// Implements [`AsyncSession::iter`].
@@ -387,20 +394,18 @@ impl AsyncSession {
     pub(crate) fn dirty_impl(&self) -> Vec<AnyObj> {
         let me = self.inner.id;
         let mut seen = std::collections::HashSet::new();
-        lock(&self.inner.dirty)
-            .iter()
-            .filter(|o| seen.insert(o.cell.object_id()))
+        // Copied out first: the list's lock comes after an object's meta in the lock order.
+        let queued: Vec<AnyObj> = lock(&self.inner.dirty).clone();
+        queued
+            .into_iter()
+            .filter(|o| seen.insert(o.id()))
             .filter(|o| {
-                let mut keep = false;
-                o.cell.with_meta(&mut |m| {
-                    keep = *m.status == ObjectState::Persistent
-                        && *m.session == Some(me)
-                        && *m.modified
-                        && !*m.marked_deleted;
-                });
-                keep
+                let m = o.meta();
+                m.status == ObjectState::Persistent
+                    && m.session == Some(me)
+                    && m.touched
+                    && !m.marked_deleted
             })
-            .cloned()
             .collect()
     }
 
@@ -425,7 +430,7 @@ impl AsyncSession {
 
     /// Implements [`AsyncSession::object_session`].
     pub(crate) fn object_session_impl<T: Entity>(obj: &Obj<T>) -> Option<AsyncSession> {
-        let id = obj.cell.lock().session?;
+        let id = obj.cell.meta().session?;
         AsyncSession::by_id(id)
     }
 

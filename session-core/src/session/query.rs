@@ -287,7 +287,7 @@ impl AsyncSession {
         statement: Select<T>,
     ) -> Result<ObjStream<T>> {
         check_built(&statement.core.error)?;
-        let mut conns = self.lock_conns_owned()?;
+        let mut conns = self.lock_conns()?;
         self.autoflush_locked(&mut conns).await?;
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
         self.conn_for(&mut conns, &engine).await?;
@@ -303,7 +303,7 @@ impl AsyncSession {
             .await?;
         let fetch = format!("FETCH {STREAM_CHUNK} FROM {cursor}");
         struct State<T: Entity> {
-            conns: tokio::sync::OwnedMutexGuard<Vec<Bound>>,
+            conns: super::ConnsGuard,
             index: usize,
             session: AsyncSession,
             fetch: String,
@@ -329,6 +329,20 @@ impl AsyncSession {
                 }
                 if st.done {
                     return None;
+                }
+                if st
+                    .session
+                    .inner
+                    .close_requested
+                    .load(std::sync::atomic::Ordering::Acquire)
+                {
+                    st.done = true;
+                    return Some((
+                        Err(Error::Closed(
+                            "the session was closed while this stream was open".into(),
+                        )),
+                        st,
+                    ));
                 }
                 let conn = &mut st.conns[st.index].conn;
                 let rows = match conn.query_uncached(&st.fetch, &[]).await {

@@ -4,11 +4,13 @@
 
 use crate::error::{Error, Result};
 use crate::identity::IdentityMap;
-use crate::object::{AnyObj, ObjectState};
+use crate::object::{AnyObj, DirtySink, ObjectState};
 
 /// What one transaction level (the root, or a savepoint) did, for rollback and commit.
 #[derive(Default)]
 pub(crate) struct Level {
+    /// This level's id: a transaction handle acts only on the level it began.
+    pub(crate) id: u64,
     /// Objects added while this level was innermost (pending until flushed).
     pub(crate) added: Vec<AnyObj>,
     /// Objects inserted by a flush in this level.
@@ -21,7 +23,16 @@ pub(crate) struct Level {
     pub(crate) updated: Vec<AnyObj>,
 }
 
+static NEXT_LEVEL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl Level {
+    fn new() -> Self {
+        Level {
+            id: NEXT_LEVEL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ..Level::default()
+        }
+    }
+
     fn merge_into(self, parent: &mut Level) {
         parent.added.extend(self.added);
         parent.inserted.extend(self.inserted);
@@ -39,11 +50,23 @@ pub(crate) struct SessionState {
     pub(crate) deleted: Vec<AnyObj>,
     /// `None`: no transaction. `Some(levels)`: the root first, then savepoints.
     pub(crate) tx: Option<Vec<Level>>,
-    /// The cause of a failed or cancelled flush: everything is refused until rollback().
-    pub(crate) failed: Option<String>,
+    /// A failed or cancelled flush: everything is refused until its level (or the root) is
+    /// rolled back.
+    pub(crate) failed: Option<Failed>,
+    /// The root transaction a `transaction(...)` block runs (SQLAlchemy's context manager):
+    /// once that transaction is ended by hand inside the block, work is refused until the
+    /// block ends.
+    pub(crate) block: Option<u64>,
     pub(crate) autoflush: bool,
     /// Closed for good (`close_resets_only(false)`).
     pub(crate) closed: bool,
+}
+
+/// A flush that failed at transaction level `level` (1 = the root), and why.
+#[derive(Debug, Clone)]
+pub(crate) struct Failed {
+    pub(crate) level: usize,
+    pub(crate) cause: String,
 }
 
 pub(crate) const CLOSED_MESSAGE: &str = "This Session has been permanently closed and is unable to \
@@ -57,26 +80,52 @@ impl SessionState {
             deleted: Vec::new(),
             tx: None,
             failed: None,
+            block: None,
             autoflush,
             closed: false,
         }
     }
 
-    /// Refuses work while a failed flush waits for rollback() or after a final close.
+    /// Refuses work while a failed flush waits for rollback(), after a final close, and inside
+    /// a `transaction(...)` block whose transaction was ended by hand.
     pub(crate) fn check_usable(&self) -> Result<()> {
         if self.closed {
-            return Err(Error::InvalidRequest(CLOSED_MESSAGE.into()));
+            return Err(Error::Closed(CLOSED_MESSAGE.into()));
         }
-        if let Some(cause) = &self.failed {
-            return Err(Error::PendingRollback(cause.clone()));
+        if let Some(block) = self.block {
+            let root = self.tx.as_ref().and_then(|levels| levels.first()).map(|l| l.id);
+            if let (Some(failed @ Failed { level: 1, .. }), Some(_)) = (&self.failed, root) {
+                return Err(Error::Closed(format!(
+                    "Can't operate on closed transaction inside context manager.  The \
+                     transaction was rolled back due to an exception: {}.  Please complete the \
+                     context manager before emitting further commands.",
+                    failed.cause
+                )));
+            }
+            if root != Some(block) {
+                return Err(Error::Closed(
+                    "Can't operate on closed transaction inside context manager.  Please \
+                     complete the context manager before emitting further commands."
+                        .into(),
+                ));
+            }
+        }
+        if let Some(failed) = &self.failed {
+            return Err(Error::PendingRollback(failed.cause.clone()));
         }
         Ok(())
+    }
+
+    /// The id of level `level` (1 = the root), when it is open.
+    pub(crate) fn level_id(&self, level: usize) -> Option<u64> {
+        let levels = self.tx.as_ref()?;
+        levels.get(level.checked_sub(1)?).map(|l| l.id)
     }
 
     /// Starts the root transaction in the session's bookkeeping (no I/O: SQLAlchemy's
     /// autobegin).
     pub(crate) fn autobegin(&mut self) -> &mut Vec<Level> {
-        self.tx.get_or_insert_with(|| vec![Level::default()])
+        self.tx.get_or_insert_with(|| vec![Level::new()])
     }
 
     pub(crate) fn depth(&self) -> usize {
@@ -91,50 +140,54 @@ impl SessionState {
 
     // ---- add / delete / expunge ----
 
+    /// Adds `obj` (SQLAlchemy's `Session.add`): transient → pending; detached → persistent
+    /// again, queued for the next flush with the changes it had while detached.
     pub(crate) fn add(
         &mut self,
         obj: &AnyObj,
         me: u64,
+        sink: &DirtySink,
         owner_alive: impl Fn(u64) -> bool,
     ) -> Result<()> {
         let desc = obj.cell.describe();
-        let mut outcome = Ok(Action::None);
-        obj.cell.with_meta(&mut |m| {
-            outcome = match (*m.status, *m.session) {
-                (_, _) if *m.was_deleted => Err(Error::InvalidRequest(format!(
-                    "Instance '{}' has been deleted.  Use the make_transient() function to send \
-                     this object back to the transient state.",
-                    desc
-                ))),
-                (ObjectState::Transient, _) => {
-                    *m.status = ObjectState::Pending;
-                    *m.session = Some(me);
-                    Ok(Action::Pending)
+        let action = {
+            let mut m = obj.meta();
+            match (m.status, m.session) {
+                _ if m.was_deleted || m.status == ObjectState::Deleted => {
+                    return Err(Error::InvalidRequest(format!(
+                        "Instance '{desc}' has been deleted.  Use the make_transient() function \
+                         to send this object back to the transient state."
+                    )));
                 }
-                (
-                    ObjectState::Pending | ObjectState::Persistent | ObjectState::Deleted,
-                    Some(s),
-                ) if s == me => Ok(Action::None),
-                (
-                    ObjectState::Pending | ObjectState::Persistent | ObjectState::Deleted,
-                    Some(s),
-                ) if owner_alive(s) => Err(Error::InvalidRequest(format!(
-                    "Object '{}' is already attached to session '{s}' (this is '{me}')",
-                    desc
-                ))),
+                (ObjectState::Transient, _) => {
+                    m.status = ObjectState::Pending;
+                    m.session = Some(me);
+                    m.set_sink(Some(sink.clone()), || obj.clone());
+                    Action::Pending
+                }
+                (ObjectState::Pending | ObjectState::Persistent, Some(s)) if s == me => {
+                    Action::None
+                }
+                (ObjectState::Pending | ObjectState::Persistent, Some(s)) if owner_alive(s) => {
+                    return Err(Error::InvalidRequest(format!(
+                        "Object '{desc}' is already attached to session '{s}' (this is '{me}')"
+                    )));
+                }
                 (ObjectState::Pending, _) => {
-                    *m.session = Some(me);
-                    Ok(Action::Pending)
+                    m.session = Some(me);
+                    m.set_sink(Some(sink.clone()), || obj.clone());
+                    Action::Pending
                 }
                 _ => {
                     // Detached (or owned by a session that is gone): attach as persistent.
-                    *m.status = ObjectState::Persistent;
-                    *m.session = Some(me);
-                    Ok(Action::Reattach)
+                    m.status = ObjectState::Persistent;
+                    m.session = Some(me);
+                    m.marked_deleted = false;
+                    Action::Reattach
                 }
-            };
-        });
-        match outcome? {
+            }
+        };
+        match action {
             Action::None => Ok(()),
             Action::Pending => {
                 self.new.push(obj.clone());
@@ -143,47 +196,64 @@ impl SessionState {
             }
             Action::Reattach => {
                 if let Some(other) = obj.cell.clone().identity_insert(&mut self.identity) {
-                    obj.cell.with_meta(&mut |m| {
-                        *m.status = ObjectState::Detached;
-                        *m.session = None;
-                    });
+                    let mut m = obj.meta();
+                    m.status = ObjectState::Detached;
+                    m.session = None;
                     return Err(Error::InvalidRequest(format!(
-                        "Can't attach instance {}; another instance with key {other} is already \
-                         present in this session.",
-                        desc
+                        "Can't attach instance {desc}; another instance with key {other} is \
+                         already present in this session."
                     )));
                 }
+                // Changes made while detached are flushed like any other.
+                let changed = obj.cell.has_changes();
+                let mut m = obj.meta();
+                m.touched |= changed;
+                m.set_sink(Some(sink.clone()), || obj.clone());
+                drop(m);
                 self.autobegin();
                 Ok(())
             }
         }
     }
 
-    pub(crate) fn delete(&mut self, obj: &AnyObj, me: u64) -> Result<()> {
+    /// Marks `obj` for deletion at the next flush. A detached object is attached first
+    /// (SQLAlchemy's `delete()` of a detached instance).
+    pub(crate) fn delete(
+        &mut self,
+        obj: &AnyObj,
+        me: u64,
+        sink: &DirtySink,
+        owner_alive: impl Fn(u64) -> bool,
+    ) -> Result<()> {
+        if obj.state() == ObjectState::Detached && !obj.meta().was_deleted {
+            self.add(obj, me, sink, &owner_alive)?;
+        }
         let desc = obj.cell.describe();
-        let mut outcome = Ok(false);
-        obj.cell.with_meta(&mut |m| {
-            outcome = match (*m.status, *m.session) {
+        let marked = {
+            let mut m = obj.meta();
+            match (m.status, m.session) {
                 (ObjectState::Persistent, Some(s)) if s == me => {
-                    if *m.marked_deleted {
-                        Ok(false)
+                    if m.marked_deleted {
+                        false
                     } else {
-                        *m.marked_deleted = true;
-                        Ok(true)
+                        m.marked_deleted = true;
+                        true
                     }
                 }
-                (ObjectState::Deleted, Some(s)) if s == me => Ok(false),
-                (ObjectState::Persistent, Some(s)) => Err(Error::InvalidRequest(format!(
-                    "Object '{}' is already attached to session '{s}' (this is '{me}')",
-                    desc
-                ))),
-                _ => Err(Error::InvalidRequest(format!(
-                    "Instance '{}' is not persisted",
-                    desc
-                ))),
-            };
-        });
-        if outcome? {
+                (ObjectState::Deleted, Some(s)) if s == me => false,
+                (ObjectState::Persistent, Some(s)) => {
+                    return Err(Error::InvalidRequest(format!(
+                        "Object '{desc}' is already attached to session '{s}' (this is '{me}')"
+                    )));
+                }
+                _ => {
+                    return Err(Error::InvalidRequest(format!(
+                        "Instance '{desc}' is not persisted"
+                    )));
+                }
+            }
+        };
+        if marked {
             self.deleted.push(obj.clone());
             self.innermost().marked.push(obj.clone());
         }
@@ -192,24 +262,19 @@ impl SessionState {
 
     /// Detaches `obj` (persistent → detached, pending → transient).
     pub(crate) fn expunge(&mut self, obj: &AnyObj, me: u64) -> Result<()> {
-        let desc = obj.cell.describe();
-        let mut present = false;
-        let mut was_pending = false;
-        obj.cell.with_meta(&mut |m| {
-            if *m.session == Some(me)
+        let (present, was_pending) = {
+            let m = obj.meta();
+            let present = m.session == Some(me)
                 && matches!(
-                    *m.status,
+                    m.status,
                     ObjectState::Pending | ObjectState::Persistent | ObjectState::Deleted
-                )
-            {
-                present = true;
-                was_pending = *m.status == ObjectState::Pending;
-            }
-        });
+                );
+            (present, m.status == ObjectState::Pending)
+        };
         if !present {
             return Err(Error::InvalidRequest(format!(
                 "Instance {} is not present in this Session",
-                desc
+                obj.cell.describe()
             )));
         }
         self.forget(obj);
@@ -228,20 +293,24 @@ impl SessionState {
         obj.cell.identity_remove(&mut self.identity);
     }
 
-    /// Detaches everything (close, reset, expunge_all).
-    pub(crate) fn expunge_all(&mut self) {
+    /// Detaches everything (close, reset, expunge_all). With `unload`, the detached objects'
+    /// relationships are set back to "not loaded", so that object graphs loaded in both
+    /// directions (reference cycles) are freed once the caller lets go of them.
+    pub(crate) fn expunge_all(&mut self, unload: bool) {
         for obj in std::mem::take(&mut self.new) {
             obj.cell.make_transient();
         }
         self.deleted.clear();
-        for obj in self.identity.clear() {
-            detach(&obj);
-        }
+        let mut all = self.identity.clear();
         if let Some(levels) = &mut self.tx {
             for level in levels.iter_mut() {
-                for obj in level.deleted.drain(..) {
-                    detach(&obj);
-                }
+                all.append(&mut level.deleted);
+            }
+        }
+        for obj in &all {
+            detach(obj);
+            if unload {
+                obj.cell.unload_relations();
             }
         }
     }
@@ -249,7 +318,7 @@ impl SessionState {
     // ---- transaction bookkeeping ----
 
     pub(crate) fn push_savepoint(&mut self) {
-        self.autobegin().push(Level::default());
+        self.autobegin().push(Level::new());
     }
 
     /// A savepoint was released: its bookkeeping moves to the enclosing level.
@@ -269,11 +338,10 @@ impl SessionState {
         if let Some(levels) = self.tx.take() {
             for level in levels {
                 for obj in level.deleted {
-                    obj.cell.with_meta(&mut |m| {
-                        *m.status = ObjectState::Detached;
-                        *m.session = None;
-                        *m.was_deleted = true;
-                    });
+                    let mut m = obj.meta();
+                    m.status = ObjectState::Detached;
+                    m.session = None;
+                    m.was_deleted = true;
                 }
             }
         }
@@ -294,11 +362,13 @@ impl SessionState {
         else {
             return;
         };
+        let depth = self.depth();
+        if self.failed.as_ref().is_some_and(|f| f.level > depth) {
+            self.failed = None;
+        }
         let mut changed: Vec<AnyObj> = level.updated;
         for obj in self.identity.objects() {
-            let mut modified = false;
-            obj.cell.with_meta(&mut |m| modified = *m.modified);
-            if modified {
+            if obj.meta().touched || obj.cell.has_changes() {
                 changed.push(obj);
             }
         }
@@ -320,7 +390,7 @@ impl SessionState {
             obj.cell.make_transient();
         }
         for obj in std::mem::take(&mut self.deleted) {
-            obj.cell.with_meta(&mut |m| *m.marked_deleted = false);
+            obj.meta().marked_deleted = false;
         }
         for obj in self.identity.objects() {
             obj.cell.expire(None);
@@ -337,44 +407,38 @@ impl SessionState {
     ) {
         let mut gone = std::collections::HashSet::new();
         for obj in added.into_iter().chain(inserted) {
-            let mut ours = false;
-            obj.cell.with_meta(&mut |m| {
-                ours = matches!(
-                    *m.status,
-                    ObjectState::Pending | ObjectState::Persistent | ObjectState::Deleted
-                );
-            });
-            if ours && gone.insert(obj.cell.object_id()) {
+            let ours = matches!(
+                obj.state(),
+                ObjectState::Pending | ObjectState::Persistent | ObjectState::Deleted
+            );
+            if ours && gone.insert(obj.id()) {
                 obj.cell.identity_remove(&mut self.identity);
                 obj.cell.make_transient();
             }
         }
         if !gone.is_empty() {
-            self.new.retain(|o| !gone.contains(&o.cell.object_id()));
-            self.deleted.retain(|o| !gone.contains(&o.cell.object_id()));
+            self.new.retain(|o| !gone.contains(&o.id()));
+            self.deleted.retain(|o| !gone.contains(&o.id()));
         }
         // An object inserted and deleted at this level never had a row: it stays transient.
-        for obj in deleted
-            .into_iter()
-            .filter(|o| !gone.contains(&o.cell.object_id()))
-        {
-            obj.cell.with_meta(&mut |m| {
-                *m.status = ObjectState::Persistent;
-                *m.marked_deleted = false;
-            });
+        for obj in deleted.into_iter().filter(|o| !gone.contains(&o.id())) {
+            {
+                let mut m = obj.meta();
+                m.status = ObjectState::Persistent;
+                m.marked_deleted = false;
+            }
             let _ = obj.cell.clone().identity_insert(&mut self.identity);
             obj.cell.expire(None);
         }
         let unmarked: std::collections::HashSet<u64> = marked
             .iter()
             .map(|obj| {
-                obj.cell.with_meta(&mut |m| *m.marked_deleted = false);
-                obj.cell.object_id()
+                obj.meta().marked_deleted = false;
+                obj.id()
             })
             .collect();
         if !unmarked.is_empty() {
-            self.deleted
-                .retain(|o| !unmarked.contains(&o.cell.object_id()));
+            self.deleted.retain(|o| !unmarked.contains(&o.id()));
         }
     }
 }
@@ -386,12 +450,13 @@ enum Action {
 }
 
 fn detach(obj: &AnyObj) {
-    obj.cell.with_meta(&mut |m| {
-        if *m.status == ObjectState::Deleted {
-            *m.was_deleted = true;
-        }
-        *m.status = ObjectState::Detached;
-        *m.session = None;
-        *m.marked_deleted = false;
-    });
+    let mut m = obj.meta();
+    if m.status == ObjectState::Deleted {
+        m.was_deleted = true;
+    }
+    m.status = ObjectState::Detached;
+    m.session = None;
+    m.marked_deleted = false;
+    m.sink = None;
+    m.queued = false;
 }

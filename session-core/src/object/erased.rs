@@ -1,0 +1,222 @@
+//! [`AnyObj`], a type-erased object handle, and [`ErasedCell`], what the session needs of an
+//! object without knowing its type.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::sync::{Arc, MutexGuard};
+
+use futures::future::BoxFuture;
+
+use super::{Cell, Meta, Obj, ObjectState};
+use crate::connection::AsyncConnection;
+use crate::entity::{Entity, Table};
+use crate::error::Result;
+use crate::flush;
+use crate::identity::IdentityMap;
+use crate::relationship::Link;
+
+/// A type-erased object handle, as the session's collections (`new`, `dirty`, `deleted`,
+/// `identity_map`, iteration) return them. [`AnyObj::downcast`] gives the typed handle back.
+#[derive(Clone)]
+pub struct AnyObj {
+    pub(crate) cell: Arc<dyn ErasedCell>,
+}
+
+impl AnyObj {
+    /// The typed handle, when the object is a `T`.
+    pub fn downcast<T: Entity>(&self) -> Option<Obj<T>> {
+        self.cell
+            .clone()
+            .into_any()
+            .downcast::<Cell<T>>()
+            .ok()
+            .map(Obj::from_cell)
+    }
+
+    /// The mapped table of the object.
+    pub fn table(&self) -> &'static Table {
+        self.cell.table()
+    }
+
+    /// The object's state.
+    pub fn state(&self) -> ObjectState {
+        self.cell.status()
+    }
+
+    /// True when both handles are the same object.
+    pub fn ptr_eq(&self, other: &AnyObj) -> bool {
+        self.cell.object_id() == other.cell.object_id()
+    }
+
+    /// True when this is the object `obj`.
+    pub fn is<T: Entity>(&self, obj: &Obj<T>) -> bool {
+        self.cell.object_id() == obj.cell.id
+    }
+
+    /// The object's session-side state.
+    pub(crate) fn meta(&self) -> MutexGuard<'_, Meta> {
+        self.cell.meta_lock()
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.cell.object_id()
+    }
+}
+
+impl fmt::Debug for AnyObj {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cell.describe())
+    }
+}
+
+/// What the session needs of an object without knowing its type.
+pub(crate) trait ErasedCell: Send + Sync + 'static {
+    fn object_id(&self) -> u64;
+    fn entity_type(&self) -> TypeId;
+    fn table(&self) -> &'static Table;
+    fn describe(&self) -> String;
+    fn status(&self) -> ObjectState;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// The type-independent part of the state.
+    fn meta_lock(&self) -> MutexGuard<'_, Meta>;
+    /// Expires the given columns (all, and the relationships, when `None`).
+    fn expire(&self, columns: Option<&[usize]>);
+    /// True when a column or a loaded relationship differs from the row image.
+    fn has_changes(&self) -> bool;
+    /// A flush looked at the object: its changes are written (the row image is settled) and
+    /// it is no longer touched.
+    fn flushed(&self);
+    /// Becomes transient again: drops the key image (rollback of an insert).
+    fn make_transient(&self);
+    /// Sets every relationship back to "not loaded" (breaks object cycles after close).
+    fn unload_relations(&self);
+    /// Visits the object's relationship links.
+    fn relations(self: Arc<Self>, visit: &mut dyn FnMut(Link));
+    /// Registers the object in `map` under its key; describes the other object on a clash.
+    fn identity_insert(self: Arc<Self>, map: &mut IdentityMap) -> Option<String>;
+    /// Removes the object from `map`.
+    fn identity_remove(&self, map: &mut IdentityMap);
+    /// INSERTs `objs`, all of this object's type.
+    fn insert_batch<'a>(
+        &self,
+        conn: &'a mut AsyncConnection,
+        objs: &'a [AnyObj],
+    ) -> BoxFuture<'a, Result<()>>;
+    /// UPDATEs the changed ones of `objs`; returns those.
+    fn update_batch<'a>(
+        &self,
+        conn: &'a mut AsyncConnection,
+        objs: &'a [AnyObj],
+    ) -> BoxFuture<'a, Result<Vec<AnyObj>>>;
+    /// DELETEs `objs`.
+    fn delete_batch<'a>(
+        &self,
+        conn: &'a mut AsyncConnection,
+        objs: &'a [AnyObj],
+    ) -> BoxFuture<'a, Result<()>>;
+}
+
+impl<T: Entity> ErasedCell for Cell<T> {
+    fn object_id(&self) -> u64 {
+        self.id
+    }
+
+    fn entity_type(&self) -> TypeId {
+        TypeId::of::<T>()
+    }
+
+    fn table(&self) -> &'static Table {
+        T::TABLE
+    }
+
+    fn describe(&self) -> String {
+        Cell::describe(self)
+    }
+
+    fn status(&self) -> ObjectState {
+        Cell::status(self)
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn meta_lock(&self) -> MutexGuard<'_, Meta> {
+        self.meta()
+    }
+
+    fn expire(&self, columns: Option<&[usize]>) {
+        self.data.write().expire(columns);
+        if columns.is_none() {
+            self.meta().touched = false;
+        }
+    }
+
+    fn has_changes(&self) -> bool {
+        self.data.read_recursive().has_changes()
+    }
+
+    fn flushed(&self) {
+        self.data.write().settle_committed();
+        self.meta().touched = false;
+    }
+
+    fn make_transient(&self) {
+        let mut data = self.data.write();
+        data.committed = None;
+        data.expired.clear_all();
+        let mut meta = self.meta();
+        *meta = Meta::default();
+    }
+
+    fn unload_relations(&self) {
+        let mut data = self.data.write();
+        data.value.unload_relations();
+        if let Some(image) = data.committed.as_mut() {
+            image.unload_relations();
+        }
+    }
+
+    fn relations(self: Arc<Self>, visit: &mut dyn FnMut(Link)) {
+        T::relations(&Obj::from_cell(self), visit);
+    }
+
+    fn identity_insert(self: Arc<Self>, map: &mut IdentityMap) -> Option<String> {
+        let key = self.data.read_recursive().value.key();
+        map.insert::<T>(key, self).map(|other| other.describe())
+    }
+
+    fn identity_remove(&self, map: &mut IdentityMap) {
+        let key = self.data.read_recursive().row_key();
+        // `remove` compares by pointer; find our own Arc through the map.
+        if let Some(cell) = map.get::<T>(&key) {
+            if cell.id == self.id {
+                map.remove::<T>(&key, &cell);
+            }
+        }
+    }
+
+    fn insert_batch<'a>(
+        &self,
+        conn: &'a mut AsyncConnection,
+        objs: &'a [AnyObj],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(flush::insert_batch::<T>(conn, objs))
+    }
+
+    fn update_batch<'a>(
+        &self,
+        conn: &'a mut AsyncConnection,
+        objs: &'a [AnyObj],
+    ) -> BoxFuture<'a, Result<Vec<AnyObj>>> {
+        Box::pin(flush::update_batch::<T>(conn, objs))
+    }
+
+    fn delete_batch<'a>(
+        &self,
+        conn: &'a mut AsyncConnection,
+        objs: &'a [AnyObj],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(flush::delete_batch::<T>(conn, objs))
+    }
+}
