@@ -109,6 +109,13 @@ pub trait ColumnType:
     const SQL_TYPE: &'static str;
     /// Whether the column allows NULL (true for `Option<T>`).
     const NULLABLE: bool = false;
+
+    /// Whether this value is SQL NULL (`None` of an `Option<T>`; false for every other type).
+    /// `col.eq(value)` renders `col IS NULL` for it (and `col.ne(value)` `col IS NOT NULL`),
+    /// as SQLAlchemy does for `col == None`: `col = NULL` would match no row.
+    fn is_null(&self) -> bool {
+        false
+    }
 }
 
 macro_rules! column_types {
@@ -135,6 +142,10 @@ column_types! {
 impl<T: ColumnType> ColumnType for Option<T> {
     const SQL_TYPE: &'static str = T::SQL_TYPE;
     const NULLABLE: bool = true;
+
+    fn is_null(&self) -> bool {
+        self.is_none()
+    }
 }
 
 /// A mapped type: one row of one table. Implemented by `#[derive(Entity)]`; the methods are the
