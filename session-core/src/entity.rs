@@ -116,6 +116,15 @@ pub trait ColumnType:
     fn is_null(&self) -> bool {
         false
     }
+
+    /// Whether `self` and `other` are the same value for change detection: a column whose
+    /// value is not the same as the one loaded is written at flush. Defaults to `==`; `f32`
+    /// and `f64` compare their bits instead, so that `0.0` -> `-0.0` is a change and a NaN is
+    /// the same as itself (`==` says the opposite of both), and `Option<T>` delegates to `T`.
+    /// Override it for a type whose `==` is not an identity of stored values.
+    fn same_as(&self, other: &Self) -> bool {
+        self == other
+    }
 }
 
 macro_rules! column_types {
@@ -129,8 +138,6 @@ column_types! {
     i16 => "smallint",
     i32 => "integer",
     i64 => "bigint",
-    f32 => "real",
-    f64 => "double precision",
     String => "varchar",
     Vec<u8> => "bytea",
     chrono::NaiveDateTime => "timestamp",
@@ -139,12 +146,38 @@ column_types! {
     chrono::NaiveTime => "time",
 }
 
+macro_rules! float_column_types {
+    ($($t:ty => $sql:literal),* $(,)?) => {
+        $(impl ColumnType for $t {
+            const SQL_TYPE: &'static str = $sql;
+
+            /// By bits: `0.0` and `-0.0` differ, a NaN is the same as itself.
+            fn same_as(&self, other: &Self) -> bool {
+                self.to_bits() == other.to_bits()
+            }
+        })*
+    };
+}
+
+float_column_types! {
+    f32 => "real",
+    f64 => "double precision",
+}
+
 impl<T: ColumnType> ColumnType for Option<T> {
     const SQL_TYPE: &'static str = T::SQL_TYPE;
     const NULLABLE: bool = true;
 
     fn is_null(&self) -> bool {
         self.is_none()
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Some(a), Some(b)) => a.same_as(b),
+            (None, None) => true,
+            _ => false,
+        }
     }
 }
 
@@ -193,7 +226,8 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
         at: usize,
     ) -> Result<(), tokio_postgres::Error>;
 
-    /// Whether column `index` holds equal values in `self` and `other`.
+    /// Whether column `index` holds the same value in `self` and `other`, by
+    /// [`ColumnType::same_as`] (change detection: a column that is not the same is written).
     fn column_eq(&self, other: &Self, index: usize) -> bool;
 
     /// Visits the objects `obj` reaches through its loaded relationships, as parent/child

@@ -119,6 +119,12 @@ pub mod __private {
         row.try_get(index)
     }
 
+    /// [`ColumnType::same_as`], spanned at a field's type by the derive's `column_eq`.
+    #[inline]
+    pub fn same_as<T: ColumnType>(a: &T, b: &T) -> bool {
+        a.same_as(b)
+    }
+
     /// The parameter answered for a column index the session never passes (an empty text).
     pub const NO_PARAM: &(dyn ToSql + Sync) = &"";
 

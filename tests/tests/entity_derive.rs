@@ -3,8 +3,8 @@
 
 use chrono::NaiveDateTime;
 use session_core::{
-    AsyncSession, Collection, Entity, MetaData, Obj, Reference, create_async_engine, select,
-    selectinload,
+    AsyncSession, Collection, ColumnType, Entity, MetaData, Obj, Reference, create_async_engine,
+    select, selectinload,
 };
 use session_tests::support::fresh_database;
 
@@ -44,6 +44,96 @@ struct StockLevel {
     quantity: Option<i32>,
     #[entity(unique, sql_type = "varchar(30)")]
     label: String,
+}
+
+/// Floating-point columns, for change detection by bits.
+#[derive(Debug, Clone, Default, PartialEq, session_core::Entity)]
+struct Reading {
+    #[entity(primary_key)]
+    id: i32,
+    value: f64,
+    low: Option<f32>,
+}
+
+#[test]
+fn float_columns_compare_by_bits() {
+    assert!(!0.0f64.same_as(&-0.0) && 0.0f64.same_as(&0.0));
+    assert!(f64::NAN.same_as(&f64::NAN) && f32::NAN.same_as(&f32::NAN));
+    assert!(!0.0f32.same_as(&-0.0));
+    assert!(Some(f32::NAN).same_as(&Some(f32::NAN)) && !Some(0.0f32).same_as(&Some(-0.0)));
+    assert!(!Some(0.0f32).same_as(&None) && None::<f32>.same_as(&None));
+    assert!("a".to_string().same_as(&"a".to_string()) && !1i32.same_as(&2));
+
+    let zero = Reading {
+        id: 1,
+        value: 0.0,
+        low: Some(0.0),
+    };
+    let negative = Reading {
+        value: -0.0,
+        low: Some(-0.0),
+        ..zero.clone()
+    };
+    assert_eq!(zero, negative, "== cannot tell them apart");
+    assert!(!zero.column_eq(&negative, 1) && !zero.column_eq(&negative, 2));
+    let nan = Reading {
+        value: f64::NAN,
+        low: Some(f32::NAN),
+        ..zero.clone()
+    };
+    assert!(nan.column_eq(&nan.clone(), 1) && nan.column_eq(&nan.clone(), 2));
+}
+
+#[tokio::test]
+async fn a_negative_zero_is_written_and_a_nan_is_not_modified() {
+    let url = fresh_database("float_bits").await;
+    let engine = create_async_engine(&url).unwrap();
+    let md = MetaData::new().with::<Reading>();
+    engine
+        .transaction(async |conn| md.create_all(conn).await)
+        .await
+        .unwrap();
+    let session = AsyncSession::new(engine.clone());
+    session
+        .add_all(&[
+            Obj::new(Reading {
+                id: 1,
+                value: 0.0,
+                low: Some(0.0),
+            }),
+            Obj::new(Reading {
+                id: 2,
+                value: f64::NAN,
+                low: Some(f32::NAN),
+            }),
+        ])
+        .unwrap();
+    session.commit().await.unwrap();
+
+    let zero = session.get_one::<Reading>(1).await.unwrap();
+    {
+        let mut z = zero.write().unwrap();
+        z.value = -0.0;
+        z.low = Some(-0.0);
+    }
+    assert!(session.is_modified(&zero), "0.0 -> -0.0 is a change");
+    let nan = session.get_one::<Reading>(2).await.unwrap();
+    assert!(
+        !session.is_modified(&nan),
+        "NaN is the value it was loaded with"
+    );
+    session.commit().await.unwrap();
+
+    let mut conn = engine.connect().await.unwrap();
+    let text: String = conn
+        .scalar(
+            "SELECT value::text || ' ' || low::text FROM reading WHERE id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(text, "-0 -0", "the negative zero was written");
+    conn.close().await;
 }
 
 #[test]

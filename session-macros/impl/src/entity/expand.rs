@@ -240,6 +240,10 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         .map(|(i, c)| get(c, &quote!(offset + #i)))
         .collect();
     let sets = cols.iter().map(|c| get(c, &quote!(at)));
+    let sames = cols.iter().map(|c| {
+        let (f, ty) = (c.ident, c.ty);
+        quote_spanned!(ty.span()=> ::session_core::__private::same_as::<#ty>(&self.#f, &other.#f))
+    });
     let rel_inits = model.relationships.iter().map(|r| {
         let f = r.ident;
         let label = format!("{entity}.{f}");
@@ -336,7 +340,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
 
             fn column_eq(&self, other: &Self, index: usize) -> bool {
                 match index {
-                    #(#idx => ::core::cmp::PartialEq::eq(&self.#fields, &other.#fields),)*
+                    #(#idx => #sames,)*
                     _ => true,
                 }
             }

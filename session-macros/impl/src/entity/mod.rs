@@ -64,7 +64,7 @@
 //!         Ok(())
 //!     }
 //!     fn column_eq(&self, other: &Self, index: usize) -> bool {
-//!         match index { 0 => PartialEq::eq(&self.id, &other.id), /* ... */ _ => true }
+//!         match index { 0 => __private::same_as::<i32>(&self.id, &other.id), /* ... */ _ => true }
 //!     }
 //! }
 //!
@@ -150,6 +150,12 @@ mod tests {
         assert!(
             a.contains(":: session_core :: __private :: get :: < i32 > (row , offset + 0usize) ?"),
             "{a}"
+        );
+        assert!(
+            a.contains(
+                ":: session_core :: __private :: same_as :: < i32 > (& self . id , & other . id)"
+            ),
+            "change detection by ColumnType::same_as: {a}"
         );
         assert!(!a.contains("fn relations"), "no relationships, the default");
         let b = expand_ok(parse_quote! {
