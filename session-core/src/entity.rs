@@ -230,6 +230,30 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
     /// [`ColumnType::same_as`] (change detection: a column that is not the same is written).
     fn column_eq(&self, other: &Self, index: usize) -> bool;
 
+    /// Whether column `index` is left to the server by this object: true for a column marked
+    /// `generated` or `server_default` whose field holds its "unset" value, `None` for an
+    /// `Option` field and `Default::default()` for any other (EF Core's sentinel rule: an
+    /// `id: i32` of `0` means "let the server generate it"); false for every other column
+    /// and index. The default (for hand-written impls) is false: every column is inserted.
+    fn column_is_unset(&self, index: usize) -> bool {
+        let _ = index;
+        false
+    }
+
+    /// Sets every relationship field back to unloaded (`Collection::unloaded`,
+    /// `Reference::unloaded`), e.g. when the object is expired. The default (for entities
+    /// without relationships) does nothing.
+    fn unload_relations(&mut self) {}
+
+    /// Whether every relationship field of `self` and `other` holds the same objects (by
+    /// identity, as [`Collection`](crate::Collection) and [`Reference`](crate::Reference)
+    /// compare), loaded or not alike. The default (for entities without relationships) is
+    /// true.
+    fn relations_eq(&self, other: &Self) -> bool {
+        let _ = other;
+        true
+    }
+
     /// Visits the objects `obj` reaches through its loaded relationships, as parent/child
     /// [`Link`]s (for the cascade of `add` and the foreign-key copy at flush). Entities without
     /// relationships keep the default, which visits nothing.

@@ -136,6 +136,126 @@ async fn a_negative_zero_is_written_and_a_nan_is_not_modified() {
     conn.close().await;
 }
 
+/// Server-filled columns of each kind: an `Option` key, a plain server default, a plain
+/// generated column beside the key.
+#[derive(Debug, Clone, Default, PartialEq, session_core::Entity)]
+struct Ticket {
+    #[entity(primary_key, generated)]
+    id: Option<i64>,
+    #[entity(server_default = "'open'")]
+    status: String,
+    #[entity(generated)]
+    number: i32,
+    title: String,
+}
+
+#[test]
+fn server_filled_columns_are_unset_at_their_sentinel() {
+    let a = A::default();
+    assert!(a.column_is_unset(0), "id 0: the server generates it");
+    assert!(!a.column_is_unset(1), "data is not server-filled");
+    assert!(a.column_is_unset(2), "create_date None: the server default");
+    let set = A {
+        id: 7,
+        create_date: Some(NaiveDateTime::default()),
+        ..A::default()
+    };
+    assert!(!set.column_is_unset(0) && !set.column_is_unset(2));
+    assert!(
+        !a.column_is_unset(3) && !a.column_is_unset(99),
+        "no such column"
+    );
+
+    let t = Ticket::default();
+    assert_eq!(
+        (0..5).map(|i| t.column_is_unset(i)).collect::<Vec<_>>(),
+        [true, true, true, false, false]
+    );
+    let t = Ticket {
+        id: Some(0),
+        status: "closed".into(),
+        number: -1,
+        title: String::new(),
+    };
+    assert!(
+        (0..4).all(|i| !t.column_is_unset(i)),
+        "Some(0) is a value; only None is unset for an Option"
+    );
+    let s = StockLevel::default();
+    assert!(
+        (0..4).all(|i| !s.column_is_unset(i)),
+        "nothing server-filled"
+    );
+}
+
+#[test]
+fn unload_relations_unloads_every_relationship() {
+    let child = Obj::new(B::default());
+    let mut a = A {
+        bs: Collection::from_vec(vec![child.clone()]),
+        data: "kept".into(),
+        ..A::default()
+    };
+    a.unload_relations();
+    assert!(!a.bs.is_loaded());
+    assert_eq!(a.data, "kept", "columns untouched");
+    let err = a.bs.get().unwrap_err().to_string();
+    assert!(err.contains("A.bs"), "{err}");
+
+    let mut b = B {
+        a: Reference::to(Obj::new(A::default())),
+        ..B::default()
+    };
+    b.unload_relations();
+    assert!(!b.a.is_loaded());
+    assert!(b.a.get().unwrap_err().to_string().contains("B.a"));
+    let mut s = StockLevel::default();
+    s.unload_relations();
+    assert_eq!(s, StockLevel::default());
+}
+
+#[test]
+fn relations_eq_compares_relationships_by_identity() {
+    let child = Obj::new(B::default());
+    let a = A {
+        bs: Collection::from_vec(vec![child.clone()]),
+        ..A::default()
+    };
+    assert!(a.relations_eq(&a.clone()));
+    let other_columns = A {
+        data: "other".into(),
+        ..a.clone()
+    };
+    assert!(
+        a.relations_eq(&other_columns),
+        "columns are not relationships"
+    );
+    let equal_copy = A {
+        bs: Collection::from_vec(vec![Obj::new(B::default())]),
+        ..a.clone()
+    };
+    assert!(!a.relations_eq(&equal_copy), "an equal but distinct object");
+    let mut unloaded = a.clone();
+    unloaded.bs = Collection::unloaded("A.bs");
+    assert!(!a.relations_eq(&unloaded));
+    assert!(
+        !A::default().relations_eq(&unloaded),
+        "empty is not unloaded"
+    );
+
+    let parent = Obj::new(A::default());
+    let b = B {
+        a: Reference::to(parent.clone()),
+        ..B::default()
+    };
+    assert!(b.relations_eq(&b.clone()));
+    assert!(!b.relations_eq(&B::default()), "to a parent vs none");
+    assert!(StockLevel::default().relations_eq(&StockLevel {
+        sku: 1,
+        ..StockLevel::default()
+    }));
+}
+
 #[test]
 fn the_table_description_is_exact() {
     let t = A::TABLE;
