@@ -109,6 +109,22 @@ pub trait ColumnType:
     const SQL_TYPE: &'static str;
     /// Whether the column allows NULL (true for `Option<T>`).
     const NULLABLE: bool = false;
+
+    /// Whether this value is SQL NULL (`None` of an `Option<T>`; false for every other type).
+    /// `col.eq(value)` renders `col IS NULL` for it (and `col.ne(value)` `col IS NOT NULL`),
+    /// as SQLAlchemy does for `col == None`: `col = NULL` would match no row.
+    fn is_null(&self) -> bool {
+        false
+    }
+
+    /// Whether `self` and `other` are the same value for change detection: a column whose
+    /// value is not the same as the one loaded is written at flush. Defaults to `==`; `f32`
+    /// and `f64` compare their bits instead, so that `0.0` -> `-0.0` is a change and a NaN is
+    /// the same as itself (`==` says the opposite of both), and `Option<T>` delegates to `T`.
+    /// Override it for a type whose `==` is not an identity of stored values.
+    fn same_as(&self, other: &Self) -> bool {
+        self == other
+    }
 }
 
 macro_rules! column_types {
@@ -122,8 +138,6 @@ column_types! {
     i16 => "smallint",
     i32 => "integer",
     i64 => "bigint",
-    f32 => "real",
-    f64 => "double precision",
     String => "varchar",
     Vec<u8> => "bytea",
     chrono::NaiveDateTime => "timestamp",
@@ -132,9 +146,39 @@ column_types! {
     chrono::NaiveTime => "time",
 }
 
+macro_rules! float_column_types {
+    ($($t:ty => $sql:literal),* $(,)?) => {
+        $(impl ColumnType for $t {
+            const SQL_TYPE: &'static str = $sql;
+
+            /// By bits: `0.0` and `-0.0` differ, a NaN is the same as itself.
+            fn same_as(&self, other: &Self) -> bool {
+                self.to_bits() == other.to_bits()
+            }
+        })*
+    };
+}
+
+float_column_types! {
+    f32 => "real",
+    f64 => "double precision",
+}
+
 impl<T: ColumnType> ColumnType for Option<T> {
     const SQL_TYPE: &'static str = T::SQL_TYPE;
     const NULLABLE: bool = true;
+
+    fn is_null(&self) -> bool {
+        self.is_none()
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Some(a), Some(b)) => a.same_as(b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
 }
 
 /// A mapped type: one row of one table. Implemented by `#[derive(Entity)]`; the methods are the
@@ -182,8 +226,33 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
         at: usize,
     ) -> Result<(), tokio_postgres::Error>;
 
-    /// Whether column `index` holds equal values in `self` and `other`.
+    /// Whether column `index` holds the same value in `self` and `other`, by
+    /// [`ColumnType::same_as`] (change detection: a column that is not the same is written).
     fn column_eq(&self, other: &Self, index: usize) -> bool;
+
+    /// Whether column `index` is left to the server by this object: true for a column marked
+    /// `generated` or `server_default` whose field holds its "unset" value, `None` for an
+    /// `Option` field and `Default::default()` for any other (EF Core's sentinel rule: an
+    /// `id: i32` of `0` means "let the server generate it"); false for every other column
+    /// and index. The default (for hand-written impls) is false: every column is inserted.
+    fn column_is_unset(&self, index: usize) -> bool {
+        let _ = index;
+        false
+    }
+
+    /// Sets every relationship field back to unloaded (`Collection::unloaded`,
+    /// `Reference::unloaded`), e.g. when the object is expired. The default (for entities
+    /// without relationships) does nothing.
+    fn unload_relations(&mut self) {}
+
+    /// Whether every relationship field of `self` and `other` holds the same objects (by
+    /// identity, as [`Collection`](crate::Collection) and [`Reference`](crate::Reference)
+    /// compare), loaded or not alike. The default (for entities without relationships) is
+    /// true.
+    fn relations_eq(&self, other: &Self) -> bool {
+        let _ = other;
+        true
+    }
 
     /// Visits the objects `obj` reaches through its loaded relationships, as parent/child
     /// [`Link`]s (for the cascade of `add` and the foreign-key copy at flush). Entities without

@@ -119,6 +119,33 @@ pub mod __private {
         row.try_get(index)
     }
 
+    /// [`ColumnType::same_as`], spanned at a field's type by the derive's `column_eq`.
+    #[inline]
+    pub fn same_as<T: ColumnType>(a: &T, b: &T) -> bool {
+        a.same_as(b)
+    }
+
+    /// The type of a `generated` / `server_default` field: a column type with an "unset"
+    /// value (`Default::default()`, `None` for an `Option`) that leaves the column to the
+    /// server.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a `generated` or `server_default` column: it has no `Default` (\"unset\") value",
+        label = "server-filled column without an \"unset\" value",
+        note = "a server-filled field is left to the server when it holds `Default::default()` (e.g. `id: 0`), and inserted otherwise",
+        note = "implement `Default` for `{Self}`, or make the field an `Option<{Self}>` (unset when `None`)"
+    )]
+    pub trait ServerFilled: ColumnType + Default {}
+
+    impl<T: ColumnType + Default> ServerFilled for T {}
+
+    /// Whether a server-filled field holds its "unset" value: `Default::default()` (`None`
+    /// for an `Option`). The bound is the requirement the derive puts on the type of every
+    /// `generated` / `server_default` field, reported at that type.
+    #[inline]
+    pub fn is_unset<T: ServerFilled>(value: &T) -> bool {
+        value.same_as(&T::default())
+    }
+
     /// The parameter answered for a column index the session never passes (an empty text).
     pub const NO_PARAM: &(dyn ToSql + Sync) = &"";
 

@@ -2,8 +2,10 @@
 //! WHERE, RETURNING, row counts, and the identity map kept in step (SQLAlchemy's
 //! `synchronize_session="fetch"`), also across rollbacks and cancellation.
 
-use session_core::{AsyncSession, Obj, ObjectState, delete, func, insert, select_columns, update};
-use session_tests::model::{A, B};
+use session_core::{
+    AsyncSession, Obj, ObjectState, delete, func, insert, select, select_columns, update,
+};
+use session_tests::model::{A, B, Item};
 use session_tests::support::{
     a, count_rows, idle_in_transaction, poll_then_drop, seeded, wait_pool_idle,
 };
@@ -310,4 +312,82 @@ async fn inserted_then_deleted_in_one_transaction_stays_transient_after_rollback
     s.rollback().await.unwrap();
     assert_eq!(obj.state(), ObjectState::Transient, "its row never existed");
     assert!(s.identity_map().is_empty());
+}
+
+#[tokio::test]
+async fn eq_none_and_ne_none_compare_with_null() {
+    // SQLAlchemy renders `col == None` as `col IS NULL` and `col != None` as `col IS NOT NULL`:
+    // `= NULL` would match no row at all.
+    let engine = seeded("eq_none").await;
+    let s = AsyncSession::new(engine.clone());
+    let (sql, params) = select::<Item>().filter(Item::price.eq(None)).to_sql();
+    assert!(sql.ends_with("WHERE \"item\".\"price\" IS NULL"), "{sql}");
+    assert!(params.is_empty());
+    let (sql, _) = select::<Item>().filter(Item::price.ne(None)).to_sql();
+    assert!(
+        sql.ends_with("WHERE \"item\".\"price\" IS NOT NULL"),
+        "{sql}"
+    );
+    // A value still binds.
+    let (sql, params) = select::<Item>().filter(Item::price.eq(Some(1.0))).to_sql();
+    assert!(sql.ends_with("WHERE \"item\".\"price\" = $1"), "{sql}");
+    assert_eq!(params.len(), 1);
+
+    // Seeded items: x/1 at 1.0, x/2 without a price, y/3 at 30.0.
+    let skus = |objs: Vec<Obj<Item>>| {
+        let mut skus: Vec<i64> = objs.iter().map(|o| o.read().unwrap().sku).collect();
+        skus.sort_unstable();
+        skus
+    };
+    let null = s
+        .scalars(select::<Item>().filter(Item::price.eq(None)))
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(skus(null), [2]);
+    let priced = s
+        .scalars(select::<Item>().filter(Item::price.ne(None)))
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(skus(priced), [1, 3]);
+    // Beside other conditions, in NOT and OR groups.
+    let n = s
+        .scalars(
+            select::<Item>()
+                .filter(Item::shop.eq("x"))
+                .filter(Item::price.eq(None).not().or(Item::sku.eq(3))),
+        )
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(skus(n), [1]);
+
+    let updated = s
+        .execute(
+            update::<Item>()
+                .set(Item::price, 2.0)
+                .filter(Item::price.eq(None)),
+        )
+        .await
+        .unwrap()
+        .rowcount();
+    assert_eq!(updated, 1, "the item without a price");
+    let deleted = s
+        .execute(
+            delete::<Item>()
+                .filter(Item::price.ne(None))
+                .filter(Item::sku.ne(2)),
+        )
+        .await
+        .unwrap()
+        .rowcount();
+    assert_eq!(deleted, 2, "x/1 and y/3");
+    s.commit().await.unwrap();
+    assert_eq!(count_rows(&engine, "item").await, 1);
+    let left = s
+        .scalar(select_columns(Item::price).filter(Item::sku.eq(2)))
+        .await
+        .unwrap();
+    assert_eq!(left, Some(Some(2.0)));
 }

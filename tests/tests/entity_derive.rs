@@ -3,8 +3,8 @@
 
 use chrono::NaiveDateTime;
 use session_core::{
-    AsyncSession, Collection, Entity, MetaData, Obj, Reference, create_async_engine, select,
-    selectinload,
+    AsyncSession, Collection, ColumnType, Entity, MetaData, Obj, Reference, create_async_engine,
+    select, selectinload,
 };
 use session_tests::support::fresh_database;
 
@@ -44,6 +44,216 @@ struct StockLevel {
     quantity: Option<i32>,
     #[entity(unique, sql_type = "varchar(30)")]
     label: String,
+}
+
+/// Floating-point columns, for change detection by bits.
+#[derive(Debug, Clone, Default, PartialEq, session_core::Entity)]
+struct Reading {
+    #[entity(primary_key)]
+    id: i32,
+    value: f64,
+    low: Option<f32>,
+}
+
+#[test]
+fn float_columns_compare_by_bits() {
+    assert!(!0.0f64.same_as(&-0.0) && 0.0f64.same_as(&0.0));
+    assert!(f64::NAN.same_as(&f64::NAN) && f32::NAN.same_as(&f32::NAN));
+    assert!(!0.0f32.same_as(&-0.0));
+    assert!(Some(f32::NAN).same_as(&Some(f32::NAN)) && !Some(0.0f32).same_as(&Some(-0.0)));
+    assert!(!Some(0.0f32).same_as(&None) && None::<f32>.same_as(&None));
+    assert!("a".to_string().same_as(&"a".to_string()) && !1i32.same_as(&2));
+
+    let zero = Reading {
+        id: 1,
+        value: 0.0,
+        low: Some(0.0),
+    };
+    let negative = Reading {
+        value: -0.0,
+        low: Some(-0.0),
+        ..zero.clone()
+    };
+    assert_eq!(zero, negative, "== cannot tell them apart");
+    assert!(!zero.column_eq(&negative, 1) && !zero.column_eq(&negative, 2));
+    let nan = Reading {
+        value: f64::NAN,
+        low: Some(f32::NAN),
+        ..zero.clone()
+    };
+    assert!(nan.column_eq(&nan.clone(), 1) && nan.column_eq(&nan.clone(), 2));
+}
+
+#[tokio::test]
+async fn a_negative_zero_is_written_and_a_nan_is_not_modified() {
+    let url = fresh_database("float_bits").await;
+    let engine = create_async_engine(&url).unwrap();
+    let md = MetaData::new().with::<Reading>();
+    engine
+        .transaction(async |conn| md.create_all(conn).await)
+        .await
+        .unwrap();
+    let session = AsyncSession::new(engine.clone());
+    session
+        .add_all(&[
+            Obj::new(Reading {
+                id: 1,
+                value: 0.0,
+                low: Some(0.0),
+            }),
+            Obj::new(Reading {
+                id: 2,
+                value: f64::NAN,
+                low: Some(f32::NAN),
+            }),
+        ])
+        .unwrap();
+    session.commit().await.unwrap();
+
+    let zero = session.get_one::<Reading>(1).await.unwrap();
+    {
+        let mut z = zero.write().unwrap();
+        z.value = -0.0;
+        z.low = Some(-0.0);
+    }
+    assert!(session.is_modified(&zero), "0.0 -> -0.0 is a change");
+    let nan = session.get_one::<Reading>(2).await.unwrap();
+    assert!(
+        !session.is_modified(&nan),
+        "NaN is the value it was loaded with"
+    );
+    session.commit().await.unwrap();
+
+    let mut conn = engine.connect().await.unwrap();
+    let text: String = conn
+        .scalar(
+            "SELECT value::text || ' ' || low::text FROM reading WHERE id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(text, "-0 -0", "the negative zero was written");
+    conn.close().await;
+}
+
+/// Server-filled columns of each kind: an `Option` key, a plain server default, a plain
+/// generated column beside the key.
+#[derive(Debug, Clone, Default, PartialEq, session_core::Entity)]
+struct Ticket {
+    #[entity(primary_key, generated)]
+    id: Option<i64>,
+    #[entity(server_default = "'open'")]
+    status: String,
+    #[entity(generated)]
+    number: i32,
+    title: String,
+}
+
+#[test]
+fn server_filled_columns_are_unset_at_their_sentinel() {
+    let a = A::default();
+    assert!(a.column_is_unset(0), "id 0: the server generates it");
+    assert!(!a.column_is_unset(1), "data is not server-filled");
+    assert!(a.column_is_unset(2), "create_date None: the server default");
+    let set = A {
+        id: 7,
+        create_date: Some(NaiveDateTime::default()),
+        ..A::default()
+    };
+    assert!(!set.column_is_unset(0) && !set.column_is_unset(2));
+    assert!(
+        !a.column_is_unset(3) && !a.column_is_unset(99),
+        "no such column"
+    );
+
+    let t = Ticket::default();
+    assert_eq!(
+        (0..5).map(|i| t.column_is_unset(i)).collect::<Vec<_>>(),
+        [true, true, true, false, false]
+    );
+    let t = Ticket {
+        id: Some(0),
+        status: "closed".into(),
+        number: -1,
+        title: String::new(),
+    };
+    assert!(
+        (0..4).all(|i| !t.column_is_unset(i)),
+        "Some(0) is a value; only None is unset for an Option"
+    );
+    let s = StockLevel::default();
+    assert!(
+        (0..4).all(|i| !s.column_is_unset(i)),
+        "nothing server-filled"
+    );
+}
+
+#[test]
+fn unload_relations_unloads_every_relationship() {
+    let child = Obj::new(B::default());
+    let mut a = A {
+        bs: Collection::from_vec(vec![child.clone()]),
+        data: "kept".into(),
+        ..A::default()
+    };
+    a.unload_relations();
+    assert!(!a.bs.is_loaded());
+    assert_eq!(a.data, "kept", "columns untouched");
+    let err = a.bs.get().unwrap_err().to_string();
+    assert!(err.contains("A.bs"), "{err}");
+
+    let mut b = B {
+        a: Reference::to(Obj::new(A::default())),
+        ..B::default()
+    };
+    b.unload_relations();
+    assert!(!b.a.is_loaded());
+    assert!(b.a.get().unwrap_err().to_string().contains("B.a"));
+    let mut s = StockLevel::default();
+    s.unload_relations();
+    assert_eq!(s, StockLevel::default());
+}
+
+#[test]
+fn relations_eq_compares_relationships_by_identity() {
+    let child = Obj::new(B::default());
+    let a = A {
+        bs: Collection::from_vec(vec![child.clone()]),
+        ..A::default()
+    };
+    assert!(a.relations_eq(&a.clone()));
+    let other_columns = A {
+        data: "other".into(),
+        ..a.clone()
+    };
+    assert!(
+        a.relations_eq(&other_columns),
+        "columns are not relationships"
+    );
+    let equal_copy = A {
+        bs: Collection::from_vec(vec![Obj::new(B::default())]),
+        ..a.clone()
+    };
+    assert!(!a.relations_eq(&equal_copy), "an equal but distinct object");
+    let mut unloaded = a.clone();
+    unloaded.bs = Collection::unloaded("A.bs");
+    assert!(!a.relations_eq(&unloaded));
+    assert!(
+        !A::default().relations_eq(&unloaded),
+        "empty is not unloaded"
+    );
+
+    let parent = Obj::new(A::default());
+    let b = B {
+        a: Reference::to(parent.clone()),
+        ..B::default()
+    };
+    assert!(b.relations_eq(&b.clone()));
+    assert!(!b.relations_eq(&B::default()), "to a parent vs none");
+    assert!(StockLevel::default().relations_eq(&StockLevel {
+        sku: 1,
+        ..StockLevel::default()
+    }));
 }
 
 #[test]

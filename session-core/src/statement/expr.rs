@@ -214,6 +214,21 @@ fn compare(term: Term, op: &'static str, value: OwnedParam) -> Expr {
     }
 }
 
+/// `term op $n`, or `term null_op` when `value` is NULL (a bound NULL compares as unknown, so
+/// `= NULL` matches nothing).
+fn compare_or_null<V: ColumnType>(
+    term: Term,
+    op: &'static str,
+    null_op: &'static str,
+    value: V,
+) -> Expr {
+    if value.is_null() {
+        unary(term, null_op)
+    } else {
+        compare(term, op, Box::new(value))
+    }
+}
+
 fn unary(term: Term, op: &'static str) -> Expr {
     Expr {
         node: Node::Unary { term, op },
@@ -223,14 +238,16 @@ fn unary(term: Term, op: &'static str) -> Expr {
 /// The comparisons and orderings shared by [`Col`] and [`ColumnExpr`] (`$v` is the value type).
 macro_rules! comparisons {
     ($v:ty) => {
-        /// `self = value`.
+        /// `self = value`, or `self IS NULL` when `value` is `None` (SQLAlchemy's
+        /// `col == None`).
         pub fn eq(self, value: impl Into<$v>) -> Expr {
-            compare(self.term(), "=", Box::new(value.into()))
+            compare_or_null(self.term(), "=", "IS NULL", value.into())
         }
 
-        /// `self <> value`.
+        /// `self <> value`, or `self IS NOT NULL` when `value` is `None` (SQLAlchemy's
+        /// `col != None`).
         pub fn ne(self, value: impl Into<$v>) -> Expr {
-            compare(self.term(), "<>", Box::new(value.into()))
+            compare_or_null(self.term(), "<>", "IS NOT NULL", value.into())
         }
 
         /// `self < value`.

@@ -240,15 +240,58 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         .map(|(i, c)| get(c, &quote!(offset + #i)))
         .collect();
     let sets = cols.iter().map(|c| get(c, &quote!(at)));
-    let rel_inits = model.relationships.iter().map(|r| {
-        let f = r.ident;
-        let label = format!("{entity}.{f}");
-        if r.many {
-            quote!(#f: ::session_core::Collection::unloaded(#label))
-        } else {
-            quote!(#f: ::session_core::Reference::unloaded(#label))
-        }
+    let sames = cols.iter().map(|c| {
+        let (f, ty) = (c.ident, c.ty);
+        quote_spanned!(ty.span()=> ::session_core::__private::same_as::<#ty>(&self.#f, &other.#f))
     });
+    let mut unsets = cols
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.attrs.generated.is_some() || c.attrs.server_default.is_some())
+        .map(|(i, c)| {
+            let (f, ty) = (c.ident, c.ty);
+            quote_spanned!(ty.span()=> #i => ::session_core::__private::is_unset::<#ty>(&self.#f))
+        })
+        .peekable();
+    let column_is_unset = if unsets.peek().is_none() {
+        // Nothing server-filled: the trait's default (false).
+        quote!()
+    } else {
+        quote! {
+            fn column_is_unset(&self, index: usize) -> bool {
+                match index {
+                    #(#unsets,)*
+                    _ => false,
+                }
+            }
+        }
+    };
+    let unloaded: Vec<TokenStream> = model
+        .relationships
+        .iter()
+        .map(|r| {
+            let label = format!("{entity}.{}", r.ident);
+            if r.many {
+                quote!(::session_core::Collection::unloaded(#label))
+            } else {
+                quote!(::session_core::Reference::unloaded(#label))
+            }
+        })
+        .collect();
+    let rel_fields: Vec<&syn::Ident> = model.relationships.iter().map(|r| r.ident).collect();
+    let relation_methods = if rel_fields.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            fn unload_relations(&mut self) {
+                #(self.#rel_fields = #unloaded;)*
+            }
+
+            fn relations_eq(&self, other: &Self) -> bool {
+                #(::core::cmp::PartialEq::eq(&self.#rel_fields, &other.#rel_fields))&&*
+            }
+        }
+    };
     let usable: Vec<&Relationship<'_>> = model.relationships.iter().filter(|r| r.usable).collect();
     let relations = if usable.is_empty() {
         quote!()
@@ -310,7 +353,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             ) -> ::core::result::Result<Self, ::session_core::__private::Error> {
                 ::core::result::Result::Ok(Self {
                     #(#fields: #reads,)*
-                    #(#rel_inits,)*
+                    #(#rel_fields: #unloaded,)*
                 })
             }
 
@@ -336,10 +379,13 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
 
             fn column_eq(&self, other: &Self, index: usize) -> bool {
                 match index {
-                    #(#idx => ::core::cmp::PartialEq::eq(&self.#fields, &other.#fields),)*
+                    #(#idx => #sames,)*
                     _ => true,
                 }
             }
+
+            #column_is_unset
+            #relation_methods
 
             #relations
         }

@@ -64,8 +64,14 @@
 //!         Ok(())
 //!     }
 //!     fn column_eq(&self, other: &Self, index: usize) -> bool {
-//!         match index { 0 => PartialEq::eq(&self.id, &other.id), /* ... */ _ => true }
+//!         match index { 0 => __private::same_as::<i32>(&self.id, &other.id), /* ... */ _ => true }
 //!     }
+//!     // Only the `generated` / `server_default` columns; `is_unset` needs `Default`.
+//!     fn column_is_unset(&self, index: usize) -> bool {
+//!         match index { 0 => __private::is_unset::<i32>(&self.id), _ => false }
+//!     }
+//!     // With relationships: `unload_relations` sets each back to `unloaded("B.field")`,
+//!     // `relations_eq` compares each with `PartialEq` (by identity).
 //! }
 //!
 //! #[automatically_derived]
@@ -151,7 +157,25 @@ mod tests {
             a.contains(":: session_core :: __private :: get :: < i32 > (row , offset + 0usize) ?"),
             "{a}"
         );
+        assert!(
+            a.contains(
+                ":: session_core :: __private :: same_as :: < i32 > (& self . id , & other . id)"
+            ),
+            "change detection by ColumnType::same_as: {a}"
+        );
         assert!(!a.contains("fn relations"), "no relationships, the default");
+        assert!(
+            a.contains("is_unset :: < i32 > (& self . id)")
+                && a.contains(
+                    "is_unset :: < Option < chrono :: NaiveDateTime > > (& self . create_date)"
+                )
+                && !a.contains("is_unset :: < String >"),
+            "server-filled columns only: {a}"
+        );
+        assert!(
+            !a.contains("fn unload_relations") && !a.contains("fn relations_eq"),
+            "no relationships, the defaults"
+        );
         let b = expand_ok(parse_quote! {
             struct B {
                 #[entity(primary_key, generated)] id: i32,
@@ -217,6 +241,20 @@ mod tests {
         assert!(out.contains("< B > :: __session_col_a_id"), "{out}");
         assert!(out.contains("Collection :: unloaded (\"A.bs\")"), "{out}");
         assert!(out.contains("fn relations"), "{out}");
+        assert!(
+            out.contains("fn unload_relations (& mut self) { self . bs = :: session_core :: Collection :: unloaded (\"A.bs\") ; }"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: core :: cmp :: PartialEq :: eq (& self . bs , & other . bs)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "0usize => :: session_core :: __private :: is_unset :: < i32 > (& self . id)"
+            ),
+            "only the generated column: {out}"
+        );
     }
 
     #[test]
