@@ -260,22 +260,4 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
     fn relations(obj: &Obj<Self>, visit: &mut dyn FnMut(Link)) {
         let _ = (obj, visit);
     }
-
-    /// True when column `index` is a server-filled column (`generated` or `server_default`)
-    /// holding its "unset" value, so that INSERT leaves it to the server: `None` for an
-    /// `Option` field, `Default::default()` for any other (EF Core's sentinel rule). False for
-    /// every other column.
-    fn column_is_unset(&self, index: usize) -> bool {
-        let _ = index;
-        false
-    }
-
-    /// Sets every relationship back to "not loaded" (expiry, and breaking object cycles).
-    fn unload_relations(&mut self) {}
-
-    /// True when every relationship holds the same objects as in `other`.
-    fn relations_eq(&self, other: &Self) -> bool {
-        let _ = other;
-        true
-    }
 }
