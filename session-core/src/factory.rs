@@ -283,20 +283,7 @@ impl<S: SessionClass> AsyncSessionMaker<S> {
         E: From<Error>,
     {
         let session = self.session();
-        let result = async {
-            let tx = session.as_async_session().begin().await?;
-            match body(&session).await {
-                Ok(value) => {
-                    tx.commit().await?;
-                    Ok(value)
-                }
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    Err(e)
-                }
-            }
-        }
-        .await;
+        let result = session.as_async_session().run_block(body(&session)).await;
         session.as_async_session().close().await;
         result
     }

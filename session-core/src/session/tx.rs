@@ -394,8 +394,12 @@ impl AsyncSession {
                 // Nothing is known: the session stays in this transaction until rollback().
                 return Err(e);
             }
+            // No `.await` once the outcome is known: a caller dropping this future now
+            // cannot make a retry look like a second, successful commit.
             self.state().rollback_root();
-            release(&mut conns).await;
+            for bound in conns.drain(..) {
+                bound.release_now();
+            }
             return Err(e);
         }
         let expire = self.expire_on_commit();
@@ -470,9 +474,22 @@ impl AsyncSession {
         F: AsyncFnOnce(&AsyncSession) -> std::result::Result<T, E>,
         E: From<Error>,
     {
+        self.run_block(body(self)).await
+    }
+
+    /// Begins a transaction, runs `body` in it as a block, and commits on `Ok` / rolls back on
+    /// `Err`, unless the body ended the transaction by hand (then work after that inside the
+    /// block was refused, and nothing more is done).
+    pub(crate) async fn run_block<T, E>(
+        &self,
+        body: impl std::future::Future<Output = std::result::Result<T, E>>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<Error>,
+    {
         let tx = self.begin().await?;
         let block = BlockGuard::enter(self, tx.id);
-        let out = body(self).await;
+        let out = body.await;
         drop(block);
         let still_open = self.state().level_id(1) == Some(tx.id);
         if !still_open {
