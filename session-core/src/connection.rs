@@ -131,6 +131,9 @@ pub struct AsyncConnection {
     /// A transaction was begun but its `BEGIN` not sent yet: it goes out with the next
     /// statement, in the same flight (one round trip, not two).
     begin_unsent: bool,
+    /// The connection was discarded and the caller acknowledged it (rolled back): the next
+    /// statement checks out a new one (SQLAlchemy's reconnect after `invalidate()`).
+    relink: bool,
 }
 
 static NEXT_LEVEL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -155,6 +158,7 @@ impl AsyncConnection {
             aborted: None,
             lost: None,
             begin_unsent: false,
+            relink: false,
         }
     }
 
@@ -521,6 +525,7 @@ impl AsyncConnection {
         if self.lost.is_some() {
             if level == 1 {
                 self.lost = None;
+                self.relink = true;
                 self.levels.clear();
                 self.pending_rollback = None;
                 self.aborted = None;
@@ -555,6 +560,11 @@ impl AsyncConnection {
     /// transaction guard or a transaction the server ended.
     pub(crate) async fn settle(&mut self) -> Result<()> {
         self.check_alive()?;
+        if self.relink && self.conn.is_none() {
+            let mut fresh = self.engine.connect().await?;
+            self.conn = fresh.conn.take();
+            self.relink = false;
+        }
         let target = match self.pending_rollback {
             Some(level) => Some(level),
             None => {

@@ -636,14 +636,23 @@ async fn concurrent_use_of_one_session_is_refused() {
     let engine = schema_engine("concurrent", 4).await;
     let session = std::sync::Arc::new(AsyncSession::new(engine.clone()));
     session.add(&a("pending")).unwrap();
-    // One task holds the session's connection (as a long flush or query would)...
-    let mut held = session.connection().await.unwrap();
+    // One task runs a long statement on the session...
+    let s1 = session.clone();
+    let long = tokio::spawn(async move {
+        s1.execute(session_core::text("SELECT pg_sleep(0.5)"))
+            .await
+            .map(|_| ())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let s2 = session.clone();
     // ...and another task uses the same session meanwhile: refused, never corrupted or stuck.
     let err = tokio::spawn(async move { s2.flush().await })
         .await
         .unwrap()
         .unwrap_err();
+    assert!(err.is_concurrent_use(), "{err}");
+    long.await.unwrap().unwrap();
+    let mut held = session.connection().await.unwrap();
     assert_eq!(
         err.to_string(),
         "This session is provisioning a new connection; concurrent operations are not \
