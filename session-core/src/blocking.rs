@@ -1,15 +1,28 @@
 //! The blocking [`Session`] and [`sessionmaker`] for synchronous code (SQLAlchemy's sync
 //! `Session` / `sessionmaker`), built on the async core the way the `postgres` crate wraps
-//! `tokio-postgres`: each factory owns a small tokio runtime (one worker thread) that drives the
-//! connections, and every method blocks on it.
+//! `tokio-postgres`: every method blocks the calling thread on a future.
 //!
-//! Called from inside an async runtime, every method returns a clear error instead of blocking
-//! the runtime's thread (or deadlocking): use [`AsyncSession`] there, or move the blocking code
-//! into `tokio::task::spawn_blocking`.
+//! # The runtime
+//! One tokio runtime per process drives every blocking session: started lazily by the first
+//! factory or session (two worker threads named `session-blocking`, and at most two threads for
+//! blocking work), and never shut down. Factories and sessions own no runtime and no thread, so
+//! making many costs no threads, and the connections they open (whose background tasks run on
+//! that runtime) stay usable after the factory and the session that opened them are gone, by
+//! other sessions and by async code alike.
+//!
+//! # Inside async code
+//! Called from a thread that is inside a tokio runtime (an async task, the future of
+//! `block_on`, `#[tokio::main]`; detected with [`tokio::runtime::Handle::try_current`] before
+//! anything blocks), every method returns a clear [`Error::InvalidRequest`] instead of
+//! blocking the runtime's thread (or deadlocking): use [`AsyncSession`] there, or run the
+//! blocking code through [`spawn_blocking`] (this module's: tokio's own keeps the runtime's
+//! context on its threads, where the check cannot tell them from a worker) or on a plain
+//! thread.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::OnceLock;
 
 use tokio::runtime::Runtime;
 
@@ -18,78 +31,93 @@ use crate::error::{Error, Result};
 use crate::factory::{AsyncSessionMaker, SessionOptions, repr_of};
 use crate::session::AsyncSession;
 
-/// Runs `future` to completion on `rt`, refusing to block an async runtime's worker.
-///
-/// Tokio refuses `block_on` on a thread that drives async tasks (it panics before polling);
-/// that check is not public, so it is caught here and turned into a clear error. The future was
-/// not polled then, and every future of this crate is cancel-safe, so nothing is lost. Any other
-/// panic is resumed.
-fn block_on<F: Future>(rt: &Rt, future: F) -> Result<F::Output> {
-    let rt = rt.0.as_ref().ok_or_else(inside_async)?;
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(future))) {
-        Ok(out) => Ok(out),
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if message.contains("Cannot start a runtime from within a runtime") {
-                Err(inside_async())
-            } else {
-                std::panic::resume_unwind(payload)
-            }
-        }
+/// Worker threads of the shared runtime: they run the connections' background tasks, while
+/// each blocking call's own future runs on the calling thread.
+const WORKER_THREADS: usize = 2;
+
+thread_local! {
+    /// Set while [`spawn_blocking`] runs its closure: this thread may block although it is in
+    /// a runtime's context.
+    static MAY_BLOCK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The process's blocking runtime, started on first use.
+fn runtime() -> Result<&'static Runtime> {
+    static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(WORKER_THREADS)
+                .max_blocking_threads(2)
+                .thread_name("session-blocking")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::Config(format!("cannot start the blocking session runtime: {e}")))
+}
+
+/// Runs `future` to completion on the shared runtime, refusing to block a thread that is
+/// inside a tokio runtime (checked before anything blocks or the future is polled).
+fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    if tokio::runtime::Handle::try_current().is_ok() && !MAY_BLOCK.get() {
+        return Err(inside_async());
     }
+    Ok(runtime()?.block_on(future))
 }
 
 fn inside_async() -> Error {
     Error::InvalidRequest(
         "the blocking Session was called from async code running on a tokio runtime, where \
          blocking would stall the runtime (or deadlock); use AsyncSession there, or call the \
-         blocking code through tokio::task::spawn_blocking"
+         blocking code through session_core::blocking::spawn_blocking (or on a thread of its \
+         own)"
             .into(),
     )
 }
 
-/// The factory's runtime; dropped without blocking, so that dropping a blocking session inside
-/// async code does not panic.
-struct Rt(Option<Runtime>);
-
-impl Drop for Rt {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
+/// Runs `f` on the current tokio runtime's blocking thread pool, as
+/// [`tokio::task::spawn_blocking`] does, with the blocking API allowed inside it: the way to
+/// call blocking sessions from async code. (On tokio's own `spawn_blocking` threads the
+/// blocking API refuses, since those threads keep the runtime's context and cannot be told
+/// from its workers.)
+///
+/// # Panics
+/// Outside a tokio runtime, as `tokio::task::spawn_blocking`.
+pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        struct Reset(bool);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                MAY_BLOCK.set(self.0);
+            }
         }
-    }
-}
-
-fn new_runtime() -> Result<Arc<Rt>> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("session-blocking")
-        .enable_all()
-        .build()
-        .map(|rt| Arc::new(Rt(Some(rt))))
-        .map_err(|e| Error::Config(format!("cannot start the blocking session runtime: {e}")))
+        let _reset = Reset(MAY_BLOCK.replace(true));
+        f()
+    })
 }
 
 /// A factory of blocking sessions (SQLAlchemy's `sessionmaker`).
 #[derive(Clone)]
 pub struct SessionMaker {
     maker: AsyncSessionMaker,
-    rt: Arc<Rt>,
 }
 
 /// Makes a blocking session factory bound to `bind` (or unbound, to `configure` later)
 /// (SQLAlchemy's `sessionmaker(engine)`).
 ///
 /// # Errors
-/// [`Error::Config`] when its runtime cannot start.
+/// [`Error::Config`] when the process's blocking runtime cannot start (see the
+/// [module docs](self)).
 pub fn sessionmaker(bind: impl Into<Option<Engine>>) -> Result<SessionMaker> {
+    runtime()?;
     Ok(SessionMaker {
         maker: AsyncSessionMaker::new(bind),
-        rt: new_runtime()?,
     })
 }
 
@@ -103,7 +131,6 @@ impl SessionMaker {
     pub fn session(&self) -> Session {
         Session {
             inner: self.maker.session(),
-            rt: self.rt.clone(),
         }
     }
 
@@ -111,7 +138,6 @@ impl SessionMaker {
     pub fn session_with(&self, options: SessionOptions) -> Session {
         Session {
             inner: self.maker.session_with(options),
-            rt: self.rt.clone(),
         }
     }
 
@@ -138,14 +164,14 @@ impl SessionMaker {
     ) -> std::result::Result<T, E> {
         let session = self.session();
         let result = (|| {
-            let tx = block_on(&self.rt, session.inner.begin())??;
+            let tx = block_on(session.inner.begin())??;
             match body(&session) {
                 Ok(value) => {
-                    block_on(&self.rt, tx.commit())??;
+                    block_on(tx.commit())??;
                     Ok(value)
                 }
                 Err(e) => {
-                    let _ = block_on(&self.rt, tx.rollback());
+                    let _ = block_on(tx.rollback());
                     Err(e)
                 }
             }
@@ -170,7 +196,6 @@ impl fmt::Debug for SessionMaker {
 /// A blocking session: [`AsyncSession`]'s API without `.await`.
 pub struct Session {
     inner: AsyncSession,
-    rt: Arc<Rt>,
 }
 
 impl fmt::Debug for Session {
@@ -181,20 +206,20 @@ impl fmt::Debug for Session {
 
 #[session_macros::publish_signatures]
 impl Session {
-    /// A blocking session bound to `engine` on its own runtime (SQLAlchemy's
-    /// `Session(engine)`).
+    /// A blocking session bound to `engine` (SQLAlchemy's `Session(engine)`), on the
+    /// process's blocking runtime.
     ///
     /// # Errors
-    /// [`Error::Config`] when its runtime cannot start.
+    /// [`Error::Config`] when that runtime cannot start.
     pub fn new(engine: crate::Engine) -> crate::Result<Self> {
+        runtime()?;
         Ok(Session {
             inner: AsyncSession::new(engine),
-            rt: new_runtime()?,
         })
     }
 
     fn run<F: Future<Output = Result<T>>, T>(&self, future: F) -> Result<T> {
-        block_on(&self.rt, future)?
+        block_on(future)?
     }
 
     /// The async session underneath.
@@ -258,7 +283,7 @@ impl Session {
     /// # Errors
     /// When called from async code.
     pub fn close(&self) -> crate::Result<()> {
-        block_on(&self.rt, self.inner.close())
+        block_on(self.inner.close())
     }
 
     /// See [`AsyncSession::get`].
@@ -366,25 +391,25 @@ impl Session {
         &self,
         body: impl FnOnce(&Session) -> ::std::result::Result<T, E>,
     ) -> ::std::result::Result<T, E> {
-        let tx = block_on(&self.rt, self.inner.begin())??;
+        let tx = block_on(self.inner.begin())??;
         match body(self) {
             Ok(value) => {
-                block_on(&self.rt, tx.commit())??;
+                block_on(tx.commit())??;
                 Ok(value)
             }
             Err(e) => {
-                let _ = block_on(&self.rt, tx.rollback());
+                let _ = block_on(tx.rollback());
                 Err(e)
             }
         }
     }
 
-    /// Runs async work on this session's runtime (for raw SQL through
+    /// Runs async work on the blocking runtime (for raw SQL through
     /// [`AsyncSession::connection`], say).
     ///
     /// # Errors
     /// When called from async code.
     pub fn block_on<F: ::std::future::Future>(&self, future: F) -> crate::Result<F::Output> {
-        block_on(&self.rt, future)
+        block_on(future)
     }
 }

@@ -9,7 +9,7 @@ use bb8::{Pool, RunError};
 
 use crate::connection::AsyncConnection;
 use crate::error::{Error, Result};
-use crate::pool::{ConnectFailures, Manager, TracingSink};
+use crate::pool::{ConnectFailure, ConnectFailures, Manager, TracingSink};
 use crate::url;
 
 type PgPool = Pool<Manager>;
@@ -120,7 +120,9 @@ impl Engine {
                         return match got {
                             Ok(conn) => Ok(AsyncConnection::new(conn, self.clone())),
                             Err(RunError::TimedOut) => Err(self.pool_timeout_error()),
-                            Err(RunError::User(e)) => Err(self.connect_error(&e.to_string())),
+                            Err(RunError::User(e)) => {
+                                Err(self.connect_error(ConnectFailure::new(e)))
+                            }
                         };
                     }
                     () = failed.as_mut() => {}
@@ -128,8 +130,14 @@ impl Engine {
             }
             // Opening a connection failed. With none open, waiting cannot help: say why now.
             if pool.state().connections == 0 {
-                let message = failures.last().unwrap_or_else(|| "unknown error".into());
-                return Err(self.connect_error(&message));
+                return Err(match failures.last() {
+                    Some(failure) => self.connect_error(failure),
+                    None => Error::Connect {
+                        url: self.shared.url.clone(),
+                        message: "unknown error".into(),
+                        source: None,
+                    },
+                });
             }
         }
     }
@@ -276,10 +284,11 @@ impl Engine {
         }
     }
 
-    fn connect_error(&self, message: &str) -> Error {
+    fn connect_error(&self, failure: ConnectFailure) -> Error {
         Error::Connect {
             url: self.shared.url.clone(),
-            message: message.to_string(),
+            message: failure.message,
+            source: Some(failure.error),
         }
     }
 }

@@ -29,13 +29,20 @@ pub enum Error {
         sql: Option<Box<str>>,
     },
 
-    /// No connection could be opened to the server.
+    /// No connection could be opened to the server: unreachable (see
+    /// [`Error::is_disconnect`]), or refused by it, e.g. a wrong password (SQLSTATE 28P01) or
+    /// an unknown database (3D000), whose SQLSTATE [`Error::code`] gives.
     #[error("could not connect to {url}: {message}")]
     Connect {
         /// The URL, without its password.
         url: String,
         /// What the driver said, e.g. `Connection refused`.
         message: String,
+        /// The driver's error, when there was one; shared, since every checkout waiting on
+        /// the failed attempt reports it, so [`source`](std::error::Error::source) downcasts
+        /// to `Arc<tokio_postgres::Error>` ([`Error::as_postgres`] gives the error itself).
+        #[source]
+        source: Option<std::sync::Arc<tokio_postgres::Error>>,
     },
 
     /// Every connection of the pool stayed checked out for the whole checkout timeout.
@@ -196,10 +203,12 @@ impl Error {
         }
     }
 
-    /// The driver error behind this error, if any.
+    /// The driver error behind this error, if any (a failed statement's, or a failed
+    /// connection attempt's).
     pub fn as_postgres(&self) -> Option<&tokio_postgres::Error> {
         match self {
             Error::Statement { source, .. } => Some(source),
+            Error::Connect { source, .. } => source.as_deref(),
             _ => None,
         }
     }
@@ -224,26 +233,28 @@ impl Error {
     }
 
     /// True when the connection to the server is gone (closed socket, server shut down, backend
-    /// terminated): the operation may be retried on a new connection once the transaction that
-    /// was open on the old one has been rolled back.
+    /// terminated), or none could be opened because the server is unreachable or shutting down:
+    /// the operation may be retried on a new connection once the transaction that was open on
+    /// the old one has been rolled back. A server that answered a connection attempt with a
+    /// refusal (wrong password, unknown database, ...) is not a disconnect.
     pub fn is_disconnect(&self) -> bool {
         match self {
-            Error::Connect { .. } => true,
+            Error::Connect { source: None, .. } => true,
+            Error::Connect {
+                source: Some(source),
+                ..
+            } => match source.code() {
+                Some(code) => is_disconnect_code(code),
+                None => true,
+            },
             Error::Statement { source, .. } => {
                 if source.is_closed() {
                     return true;
                 }
-                matches!(
-                    source.code(),
-                    Some(c) if *c == SqlState::ADMIN_SHUTDOWN
-                        || *c == SqlState::CRASH_SHUTDOWN
-                        || *c == SqlState::CANNOT_CONNECT_NOW
-                        || *c == SqlState::CONNECTION_FAILURE
-                        || *c == SqlState::CONNECTION_EXCEPTION
-                        || *c == SqlState::CONNECTION_DOES_NOT_EXIST
-                ) || (source.code().is_none()
-                    && std::error::Error::source(source)
-                        .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some()))
+                source.code().is_some_and(is_disconnect_code)
+                    || (source.code().is_none()
+                        && std::error::Error::source(source)
+                            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some()))
             }
             _ => false,
         }
@@ -317,4 +328,14 @@ impl Error {
     pub fn is_pool_timeout(&self) -> bool {
         matches!(self, Error::PoolTimeout { .. })
     }
+}
+
+/// SQLSTATEs that mean the server went away or cannot take connections now.
+fn is_disconnect_code(code: &SqlState) -> bool {
+    *code == SqlState::ADMIN_SHUTDOWN
+        || *code == SqlState::CRASH_SHUTDOWN
+        || *code == SqlState::CANNOT_CONNECT_NOW
+        || *code == SqlState::CONNECTION_FAILURE
+        || *code == SqlState::CONNECTION_EXCEPTION
+        || *code == SqlState::CONNECTION_DOES_NOT_EXIST
 }

@@ -73,8 +73,28 @@ impl StatementCache {
 #[derive(Default)]
 pub(crate) struct ConnectFailures {
     generation: AtomicU64,
-    last: Mutex<Option<String>>,
+    last: Mutex<Option<ConnectFailure>>,
     pub(crate) notify: Notify,
+}
+
+/// A failed connection attempt: the driver's message with its causes, and its error.
+#[derive(Clone)]
+pub(crate) struct ConnectFailure {
+    pub(crate) message: String,
+    pub(crate) error: Arc<tokio_postgres::Error>,
+}
+
+impl ConnectFailure {
+    pub(crate) fn new(error: Arc<tokio_postgres::Error>) -> Self {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&*error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        ConnectFailure { message, error }
+    }
 }
 
 impl ConnectFailures {
@@ -82,19 +102,13 @@ impl ConnectFailures {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub(crate) fn last(&self) -> Option<String> {
+    pub(crate) fn last(&self) -> Option<ConnectFailure> {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn record(&self, error: &tokio_postgres::Error) {
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+    fn record(&self, error: &Arc<tokio_postgres::Error>) {
+        let failure = ConnectFailure::new(error.clone());
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.notify.notify_waiters();
     }
@@ -117,9 +131,11 @@ impl Manager {
 
 impl bb8::ManageConnection for Manager {
     type Connection = PgConnection;
-    type Error = tokio_postgres::Error;
+    /// Shared, so that the failure a checkout reports and the one recorded for the checkouts
+    /// waiting on it are the same error.
+    type Error = Arc<tokio_postgres::Error>;
 
-    async fn connect(&self) -> Result<PgConnection, tokio_postgres::Error> {
+    async fn connect(&self) -> Result<PgConnection, Self::Error> {
         match self.inner.connect().await {
             Ok(client) => Ok(PgConnection {
                 client,
@@ -127,14 +143,19 @@ impl bb8::ManageConnection for Manager {
                 dirty: false,
             }),
             Err(e) => {
+                let e = Arc::new(e);
                 self.failures.record(&e);
                 Err(e)
             }
         }
     }
 
-    async fn is_valid(&self, conn: &mut PgConnection) -> Result<(), tokio_postgres::Error> {
-        conn.client.simple_query("").await.map(|_| ())
+    async fn is_valid(&self, conn: &mut PgConnection) -> Result<(), Self::Error> {
+        conn.client
+            .simple_query("")
+            .await
+            .map(|_| ())
+            .map_err(Arc::new)
     }
 
     fn has_broken(&self, conn: &mut PgConnection) -> bool {
@@ -146,12 +167,12 @@ impl bb8::ManageConnection for Manager {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TracingSink;
 
-impl bb8::ErrorSink<tokio_postgres::Error> for TracingSink {
-    fn sink(&self, error: tokio_postgres::Error) {
+impl bb8::ErrorSink<Arc<tokio_postgres::Error>> for TracingSink {
+    fn sink(&self, error: Arc<tokio_postgres::Error>) {
         tracing::warn!(target: "session_core::pool", %error, "connection pool error");
     }
 
-    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<tokio_postgres::Error>> {
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<Arc<tokio_postgres::Error>>> {
         Box::new(*self)
     }
 }

@@ -3,10 +3,18 @@
 //! - [`current_task`]: the current tokio task (SQLAlchemy's `asyncio.current_task`). An entry
 //!   stays until `remove()` is called inside the task: a task that forgets leaks its session
 //!   (SQLAlchemy #8340). Prefer [`task_scope`] with `AsyncScopedSession::scope`.
-//! - [`task_scope`]: the innermost `AsyncScopedSession::scope(future)` around the caller,
-//!   falling back to the current task outside one. The scope removes and closes its session
-//!   when the future completes, fails, panics or is dropped.
+//! - [`task_scope`]: the innermost `AsyncScopedSession::scope(future)` around the caller. The
+//!   scope removes and closes its session when the future completes, fails, panics or is
+//!   dropped. A tokio task outside any scope is refused (a panic that says what to do): a task
+//!   spawned inside a scope does not inherit it, and nothing could remove a session made for
+//!   it when it ends. Spawn such tasks with `AsyncScopedSession::spawn`, which gives each its
+//!   own scope and session, as `current_task` gives each asyncio task its own. Outside any
+//!   task (the future passed to `block_on`) it falls back to the current thread.
 //! - [`current_thread`]: the current thread (the blocking `scoped_session`'s default).
+//!
+//! Entries keyed by a thread are removed when that thread exits (see [`ScopedRegistry`]).
+//!
+//! [`ScopedRegistry`]: crate::ScopedRegistry
 //! - any closure returning a hashable key, e.g. a request id.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,11 +45,23 @@ pub fn current_task() -> ScopeKey {
     }
 }
 
-/// The innermost explicit scope around the caller; [`current_task`] outside one.
+/// Why [`task_scope`] refuses a task outside any scope.
+pub const TASK_OUTSIDE_SCOPE: &str = "task_scope: this tokio task runs outside any \
+     AsyncScopedSession::scope (a task spawned inside a scope does not inherit it), and a \
+     session made for it would never be removed; spawn it with `scoped.spawn(future)` (its own \
+     scope and session, closed when it ends), or run its body inside `scoped.scope(...)`";
+
+/// The innermost explicit scope around the caller; the current thread outside any task.
+///
+/// # Panics
+/// With [`TASK_OUTSIDE_SCOPE`] in a tokio task that runs outside any scope (e.g. one made by
+/// `tokio::spawn` inside a scope): use `AsyncScopedSession::spawn` for such tasks.
 pub fn task_scope() -> ScopeKey {
-    SCOPE
-        .try_with(|id| ScopeKey::Scope(*id))
-        .unwrap_or_else(|_| current_task())
+    match SCOPE.try_with(|id| *id) {
+        Ok(id) => ScopeKey::Scope(id),
+        Err(_) if tokio::task::try_id().is_some() => panic!("{TASK_OUTSIDE_SCOPE}"),
+        Err(_) => current_thread(),
+    }
 }
 
 /// The current thread.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use session_core::blocking::{Session, SessionMaker};
 use session_core::{AsyncSession, AsyncSessionMaker, Error, Result, SessionClass, SessionOptions};
@@ -22,7 +22,7 @@ const ALREADY_PRESENT: &str =
 
 /// Stores a new value for the current scope, refusing when it has one (SQLAlchemy's
 /// "Scoped session is already present" error).
-fn set_new<T, K: Hash + Eq>(
+fn set_new<T: 'static, K: Hash + Eq + 'static>(
     registry: &ScopedRegistry<T, K>,
     make: impl FnOnce() -> T,
 ) -> Result<Arc<T>> {
@@ -33,7 +33,7 @@ fn set_new<T, K: Hash + Eq>(
 }
 
 /// SQLAlchemy's `configure()` warning, when the current scope already has a session.
-fn warn_if_present<T, K: Hash + Eq>(registry: &ScopedRegistry<T, K>) {
+fn warn_if_present<T: 'static, K: Hash + Eq + 'static>(registry: &ScopedRegistry<T, K>) {
     if registry.has() {
         tracing::warn!(target: "session_scoped", "{CONFIGURE_WARNING}");
     }
@@ -69,8 +69,9 @@ pub struct AsyncScopedSession<S: SessionClass = AsyncSession, K = ScopeKey> {
 
 /// A scoped session over `session_factory`, with the required scope function (SQLAlchemy's
 /// `async_scoped_session(factory, scopefunc=current_task)`): [`scope::task_scope`] together
-/// with [`AsyncScopedSession::scope`] cleans up by itself; [`scope::current_task`] needs a
-/// `remove()` at the end of every task.
+/// with [`AsyncScopedSession::scope`] and [`AsyncScopedSession::spawn`] cleans up by itself;
+/// [`scope::current_task`] needs a `remove()` at the end of every task not started with
+/// `spawn`.
 pub fn async_scoped_session<S: SessionClass, K: Hash + Eq + Send + 'static>(
     session_factory: AsyncSessionMaker<S>,
     scopefunc: impl Fn() -> K + Send + Sync + 'static,
@@ -132,24 +133,47 @@ impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
         &self.registry
     }
 
-    /// Runs `future` in a new scope and removes (and closes) that scope's session when it
+    /// Runs `future` in a new scope and removes (and closes) the session made for it when it
     /// completes, returns an error, panics or is dropped: the cure for sessions leaked by a
     /// forgotten `remove()` (SQLAlchemy #8340). Use it with [`scope::task_scope`].
+    ///
+    /// It only ever closes a session it made: with a scope function whose key inside the scope
+    /// is the same as outside (e.g. [`scope::current_task`]), a session the enclosing code
+    /// already had is used inside and left registered and open afterwards.
     pub async fn scope<F: Future>(&self, future: F) -> F::Output {
         scope::enter(async {
+            let key = self.registry.key();
+            let found = self.registry.get_key(&key).map(|s| Arc::downgrade(&s));
             let mut guard = ScopeGuard {
                 registry: &self.registry,
-                key: Some(self.registry.key()),
+                key: Some(key),
+                found,
             };
             let out = future.await;
-            if let Some(key) = guard.key.take() {
-                if let Some(session) = self.registry.remove_key(&key) {
-                    session.as_async_session().close().await;
-                }
+            if let Some(session) = guard.take_own() {
+                session.as_async_session().close().await;
             }
             out
         })
         .await
+    }
+
+    /// Spawns `future` as a tokio task inside a scope of its own (so with a session of its
+    /// own, made on first use and closed when the task ends, also by panic or abort): the way
+    /// to start tasks that use the scoped session, whatever the scope function. A task made by
+    /// a bare `tokio::spawn` inside a scope does not inherit it, and [`scope::task_scope`]
+    /// refuses it.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, as `tokio::spawn`.
+    pub fn spawn<F>(self: &Arc<Self>, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        K: Sync,
+    {
+        let this = self.clone();
+        tokio::spawn(async move { this.scope(future).await })
     }
 }
 
@@ -213,18 +237,26 @@ impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
     }
 }
 
-/// Removes a scope's session if the scope ends without reaching its normal end (panic, drop).
-/// Dropping the session returns its connection rolled back.
-struct ScopeGuard<'a, S, K: Hash + Eq> {
+/// Removes the session a scope made, when it ends without reaching its normal end (panic,
+/// drop): dropping the session returns its connection rolled back. A session that was there
+/// when the scope began (`found`) is left alone.
+struct ScopeGuard<'a, S: 'static, K: Hash + Eq + 'static> {
     registry: &'a ScopedRegistry<S, K>,
     key: Option<K>,
+    found: Option<Weak<S>>,
 }
 
-impl<S, K: Hash + Eq> Drop for ScopeGuard<'_, S, K> {
+impl<S: 'static, K: Hash + Eq + 'static> ScopeGuard<'_, S, K> {
+    /// Disarms the guard and takes the scope's own session out of the registry, if any.
+    fn take_own(&mut self) -> Option<Arc<S>> {
+        let key = self.key.take()?;
+        self.registry.remove_key_unless(&key, self.found.as_ref())
+    }
+}
+
+impl<S: 'static, K: Hash + Eq + 'static> Drop for ScopeGuard<'_, S, K> {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            drop(self.registry.remove_key(&key));
-        }
+        drop(self.take_own());
     }
 }
 

@@ -7,6 +7,7 @@ use session_tests::support::{
     LogCapture, count_rows, engine, fresh_database, idle_in_transaction, poll_then_drop,
     wait_pool_idle,
 };
+use tokio_postgres::error::SqlState;
 
 async fn make_table(engine: &Engine) {
     let mut conn = engine.connect().await.expect("connect");
@@ -91,15 +92,100 @@ async fn unreachable_server_fails_fast_with_the_cause() {
     let text = err.to_string();
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(text.to_lowercase().contains("refused"), "{text}");
+    // The driver's error is the source (shared: an `Arc`); no server answered, so there is no
+    // SQLSTATE.
+    let source = std::error::Error::source(&err).expect("the driver's error");
+    assert!(
+        source
+            .downcast_ref::<std::sync::Arc<tokio_postgres::Error>>()
+            .is_some()
+    );
+    assert!(err.as_postgres().is_some());
+    assert!(err.code().is_none());
 }
 
 #[tokio::test]
-async fn unknown_database_is_a_connect_error() {
+async fn unknown_database_is_a_connect_error_with_its_sqlstate() {
     let url = fresh_database("unknown_db").await;
     let bad = url.rsplit_once('/').unwrap().0.to_string() + "/no_such_database";
     let engine = create_async_engine(&bad).unwrap();
-    let err = engine.connect().await.unwrap_err().to_string();
-    assert!(err.contains("no_such_database"), "{err}");
+    let err = engine.connect().await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("could not connect to"), "{text}");
+    assert!(text.contains("no_such_database"), "{text}");
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert_eq!(err.code(), Some(&SqlState::INVALID_CATALOG_NAME), "{err:?}");
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .message()
+            .contains("does not exist"),
+        "{err:?}"
+    );
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the driver's error"
+    );
+    assert!(!err.is_disconnect(), "the server answered: {err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_a_connect_error_with_its_sqlstate() {
+    // A private cluster where role `pw` must give a password (scram-sha-256): the shared one
+    // trusts everybody.
+    let cluster = tokio::task::spawn_blocking(session_tools::pg::Cluster::start_owned)
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut admin = create_async_engine(cluster.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    admin
+        .batch_execute(
+            "SET password_encryption = 'scram-sha-256'; \
+             CREATE ROLE pw LOGIN PASSWORD 'right'",
+        )
+        .await
+        .unwrap();
+    let hba: String = admin
+        .scalar(
+            "SELECT setting FROM pg_settings WHERE name = 'hba_file'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let rules = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!("host all pw 127.0.0.1/32 scram-sha-256\n{rules}"),
+    )
+    .unwrap();
+    let _: bool = admin.scalar("SELECT pg_reload_conf()", &[]).await.unwrap();
+    admin.close().await;
+    let as_pw = |password: &str| {
+        cluster
+            .url()
+            .replacen("postgres@", &format!("pw:{password}@"), 1)
+    };
+    // The right password gets in (so the rule is in force)...
+    let mut conn = create_async_engine(&as_pw("right"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(conn.scalar::<i32>("SELECT 1", &[]).await.unwrap(), 1);
+    conn.close().await;
+    // ...and a wrong one is 28P01, not a disconnect, and keeps its message.
+    let engine = create_async_engine(&as_pw("wrong")).unwrap();
+    let err = engine.connect().await.unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::INVALID_PASSWORD), "{err:?}");
+    assert!(!err.is_disconnect(), "{err:?}");
+    let text = err.to_string();
+    assert!(text.starts_with("could not connect to"), "{text}");
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(!text.contains("wrong"), "never the password: {text}");
 }
 
 // ---- checkout, return, status, dispose ----

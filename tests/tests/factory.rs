@@ -262,8 +262,8 @@ async fn blocking_session_inside_async_code_is_a_clear_error_not_a_deadlock() {
     let session = maker.session();
     let err = session.flush().unwrap_err().to_string();
     assert!(err.contains("use AsyncSession there"), "{err}");
-    // Through spawn_blocking it works.
-    let n = tokio::task::spawn_blocking(move || {
+    // Through session_core::blocking::spawn_blocking it works.
+    let n = session_core::blocking::spawn_blocking(move || {
         let session = maker.session();
         session.add(&a("from spawn_blocking")).unwrap();
         session.commit().unwrap();

@@ -124,6 +124,7 @@ async fn terminated_backend_mid_flush_commits_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commits_during_a_server_restart_are_all_or_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let cluster = owned_cluster().await;
     let url = cluster.create_database("crash").await.unwrap();
     let engine = Engine::builder(url)
@@ -133,13 +134,24 @@ async fn commits_during_a_server_restart_are_all_or_nothing() {
         .unwrap();
     schema(&engine).await;
     let maker = async_sessionmaker(engine.clone());
-    let (k, m) = (8, 15);
+    // Committers that keep going until a few transactions after the restart, so that the
+    // restart falls among their commits whatever the timing.
+    let restarted = Arc::new(AtomicBool::new(false));
+    let k = 8;
     let mut tasks = Vec::new();
     for t in 0..k {
         let maker = maker.clone();
+        let restarted = restarted.clone();
         tasks.push(tokio::spawn(async move {
             let mut outcomes = Vec::new();
-            for i in 0..m {
+            let mut after = 0;
+            for i in 0..2000 {
+                if restarted.load(Ordering::SeqCst) {
+                    after += 1;
+                    if after > 3 {
+                        break;
+                    }
+                }
                 let tag = format!("t{t}-{i}-");
                 let result = maker
                     .begin(async |s| {
@@ -155,39 +167,61 @@ async fn commits_during_a_server_restart_are_all_or_nothing() {
             outcomes
         }));
     }
+    // And one transaction known to be open when the server goes: its rows are flushed, its
+    // COMMIT not yet sent. It must fail, and leave nothing behind.
+    let held = maker.session();
+    held.add_all(&(0..5).map(|j| a(&format!("held-{j}"))).collect::<Vec<_>>())
+        .unwrap();
+    held.flush().await.unwrap();
+    assert!(held.in_transaction());
     tokio::time::sleep(Duration::from_millis(60)).await;
     let c = &cluster;
     tokio::task::block_in_place(|| {
         c.stop_server().unwrap();
         c.start_server().unwrap();
     });
+    restarted.store(true, Ordering::SeqCst);
+    let err = held.commit().await.unwrap_err();
+    assert!(err.is_disconnect(), "{err:?}");
+    held.rollback().await.unwrap();
+    let mut outcomes = vec![("held-".to_string(), false)];
+    for task in tasks {
+        outcomes.extend(task.await.unwrap());
+    }
     let mut ok = 0;
     let mut failed_absent = 0;
     let mut in_doubt_present = 0;
-    for task in tasks {
-        for (tag, committed) in task.await.unwrap() {
-            let n = {
-                let mut conn = engine.connect().await.unwrap();
-                conn.scalar::<i64>("SELECT count(*) FROM a WHERE data LIKE $1 || '%'", &[&tag])
-                    .await
-                    .unwrap()
-            };
-            assert!(n == 0 || n == 5, "{tag}: partial commit ({n} of 5 rows)");
-            if committed {
-                assert_eq!(n, 5, "{tag}: commit returned Ok but its rows are missing");
-                ok += 1;
-            } else if n == 0 {
-                failed_absent += 1;
-            } else {
-                // COMMIT reached the server but its answer was lost with the connection.
-                in_doubt_present += 1;
-            }
+    for (tag, committed) in outcomes {
+        let n = {
+            let mut conn = engine.connect().await.unwrap();
+            conn.scalar::<i64>("SELECT count(*) FROM a WHERE data LIKE $1 || '%'", &[&tag])
+                .await
+                .unwrap()
+        };
+        assert!(n == 0 || n == 5, "{tag}: partial commit ({n} of 5 rows)");
+        if committed {
+            assert_eq!(n, 5, "{tag}: commit returned Ok but its rows are missing");
+            ok += 1;
+        } else if n == 0 {
+            failed_absent += 1;
+        } else {
+            // COMMIT reached the server but its answer was lost with the connection.
+            in_doubt_present += 1;
         }
     }
     println!(
         "crash consistency: {ok} ok, {failed_absent} failed (absent), {in_doubt_present} in doubt (present)"
     );
-    assert!(ok > 0);
+    assert!(ok > 0, "commits went through before and after the restart");
+    assert!(
+        failed_absent + in_doubt_present > 0,
+        "no commit met the restart, so nothing was tested"
+    );
+    assert!(
+        failed_absent >= 1,
+        "the transaction open across the restart failed and left nothing"
+    );
+    assert_eq!(idle_in_transaction(&engine).await, 0);
 }
 
 #[tokio::test]

@@ -1,4 +1,6 @@
-//! The README shows the demo program in full: the copy stays identical to `tools/src/demo.rs`.
+//! The README's Rust: its example is `tests/tests/readme/example.rs`, run here against a
+//! throwaway PostgreSQL, and its copy of the demo program stays identical to `tools/src/demo.rs`
+//! (which `tests/tests/engine.rs` runs).
 
 #[test]
 fn the_readme_shows_the_demo_program_in_full() {
@@ -18,4 +20,75 @@ fn the_readme_shows_the_demo_program_in_full() {
         demo.trim_end(),
         "the README's copy of tools/src/demo.rs is stale: paste the file into the block again"
     );
+}
+
+/// The README's example, kept as a file that the README quotes in full; `run` is called from
+/// here (its `main` is for readers).
+#[allow(dead_code)]
+mod example {
+    include!("readme/example.rs");
+
+    pub(crate) async fn run_example(url: &str) -> Result<()> {
+        run(url).await
+    }
+}
+
+/// The README's first Rust block (the one after `## Example`).
+fn readme_example_block() -> String {
+    let root = session_tools::proxy::workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme
+        .find("## Example")
+        .expect("the README's example section");
+    let block = &readme[start..];
+    let open = block.find("```rust").expect("the example's code block");
+    let open = open + block[open..].find('\n').unwrap() + 1;
+    let close = block[open..]
+        .find("\n```")
+        .expect("the end of the code block");
+    block[open..open + close].to_string()
+}
+
+#[test]
+fn the_readme_example_is_the_tested_file() {
+    let root = session_tools::proxy::workspace_root();
+    let file = std::fs::read_to_string(root.join("tests/tests/readme/example.rs")).unwrap();
+    assert_eq!(
+        readme_example_block().trim_end(),
+        file.trim_end(),
+        "the README's example differs from tests/tests/readme/example.rs: paste the file into \
+         the block again"
+    );
+}
+
+#[test]
+fn the_readme_example_runs_against_postgresql() {
+    // On a thread of its own with a deadline: an example that blocks must fail, not hang.
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(async {
+            let url = session_tests::support::fresh_database("readme_example").await;
+            example::run_example(&url).await?;
+            // What it did: two Bs under a1, whose data the last commit changed.
+            let engine = session_core::create_async_engine(&url)?;
+            let mut conn = engine.connect().await?;
+            let data: String = conn.scalar("SELECT data FROM a WHERE id = 1", &[]).await?;
+            assert_eq!(data, "new data");
+            let bs: i64 = conn
+                .scalar("SELECT count(*) FROM b WHERE a_id = 1", &[])
+                .await?;
+            assert_eq!(bs, 2);
+            Ok::<_, session_core::Error>(())
+        });
+        let _ = done.send(result.map_err(|e| e.to_string()));
+    });
+    match wait.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(result) => result.expect("the README example failed"),
+        Err(_) => panic!("the README example did not finish within 60 s (blocked?)"),
+    }
 }

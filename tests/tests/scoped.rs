@@ -357,3 +357,205 @@ fn blocking_scoped_session_is_thread_local() {
     scoped.remove().unwrap();
     assert_eq!(scoped.registered(), 0);
 }
+
+/// The text of a task's panic.
+fn panic_text(err: tokio::task::JoinError) -> String {
+    let payload = err.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_spawned_inside_a_scope_leaks_no_session() {
+    let engine = schema_engine("scoped_spawned", 4).await;
+    let scoped = Arc::new(async_scoped_session(
+        async_sessionmaker(engine.clone()),
+        scope::task_scope,
+    ));
+    // A bare tokio::spawn inside a scope does not inherit it. Before, the task fell back to its
+    // task id and its session (here with a transaction open) stayed registered for ever.
+    let s = scoped.clone();
+    let joined = scoped
+        .scope(async move {
+            tokio::spawn(async move {
+                s.add(&a("spawned without a scope"))?;
+                s.flush().await
+            })
+            .await
+        })
+        .await;
+    assert_eq!(scoped.registered(), 0, "no entry left for the ended task");
+    wait_pool_idle(&engine).await;
+    assert_eq!(engine.status().checked_out, 0);
+    assert_eq!(idle_in_transaction(&engine).await, 0);
+    // It is refused, saying what to do instead.
+    let text = panic_text(joined.expect_err("refused"));
+    assert!(text.contains("scoped.spawn"), "{text}");
+
+    // scoped.spawn: each task gets its own session (as with current_task), closed and removed
+    // when the task ends, even with a transaction left open or by a panic.
+    let s = scoped.clone();
+    scoped
+        .scope(async {
+            let outer = scoped.call();
+            let mut tasks = Vec::new();
+            for i in 0..20 {
+                let s = s.clone();
+                tasks.push(scoped.spawn(async move {
+                    let mine = s.call();
+                    assert!(Arc::ptr_eq(&mine, &s.call()), "one session per task");
+                    s.add(&a(&format!("spawned {i}")))?;
+                    s.flush().await?; // left uncommitted: rolled back at the task's end
+                    if i == 7 {
+                        panic!("task 7 fails");
+                    }
+                    Ok::<_, Error>(Arc::as_ptr(&mine) as usize)
+                }));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (i, task) in tasks.into_iter().enumerate() {
+                match task.await {
+                    Ok(session) => {
+                        let session = session.unwrap();
+                        assert_ne!(session, Arc::as_ptr(&outer) as usize);
+                        seen.insert(session);
+                    }
+                    Err(e) => assert_eq!(i, 7, "{e}"),
+                }
+            }
+            assert_eq!(
+                scoped.registered(),
+                1,
+                "only the enclosing scope's session is left"
+            );
+        })
+        .await;
+    assert_eq!(scoped.registered(), 0);
+    wait_pool_idle(&engine).await;
+    assert_eq!(engine.status().checked_out, 0);
+    assert_eq!(idle_in_transaction(&engine).await, 0);
+    // With current_task too: the spawned task's entry goes with it.
+    let by_task = Arc::new(async_scoped_session(
+        async_sessionmaker(engine.clone()),
+        scope::current_task,
+    ));
+    let s = by_task.clone();
+    by_task
+        .spawn(async move { s.add(&a("by task")) })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_task.registered(), 0);
+}
+
+#[tokio::test]
+async fn scope_closes_only_the_session_it_made() {
+    let engine = schema_engine("scoped_own", 4).await;
+    let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::current_task);
+    // The enclosing code's session (keyed by this thread: no task here).
+    let outer = scoped.call();
+    outer.add(&a("pending outside the scope")).unwrap();
+    scoped
+        .scope(async {
+            // Same key as outside: the same session, which the scope did not make.
+            assert!(Arc::ptr_eq(&scoped.call(), &outer));
+        })
+        .await;
+    assert!(scoped.has(), "the enclosing session is still registered");
+    assert!(Arc::ptr_eq(&scoped.call(), &outer));
+    assert_eq!(outer.new_objects().len(), 1, "and was not closed");
+    // Nor when the scope is dropped half-way.
+    let dropped = poll_then_drop(
+        scoped.scope(async {
+            scoped.call();
+            std::future::pending::<()>().await
+        }),
+        2,
+    )
+    .await;
+    assert!(dropped.is_none());
+    assert!(Arc::ptr_eq(&scoped.call(), &outer));
+    assert_eq!(outer.new_objects().len(), 1);
+
+    // A session the scope made is removed and closed at its end.
+    scoped.remove().await;
+    let made = scoped
+        .scope(async {
+            let session = scoped.call();
+            session.add(&a("made in the scope")).unwrap();
+            session
+        })
+        .await;
+    assert!(!scoped.has());
+    assert!(made.new_objects().is_empty(), "closed");
+    // Also when a session the scope found was replaced inside it.
+    let first = scoped.call();
+    let replaced = scoped
+        .scope(async {
+            scoped.remove().await;
+            scoped.call()
+        })
+        .await;
+    assert!(!Arc::ptr_eq(&first, &replaced));
+    assert!(!scoped.has(), "the scope's own replacement was removed");
+    assert_eq!(scoped.registered(), 0);
+}
+
+#[test]
+fn thread_local_entries_are_freed_when_their_threads_exit() {
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let live = Arc::new(AtomicUsize::new(0));
+    let made = live.clone();
+    let registry = Arc::new(ScopedRegistry::thread_local(move || {
+        made.fetch_add(1, Ordering::SeqCst);
+        Counted(made.clone())
+    }));
+    for _ in 0..20 {
+        let r = registry.clone();
+        std::thread::spawn(move || {
+            r.call();
+            r.call();
+        })
+        .join()
+        .unwrap();
+    }
+    assert_eq!(registry.len(), 0, "exited threads' entries are gone");
+    assert_eq!(live.load(Ordering::SeqCst), 0, "and their values dropped");
+    // A thread that cleared and remade its value many times is freed once.
+    let r = registry.clone();
+    std::thread::spawn(move || {
+        for _ in 0..100 {
+            r.call();
+            r.clear();
+        }
+        r.call();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(registry.len(), 0);
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+    // A living thread keeps its value.
+    registry.call();
+    assert_eq!(registry.len(), 1);
+
+    // Registries keyed by `scope::current_thread` (the blocking scoped_session's default) too.
+    let by_thread = Arc::new(ScopedRegistry::new(|| 7u8, scope::current_thread));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let r = by_thread.clone();
+            std::thread::spawn(move || *r.call())
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 7);
+    }
+    assert_eq!(by_thread.len(), 0);
+}
