@@ -52,11 +52,11 @@ fn array_cast(table: &Table, column: usize) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Matching {
     /// Every key column is inserted: by key.
-    ByKey,
+    Key,
     /// The unset key columns come from sequences: sort by them.
-    BySequence,
+    Sequence,
     /// An unset key column has another server default: evaluate it in the input CTE.
-    ByInputRow,
+    InputRow,
 }
 
 /// The columns an INSERT of objects with `unset` server-filled columns writes, and how its
@@ -78,11 +78,11 @@ impl InsertShape {
             .filter(|&i| table.columns[i].primary_key)
             .collect();
         let matching = if unset_keys.is_empty() {
-            Matching::ByKey
+            Matching::Key
         } else if unset_keys.iter().all(|&k| table.columns[k].generated) {
-            Matching::BySequence
+            Matching::Sequence
         } else {
-            Matching::ByInputRow
+            Matching::InputRow
         };
         InsertShape {
             insert,
@@ -109,7 +109,7 @@ fn column_list(table: &Table, prefix: &str) -> String {
 fn insert_sql(table: &Table, shape: &InsertShape) -> String {
     let t = quote(table.name);
     let insert = &shape.insert;
-    if shape.matching == Matching::ByInputRow {
+    if shape.matching == Matching::InputRow {
         return insert_by_input_row_sql(table, shape);
     }
     let mut sql = String::with_capacity(256);
@@ -141,7 +141,7 @@ fn insert_sql(table: &Table, shape: &InsertShape) -> String {
     }
     if shape.returning() {
         let _ = write!(sql, " RETURNING {}", column_list(table, ""));
-        if shape.matching == Matching::BySequence {
+        if shape.matching == Matching::Sequence {
             let order: Vec<String> = shape
                 .unset
                 .iter()
@@ -266,6 +266,9 @@ fn insert_one_sql(table: &Table, shape: &InsertShape) -> String {
     sql
 }
 
+/// An object and a copy of its value as it is being written.
+type Snapshot<T> = (Obj<T>, T);
+
 /// INSERTs `objs` (pending objects of type `T`), fetching server-filled columns back, and makes
 /// them persistent (the caller registers them in the identity map).
 pub(crate) async fn insert_batch<T: Entity>(
@@ -277,7 +280,7 @@ pub(crate) async fn insert_batch<T: Entity>(
         .filter(|&i| table.columns[i].server_filled())
         .collect();
     // Group by which server-filled columns the object leaves to the server.
-    let mut groups: Vec<(Vec<usize>, Vec<(Obj<T>, T)>)> = Vec::new();
+    let mut groups: Vec<(Vec<usize>, Vec<Snapshot<T>>)> = Vec::new();
     for obj in typed::<T>(objs) {
         let snapshot = obj.cell.data.read_recursive().value.clone();
         let unset: Vec<usize> = server_filled
@@ -300,7 +303,7 @@ pub(crate) async fn insert_batch<T: Entity>(
 async fn insert_group<T: Entity>(
     conn: &mut AsyncConnection,
     shape: &InsertShape,
-    items: Vec<(Obj<T>, T)>,
+    items: Vec<Snapshot<T>>,
 ) -> Result<()> {
     let table = T::TABLE;
     let insert = &shape.insert;
@@ -334,7 +337,7 @@ async fn insert_group<T: Entity>(
                     rows.len()
                 )));
             }
-            if shape.matching == Matching::ByKey && !single {
+            if shape.matching == Matching::Key && !single {
                 order = match_by_key::<T>(&refs, &rows, sql)?;
             }
         } else {

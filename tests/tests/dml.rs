@@ -239,10 +239,7 @@ async fn a_statement_dropped_mid_flight_leaves_the_pool_clean() {
             // what the database (in this transaction) holds, never a stale value.
             // A statement dropped in flight discards its connection: the transaction is then
             // in doubt until rolled back.
-            match s
-                .scalar(select_columns(A::data).filter(A::id.eq(1)))
-                .await
-            {
+            match s.scalar(select_columns(A::data).filter(A::id.eq(1))).await {
                 Ok(held) => assert!(
                     a1.is_expired() || Some(a1.read().unwrap().data.clone()) == held,
                     "after {polls} polls: object {:?}, database {held:?}",

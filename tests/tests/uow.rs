@@ -103,7 +103,11 @@ async fn children_appended_to_a_persistent_parent_after_flushes_are_inserted() {
     assert_eq!(count_rows(&engine, "b").await, 3);
     let pid = parent.read().unwrap().id;
     assert_eq!(
-        scalar_i64(&engine, &format!("SELECT count(*) FROM b WHERE a_id = {pid}")).await,
+        scalar_i64(
+            &engine,
+            &format!("SELECT count(*) FROM b WHERE a_id = {pid}")
+        )
+        .await,
         3
     );
 }
@@ -149,7 +153,9 @@ async fn a_self_referential_tree_is_stored_with_its_parent_keys_in_one_flush() {
     let engine = engine("uow_tree", 4).await;
     create_schema(
         &engine,
-        session_core::MetaData::new().with::<Category>().with::<Node>(),
+        session_core::MetaData::new()
+            .with::<Category>()
+            .with::<Node>(),
     )
     .await;
     let session = kept(&engine);
@@ -174,7 +180,11 @@ async fn a_self_referential_tree_is_stored_with_its_parent_keys_in_one_flush() {
         3
     );
     assert_eq!(
-        scalar_i64(&engine, "SELECT count(*) FROM category WHERE parent_id IS NULL").await,
+        scalar_i64(
+            &engine,
+            "SELECT count(*) FROM category WHERE parent_id IS NULL"
+        )
+        .await,
         1,
         "only the root has no parent"
     );
@@ -207,8 +217,11 @@ async fn a_self_referential_tree_is_stored_with_its_parent_keys_in_one_flush() {
         };
         assert_eq!(pid, expected);
         assert_eq!(
-            scalar_i64(&engine, &format!("SELECT parent_id::bigint FROM node WHERE id = {id}"))
-                .await,
+            scalar_i64(
+                &engine,
+                &format!("SELECT parent_id::bigint FROM node WHERE id = {id}")
+            )
+            .await,
             i64::from(expected)
         );
         expected = id;
@@ -369,9 +382,12 @@ async fn keys_from_a_random_server_default_match_their_objects() {
     session.commit().await.unwrap();
     let key = tokens[7].read().unwrap().key.clone();
     assert_eq!(
-        scalar_text(&engine, &format!("SELECT data FROM token WHERE key = '{key}'"))
-            .await
-            .as_deref(),
+        scalar_text(
+            &engine,
+            &format!("SELECT data FROM token WHERE key = '{key}'")
+        )
+        .await
+        .as_deref(),
         Some("seven")
     );
     assert_eq!(
@@ -411,7 +427,9 @@ async fn session_calls_while_the_caller_holds_a_guard_fail_clearly_instead_of_ha
         drop(guard);
         (flushed, contains, modified)
     });
-    let err = outcome.0.expect_err("flush while the caller holds a write guard");
+    let err = outcome
+        .0
+        .expect_err("flush while the caller holds a write guard");
     assert!(err.is_object_locked(), "{err}");
     assert!(err.to_string().contains("drop the guard"), "{err}");
     assert!(outcome.1, "contains answers");
@@ -491,7 +509,10 @@ async fn commit_expires_relationships_and_collection_changes_count_as_modified()
             ..B::default()
         }))
         .unwrap();
-    assert!(kept_session.is_modified(&p2), "a collection change modifies");
+    assert!(
+        kept_session.is_modified(&p2),
+        "a collection change modifies"
+    );
     kept_session.commit().await.unwrap();
     assert_eq!(count_rows(&engine, "b").await, 1);
 }
@@ -532,7 +553,10 @@ async fn object_graphs_loaded_in_both_directions_are_freed_after_close() {
     let weak_child = children[0].downgrade();
     drop((parents, children));
     session.close().await;
-    assert!(weak_parent.upgrade().is_none(), "the parent outlived close()");
+    assert!(
+        weak_parent.upgrade().is_none(),
+        "the parent outlived close()"
+    );
     assert!(weak_child.upgrade().is_none(), "the child outlived close()");
 }
 

@@ -27,8 +27,14 @@ async fn a_handle_of_an_ended_transaction_does_not_commit_a_later_one() {
     let t = session.begin().await.unwrap();
     session.rollback().await.unwrap();
     session.add(&a("later")).unwrap();
-    let err = t.commit().await.expect_err("the handle's transaction ended");
-    assert!(err.to_string().contains("This transaction is closed"), "{err}");
+    let err = t
+        .commit()
+        .await
+        .expect_err("the handle's transaction ended");
+    assert!(
+        err.to_string().contains("This transaction is closed"),
+        "{err}"
+    );
     assert!(err.is_closed(), "{err}");
     session.close().await;
     assert_eq!(rows_named(&engine, "later").await, 0);

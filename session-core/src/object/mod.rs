@@ -32,8 +32,8 @@ use parking_lot::RwLock;
 
 pub use erased::AnyObj;
 pub(crate) use erased::ErasedCell;
-pub(crate) use guard::{check_none_held, held_by_this_thread};
 pub use guard::{Ref, RefMut};
+pub(crate) use guard::{check_none_held, held_by_this_thread};
 pub(crate) use state::{Data, DirtySink, Meta, same_row};
 
 use crate::entity::Entity;

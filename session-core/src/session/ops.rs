@@ -105,7 +105,12 @@ impl AsyncSession {
         check_none_held("AsyncSession::delete")?;
         let mut state = self.state();
         state.check_usable()?;
-        state.delete(&obj.erase(), self.inner.id, &self.inner.dirty, AsyncSession::is_alive)
+        state.delete(
+            &obj.erase(),
+            self.inner.id,
+            &self.inner.dirty,
+            AsyncSession::is_alive,
+        )
     }
 
     /// Implements [`AsyncSession::make_transient`].

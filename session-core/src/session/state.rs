@@ -93,7 +93,11 @@ impl SessionState {
             return Err(Error::Closed(CLOSED_MESSAGE.into()));
         }
         if let Some(block) = self.block {
-            let root = self.tx.as_ref().and_then(|levels| levels.first()).map(|l| l.id);
+            let root = self
+                .tx
+                .as_ref()
+                .and_then(|levels| levels.first())
+                .map(|l| l.id);
             if let (Some(failed @ Failed { level: 1, .. }), Some(_)) = (&self.failed, root) {
                 return Err(Error::Closed(format!(
                     "Can't operate on closed transaction inside context manager.  The \
