@@ -297,10 +297,11 @@ impl SessionState {
         obj.cell.identity_remove(&mut self.identity);
     }
 
-    /// Detaches everything (close, reset, expunge_all). With `unload`, the detached objects'
-    /// relationships are set back to "not loaded", so that object graphs loaded in both
-    /// directions (reference cycles) are freed once the caller lets go of them.
-    pub(crate) fn expunge_all(&mut self, unload: bool) {
+    /// Detaches everything (close, reset, expunge_all). With `break_cycles`, a relationship
+    /// loaded in both directions (a parent's collection holds the child, and the child's
+    /// reference holds the parent: a reference cycle, which Rust never frees) is cut on the
+    /// child's side, whose relationships become "not loaded"; the parent keeps its children.
+    pub(crate) fn expunge_all(&mut self, break_cycles: bool) {
         for obj in std::mem::take(&mut self.new) {
             obj.cell.make_transient();
         }
@@ -313,9 +314,9 @@ impl SessionState {
         }
         for obj in &all {
             detach(obj);
-            if unload {
-                obj.cell.unload_relations();
-            }
+        }
+        if break_cycles {
+            cut_cycles(&all);
         }
     }
 
@@ -443,6 +444,37 @@ impl SessionState {
             .collect();
         if !unmarked.is_empty() {
             self.deleted.retain(|o| !unmarked.contains(&o.id()));
+        }
+    }
+}
+
+/// Unloads the relationships of every child in `objs` whose parent holds it in a loaded
+/// collection while the child's reference holds the parent (see `expunge_all`).
+fn cut_cycles(objs: &[AnyObj]) {
+    use std::collections::{HashMap, HashSet};
+    let by_id: HashMap<u64, &AnyObj> = objs.iter().map(|o| (o.id(), o)).collect();
+    // (parent, child) pairs seen from the parent's side and from the child's side.
+    let mut from_parent = HashSet::new();
+    let mut from_child = HashSet::new();
+    for obj in objs {
+        let me = obj.id();
+        obj.cell.clone().relations(&mut |link| {
+            let pair = (link.parent.id(), link.child.id());
+            if pair.0 == me {
+                from_parent.insert(pair);
+            }
+            if pair.1 == me {
+                from_child.insert(pair);
+            }
+        });
+    }
+    let children: HashSet<u64> = from_parent
+        .intersection(&from_child)
+        .map(|&(_, child)| child)
+        .collect();
+    for id in children {
+        if let Some(obj) = by_id.get(&id) {
+            obj.cell.unload_relations();
         }
     }
 }
