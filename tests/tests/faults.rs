@@ -287,7 +287,7 @@ async fn injection_strings_are_stored_verbatim_and_odd_names_work() {
     session.commit().await.unwrap();
     for s in INJECTIONS {
         let found = session
-            .scalars(select::<A>().filter(A::data.eq(*s)))
+            .scalars(select::<A>().filter(A::C.data.eq(*s)))
             .await
             .unwrap()
             .one()
@@ -405,7 +405,7 @@ async fn extreme_values_round_trip_or_fail_clearly() {
         .unwrap();
     assert_eq!(max.read().unwrap().price, Some(f64::INFINITY));
     let strings = fresh
-        .scalars(select::<A>().order_by(A::id.asc()))
+        .scalars(select::<A>().order_by(A::C.id.asc()))
         .await
         .unwrap()
         .all();
