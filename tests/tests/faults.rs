@@ -315,6 +315,16 @@ async fn injection_strings_are_stored_verbatim_and_odd_names_work() {
     });
     session.add(&odd).unwrap();
     session.commit().await.unwrap();
+    // The derive kept the names verbatim; the database has them exactly so.
+    assert_eq!(
+        count(
+            &engine,
+            "SELECT count(*) FROM \"select \"\"Odd\"\" Table\" \
+             WHERE \"order\" = 'keyword' AND \"MixedCase\" = 1.5 AND \"quote\"\"d col\" <> ''"
+        )
+        .await,
+        1
+    );
     odd.write().unwrap().mixed = None;
     session.commit().await.unwrap();
     let back = AsyncSession::new(engine.clone());
