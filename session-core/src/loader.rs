@@ -66,7 +66,7 @@ impl<T: Entity> std::fmt::Debug for Loader<T> {
     }
 }
 
-/// A one-to-many relationship `P.children` (what `#[derive(Entity)]` generates as `A::bs()`):
+/// A one-to-many relationship `P.children` (what `#[derive(Entity)]` generates as `A::C.bs`):
 /// the child's foreign-key column, how to read keys on both sides, and where the loaded
 /// collection goes.
 pub struct OneToMany<P: Entity, C: Entity, K> {
@@ -82,7 +82,7 @@ pub struct OneToMany<P: Entity, C: Entity, K> {
     pub set: fn(&mut P, Collection<C>),
 }
 
-/// A many-to-one relationship `C.parent` (what `#[derive(Entity)]` generates as `B::a()`).
+/// A many-to-one relationship `C.parent` (what `#[derive(Entity)]` generates as `B::C.a`).
 pub struct ManyToOne<C: Entity, P: Entity, K> {
     /// The child's foreign-key column.
     pub foreign_key: Col<C, K>,

@@ -74,8 +74,11 @@ pub fn __proxy_expand(input: TokenStream) -> TokenStream {
     }
 }
 
-/// Maps a struct to a table: implements `session_core::Entity`, and adds typed column
-/// constants (`A::id`) and relationship descriptors (`A::bs()`).
+/// Maps a struct to a table: implements `session_core::Entity`, and adds one constant `A::C`
+/// whose fields are the typed columns (`A::C.id`) and the relationship descriptors
+/// (`A::C.bs`) that statements and loader options take. `C` is the only public name the
+/// derive adds to the type (like SQLAlchemy's `table.c`), so the struct's own methods may
+/// share its fields' names (a getter `fn id(&self)` beside the field `id`).
 ///
 /// On the struct: `#[entity(table = "name")]` (default: the struct's name in snake_case). On a
 /// field: `column = "sql_name"`, `primary_key`, `generated` (SERIAL / IDENTITY),

@@ -17,8 +17,8 @@ async fn insert_returns_keys_and_server_defaults() {
     let (id, created) = s
         .execute(
             insert::<A>()
-                .value(A::data, "inserted")
-                .returning((A::id, A::create_date)),
+                .value(A::C.data, "inserted")
+                .returning((A::C.id, A::C.create_date)),
         )
         .await
         .unwrap()
@@ -27,28 +27,34 @@ async fn insert_returns_keys_and_server_defaults() {
     assert_eq!(id, 6);
     assert!(created.is_some(), "server default read back");
     let id = s
-        .scalar(insert::<A>().value(A::data, "again").returning(A::id))
+        .scalar(insert::<A>().value(A::C.data, "again").returning(A::C.id))
         .await
         .unwrap();
     assert_eq!(id, Some(7));
     let plain = s
-        .execute(insert::<B>().value(B::a_id, 6).value(B::data, "child"))
+        .execute(insert::<B>().value(B::C.a_id, 6).value(B::C.data, "child"))
         .await
         .unwrap();
     assert_eq!(plain.rowcount(), 1);
     // Injection strings are values.
     let evil = "x'); DROP TABLE a; --";
-    s.execute(insert::<A>().value(A::data, evil)).await.unwrap();
+    s.execute(insert::<A>().value(A::C.data, evil))
+        .await
+        .unwrap();
     s.commit().await.unwrap();
     assert_eq!(count_rows(&engine, "a").await, 8);
     let stored = s
-        .scalar(select_columns(A::data).filter(A::id.eq(8)))
+        .scalar(select_columns(A::C.data).filter(A::C.id.eq(8)))
         .await
         .unwrap();
     assert_eq!(stored.as_deref(), Some(evil));
     // A constraint violation is the database's error, and commits nothing.
     let err = s
-        .execute(insert::<B>().value(B::a_id, 999).value(B::data, "orphan"))
+        .execute(
+            insert::<B>()
+                .value(B::C.a_id, 999)
+                .value(B::C.data, "orphan"),
+        )
         .await
         .unwrap_err();
     assert!(err.is_foreign_key_violation(), "{err}");
@@ -56,7 +62,7 @@ async fn insert_returns_keys_and_server_defaults() {
     assert_eq!(count_rows(&engine, "b").await, 7);
     // The same column twice is refused before anything runs.
     let err = s
-        .execute(insert::<A>().value(A::data, "x").value(A::data, "y"))
+        .execute(insert::<A>().value(A::C.data, "x").value(A::C.data, "y"))
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "column a.data is given a value twice");
@@ -69,7 +75,7 @@ async fn update_changes_rows_and_the_objects_the_session_holds() {
     let a1 = s.get::<A>(1).await.unwrap().unwrap();
     let a3 = s.get::<A>(3).await.unwrap().unwrap();
     let result = s
-        .execute(update::<A>().set(A::data, "bulk").filter(A::id.le(2)))
+        .execute(update::<A>().set(A::C.data, "bulk").filter(A::C.id.le(2)))
         .await
         .unwrap();
     assert_eq!(result.rowcount(), 2);
@@ -85,9 +91,9 @@ async fn update_changes_rows_and_the_objects_the_session_holds() {
     let returned = s
         .scalars(
             update::<A>()
-                .set(A::data, "returned")
-                .filter(A::id.eq(3))
-                .returning(A::data),
+                .set(A::C.data, "returned")
+                .filter(A::C.id.eq(3))
+                .returning(A::C.data),
         )
         .await
         .unwrap()
@@ -97,8 +103,8 @@ async fn update_changes_rows_and_the_objects_the_session_holds() {
     // synchronize_session(false) leaves the objects as they were (SQLAlchemy's False).
     s.execute(
         update::<A>()
-            .set(A::data, "unsynced")
-            .filter(A::id.eq(1))
+            .set(A::C.data, "unsynced")
+            .filter(A::C.id.eq(1))
             .synchronize_session(false),
     )
     .await
@@ -109,7 +115,7 @@ async fn update_changes_rows_and_the_objects_the_session_holds() {
     s.commit().await.unwrap();
     let other = AsyncSession::new(engine.clone());
     let names = other
-        .scalars(select_columns(A::data).order_by(A::id.asc()).limit(3))
+        .scalars(select_columns(A::C.data).order_by(A::C.id.asc()).limit(3))
         .await
         .unwrap()
         .all();
@@ -119,14 +125,14 @@ async fn update_changes_rows_and_the_objects_the_session_holds() {
     let s = AsyncSession::new(engine.clone());
     s.add(&a("pending")).unwrap();
     let n = s
-        .execute(update::<A>().set(A::data, "everyone"))
+        .execute(update::<A>().set(A::C.data, "everyone"))
         .await
         .unwrap()
         .rowcount();
     assert_eq!(n, 6);
     // Bad statements say what is wrong and run nothing.
     let err = s
-        .execute(update::<A>().filter(A::id.eq(1)))
+        .execute(update::<A>().filter(A::C.id.eq(1)))
         .await
         .unwrap_err();
     assert_eq!(
@@ -134,7 +140,11 @@ async fn update_changes_rows_and_the_objects_the_session_holds() {
         "update of a has no values; add them with .set(column, value)"
     );
     let err = s
-        .execute(update::<A>().set(A::data, "x").filter(B::data.eq("b1.0")))
+        .execute(
+            update::<A>()
+                .set(A::C.data, "x")
+                .filter(B::C.data.eq("b1.0")),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -152,7 +162,7 @@ async fn rollbacks_undo_what_a_statement_synchronized() {
     let a1 = s.get::<A>(1).await.unwrap().unwrap();
     let a2 = s.get::<A>(2).await.unwrap().unwrap();
     let savepoint = s.begin_nested().await.unwrap();
-    s.execute(update::<A>().set(A::data, "inside").filter(A::id.eq(1)))
+    s.execute(update::<A>().set(A::C.data, "inside").filter(A::C.id.eq(1)))
         .await
         .unwrap();
     assert_eq!(a1.read().unwrap().data, "inside");
@@ -165,7 +175,7 @@ async fn rollbacks_undo_what_a_statement_synchronized() {
     // A synchronized DELETE makes the object deleted; the root rollback brings it back.
     let b1 = s.get::<B>(1).await.unwrap().unwrap();
     let gone = s
-        .execute(delete::<B>().filter(B::a_id.eq(1)))
+        .execute(delete::<B>().filter(B::C.a_id.eq(1)))
         .await
         .unwrap();
     assert_eq!(gone.rowcount(), 1);
@@ -179,7 +189,7 @@ async fn rollbacks_undo_what_a_statement_synchronized() {
 
     // Committed, it is detached and stays deleted.
     let ids = s
-        .scalars(delete::<B>().filter(B::a_id.eq(1)).returning(B::id))
+        .scalars(delete::<B>().filter(B::C.a_id.eq(1)).returning(B::C.id))
         .await
         .unwrap()
         .all();
@@ -202,7 +212,7 @@ async fn delete_of_pending_marks_and_unsynchronized_deletes() {
     // Marked for deletion, then deleted by a statement: flushed first, so one DELETE of it.
     s.delete(&b2).unwrap();
     let n = s
-        .execute(delete::<B>().filter(B::a_id.eq(2)))
+        .execute(delete::<B>().filter(B::C.a_id.eq(2)))
         .await
         .unwrap()
         .rowcount();
@@ -210,9 +220,13 @@ async fn delete_of_pending_marks_and_unsynchronized_deletes() {
     assert!(s.deleted().is_empty());
     // Without synchronization the object stays persistent in the session.
     let b4 = s.get::<B>(4).await.unwrap().unwrap();
-    s.execute(delete::<B>().filter(B::id.eq(4)).synchronize_session(false))
-        .await
-        .unwrap();
+    s.execute(
+        delete::<B>()
+            .filter(B::C.id.eq(4))
+            .synchronize_session(false),
+    )
+    .await
+    .unwrap();
     assert_eq!(b4.state(), ObjectState::Persistent);
     s.commit().await.unwrap();
     assert_eq!(count_rows(&engine, "b").await, 3);
@@ -228,8 +242,8 @@ async fn a_statement_dropped_mid_flight_leaves_the_pool_clean() {
         let done = poll_then_drop(
             s.execute(
                 update::<A>()
-                    .set(A::data, format!("try{polls}"))
-                    .filter(A::id.eq(1)),
+                    .set(A::C.data, format!("try{polls}"))
+                    .filter(A::C.id.eq(1)),
             ),
             polls,
         )
@@ -239,7 +253,10 @@ async fn a_statement_dropped_mid_flight_leaves_the_pool_clean() {
             // what the database (in this transaction) holds, never a stale value.
             // A statement dropped in flight discards its connection: the transaction is then
             // in doubt until rolled back.
-            match s.scalar(select_columns(A::data).filter(A::id.eq(1))).await {
+            match s
+                .scalar(select_columns(A::C.data).filter(A::C.id.eq(1)))
+                .await
+            {
                 Ok(held) => assert!(
                     a1.is_expired() || Some(a1.read().unwrap().data.clone()) == held,
                     "after {polls} polls: object {:?}, database {held:?}",
@@ -269,8 +286,8 @@ async fn or_groups_stay_one_condition_beside_other_filters() {
     let s = AsyncSession::new(engine.clone());
     // Children of a5 are b5.0 and b5.1; b2.1 belongs to a2 and must survive.
     let statement = delete::<B>()
-        .filter(B::a_id.eq(5))
-        .filter(B::data.eq("b5.0").or(B::data.eq("b2.1")));
+        .filter(B::C.a_id.eq(5))
+        .filter(B::C.data.eq("b5.0").or(B::C.data.eq("b2.1")));
     let (sql, _) = statement.to_sql();
     assert_eq!(
         sql,
@@ -288,7 +305,7 @@ async fn a_synchronized_update_of_a_primary_key_is_refused() {
     let engine = seeded("pk_update").await;
     let s = AsyncSession::new(engine.clone());
     let err = s
-        .execute(update::<A>().set(A::id, 100).filter(A::id.eq(3)))
+        .execute(update::<A>().set(A::C.id, 100).filter(A::C.id.eq(3)))
         .await
         .unwrap_err();
     assert!(
@@ -306,7 +323,7 @@ async fn inserted_then_deleted_in_one_transaction_stays_transient_after_rollback
     let obj = a("short-lived");
     s.add(&obj).unwrap();
     s.flush().await.unwrap();
-    s.execute(delete::<A>().filter(A::data.eq("short-lived")))
+    s.execute(delete::<A>().filter(A::C.data.eq("short-lived")))
         .await
         .unwrap();
     assert_eq!(obj.state(), ObjectState::Deleted);
@@ -321,16 +338,18 @@ async fn eq_none_and_ne_none_compare_with_null() {
     // `= NULL` would match no row at all.
     let engine = seeded("eq_none").await;
     let s = AsyncSession::new(engine.clone());
-    let (sql, params) = select::<Item>().filter(Item::price.eq(None)).to_sql();
+    let (sql, params) = select::<Item>().filter(Item::C.price.eq(None)).to_sql();
     assert!(sql.ends_with("WHERE \"item\".\"price\" IS NULL"), "{sql}");
     assert!(params.is_empty());
-    let (sql, _) = select::<Item>().filter(Item::price.ne(None)).to_sql();
+    let (sql, _) = select::<Item>().filter(Item::C.price.ne(None)).to_sql();
     assert!(
         sql.ends_with("WHERE \"item\".\"price\" IS NOT NULL"),
         "{sql}"
     );
     // A value still binds.
-    let (sql, params) = select::<Item>().filter(Item::price.eq(Some(1.0))).to_sql();
+    let (sql, params) = select::<Item>()
+        .filter(Item::C.price.eq(Some(1.0)))
+        .to_sql();
     assert!(sql.ends_with("WHERE \"item\".\"price\" = $1"), "{sql}");
     assert_eq!(params.len(), 1);
 
@@ -341,13 +360,13 @@ async fn eq_none_and_ne_none_compare_with_null() {
         skus
     };
     let null = s
-        .scalars(select::<Item>().filter(Item::price.eq(None)))
+        .scalars(select::<Item>().filter(Item::C.price.eq(None)))
         .await
         .unwrap()
         .all();
     assert_eq!(skus(null), [2]);
     let priced = s
-        .scalars(select::<Item>().filter(Item::price.ne(None)))
+        .scalars(select::<Item>().filter(Item::C.price.ne(None)))
         .await
         .unwrap()
         .all();
@@ -356,8 +375,8 @@ async fn eq_none_and_ne_none_compare_with_null() {
     let n = s
         .scalars(
             select::<Item>()
-                .filter(Item::shop.eq("x"))
-                .filter(Item::price.eq(None).not().or(Item::sku.eq(3))),
+                .filter(Item::C.shop.eq("x"))
+                .filter(Item::C.price.eq(None).not().or(Item::C.sku.eq(3))),
         )
         .await
         .unwrap()
@@ -367,8 +386,8 @@ async fn eq_none_and_ne_none_compare_with_null() {
     let updated = s
         .execute(
             update::<Item>()
-                .set(Item::price, 2.0)
-                .filter(Item::price.eq(None)),
+                .set(Item::C.price, 2.0)
+                .filter(Item::C.price.eq(None)),
         )
         .await
         .unwrap()
@@ -377,8 +396,8 @@ async fn eq_none_and_ne_none_compare_with_null() {
     let deleted = s
         .execute(
             delete::<Item>()
-                .filter(Item::price.ne(None))
-                .filter(Item::sku.ne(2)),
+                .filter(Item::C.price.ne(None))
+                .filter(Item::C.sku.ne(2)),
         )
         .await
         .unwrap()
@@ -387,7 +406,7 @@ async fn eq_none_and_ne_none_compare_with_null() {
     s.commit().await.unwrap();
     assert_eq!(count_rows(&engine, "item").await, 1);
     let left = s
-        .scalar(select_columns(Item::price).filter(Item::sku.eq(2)))
+        .scalar(select_columns(Item::C.price).filter(Item::C.sku.eq(2)))
         .await
         .unwrap();
     assert_eq!(left, Some(Some(2.0)));

@@ -349,8 +349,8 @@ async fn derived_entities_work_through_a_session() {
     let loaded = fresh
         .scalars(
             select::<A>()
-                .options(selectinload(A::bs()))
-                .order_by(A::id.asc()),
+                .options(selectinload(A::C.bs))
+                .order_by(A::C.id.asc()),
         )
         .await
         .unwrap()
@@ -363,8 +363,8 @@ async fn derived_entities_work_through_a_session() {
     let bs = fresh
         .scalars(
             select::<B>()
-                .options(selectinload(B::a()))
-                .filter(B::data.like("b2%")),
+                .options(selectinload(B::C.a))
+                .filter(B::C.data.like("b2%")),
         )
         .await
         .unwrap()

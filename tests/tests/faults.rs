@@ -321,7 +321,7 @@ async fn injection_strings_are_stored_verbatim_and_odd_names_work() {
     session.commit().await.unwrap();
     for s in INJECTIONS {
         let found = session
-            .scalars(select::<A>().filter(A::data.eq(*s)))
+            .scalars(select::<A>().filter(A::C.data.eq(*s)))
             .await
             .unwrap()
             .one()
@@ -349,6 +349,16 @@ async fn injection_strings_are_stored_verbatim_and_odd_names_work() {
     });
     session.add(&odd).unwrap();
     session.commit().await.unwrap();
+    // The derive kept the names verbatim; the database has them exactly so.
+    assert_eq!(
+        count(
+            &engine,
+            "SELECT count(*) FROM \"select \"\"Odd\"\" Table\" \
+             WHERE \"order\" = 'keyword' AND \"MixedCase\" = 1.5 AND \"quote\"\"d col\" <> ''"
+        )
+        .await,
+        1
+    );
     odd.write().unwrap().mixed = None;
     session.commit().await.unwrap();
     let back = AsyncSession::new(engine.clone());
@@ -439,7 +449,7 @@ async fn extreme_values_round_trip_or_fail_clearly() {
         .unwrap();
     assert_eq!(max.read().unwrap().price, Some(f64::INFINITY));
     let strings = fresh
-        .scalars(select::<A>().order_by(A::id.asc()))
+        .scalars(select::<A>().order_by(A::C.id.asc()))
         .await
         .unwrap()
         .all();

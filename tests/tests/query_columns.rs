@@ -16,7 +16,7 @@ async fn columns_decode_into_typed_rows() {
     let engine = seeded("columns").await;
     let s = AsyncSession::new(engine.clone());
     let rows = s
-        .execute(select_columns((A::id, A::data)).order_by(A::id.asc()))
+        .execute(select_columns((A::C.id, A::C.data)).order_by(A::C.id.asc()))
         .await
         .unwrap()
         .all();
@@ -32,32 +32,32 @@ async fn columns_decode_into_typed_rows() {
     );
     // One column: values, not tuples; scalars / scalar / one as on SQLAlchemy's Result.
     let ids: Vec<i32> = s
-        .scalars(select_columns(A::id).order_by(A::id.desc()).limit(2))
+        .scalars(select_columns(A::C.id).order_by(A::C.id.desc()).limit(2))
         .await
         .unwrap()
         .all();
     assert_eq!(ids, [5, 4]);
     let first: Option<String> = s
-        .scalar(select_columns(A::data).filter(A::id.eq(3)))
+        .scalar(select_columns(A::C.data).filter(A::C.id.eq(3)))
         .await
         .unwrap();
     assert_eq!(first.as_deref(), Some("a3"));
     let one = s
-        .execute(select_columns((A::data, A::id)).filter(A::id.eq(2)))
+        .execute(select_columns((A::C.data, A::C.id)).filter(A::C.id.eq(2)))
         .await
         .unwrap()
         .one()
         .unwrap();
     assert_eq!(one, ("a2".to_string(), 2));
     let err = s
-        .execute(select_columns(A::id).filter(A::id.gt(100)))
+        .execute(select_columns(A::C.id).filter(A::C.id.gt(100)))
         .await
         .unwrap()
         .one()
         .unwrap_err();
     assert_eq!(err.to_string(), "No row was found when one was required");
     let err = s
-        .execute(select_columns(A::id))
+        .execute(select_columns(A::C.id))
         .await
         .unwrap()
         .one_or_none()
@@ -65,7 +65,9 @@ async fn columns_decode_into_typed_rows() {
     assert!(matches!(err, Error::MultipleResultsFound), "{err}");
     // A nullable column decodes as Option; the composite-key table works the same.
     let prices: Vec<(String, i64, Option<f64>)> = s
-        .execute(select_columns((Item::shop, Item::sku, Item::price)).order_by(Item::sku.asc()))
+        .execute(
+            select_columns((Item::C.shop, Item::C.sku, Item::C.price)).order_by(Item::C.sku.asc()),
+        )
         .await
         .unwrap()
         .all();
@@ -86,11 +88,11 @@ async fn aggregates_follow_postgresqls_types() {
     assert_eq!(n, Some(5));
     let (count, max, min, sum, avg) = s
         .execute(select_columns((
-            func::count_of(Item::price),
-            func::max(Item::price),
-            func::min(Item::sku),
-            func::sum(Item::sku),
-            func::avg(Item::price),
+            func::count_of(Item::C.price),
+            func::max(Item::C.price),
+            func::min(Item::C.sku),
+            func::sum(Item::C.sku),
+            func::avg(Item::C.price),
         )))
         .await
         .unwrap()
@@ -102,13 +104,13 @@ async fn aggregates_follow_postgresqls_types() {
     assert_eq!(sum, Some(6));
     assert_eq!(avg, Some(15.5), "avg ignores the NULL price");
     let shops = s
-        .scalar(select_columns(func::count_distinct(Item::shop)))
+        .scalar(select_columns(func::count_distinct(Item::C.shop)))
         .await
         .unwrap();
     assert_eq!(shops, Some(2));
     // Over no rows: count is 0, max is NULL.
     let (count, max) = s
-        .execute(select_columns((func::count(), func::max(A::id))).filter(A::id.gt(100)))
+        .execute(select_columns((func::count(), func::max(A::C.id))).filter(A::C.id.gt(100)))
         .await
         .unwrap()
         .one()
@@ -123,10 +125,10 @@ async fn group_by_having_and_joins_along_relationships() {
     // Children per parent: 1, 2, 0, 1, 2. An inner join drops a3, an outer join keeps it.
     let inner = s
         .execute(
-            select_columns((A::id, func::count_of(B::id)))
-                .join(A::bs())
-                .group_by(A::id)
-                .order_by(A::id.asc()),
+            select_columns((A::C.id, func::count_of(B::C.id)))
+                .join(A::C.bs)
+                .group_by(A::C.id)
+                .order_by(A::C.id.asc()),
         )
         .await
         .unwrap()
@@ -134,10 +136,10 @@ async fn group_by_having_and_joins_along_relationships() {
     assert_eq!(inner, [(1, 1), (2, 2), (4, 1), (5, 2)]);
     let outer = s
         .execute(
-            select_columns((A::id, func::count_of(B::id)))
-                .outerjoin(A::bs())
-                .group_by(A::id)
-                .order_by(A::id.asc()),
+            select_columns((A::C.id, func::count_of(B::C.id)))
+                .outerjoin(A::C.bs)
+                .group_by(A::C.id)
+                .order_by(A::C.id.asc()),
         )
         .await
         .unwrap()
@@ -145,11 +147,11 @@ async fn group_by_having_and_joins_along_relationships() {
     assert_eq!(outer, [(1, 1), (2, 2), (3, 0), (4, 1), (5, 2)]);
     let busy = s
         .scalars(
-            select_columns(A::data)
-                .join(A::bs())
-                .group_by(A::data)
-                .having(func::count_of(B::id).gt(1))
-                .order_by(A::data.asc()),
+            select_columns(A::C.data)
+                .join(A::C.bs)
+                .group_by(A::C.data)
+                .having(func::count_of(B::C.id).gt(1))
+                .order_by(A::C.data.asc()),
         )
         .await
         .unwrap()
@@ -159,21 +161,21 @@ async fn group_by_having_and_joins_along_relationships() {
     // Entities through a join: filter on the joined table; rows repeat per child, as in
     // SQLAlchemy 2.0, until unique() or distinct().
     let by_child = s
-        .scalars(select::<A>().join(A::bs()).filter(B::data.eq("b2.1")))
+        .scalars(select::<A>().join(A::C.bs).filter(B::C.data.eq("b2.1")))
         .await
         .unwrap()
         .all();
     assert_eq!(by_child.len(), 1);
     assert_eq!(by_child[0].read().unwrap().data, "a2");
     let repeated = s
-        .scalars(select::<A>().join(A::bs()).filter(A::id.eq(2)))
+        .scalars(select::<A>().join(A::C.bs).filter(A::C.id.eq(2)))
         .await
         .unwrap();
     assert_eq!(repeated.len(), 2);
     let all = repeated.all();
     assert!(all[0].ptr_eq(&all[1]), "one object per identity");
     let unique = s
-        .scalars(select::<A>().join(A::bs()).filter(A::id.eq(2)))
+        .scalars(select::<A>().join(A::C.bs).filter(A::C.id.eq(2)))
         .await
         .unwrap()
         .unique();
@@ -182,9 +184,9 @@ async fn group_by_having_and_joins_along_relationships() {
     let joined = s
         .scalars(
             select::<A>()
-                .join(A::bs())
-                .filter(A::id.eq(2))
-                .options(selectinload(A::bs())),
+                .join(A::C.bs)
+                .filter(A::C.id.eq(2))
+                .options(selectinload(A::C.bs)),
         )
         .await
         .unwrap()
@@ -192,17 +194,17 @@ async fn group_by_having_and_joins_along_relationships() {
     assert_eq!(joined.len(), 2);
     assert_eq!(joined[0].read().unwrap().bs.get().unwrap().len(), 2);
     let distinct = s
-        .scalars(select::<A>().distinct().join(A::bs()).filter(A::id.eq(2)))
+        .scalars(select::<A>().distinct().join(A::C.bs).filter(A::C.id.eq(2)))
         .await
         .unwrap();
     assert_eq!(distinct.len(), 1);
     // Many-to-one, and columns of both tables.
     let children = s
         .execute(
-            select_columns((B::data, A::data))
-                .join(B::a())
-                .filter(A::data.eq("a5"))
-                .order_by(B::id.asc()),
+            select_columns((B::C.data, A::C.data))
+                .join(B::C.a)
+                .filter(A::C.data.eq("a5"))
+                .order_by(B::C.id.asc()),
         )
         .await
         .unwrap()
@@ -214,7 +216,9 @@ async fn group_by_having_and_joins_along_relationships() {
             ("b5.1".into(), "a5".into())
         ]
     );
-    let (sql, _) = select_columns((A::data, B::data)).join(A::bs()).to_sql();
+    let (sql, _) = select_columns((A::C.data, B::C.data))
+        .join(A::C.bs)
+        .to_sql();
     assert_eq!(
         sql,
         "SELECT \"a\".\"data\", \"b\".\"data\" FROM \"a\" JOIN \"b\" ON \"b\".\"a_id\" = \
@@ -227,7 +231,7 @@ async fn a_join_that_cannot_be_made_says_why() {
     let engine = seeded("bad_join").await;
     let s = AsyncSession::new(engine.clone());
     let err = s
-        .execute(select::<A>().join(B::a()))
+        .execute(select::<A>().join(B::C.a))
         .await
         .unwrap_err()
         .to_string();
@@ -237,7 +241,7 @@ async fn a_join_that_cannot_be_made_says_why() {
          table of the FROM clause nor joined yet; select from b or join it first"
     );
     let err = s
-        .execute(select::<A>().join(A::bs()).join(A::bs()))
+        .execute(select::<A>().join(A::C.bs).join(A::C.bs))
         .await
         .unwrap_err()
         .to_string();
@@ -283,8 +287,8 @@ async fn joinedload_reads_the_parent_from_the_same_query() {
     let children = s
         .scalars(
             select::<B>()
-                .options(joinedload(B::a()))
-                .order_by(B::id.asc()),
+                .options(joinedload(B::C.a))
+                .order_by(B::C.id.asc()),
         )
         .await
         .unwrap()
@@ -318,8 +322,8 @@ async fn joinedload_reads_the_parent_from_the_same_query() {
     let last = s
         .scalars(
             select::<B>()
-                .options(joinedload(B::a()))
-                .order_by(B::id.desc())
+                .options(joinedload(B::C.a))
+                .order_by(B::C.id.desc())
                 .limit(1),
         )
         .await
@@ -343,8 +347,8 @@ async fn joinedload_reads_the_parent_from_the_same_query() {
     let locked = s
         .scalars(
             select::<B>()
-                .options(joinedload(B::a()))
-                .filter(B::id.eq(1))
+                .options(joinedload(B::C.a))
+                .filter(B::C.id.eq(1))
                 .with_for_update(),
         )
         .await
@@ -353,14 +357,14 @@ async fn joinedload_reads_the_parent_from_the_same_query() {
         .unwrap();
     assert!(locked.read().unwrap().a.get().unwrap().unwrap().ptr_eq(&a1));
     let (sql, _) = select::<B>()
-        .options(joinedload(B::a()))
+        .options(joinedload(B::C.a))
         .with_for_update()
         .to_sql();
     assert!(sql.ends_with(" FOR UPDATE OF \"b\""), "{sql}");
     // Inner-joined tables stay locked beside an outer join.
     let (sql, _) = select::<B>()
-        .join(B::a())
-        .options(joinedload(B::a()))
+        .join(B::C.a)
+        .options(joinedload(B::C.a))
         .with_for_update()
         .to_sql();
     assert!(sql.ends_with(" FOR UPDATE OF \"b\", \"a\""), "{sql}");
@@ -395,8 +399,8 @@ async fn joinedload_of_a_null_foreign_key_is_a_loaded_none() {
     let pets = s
         .scalars(
             select::<Pet>()
-                .options(joinedload(Pet::owner()))
-                .order_by(Pet::id.asc()),
+                .options(joinedload(Pet::C.owner))
+                .order_by(Pet::C.id.asc()),
         )
         .await
         .unwrap()
@@ -418,8 +422,8 @@ async fn streams_run_eager_loads_per_chunk() {
     let mut children = s
         .stream_scalars(
             select::<B>()
-                .options(joinedload(B::a()))
-                .order_by(B::id.asc()),
+                .options(joinedload(B::C.a))
+                .order_by(B::C.id.asc()),
         )
         .await
         .unwrap();
@@ -435,8 +439,8 @@ async fn streams_run_eager_loads_per_chunk() {
     let mut parents = s
         .stream_scalars(
             select::<A>()
-                .options(selectinload(A::bs()))
-                .order_by(A::id.asc()),
+                .options(selectinload(A::C.bs))
+                .order_by(A::C.id.asc()),
         )
         .await
         .unwrap();
@@ -455,16 +459,18 @@ async fn array_bound_queries_are_never_cached_into_generic_plans() {
     let engine = seeded("generic_plans").await;
     let s = AsyncSession::new(engine.clone());
     for _ in 0..7 {
-        s.scalars(select::<A>().options(selectinload(A::bs())))
+        s.scalars(select::<A>().options(selectinload(A::C.bs)))
             .await
             .unwrap();
-        s.scalars(select::<B>().options(selectinload(B::a())))
+        s.scalars(select::<B>().options(selectinload(B::C.a)))
             .await
             .unwrap();
-        s.scalars(select::<A>().filter(A::id.in_([1, 2])))
+        s.scalars(select::<A>().filter(A::C.id.in_([1, 2])))
             .await
             .unwrap();
-        s.scalars(select::<A>().filter(A::id.eq(1))).await.unwrap();
+        s.scalars(select::<A>().filter(A::C.id.eq(1)))
+            .await
+            .unwrap();
     }
     // Same backend: the session still holds its connection (inside its transaction).
     let cached = s

@@ -172,7 +172,7 @@ async fn every_proxied_member_works_on_the_current_scopes_session() {
     let all = scoped.scalars(select::<A>()).await.unwrap().all();
     assert_eq!(all.len(), 3);
     let first = scoped
-        .execute(select::<A>().filter(A::id.eq(1)))
+        .execute(select::<A>().filter(A::C.id.eq(1)))
         .await
         .unwrap()
         .one()

@@ -16,88 +16,88 @@ async fn every_operator_binds_its_value() {
     let engine = seeded("operators").await;
     let s = AsyncSession::new(engine.clone());
     let q = |sel: session_core::Select<A>| async { data(s.scalars(sel).await.unwrap().all()) };
-    let by_id = |sel: session_core::Select<A>| sel.order_by(A::id.asc());
-    assert_eq!(q(by_id(select::<A>().filter(A::id.eq(2)))).await, ["a2"]);
-    assert_eq!(q(by_id(select::<A>().filter(A::id.ne(2)))).await.len(), 4);
-    assert_eq!(q(by_id(select::<A>().filter(A::id.lt(2)))).await, ["a1"]);
+    let by_id = |sel: session_core::Select<A>| sel.order_by(A::C.id.asc());
+    assert_eq!(q(by_id(select::<A>().filter(A::C.id.eq(2)))).await, ["a2"]);
+    assert_eq!(q(by_id(select::<A>().filter(A::C.id.ne(2)))).await.len(), 4);
+    assert_eq!(q(by_id(select::<A>().filter(A::C.id.lt(2)))).await, ["a1"]);
     assert_eq!(
-        q(by_id(select::<A>().filter(A::id.le(2)))).await,
+        q(by_id(select::<A>().filter(A::C.id.le(2)))).await,
         ["a1", "a2"]
     );
-    assert_eq!(q(by_id(select::<A>().filter(A::id.gt(4)))).await, ["a5"]);
+    assert_eq!(q(by_id(select::<A>().filter(A::C.id.gt(4)))).await, ["a5"]);
     assert_eq!(
-        q(by_id(select::<A>().filter(A::id.ge(4)))).await,
+        q(by_id(select::<A>().filter(A::C.id.ge(4)))).await,
         ["a4", "a5"]
     );
     assert_eq!(
-        q(by_id(select::<A>().filter(A::id.in_([1, 3])))).await,
+        q(by_id(select::<A>().filter(A::C.id.in_([1, 3])))).await,
         ["a1", "a3"]
     );
     assert_eq!(
-        q(by_id(select::<A>().filter(A::id.not_in([1, 3]))))
+        q(by_id(select::<A>().filter(A::C.id.not_in([1, 3]))))
             .await
             .len(),
         3
     );
     assert_eq!(
-        q(by_id(select::<A>().filter(A::id.between(2, 3)))).await,
+        q(by_id(select::<A>().filter(A::C.id.between(2, 3)))).await,
         ["a2", "a3"]
     );
     assert_eq!(
-        q(by_id(select::<A>().filter(A::data.like("a%"))))
+        q(by_id(select::<A>().filter(A::C.data.like("a%"))))
             .await
             .len(),
         5
     );
     assert_eq!(
-        q(by_id(select::<A>().filter(A::data.ilike("A1")))).await,
+        q(by_id(select::<A>().filter(A::C.data.ilike("A1")))).await,
         ["a1"]
     );
     assert_eq!(
-        q(by_id(select::<A>().filter(A::id.eq(1).or(A::id.eq(5))))).await,
+        q(by_id(select::<A>().filter(A::C.id.eq(1).or(A::C.id.eq(5))))).await,
         ["a1", "a5"]
     );
     assert_eq!(
-        q(by_id(
-            select::<A>().filter(A::id.gt(1).and(A::id.lt(4)).and(A::id.ne(2)))
-        ))
+        q(by_id(select::<A>().filter(
+            A::C.id.gt(1).and(A::C.id.lt(4)).and(A::C.id.ne(2))
+        )))
         .await,
         ["a3"]
     );
     assert_eq!(
-        q(by_id(select::<A>().filter(A::id.le(4).not()))).await,
+        q(by_id(select::<A>().filter(A::C.id.le(4).not()))).await,
         ["a5"]
     );
     assert_eq!(
-        q(select::<A>().order_by(A::id.desc()).limit(2)).await,
+        q(select::<A>().order_by(A::C.id.desc()).limit(2)).await,
         ["a5", "a4"]
     );
     assert_eq!(
-        q(select::<A>().order_by(A::id.asc()).limit(2).offset(3)).await,
+        q(select::<A>().order_by(A::C.id.asc()).limit(2).offset(3)).await,
         ["a4", "a5"]
     );
     assert_eq!(
-        q(by_id(select::<A>().filter(A::create_date.is_not_null())))
+        q(by_id(select::<A>().filter(A::C.create_date.is_not_null())))
             .await
             .len(),
         5
     );
     assert!(
-        q(by_id(select::<A>().filter(A::create_date.is_null())))
+        q(by_id(select::<A>().filter(A::C.create_date.is_null())))
             .await
             .is_empty()
     );
 
     let nulls = s
-        .scalars(select::<Item>().filter(Item::price.is_null()))
+        .scalars(select::<Item>().filter(Item::C.price.is_null()))
         .await
         .unwrap()
         .all();
     assert_eq!(nulls.len(), 1);
     // SQL shape: quoted identifiers, values as parameters.
     let (sql, params) = select::<A>()
-        .filter(A::data.eq("x'; DROP TABLE a; --"))
-        .order_by(A::id.asc())
+        .filter(A::C.data.eq("x'; DROP TABLE a; --"))
+        .order_by(A::C.id.asc())
         .limit(1)
         .with_for_update()
         .to_sql();
@@ -114,7 +114,7 @@ async fn result_methods_and_their_errors() {
     let engine = seeded("results").await;
     let s = AsyncSession::new(engine.clone());
     let all = s
-        .scalars(select::<A>().order_by(A::id.asc()))
+        .scalars(select::<A>().order_by(A::C.id.asc()))
         .await
         .unwrap();
     assert_eq!(all.len(), 5);
@@ -122,13 +122,16 @@ async fn result_methods_and_their_errors() {
     assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
 
     let one = s
-        .scalars(select::<A>().filter(A::id.eq(1)))
+        .scalars(select::<A>().filter(A::C.id.eq(1)))
         .await
         .unwrap()
         .one()
         .unwrap();
     assert_eq!(one.read().unwrap().data, "a1");
-    let none = s.scalars(select::<A>().filter(A::id.eq(99))).await.unwrap();
+    let none = s
+        .scalars(select::<A>().filter(A::C.id.eq(99)))
+        .await
+        .unwrap();
     assert_eq!(
         none.one().unwrap_err().to_string(),
         "No row was found when one was required"
@@ -139,7 +142,7 @@ async fn result_methods_and_their_errors() {
         "Multiple rows were found when exactly one was required"
     );
     assert!(
-        s.scalars(select::<A>().filter(A::id.eq(99)))
+        s.scalars(select::<A>().filter(A::C.id.eq(99)))
             .await
             .unwrap()
             .one_or_none()
@@ -147,20 +150,20 @@ async fn result_methods_and_their_errors() {
             .is_none()
     );
     let first = s
-        .execute(select::<A>().order_by(A::id.desc()))
+        .execute(select::<A>().order_by(A::C.id.desc()))
         .await
         .unwrap()
         .first()
         .unwrap();
     assert_eq!(first.read().unwrap().data, "a5");
-    let scalar = s.scalar(select::<A>().filter(A::id.eq(3))).await.unwrap();
+    let scalar = s.scalar(select::<A>().filter(A::C.id.eq(3))).await.unwrap();
     assert!(
         scalar
             .unwrap()
             .ptr_eq(&s.get::<A>(3).await.unwrap().unwrap())
     );
     let twice = s
-        .execute(select::<A>().filter(A::id.eq(1).or(A::id.eq(1))))
+        .execute(select::<A>().filter(A::C.id.eq(1).or(A::C.id.eq(1))))
         .await
         .unwrap()
         .unique();
@@ -211,7 +214,7 @@ async fn queries_autoflush_and_go_through_the_identity_map() {
     loaded.write().unwrap().data = "changed, unflushed".into();
     // Autoflush makes the change visible to the query, and the same object comes back.
     let found = s
-        .scalars(select::<A>().filter(A::data.eq("changed, unflushed")))
+        .scalars(select::<A>().filter(A::C.data.eq("changed, unflushed")))
         .await
         .unwrap()
         .one()
@@ -224,7 +227,7 @@ async fn queries_autoflush_and_go_through_the_identity_map() {
     }))
     .unwrap();
     let n = s
-        .scalars(select::<A>().filter(A::data.eq("pending")))
+        .scalars(select::<A>().filter(A::C.data.eq("pending")))
         .await
         .unwrap()
         .len();
@@ -237,7 +240,7 @@ async fn queries_autoflush_and_go_through_the_identity_map() {
         .await
         .unwrap();
     let again = s
-        .scalars(select::<A>().filter(A::id.eq(1)))
+        .scalars(select::<A>().filter(A::C.id.eq(1)))
         .await
         .unwrap()
         .one()
@@ -248,7 +251,7 @@ async fn queries_autoflush_and_go_through_the_identity_map() {
         "identity map wins"
     );
     let fresh = s
-        .scalars(select::<A>().filter(A::id.eq(1)).populate_existing())
+        .scalars(select::<A>().filter(A::C.id.eq(1)).populate_existing())
         .await
         .unwrap()
         .one()
@@ -266,8 +269,8 @@ async fn selectinload_fills_collections_and_references() {
     let parents = s
         .scalars(
             select::<A>()
-                .options(selectinload(A::bs()))
-                .order_by(A::id.asc()),
+                .options(selectinload(A::C.bs))
+                .order_by(A::C.id.asc()),
         )
         .await
         .unwrap()
@@ -288,8 +291,8 @@ async fn selectinload_fills_collections_and_references() {
     let children = s
         .scalars(
             select::<B>()
-                .options(selectinload(B::a()))
-                .order_by(B::id.asc()),
+                .options(selectinload(B::C.a))
+                .order_by(B::C.id.asc()),
         )
         .await
         .unwrap()
@@ -321,8 +324,8 @@ async fn streaming_fetches_in_chunks_and_an_early_drop_is_clean() {
     let mut stream = s
         .stream_scalars(
             select::<A>()
-                .filter(A::data.like("gen%"))
-                .order_by(A::id.asc()),
+                .filter(A::C.data.like("gen%"))
+                .order_by(A::C.id.asc()),
         )
         .await
         .unwrap();

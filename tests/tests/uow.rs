@@ -540,12 +540,12 @@ async fn object_graphs_loaded_in_both_directions_are_freed_after_close() {
 
     let session = AsyncSession::new(engine.clone());
     let parents = session
-        .scalars(session_core::select::<A>().options(session_core::selectinload(A::bs())))
+        .scalars(session_core::select::<A>().options(session_core::selectinload(A::C.bs)))
         .await
         .unwrap()
         .all();
     let children = session
-        .scalars(session_core::select::<B>().options(session_core::selectinload(B::a())))
+        .scalars(session_core::select::<B>().options(session_core::selectinload(B::C.a)))
         .await
         .unwrap()
         .all();

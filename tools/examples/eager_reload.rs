@@ -1,4 +1,4 @@
-//! Loads every `A` with `selectinload(A::bs())` again and again on one pooled connection and
+//! Loads every `A` with `selectinload(A::C.bs)` again and again on one pooled connection and
 //! prints each run's time: the steady state of a long-lived service, which the benchmark (one
 //! run per connection) does not show. Before eager loads ran as unnamed statements, runs six
 //! and later took 450 ms instead of 50 ms (PostgreSQL's generic plan for `= ANY($1)`).
@@ -43,8 +43,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = std::time::Instant::now();
         let s = AsyncSession::new(engine.clone());
         let stmt = select::<A>()
-            .options(selectinload(A::bs()))
-            .order_by(A::id.asc());
+            .options(selectinload(A::C.bs))
+            .order_by(A::C.id.asc());
         let loaded = s.scalars(stmt).await?.all();
         assert_eq!(loaded.len(), 10_000);
         drop(loaded);

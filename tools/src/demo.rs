@@ -49,7 +49,7 @@ async fn select_and_update_objects(
     async_session
         .scope(async |session| {
             // stmt = select(A).options(selectinload(A.bs))
-            let stmt = select::<A>().options(selectinload(A::bs()));
+            let stmt = select::<A>().options(selectinload(A::C.bs));
             // result = await session.execute(stmt)
             let result = session.execute(stmt).await?;
             // for a1 in result.scalars(): print(a1); print(f"created at: {a1.create_date}")
@@ -65,7 +65,7 @@ async fn select_and_update_objects(
             }
             // result = await session.execute(select(A).order_by(A.id).limit(1))
             let result = session
-                .execute(select::<A>().order_by(A::id.asc()).limit(1))
+                .execute(select::<A>().order_by(A::C.id.asc()).limit(1))
                 .await?;
             // a1 = result.scalars().one()
             let a1 = result.scalars().one()?;

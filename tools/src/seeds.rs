@@ -138,7 +138,7 @@ pub fn seed_002_sessionmaker(url: &str) -> Result<Vec<String>> {
 
     let rows = sess.block_on(
         sess.async_session()
-            .scalars(select::<A>().order_by(A::id.asc())),
+            .scalars(select::<A>().order_by(A::C.id.asc())),
     )??;
     let data = rows
         .all()

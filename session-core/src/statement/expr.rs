@@ -89,7 +89,7 @@ pub trait IntoColumn: Send + Sync + 'static {
     }
 }
 
-/// Column `index` of entity `T`, holding `V` (what `#[derive(Entity)]` generates as `A::id`).
+/// Column `index` of entity `T`, holding `V` (what `#[derive(Entity)]` generates as `A::C.id`).
 pub struct Col<T, V> {
     index: usize,
     _types: PhantomData<fn() -> (T, V)>,

@@ -11,7 +11,7 @@ use crate::entity::{Entity, OwnedParam, Table};
 use crate::flush::quote;
 use crate::loader::{Loader, LoaderKind};
 
-/// How a relationship joins its two tables (from `A::bs()` / `B::a()`; plumbing).
+/// How a relationship joins its two tables (from `A::C.bs` / `B::C.a`; plumbing).
 #[derive(Debug, Clone, Copy)]
 pub struct JoinOn {
     /// The side the relationship starts from.
@@ -35,7 +35,7 @@ impl JoinOn {
     }
 }
 
-/// A relationship a query can join along (`select::<A>().join(A::bs())`).
+/// A relationship a query can join along (`select::<A>().join(A::C.bs)`).
 pub trait Relation {
     /// The join condition (plumbing).
     #[doc(hidden)]
@@ -222,7 +222,7 @@ macro_rules! query_builders {
         }
 
         /// `JOIN` along a relationship (SQLAlchemy's `join(A.bs)`): `select::<A>()
-        /// .join(A::bs())` is `FROM a JOIN b ON b.a_id = a.id`. The relationship must start
+        /// .join(A::C.bs)` is `FROM a JOIN b ON b.a_id = a.id`. The relationship must start
         /// at the first table of the query or at one joined before.
         #[must_use]
         pub fn join(mut self, relationship: impl Relation) -> Self {
@@ -328,7 +328,7 @@ impl<T: Entity> Select<T> {
         self
     }
 
-    /// Adds a loader option: `selectinload(A::bs())` or `joinedload(B::a())`.
+    /// Adds a loader option: `selectinload(A::C.bs)` or `joinedload(B::C.a)`.
     #[must_use]
     pub fn options(mut self, loader: Loader<T>) -> Self {
         self.loaders.push(loader);
@@ -382,7 +382,7 @@ pub struct SelectColumns<C: Columns> {
 }
 
 /// `select(A.id, A.data)`: one column expression or a tuple of up to eight, e.g.
-/// `select_columns((A::id, A::data))` (rows are `(i32, String)`) or
+/// `select_columns((A::C.id, A::C.data))` (rows are `(i32, String)`) or
 /// `select_columns(func::count()).select_from::<A>()`.
 pub fn select_columns<C: Columns>(columns: C) -> SelectColumns<C> {
     let terms = columns.terms();

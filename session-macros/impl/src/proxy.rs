@@ -149,10 +149,19 @@ fn published_check(target: &Path, marker: &Ident) -> TokenStream {
         "add `#[session_macros::publish_signatures]` to `impl {name} {{ ... }}` (in the module that defines `{name}`), \
          and name `{name}` here through a path that also reaches that module"
     );
+    let same_cause = format!(
+        "the error \"cannot find macro `{name}`\" beside this one has the same cause: the published \
+         signatures are a hidden macro named like the type, which `#[session_macros::publish_signatures]` defines"
+    );
     quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types, dead_code)]
-        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        #[diagnostic::on_unimplemented(
+            message = #message,
+            label = #label,
+            note = #note,
+            note = #same_cause
+        )]
         trait #marker {}
         const _: () = {
             const fn __session_proxy_published<T: ?::core::marker::Sized + #marker>() {}
@@ -242,6 +251,11 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("accessor = proxied false ;"), "{out}");
+        assert!(
+            out.contains("has no published signatures")
+                && out.contains("the error \\\"cannot find macro `Target`\\\" beside this one"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -58,12 +58,12 @@ async fn run(url: &str) -> Result<()> {
 
     // async with async_session() as session:
     let session = async_session.session();
-    let stmt = select::<A>().options(selectinload(A::bs())).order_by(A::id.asc());
+    let stmt = select::<A>().options(selectinload(A::C.bs)).order_by(A::C.id.asc());
     for a in session.scalars(stmt).await?.all() {
         let a = a.read()?; // an expired attribute would be an error here, never a hidden query
         println!("{} created at {:?} with {} Bs", a.data, a.create_date, a.bs.get()?.len());
     }
-    let a = session.scalars(select::<A>().order_by(A::id.asc()).limit(1)).await?.one()?;
+    let a = session.scalars(select::<A>().order_by(A::C.id.asc()).limit(1)).await?.one()?;
     assert!(a.ptr_eq(&session.get::<A>(1).await?.unwrap())); // identity map: no SQL
     a.write()?.data = "new data".into(); // UPDATE of the changed column at commit
     session.commit().await?;

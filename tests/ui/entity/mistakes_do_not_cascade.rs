@@ -13,5 +13,5 @@ struct Note {
 fn main() {
     let note = Note { id: 1, body: String::new() };
     let key: i32 = note.key();
-    let _ = (key, Note::TABLE.name, Note::body);
+    let _ = (key, Note::TABLE.name, Note::C.body);
 }

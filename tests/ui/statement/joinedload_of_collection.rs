@@ -20,5 +20,5 @@ struct Child {
 }
 
 fn main() {
-    let _ = session_core::select::<Parent>().options(session_core::joinedload(Parent::children()));
+    let _ = session_core::select::<Parent>().options(session_core::joinedload(Parent::C.children));
 }

@@ -9,7 +9,7 @@ struct Note {
 
 async fn run(session: &session_core::AsyncSession) {
     let _ = session
-        .scalar(session_core::update::<Note>().set(Note::body, "x"))
+        .scalar(session_core::update::<Note>().set(Note::C.body, "x"))
         .await;
 }
 

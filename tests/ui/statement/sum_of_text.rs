@@ -7,5 +7,5 @@ struct Note {
 }
 
 fn main() {
-    let _ = session_core::select_columns(session_core::func::sum(Note::body));
+    let _ = session_core::select_columns(session_core::func::sum(Note::C.body));
 }

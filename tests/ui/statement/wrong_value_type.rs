@@ -7,5 +7,5 @@ struct Note {
 }
 
 fn main() {
-    let _ = session_core::select::<Note>().filter(Note::body.eq(5));
+    let _ = session_core::select::<Note>().filter(Note::C.body.eq(5));
 }

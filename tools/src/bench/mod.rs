@@ -138,8 +138,8 @@ async fn ours_step(
                 let rows = s
                     .scalars(
                         select::<A>()
-                            .options(selectinload(A::bs()))
-                            .order_by(A::id.asc()),
+                            .options(selectinload(A::C.bs))
+                            .order_by(A::C.id.asc()),
                     )
                     .await?
                     .all();

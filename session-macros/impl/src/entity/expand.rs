@@ -139,13 +139,17 @@ fn key_parts(model: &Model<'_>) -> KeyParts {
     }
 }
 
-/// The typed column constants (`A::id`) and the hidden accessors relationships use.
-fn column_consts(model: &Model<'_>) -> TokenStream {
+/// The name of the struct behind `A::C`. It is declared inside an anonymous `const _` block,
+/// so that it can collide with nothing in the user's module.
+const COLUMNS_STRUCT: &str = "__SessionColumns";
+
+/// The hidden inherent items the relationships of other entities use: a `Col` of the inner
+/// type and the foreign-key accessors per column, and the single key column.
+fn hidden_items(model: &Model<'_>) -> TokenStream {
     let ident = model.ident;
     let vis = &model.input.vis;
-    let consts = model.columns.iter().enumerate().map(|(i, c)| {
-        let (f, t) = (c.ident, c.ty);
-        let doc = format!("The `{}` column of `{}`.", c.name, model.table);
+    let items = model.columns.iter().enumerate().map(|(i, c)| {
+        let f = c.ident;
         let hidden = private_col(f);
         let inner = c.inner.unwrap_or(c.ty);
         let (get, set) = (private_fk_get(f), private_fk_set(f));
@@ -160,10 +164,8 @@ fn column_consts(model: &Model<'_>) -> TokenStream {
                 quote!(self.#f = value),
             )
         };
-        let col = quote_spanned!(t.span()=> ::session_core::Col::new(#i));
+        let col = quote_spanned!(c.ty.span()=> ::session_core::Col::new(#i));
         quote! {
-            #[doc = #doc]
-            #vis const #f: ::session_core::Col<#ident, #t> = #col;
             #[doc(hidden)]
             #vis const #hidden: ::session_core::Col<#ident, #inner> = #col;
             #[doc(hidden)]
@@ -190,15 +192,86 @@ fn column_consts(model: &Model<'_>) -> TokenStream {
         }
         _ => quote!(),
     };
-    let descriptors = model
-        .relationships
-        .iter()
-        .filter(|r| r.usable)
-        .map(|r| descriptor(ident, vis, r));
     quote! {
-        #(#consts)*
+        #(#items)*
         #key_const
-        #(#descriptors)*
+    }
+}
+
+/// `A::C`: one constant whose fields name the columns (`A::C.id`, a typed `Col`) and the
+/// usable relationships (`A::C.bs`, a loader descriptor), declared with its struct inside an
+/// anonymous `const _` block. One associated item, `C`, is all the derive adds to the
+/// user's type under a public name, so a user's own `fn id(&self)` getter beside a field `id`
+/// collides with nothing.
+fn columns_const(model: &Model<'_>) -> TokenStream {
+    let ident = model.ident;
+    let vis = &model.input.vis;
+    let strukt = format_ident!("{}", COLUMNS_STRUCT);
+    let rust_type = |ty: &syn::Type| quote!(#ty).to_string().replace(" ", "");
+    let mut listing = Vec::new();
+    let mut fields = Vec::new();
+    let mut values = Vec::new();
+    for (i, c) in model.columns.iter().enumerate() {
+        let (f, t) = (c.ident, c.ty);
+        let line = format!(
+            "`{ident}::C.{}`: column `{}.{}` (`{}`)",
+            c.field_name(),
+            model.table,
+            c.name,
+            rust_type(t)
+        );
+        let doc = format!("The `{}` column of `{}`.", c.name, model.table);
+        fields.push(quote! {
+            #[doc = #doc]
+            #vis #f: ::session_core::Col<#ident, #t>
+        });
+        let col = quote_spanned!(t.span()=> ::session_core::Col::new(#i));
+        values.push(quote!(#f: #col));
+        listing.push(line);
+    }
+    for r in model.relationships.iter().filter(|r| r.usable) {
+        let (f, target) = (r.ident, r.target);
+        let (ty, value) = descriptor(ident, r);
+        let doc = format!(
+            "The `{ident}.{f}` relationship, for `join` and loader options such as `selectinload`."
+        );
+        fields.push(quote! {
+            #[doc = #doc]
+            #vis #f: #ty
+        });
+        values.push(quote!(#f: #value));
+        listing.push(format!(
+            "`{ident}::C.{f}`: the {} relationship to `{}`",
+            if r.many { "one-to-many" } else { "many-to-one" },
+            rust_type(target)
+        ));
+    }
+    let struct_doc =
+        format!("The columns and relationships of `{ident}`, as `{ident}::C` (see there).");
+    let mut const_doc = vec![
+        format!(
+            "The columns and relationships of `{ident}` (SQLAlchemy's `{ident}.__table__.c` and \
+             mapped attributes), for statements: `select::<{ident}>().filter({ident}::C.<field>.eq(...))`."
+        ),
+        String::new(),
+    ];
+    const_doc.extend(listing.iter().map(|l| format!("- {l}")));
+    quote! {
+        const _: () = {
+            #[doc = #struct_doc]
+            #[allow(non_camel_case_types)]
+            #vis struct #strukt {
+                #(#fields,)*
+            }
+
+            #[automatically_derived]
+            impl #ident {
+                #(#[doc = #const_doc])*
+                #vis const C: #strukt = #strukt {
+                    #(#values,)*
+                };
+            }
+        };
     }
 }
 
@@ -306,7 +379,8 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             }
         }
     };
-    let consts = column_consts(model);
+    let hidden = hidden_items(model);
+    let columns = columns_const(model);
     quote! {
         #[automatically_derived]
         impl ::session_core::Entity for #ident {
@@ -393,8 +467,10 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         #[automatically_derived]
         #[allow(non_upper_case_globals, dead_code)]
         impl #ident {
-            #consts
+            #hidden
         }
+
+        #columns
     }
 }
 
@@ -436,18 +512,20 @@ fn relation_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenStream {
     }
 }
 
-fn descriptor(this: &syn::Ident, vis: &syn::Visibility, r: &Relationship<'_>) -> TokenStream {
+/// The type and the constant value of a relationship's loader descriptor (`A::C.bs`).
+fn descriptor(this: &syn::Ident, r: &Relationship<'_>) -> (TokenStream, TokenStream) {
     let f = r.ident;
     let target = r.target;
     let fk = syn::Ident::new(&r.foreign_key.value(), r.foreign_key.span());
     let get = private_fk_get(&fk);
     let col = private_col(&fk);
     let span = r.foreign_key.span();
-    let doc = format!("The `{this}.{f}` relationship, for loader options such as `selectinload`.");
     if r.many {
-        quote_spanned! {span=>
-            #[doc = #doc]
-            #vis fn #f() -> ::session_core::OneToMany<#this, #target, <#this as ::session_core::Entity>::Key> {
+        (
+            quote_spanned! {span=>
+                ::session_core::OneToMany<#this, #target, <#this as ::session_core::Entity>::Key>
+            },
+            quote_spanned! {span=>
                 ::session_core::OneToMany {
                     parent_column: <#this>::__SESSION_KEY,
                     foreign_key: <#target>::#col,
@@ -455,12 +533,14 @@ fn descriptor(this: &syn::Ident, vis: &syn::Visibility, r: &Relationship<'_>) ->
                     child_key: |c| c.#get(),
                     set: |p, v| p.#f = v,
                 }
-            }
-        }
+            },
+        )
     } else {
-        quote_spanned! {span=>
-            #[doc = #doc]
-            #vis fn #f() -> ::session_core::ManyToOne<#this, #target, <#target as ::session_core::Entity>::Key> {
+        (
+            quote_spanned! {span=>
+                ::session_core::ManyToOne<#this, #target, <#target as ::session_core::Entity>::Key>
+            },
+            quote_spanned! {span=>
                 ::session_core::ManyToOne {
                     foreign_key: <#this>::#col,
                     parent_column: <#target>::__SESSION_KEY,
@@ -468,7 +548,7 @@ fn descriptor(this: &syn::Ident, vis: &syn::Visibility, r: &Relationship<'_>) ->
                     child_key: |c| c.#get(),
                     set: |c, r| c.#f = r,
                 }
-            }
-        }
+            },
+        )
     }
 }

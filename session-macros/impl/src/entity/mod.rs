@@ -76,10 +76,22 @@
 //!
 //! #[automatically_derived]
 //! impl B {
-//!     /// The `id` column of `b`.
-//!     const id: Col<B, i32> = Col::new(0);
-//!     // ... one per column, plus hidden helpers for relationships
+//!     // hidden helpers for relationships only: `__session_col_a_id`, `__SESSION_KEY`, ...
 //! }
+//!
+//! // `B::C`: the one public name the derive adds to `B`, so that nothing it generates
+//! // collides with the user's own `fn data(&self)`; its struct cannot be named from outside.
+//! const _: () = {
+//!     struct __SessionColumns {
+//!         /// The `id` column of `b`.
+//!         id: Col<B, i32>,
+//!         // ... one per column, then one loader descriptor per relationship (`B::C.a`)
+//!     }
+//!     impl B {
+//!         /// The columns and relationships of `B` ...
+//!         const C: __SessionColumns = __SessionColumns { id: Col::new(0), /* ... */ };
+//!     }
+//! };
 //! ```
 
 mod ast;
@@ -211,7 +223,8 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("const name : :: session_core :: Col < UserAccount , Option < String > >"),
+            out.contains("name : :: session_core :: Col < UserAccount , Option < String > >")
+                && out.contains("const C : __SessionColumns"),
             "{out}"
         );
         assert!(!out.contains("__SESSION_KEY"), "only for single keys");
@@ -237,7 +250,18 @@ mod tests {
                 #[entity(relationship(foreign_key = "a_id"))] bs: Collection<B>,
             }
         });
-        assert!(out.contains("fn bs ()"), "{out}");
+        assert!(
+            out.contains("bs : :: session_core :: OneToMany < A , B ,"),
+            "the descriptor is a field of A::C: {out}"
+        );
+        assert!(
+            !out.contains("fn bs"),
+            "nothing named after a field on A: {out}"
+        );
+        assert!(
+            out.contains("const _ : () = {"),
+            "the struct of A::C is hidden: {out}"
+        );
         assert!(out.contains("< B > :: __session_col_a_id"), "{out}");
         assert!(out.contains("Collection :: unloaded (\"A.bs\")"), "{out}");
         assert!(out.contains("fn relations"), "{out}");
@@ -284,7 +308,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            !out.contains("fn p ()"),
+            !out.contains("p : :: session_core :: ManyToOne"),
             "unusable relationship: no descriptor"
         );
     }
