@@ -13,8 +13,11 @@ use std::sync::{Arc, Weak};
 
 use foldhash::quality::RandomState;
 
+use tokio_postgres::Row;
+
 use crate::entity::Entity;
-use crate::object::{AnyObj, Cell, ErasedCell};
+use crate::error::{Error, Result};
+use crate::object::{AnyObj, Cell, DirtySink, ErasedCell, Obj, ObjectState};
 
 /// Objects by entity type and key, held weakly.
 #[derive(Default)]
@@ -175,4 +178,75 @@ impl IdentityMap {
         self.tables.clear();
         all
     }
+}
+
+/// The session that loaded objects belong to.
+#[derive(Clone, Copy)]
+pub(crate) struct Owner<'a> {
+    /// The session's id.
+    pub(crate) session: u64,
+    /// Its list of objects for the next flush.
+    pub(crate) sink: &'a DirtySink,
+}
+
+/// Turns rows (this table's columns at `offset..`) into the session's objects: the object
+/// already in the identity map for each key (refreshed when it was expired, or always with
+/// `populate_existing`), or a new persistent one.
+///
+/// # Errors
+/// The driver's error (with `sql`) when a column does not decode.
+pub(crate) fn load_rows_at<'r, T: Entity, I>(
+    map: &mut IdentityMap,
+    owner: Owner<'_>,
+    rows: I,
+    offset: usize,
+    sql: &str,
+    populate_existing: bool,
+) -> Result<Vec<Obj<T>>>
+where
+    I: IntoIterator<Item = &'r Row>,
+{
+    let rows = rows.into_iter();
+    let typed = map.typed_mut::<T>();
+    typed.reserve(rows.size_hint().0);
+    rows.map(|row| load_row::<T>(typed, owner, row, offset, sql, populate_existing))
+        .collect()
+}
+
+fn load_row<T: Entity>(
+    identity: &mut Typed<T>,
+    owner: Owner<'_>,
+    row: &Row,
+    offset: usize,
+    sql: &str,
+    populate_existing: bool,
+) -> Result<Obj<T>> {
+    let key = T::key_from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
+    if let Some(cell) = identity.get(&key) {
+        let refresh = populate_existing || cell.data.read_recursive().expired.any();
+        if refresh {
+            // Set the columns on the live value, so loaded relationships stay.
+            let mut data = cell.data.write();
+            for c in 0..T::TABLE.columns.len() {
+                data.value
+                    .set_column(c, row, offset + c)
+                    .map_err(|e| Error::statement(e, sql))?;
+            }
+            data.committed = None;
+            data.expired.clear_all();
+            drop(data);
+            cell.meta().touched = false;
+        }
+        return Ok(Obj::from_cell(cell));
+    }
+    let value = T::from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
+    let obj = Obj::new(value);
+    {
+        let mut meta = obj.cell.meta();
+        meta.status = ObjectState::Persistent;
+        meta.session = Some(owner.session);
+        meta.sink = Some(owner.sink.clone());
+    }
+    identity.insert(key, &obj.cell);
+    Ok(obj)
 }

@@ -45,7 +45,6 @@ mod error;
 mod factory;
 mod flush;
 mod identity;
-mod loader;
 mod metadata;
 mod object;
 mod pipeline;
@@ -62,7 +61,6 @@ pub use engine::{Engine, EngineBuilder, PoolStatus, create_async_engine};
 pub use entity::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
 pub use error::{Error, Result};
 pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_sessionmaker};
-pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, joinedload, selectinload};
 pub use metadata::MetaData;
 pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub use relationship::{Collection, Link, Reference};
@@ -78,9 +76,9 @@ pub use session_macros::Entity;
 #[doc(hidden)]
 pub use statement::Term;
 pub use statement::{
-    Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn, JoinOn, Order,
-    Relation, Returning, Select, SelectColumns, Text, Update, delete, func, insert, select,
-    select_columns, text, update,
+    Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn, IntoLoader, JoinOn,
+    Loader, ManyToOne, OneToMany, Order, Relation, Returning, Select, SelectColumns, Text, Update,
+    delete, func, insert, joinedload, select, select_columns, selectinload, text, update,
 };
 pub use transaction::AsyncTransaction;
 

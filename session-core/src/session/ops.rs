@@ -6,9 +6,11 @@ use std::sync::{Arc, OnceLock, RwLock};
 use tokio_postgres::Row;
 
 use super::{AsyncSession, lock};
+use crate::statement::LoadTarget;
 use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::flush::quote;
+use crate::identity::{Owner, load_rows_at};
 use crate::object::{AnyObj, Obj, ObjectState, check_none_held, held_by_this_thread};
 
 /// An identity key: the entity's table and a primary key (SQLAlchemy's
@@ -156,6 +158,14 @@ impl AsyncSession {
         self.get::<T>(key).await?.ok_or(Error::NoResultFound)
     }
 
+    /// The owner of the objects this session loads.
+    pub(crate) fn owner(&self) -> Owner<'_> {
+        Owner {
+            session: self.inner.id,
+            sink: &self.inner.dirty,
+        }
+    }
+
     /// [`AsyncSession::load_row`] for every row, under one lock of the session state.
     pub(crate) fn load_rows<T: Entity>(
         &self,
@@ -177,69 +187,26 @@ impl AsyncSession {
     where
         I: IntoIterator<Item = &'r Row>,
     {
-        let rows = rows.into_iter();
         let mut state = self.state();
-        let typed = state.identity.typed_mut::<T>();
-        typed.reserve(rows.size_hint().0);
-        rows.map(|row| self.load_row_locked::<T>(typed, row, offset, sql, populate_existing))
-            .collect()
+        load_rows_at(
+            &mut state.identity,
+            self.owner(),
+            rows,
+            offset,
+            sql,
+            populate_existing,
+        )
     }
 
-    /// Turns a row laid out as `T::TABLE.columns` into the session's object for its key:
-    /// the object already in the identity map (refreshed when it was expired, or always with
-    /// `populate_existing`), or a new persistent one.
+    /// Turns a row laid out as `T::TABLE.columns` into the session's object for its key.
     pub(crate) fn load_row<T: Entity>(
         &self,
         row: &Row,
         sql: &str,
         populate_existing: bool,
     ) -> Result<Obj<T>> {
-        let mut state = self.state();
-        self.load_row_locked(
-            state.identity.typed_mut::<T>(),
-            row,
-            0,
-            sql,
-            populate_existing,
-        )
-    }
-
-    fn load_row_locked<T: Entity>(
-        &self,
-        identity: &mut crate::identity::Typed<T>,
-        row: &Row,
-        offset: usize,
-        sql: &str,
-        populate_existing: bool,
-    ) -> Result<Obj<T>> {
-        let key = T::key_from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
-        if let Some(cell) = identity.get(&key) {
-            let refresh = populate_existing || cell.data.read_recursive().expired.any();
-            if refresh {
-                // Set the columns on the live value, so loaded relationships stay.
-                let mut data = cell.data.write();
-                for c in 0..T::TABLE.columns.len() {
-                    data.value
-                        .set_column(c, row, offset + c)
-                        .map_err(|e| Error::statement(e, sql))?;
-                }
-                data.committed = None;
-                data.expired.clear_all();
-                drop(data);
-                cell.meta().touched = false;
-            }
-            return Ok(Obj::from_cell(cell));
-        }
-        let value = T::from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
-        let obj = Obj::new(value);
-        {
-            let mut meta = obj.cell.meta();
-            meta.status = ObjectState::Persistent;
-            meta.session = Some(self.inner.id);
-            meta.sink = Some(self.inner.dirty.clone());
-        }
-        identity.insert(key, &obj.cell);
-        Ok(obj)
+        let mut objs = self.load_rows_at::<T, _>([row], 0, sql, populate_existing)?;
+        objs.pop().ok_or(Error::NoResultFound)
     }
 
     /// Implements [`AsyncSession::refresh`].
@@ -456,5 +423,12 @@ impl AsyncSession {
     /// Implements [`AsyncSession::is_empty`].
     pub(crate) fn is_empty_impl(&self) -> bool {
         self.len_impl() == 0
+    }
+}
+
+impl LoadTarget for AsyncSession {
+    fn load(&self, f: &mut dyn FnMut(&mut crate::identity::IdentityMap, Owner<'_>)) {
+        let mut state = self.state();
+        f(&mut state.identity, self.owner());
     }
 }

@@ -15,7 +15,7 @@ use super::{AsyncSession, Bound};
 use crate::connection::{AsyncConnection, Param};
 use crate::entity::{Entity, OwnedParam};
 use crate::error::{Error, Result};
-use crate::loader::{Loader, LoaderKind};
+use crate::statement::{Loader, LoaderKind};
 use crate::object::Obj;
 use crate::result::{ColumnsResult, EntityResult, RowResult, ScalarResult};
 use crate::statement::{Columns, Select, SelectColumns, Text};

@@ -9,7 +9,7 @@ use super::columns::Columns;
 use super::expr::{Expr, IntoColumn, Order, Term};
 use crate::entity::{Entity, OwnedParam, Table};
 use crate::flush::quote;
-use crate::loader::{Loader, LoaderKind};
+use super::loader::{Loader, LoaderKind};
 
 /// How a relationship joins its two tables (from `A::C.bs` / `B::C.a`; plumbing).
 #[derive(Debug, Clone, Copy)]

@@ -15,8 +15,36 @@ use crate::error::Result;
 use crate::flush::quote;
 use crate::object::Obj;
 use crate::relationship::{Collection, Reference};
-use crate::session::AsyncSession;
-use crate::statement::{Col, JoinOn, Relation};
+use crate::identity::{IdentityMap, Owner, load_rows_at};
+use super::{Col, JoinOn, Relation};
+
+/// Where loaded rows become objects: the session that runs the statement (its identity map,
+/// and the owner its objects get). Loaders are data the session executes; they reach it only
+/// through this.
+pub(crate) trait LoadTarget: Sync {
+    /// Runs `f` on the identity map, under the session's state lock.
+    fn load(&self, f: &mut dyn FnMut(&mut IdentityMap, Owner<'_>));
+}
+
+/// Rows (the table's columns at `offset..`) as objects of `target`'s identity map.
+fn load_into<'r, T: Entity, I>(
+    target: &dyn LoadTarget,
+    rows: I,
+    offset: usize,
+    sql: &str,
+) -> Result<Vec<Obj<T>>>
+where
+    I: IntoIterator<Item = &'r Row>,
+{
+    let mut rows = Some(rows);
+    let mut out = Ok(Vec::new());
+    target.load(&mut |map, owner| {
+        if let Some(rows) = rows.take() {
+            out = load_rows_at::<T, I>(map, owner, rows, offset, sql, false);
+        }
+    });
+    out
+}
 
 /// The hasher of the loaders' key maps.
 type Hasher = foldhash::quality::RandomState;
@@ -31,7 +59,7 @@ const CHUNK: usize = 50_000;
 
 type LoadFn<T> = Box<
     dyn for<'a> Fn(
-            &'a AsyncSession,
+            &'a dyn LoadTarget,
             &'a mut AsyncConnection,
             &'a [Obj<T>],
         ) -> BoxFuture<'a, Result<()>>
@@ -41,7 +69,7 @@ type LoadFn<T> = Box<
 
 /// Fills a joined relationship from the rows' columns `offset..`, one row per object.
 type ApplyFn<T> =
-    Box<dyn Fn(&AsyncSession, &[Row], usize, &[Obj<T>], &str) -> Result<()> + Send + Sync>;
+    Box<dyn Fn(&dyn LoadTarget, &[Row], usize, &[Obj<T>], &str) -> Result<()> + Send + Sync>;
 
 /// A loader option for a query of `T` (from [`selectinload`] or [`joinedload`]).
 pub struct Loader<T: Entity> {
@@ -149,7 +177,7 @@ where
                     keys.retain(|k| by_parent.insert(k.clone(), Vec::new()).is_none());
                     for chunk in keys.chunks(CHUNK) {
                         let rows = conn.query_uncached(&sql, &[&chunk]).await?;
-                        for child in session.load_rows::<C>(&rows, &sql, false)? {
+                        for child in load_into::<C, _>(session, &rows, 0, &sql)? {
                             if let Some(key) = child.peek(child_key) {
                                 by_parent.entry(key).or_default().push(child);
                             }
@@ -199,7 +227,7 @@ where
                         HashMap::with_capacity_and_hasher(keys.len(), Hasher::default());
                     for chunk in keys.chunks(CHUNK) {
                         let rows = conn.query_uncached(&sql, &[&chunk]).await?;
-                        for parent in session.load_rows::<P>(&rows, &sql, false)? {
+                        for parent in load_into::<P, _>(session, &rows, 0, &sql)? {
                             parents.insert(parent.peek(parent_key), parent);
                         }
                     }
@@ -264,14 +292,14 @@ where
                     .map(|row| row.try_get::<_, Option<K>>(at).map(|k| k.is_some()))
                     .collect::<std::result::Result<Vec<bool>, _>>()
                     .map_err(|e| crate::Error::statement(e, sql))?;
-                let parents = session.load_rows_at::<P, _>(
+                let parents = load_into::<P, _>(
+                    session,
                     rows.iter()
                         .zip(&linked)
                         .filter(|(_, linked)| **linked)
                         .map(|(row, _)| row),
                     offset,
                     sql,
-                    false,
                 )?;
                 let mut parents = parents.into_iter();
                 for (child, linked) in children.iter().zip(linked) {
