@@ -7,8 +7,8 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::engine::Engine;
-use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::model::Entity;
 use crate::session::{AsyncSession, BindRouter, Info, SessionConfig};
 
 /// A session type a factory can make (SQLAlchemy's `class_`): [`AsyncSession`], or a user type

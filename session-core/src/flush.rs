@@ -24,9 +24,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::connection::{AsyncConnection, Param};
-use crate::entity::{Entity, OwnedParam, Table};
 use crate::error::{Error, Result};
-use crate::object::{AnyObj, Obj, ObjectState, same_row};
+use crate::model::{AnyObj, Obj, ObjectState, same_row};
+use crate::model::{Entity, OwnedParam, Table};
 
 /// Rows per statement.
 pub(crate) const CHUNK: usize = 20_000;

@@ -15,9 +15,9 @@ use foldhash::quality::RandomState;
 
 use tokio_postgres::Row;
 
-use crate::entity::Entity;
 use crate::error::{Error, Result};
-use crate::object::{AnyObj, Cell, DirtySink, ErasedCell, Obj, ObjectState};
+use crate::model::Entity;
+use crate::model::{AnyObj, Cell, DirtySink, ErasedCell, Obj, ObjectState};
 
 /// Objects by entity type and key, held weakly.
 #[derive(Default)]

@@ -40,16 +40,15 @@ pub mod blocking;
 
 mod connection;
 mod engine;
-mod entity;
 mod error;
 mod factory;
 mod flush;
 mod identity;
+mod mapper;
 mod metadata;
-mod object;
+mod model;
 mod pipeline;
 mod pool;
-mod relationship;
 mod result;
 mod session;
 mod statement;
@@ -58,12 +57,12 @@ mod url;
 
 pub use connection::{AsyncConnection, Param};
 pub use engine::{Engine, EngineBuilder, PoolStatus, create_async_engine};
-pub use entity::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
 pub use error::{Error, Result};
 pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_sessionmaker};
 pub use metadata::MetaData;
-pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
-pub use relationship::{Collection, Link, Reference};
+pub use model::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
+pub use model::{Collection, Link, Reference};
+pub use model::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
 pub use result::{ColumnsResult, DmlResult, EntityResult, RowResult, ScalarResult};
 pub use session::{
     AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable,
@@ -88,6 +87,7 @@ pub use tokio_postgres;
 /// What `#[derive(Entity)]`'s generated code names. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::mapper::handle as mapper;
     pub use postgres_types::ToSql;
     pub use std::boxed::Box;
     pub use std::vec::Vec;

@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 
 use crate::connection::AsyncConnection;
-use crate::entity::{Column, Entity, Table};
 use crate::error::Result;
 use crate::flush::{dependency_order, quote};
+use crate::model::{Column, Entity, Table};
 
 /// A collection of mapped tables (SQLAlchemy's `Base.metadata`).
 ///

@@ -6,9 +6,9 @@
 use postgres_types::FromSqlOwned;
 use tokio_postgres::Row;
 
-use crate::entity::Entity;
 use crate::error::{Error, Result};
-use crate::object::Obj;
+use crate::model::Entity;
+use crate::model::Obj;
 use crate::statement::Columns;
 
 /// One value per row (SQLAlchemy's `ScalarResult`).

@@ -6,9 +6,9 @@ use tokio_postgres::Row;
 
 use super::AsyncSession;
 use super::query::{decode_rows, param_refs};
-use crate::entity::Entity;
 use crate::error::{Error, Result};
-use crate::object::{Obj, ObjectState};
+use crate::model::Entity;
+use crate::model::{Obj, ObjectState};
 use crate::result::{ColumnsResult, DmlResult};
 use crate::statement::{
     Columns, Delete, Dml, DmlKind, DmlStatement, Insert, Returning, Term, Update,
@@ -98,7 +98,7 @@ impl AsyncSession {
             match dml.kind {
                 DmlKind::Update => state.innermost().updated.push(obj),
                 DmlKind::Delete => {
-                    obj.cell.identity_remove(&mut state.identity);
+                    crate::mapper::of(&obj).identity_remove(&obj, &mut state.identity);
                     {
                         let mut m = obj.meta();
                         m.status = ObjectState::Deleted;

@@ -22,9 +22,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::connection::AsyncConnection;
 use crate::engine::Engine;
-use crate::entity::{Entity, Table};
 use crate::error::{Error, Result};
-use crate::object::AnyObj;
+use crate::model::AnyObj;
+use crate::model::{Entity, Table};
 
 pub use api::AsyncSession;
 pub use ops::IdentityKey;
@@ -462,7 +462,7 @@ impl AsyncSession {
     /// Takes the transaction's connections, refusing a concurrent operation (and a call made
     /// while this thread holds an object guard, which could wait on its own caller).
     pub(crate) fn lock_conns(&self) -> Result<ConnsGuard> {
-        crate::object::check_none_held("a session method that runs SQL")?;
+        crate::model::check_none_held("a session method that runs SQL")?;
         self.inner
             .conns
             .clone()

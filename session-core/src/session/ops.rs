@@ -6,12 +6,12 @@ use std::sync::{Arc, OnceLock, RwLock};
 use tokio_postgres::Row;
 
 use super::{AsyncSession, lock};
-use crate::statement::LoadTarget;
-use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::flush::quote;
 use crate::identity::{Owner, load_rows_at};
-use crate::object::{AnyObj, Obj, ObjectState, check_none_held, held_by_this_thread};
+use crate::model::Entity;
+use crate::model::{AnyObj, Obj, ObjectState, check_none_held, held_by_this_thread};
+use crate::statement::LoadTarget;
 
 /// An identity key: the entity's table and a primary key (SQLAlchemy's
 /// `(cls, (pk,), identity_token)`).
@@ -27,7 +27,7 @@ pub struct IdentityKey<T: Entity> {
 fn select_all_sql<T: Entity>() -> Arc<str> {
     static CACHE: OnceLock<RwLock<HashMap<usize, Arc<str>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(RwLock::default);
-    let key = T::TABLE as *const crate::entity::Table as usize;
+    let key = T::TABLE as *const crate::model::Table as usize;
     if let Some(sql) = cache.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return sql.clone();
     }
@@ -117,7 +117,7 @@ impl AsyncSession {
 
     /// Implements [`AsyncSession::make_transient`].
     pub(crate) fn make_transient_impl<T: Entity>(obj: &Obj<T>) {
-        use crate::object::ErasedCell;
+        use crate::model::ErasedCell;
         obj.cell.make_transient();
     }
 
@@ -246,7 +246,7 @@ impl AsyncSession {
     pub(crate) fn expire_impl<T: Entity>(&self, obj: &Obj<T>, attributes: &[&str]) -> Result<()> {
         check_none_held("AsyncSession::expire")?;
         let columns = self.persistent_columns(obj, attributes)?;
-        use crate::object::ErasedCell;
+        use crate::model::ErasedCell;
         if attributes.is_empty() {
             obj.cell.expire(None);
         } else {

@@ -13,12 +13,12 @@ use tokio_postgres::Row;
 
 use super::{AsyncSession, Bound};
 use crate::connection::{AsyncConnection, Param};
-use crate::entity::{Entity, OwnedParam};
 use crate::error::{Error, Result};
-use crate::statement::{Loader, LoaderKind};
-use crate::object::Obj;
+use crate::model::Obj;
+use crate::model::{Entity, OwnedParam};
 use crate::result::{ColumnsResult, EntityResult, RowResult, ScalarResult};
 use crate::statement::{Columns, Select, SelectColumns, Text};
+use crate::statement::{Loader, LoaderKind};
 
 /// Rows fetched per round trip by `stream` / `stream_scalars`.
 pub const STREAM_CHUNK: usize = 1000;

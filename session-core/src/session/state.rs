@@ -4,7 +4,8 @@
 
 use crate::error::{Error, Result};
 use crate::identity::IdentityMap;
-use crate::object::{AnyObj, DirtySink, ObjectState};
+use crate::mapper;
+use crate::model::{AnyObj, DirtySink, ObjectState};
 
 /// What one transaction level (the root, or a savepoint) did, for rollback and commit.
 #[derive(Default)]
@@ -199,7 +200,7 @@ impl SessionState {
                 Ok(())
             }
             Action::Reattach => {
-                if let Some(other) = obj.cell.clone().identity_insert(&mut self.identity) {
+                if let Some(other) = mapper::of(obj).identity_insert(obj, &mut self.identity) {
                     let mut m = obj.meta();
                     m.status = ObjectState::Detached;
                     m.session = None;
@@ -294,7 +295,7 @@ impl SessionState {
     fn forget(&mut self, obj: &AnyObj) {
         self.new.retain(|o| !o.ptr_eq(obj));
         self.deleted.retain(|o| !o.ptr_eq(obj));
-        obj.cell.identity_remove(&mut self.identity);
+        mapper::of(obj).identity_remove(obj, &mut self.identity);
     }
 
     /// Detaches everything (close, reset, expunge_all). With `break_cycles`, a relationship
@@ -417,7 +418,7 @@ impl SessionState {
                 ObjectState::Pending | ObjectState::Persistent | ObjectState::Deleted
             );
             if ours && gone.insert(obj.id()) {
-                obj.cell.identity_remove(&mut self.identity);
+                mapper::of(&obj).identity_remove(&obj, &mut self.identity);
                 obj.cell.make_transient();
             }
         }
@@ -432,7 +433,7 @@ impl SessionState {
                 m.status = ObjectState::Persistent;
                 m.marked_deleted = false;
             }
-            let _ = obj.cell.clone().identity_insert(&mut self.identity);
+            let _ = mapper::of(&obj).identity_insert(&obj, &mut self.identity);
             obj.cell.expire(None);
         }
         let unmarked: std::collections::HashSet<u64> = marked

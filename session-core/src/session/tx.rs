@@ -5,11 +5,12 @@ use std::collections::{HashMap, HashSet};
 
 use super::state::{Failed, SessionState};
 use super::{AsyncSession, Bound, lock};
-use crate::entity::Table;
 use crate::error::{Error, Result};
 use crate::flush::dependency_order;
-use crate::object::{AnyObj, ObjectState};
-use crate::relationship::Link;
+use crate::mapper;
+use crate::model::Link;
+use crate::model::Table;
+use crate::model::{AnyObj, ObjectState};
 
 /// Work found by a flush, grouped per entity type (by `TypeId`) in first-seen order.
 #[derive(Default)]
@@ -306,12 +307,13 @@ impl AsyncSession {
                 }
                 let engine = self.resolve_bind(Some(table), Some(t), true)?;
                 let conn = self.conn_for(conns, &engine).await?;
-                objs[0].cell.insert_batch(conn, &objs).await?;
+                let mapper = mapper::of(&objs[0]);
+                mapper.insert_batch(conn, &objs).await?;
                 let mut state = self.state();
                 let done: HashSet<u64> = objs.iter().map(AnyObj::id).collect();
                 state.new.retain(|o| !done.contains(&o.id()));
                 for obj in &objs {
-                    if let Some(other) = obj.cell.clone().identity_insert(&mut state.identity) {
+                    if let Some(other) = mapper.identity_insert(obj, &mut state.identity) {
                         return Err(Error::InvalidRequest(format!(
                             "New instance {obj:?} conflicts with persistent instance {other}"
                         )));
@@ -343,7 +345,7 @@ impl AsyncSession {
             if let Some(objs) = plan.updates.get(&t) {
                 let engine = self.resolve_bind(Some(table), Some(t), true)?;
                 let conn = self.conn_for(conns, &engine).await?;
-                let updated = objs[0].cell.update_batch(conn, objs).await?;
+                let updated = mapper::of(&objs[0]).update_batch(conn, objs).await?;
                 self.state().innermost().updated.extend(updated);
             }
         }
@@ -351,12 +353,13 @@ impl AsyncSession {
             if let Some(objs) = plan.deletes.get(&t) {
                 let engine = self.resolve_bind(Some(table), Some(t), true)?;
                 let conn = self.conn_for(conns, &engine).await?;
-                objs[0].cell.delete_batch(conn, objs).await?;
+                let mapper = mapper::of(&objs[0]);
+                mapper.delete_batch(conn, objs).await?;
                 let mut state = self.state();
                 let done: HashSet<u64> = objs.iter().map(AnyObj::id).collect();
                 state.deleted.retain(|o| !done.contains(&o.id()));
                 for obj in objs {
-                    obj.cell.identity_remove(&mut state.identity);
+                    mapper.identity_remove(obj, &mut state.identity);
                     state.innermost().deleted.push(obj.clone());
                 }
             }

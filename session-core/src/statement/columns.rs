@@ -4,7 +4,7 @@
 use tokio_postgres::Row;
 
 use super::expr::{IntoColumn, Term};
-use crate::entity::Table;
+use crate::model::Table;
 
 /// One column expression or a tuple of up to eight, decoded as one value or a tuple.
 pub trait Columns: Send + Sync + 'static {

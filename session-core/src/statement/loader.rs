@@ -9,14 +9,14 @@ use std::hash::Hash;
 use futures::future::BoxFuture;
 use tokio_postgres::Row;
 
+use super::{Col, JoinOn, Relation};
 use crate::connection::AsyncConnection;
-use crate::entity::{ColumnType, Entity};
 use crate::error::Result;
 use crate::flush::quote;
-use crate::object::Obj;
-use crate::relationship::{Collection, Reference};
 use crate::identity::{IdentityMap, Owner, load_rows_at};
-use super::{Col, JoinOn, Relation};
+use crate::model::Obj;
+use crate::model::{Collection, Reference};
+use crate::model::{ColumnType, Entity};
 
 /// Where loaded rows become objects: the session that runs the statement (its identity map,
 /// and the owner its objects get). Loaders are data the session executes; they reach it only

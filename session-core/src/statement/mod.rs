@@ -9,7 +9,7 @@ use std::fmt;
 
 use postgres_types::ToSql;
 
-use crate::entity::OwnedParam;
+use crate::model::OwnedParam;
 
 mod columns;
 mod dml;

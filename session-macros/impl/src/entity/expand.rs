@@ -396,6 +396,11 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                 #key_expr
             }
 
+            #[inline]
+            fn __mapper() -> &'static (dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync) {
+                ::session_core::__private::mapper::<Self>()
+            }
+
             fn key_params(
                 key: &Self::Key,
             ) -> ::session_core::__private::Vec<&(dyn ::session_core::__private::ToSql + ::core::marker::Sync)> {

@@ -7,9 +7,9 @@
 
 use std::fmt;
 
-use crate::entity::Entity;
 use crate::error::{Error, Result};
-use crate::object::{AnyObj, Obj};
+use crate::model::Entity;
+use crate::model::{AnyObj, Obj};
 
 /// The objects of a one-to-many relationship (SQLAlchemy's `A.bs`).
 ///

@@ -7,8 +7,8 @@ use std::hash::Hash;
 use postgres_types::{FromSqlOwned, ToSql};
 use tokio_postgres::Row;
 
-use crate::object::Obj;
-use crate::relationship::Link;
+use crate::model::Link;
+use crate::model::Obj;
 
 /// A statement parameter that owns its value (e.g. one column of many objects as an array).
 pub type OwnedParam = Box<dyn ToSql + Sync + Send>;
@@ -253,6 +253,12 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
         let _ = other;
         true
     }
+
+    /// The entity's per-type persistence operations, as an opaque handle (plumbing written by
+    /// `#[derive(Entity)]` as `::session_core::__private::mapper::<Self>()`; a hand-written
+    /// impl writes the same). Not public API.
+    #[doc(hidden)]
+    fn __mapper() -> &'static (dyn std::any::Any + Send + Sync);
 
     /// Visits the objects `obj` reaches through its loaded relationships, as parent/child
     /// [`Link`]s (for the cascade of `add` and the foreign-key copy at flush). Entities without

@@ -36,8 +36,8 @@ pub use guard::{Ref, RefMut};
 pub(crate) use guard::{check_none_held, held_by_this_thread};
 pub(crate) use state::{Data, DirtySink, Meta, same_row};
 
-use crate::entity::Entity;
 use crate::error::Result;
+use crate::model::Entity;
 
 static NEXT_OBJECT: AtomicU64 = AtomicU64::new(1);
 

@@ -23,8 +23,8 @@ use std::ops::{Deref, DerefMut};
 use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
 
 use super::state::Data;
-use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::model::Entity;
 
 /// One guard a thread holds: the object's id, its entity's name, and whether it writes.
 #[derive(Clone, Copy)]

@@ -5,15 +5,8 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::{Arc, MutexGuard};
 
-use futures::future::BoxFuture;
-
 use super::{Cell, Meta, Obj, ObjectState};
-use crate::connection::AsyncConnection;
-use crate::entity::{Entity, Table};
-use crate::error::Result;
-use crate::flush;
-use crate::identity::IdentityMap;
-use crate::relationship::Link;
+use crate::model::{Entity, Link, Table};
 
 /// A type-erased object handle, as the session's collections (`new`, `dirty`, `deleted`,
 /// `identity_map`, iteration) return them. [`AnyObj::downcast`] gives the typed handle back.
@@ -92,28 +85,8 @@ pub(crate) trait ErasedCell: Send + Sync + 'static {
     fn unload_relations(&self);
     /// Visits the object's relationship links.
     fn relations(self: Arc<Self>, visit: &mut dyn FnMut(Link));
-    /// Registers the object in `map` under its key; describes the other object on a clash.
-    fn identity_insert(self: Arc<Self>, map: &mut IdentityMap) -> Option<String>;
-    /// Removes the object from `map`.
-    fn identity_remove(&self, map: &mut IdentityMap);
-    /// INSERTs `objs`, all of this object's type.
-    fn insert_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<()>>;
-    /// UPDATEs the changed ones of `objs`; returns those.
-    fn update_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<Vec<AnyObj>>>;
-    /// DELETEs `objs`.
-    fn delete_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<()>>;
+    /// The per-type operations of the object's entity (opaque here: see `crate::mapper`).
+    fn mapper_handle(&self) -> &'static (dyn Any + Send + Sync);
 }
 
 impl<T: Entity> ErasedCell for Cell<T> {
@@ -181,42 +154,7 @@ impl<T: Entity> ErasedCell for Cell<T> {
         T::relations(&Obj::from_cell(self), visit);
     }
 
-    fn identity_insert(self: Arc<Self>, map: &mut IdentityMap) -> Option<String> {
-        let key = self.data.read_recursive().value.key();
-        map.insert::<T>(key, self).map(|other| other.describe())
-    }
-
-    fn identity_remove(&self, map: &mut IdentityMap) {
-        let key = self.data.read_recursive().row_key();
-        // `remove` compares by pointer; find our own Arc through the map.
-        if let Some(cell) = map.get::<T>(&key) {
-            if cell.id == self.id {
-                map.remove::<T>(&key, &cell);
-            }
-        }
-    }
-
-    fn insert_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(flush::insert_batch::<T>(conn, objs))
-    }
-
-    fn update_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<Vec<AnyObj>>> {
-        Box::pin(flush::update_batch::<T>(conn, objs))
-    }
-
-    fn delete_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(flush::delete_batch::<T>(conn, objs))
+    fn mapper_handle(&self) -> &'static (dyn Any + Send + Sync) {
+        T::__mapper()
     }
 }

@@ -10,8 +10,8 @@
 
 use super::ObjectState;
 use super::erased::AnyObj;
-use crate::entity::Entity;
 use crate::error::{Error, Result};
+use crate::model::Entity;
 
 /// A session's list of objects to look at in its next flush.
 pub(crate) type DirtySink = std::sync::Arc<std::sync::Mutex<Vec<AnyObj>>>;

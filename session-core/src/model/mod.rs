@@ -1,0 +1,18 @@
+//! The mapped-object model, without I/O: the [`Entity`] trait and the static table description
+//! it carries (`entity`), the shared object handle [`Obj`] with its state and guards
+//! (`object`), and the relationship containers (`relationship`). The three refer to each other
+//! by nature (an entity's relationships hold handles of other entities; a handle holds an
+//! entity), so they are one module; nothing here knows the identity map, the connection or the
+//! SQL that persists objects: those sit above and reach an object's type through its
+//! [`mapper`](crate::mapper) handle.
+
+mod entity;
+mod object;
+mod relationship;
+
+pub use entity::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
+pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
+pub(crate) use object::{
+    Cell, DirtySink, ErasedCell, check_none_held, held_by_this_thread, same_row,
+};
+pub use relationship::{Collection, Link, Reference};
