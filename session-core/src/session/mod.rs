@@ -8,11 +8,13 @@
 //! operations are not permitted" error instead of corrupting state or deadlocking.
 
 mod api;
+mod connection;
 mod dml;
 mod ops;
 mod query;
 mod state;
 mod tx;
+mod unit_of_work;
 
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
@@ -27,10 +29,11 @@ use crate::model::AnyObj;
 use crate::model::{Entity, Table};
 
 pub use api::AsyncSession;
+pub use connection::SessionConnection;
 pub use ops::IdentityKey;
 pub use query::{Executable, ObjStream, ReturnsRows, STREAM_CHUNK, Value};
 use state::SessionState;
-pub use tx::{AsyncSessionTransaction, NoAutoflush, SessionConnection, TransactionInfo};
+pub use tx::{AsyncSessionTransaction, NoAutoflush, TransactionInfo};
 
 /// The session's user dictionary (SQLAlchemy's `Session.info`).
 pub type Info = BTreeMap<String, String>;

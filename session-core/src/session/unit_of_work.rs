@@ -1,0 +1,364 @@
+//! The unit of work: what a flush writes and in which order. Pending objects are inserted in
+//! waves (an object after every pending object it refers to, so trees and cycles of tables
+//! get their keys first), then updates and deletes go out per entity type in foreign-key order;
+//! each type's batched SQL is reached through its mapper.
+
+use std::any::TypeId;
+use std::collections::{HashMap, HashSet};
+
+use super::state::{Failed, SessionState};
+use super::{AsyncSession, Bound, lock};
+use crate::error::{Error, Result};
+use crate::flush::dependency_order;
+use crate::mapper;
+use crate::model::{AnyObj, Link, ObjectState, Table};
+
+/// Work found by a flush, grouped per entity type (by `TypeId`) in first-seen order.
+#[derive(Default)]
+struct Plan {
+    types: Vec<(TypeId, &'static Table)>,
+    inserts: Vec<AnyObj>,
+    updates: HashMap<TypeId, Vec<AnyObj>>,
+    deletes: HashMap<TypeId, Vec<AnyObj>>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Update,
+    Delete,
+}
+
+impl Plan {
+    fn note_type(&mut self, obj: &AnyObj) -> TypeId {
+        let t = obj.cell.entity_type();
+        if !self.types.iter().any(|(id, _)| *id == t) {
+            self.types.push((t, obj.table()));
+        }
+        t
+    }
+
+    fn insert(&mut self, obj: AnyObj) {
+        self.note_type(&obj);
+        self.inserts.push(obj);
+    }
+
+    fn push(&mut self, kind: Kind, obj: AnyObj) {
+        let t = self.note_type(&obj);
+        let map = match kind {
+            Kind::Update => &mut self.updates,
+            Kind::Delete => &mut self.deletes,
+        };
+        map.entry(t).or_default().push(obj);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// The plan's types with their tables in foreign-key order (parents first).
+    fn ordered_types(&self) -> Vec<(TypeId, &'static Table)> {
+        let tables: Vec<&'static Table> = self.types.iter().map(|(_, t)| *t).collect();
+        dependency_order(&tables)
+            .into_iter()
+            .map(|i| self.types[i])
+            .collect()
+    }
+}
+
+/// Splits `inserts` into waves: an object comes in a later wave than every pending object it
+/// refers to through a relationship, so that parents of the same table (a tree) or of a
+/// cycle of tables get their keys before their children are inserted. Within a wave, tables
+/// keep foreign-key order. Refuses a cycle of pending rows, which no order can insert.
+fn insert_waves(inserts: &[AnyObj], links: &[Link]) -> Result<Vec<Vec<AnyObj>>> {
+    let index: HashMap<u64, usize> = inserts
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id(), i))
+        .collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); inserts.len()];
+    let mut waiting = vec![0usize; inserts.len()];
+    let mut seen = HashSet::new();
+    for link in links {
+        if let (Some(&p), Some(&c)) = (index.get(&link.parent.id()), index.get(&link.child.id())) {
+            if p != c && seen.insert((p, c)) {
+                children[p].push(c);
+                waiting[c] += 1;
+            }
+        }
+    }
+    let mut wave: Vec<usize> = (0..inserts.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut waves = Vec::new();
+    let mut placed = 0;
+    while !wave.is_empty() {
+        placed += wave.len();
+        let mut next = Vec::new();
+        for &p in &wave {
+            for &c in &children[p] {
+                waiting[c] -= 1;
+                if waiting[c] == 0 {
+                    next.push(c);
+                }
+            }
+        }
+        waves.push(wave.iter().map(|&i| inserts[i].clone()).collect());
+        wave = next;
+    }
+    if placed < inserts.len() {
+        let stuck: Vec<String> = (0..inserts.len())
+            .filter(|&i| waiting[i] > 0)
+            .take(5)
+            .map(|i| format!("{:?}", inserts[i]))
+            .collect();
+        return Err(Error::InvalidRequest(format!(
+            "Circular dependency detected between pending objects ({}): each refers to another \
+             one that has no key yet, so no insert order works; flush one of them first, or \
+             break the cycle with a nullable foreign key set after the flush",
+            stuck.join(", ")
+        )));
+    }
+    Ok(waves)
+}
+
+/// True when `obj` is a persistent object of session `me` that a flush may UPDATE.
+fn is_flushable_update(obj: &AnyObj, me: u64) -> bool {
+    let m = obj.meta();
+    m.status == ObjectState::Persistent && m.session == Some(me) && !m.marked_deleted
+}
+
+/// Marks the session failed if a flush is dropped before it finishes.
+struct FlushGuard<'a> {
+    session: &'a AsyncSession,
+    level: usize,
+    armed: bool,
+}
+
+impl Drop for FlushGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut state = self.session.state();
+            if state.failed.is_none() {
+                state.failed = Some(Failed {
+                    level: self.level.max(1),
+                    cause: "the flush was cancelled before it finished (its future was \
+                            dropped); the database transaction is rolled back"
+                        .into(),
+                });
+            }
+        }
+    }
+}
+
+impl AsyncSession {
+    /// True when there is anything to flush.
+    pub(crate) fn has_changes(&self, state: &SessionState) -> bool {
+        !state.new.is_empty() || !state.deleted.is_empty() || !lock(&self.inner.dirty).is_empty()
+    }
+
+    /// Implements [`AsyncSession::flush`].
+    pub(crate) async fn flush_impl(&self) -> Result<()> {
+        let mut conns = self.lock_conns()?;
+        self.flush_locked(&mut conns).await
+    }
+
+    pub(crate) async fn flush_locked(&self, conns: &mut Vec<Bound>) -> Result<()> {
+        let me = self.inner.id;
+        let (plan, links, looked_at, depth) = {
+            let mut state = self.state();
+            state.check_usable()?;
+            let queued = self.take_queued();
+            if state.new.is_empty() && state.deleted.is_empty() && queued.is_empty() {
+                return Ok(());
+            }
+            let links = self.cascade(&mut state, &queued)?;
+            let mut plan = Plan::default();
+            for obj in &state.new {
+                plan.insert(obj.clone());
+            }
+            let mut seen = HashSet::new();
+            let mut looked_at = Vec::new();
+            for obj in queued {
+                if seen.insert(obj.id()) && is_flushable_update(&obj, me) {
+                    looked_at.push(obj.clone());
+                    plan.push(Kind::Update, obj);
+                }
+            }
+            for obj in &state.deleted {
+                plan.push(Kind::Delete, obj.clone());
+            }
+            if plan.is_empty() {
+                return Ok(());
+            }
+            state.autobegin();
+            (plan, links, looked_at, state.depth())
+        };
+        let mut guard = FlushGuard {
+            session: self,
+            level: depth,
+            armed: true,
+        };
+        let result = self.run_plan(conns, plan, &links, looked_at).await;
+        guard.armed = false;
+        if let Err(e) = result {
+            self.flush_failed(conns, depth, &e).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The objects queued for the next flush, each taken off the queue.
+    fn take_queued(&self) -> Vec<AnyObj> {
+        let queued = std::mem::take(&mut *lock(&self.inner.dirty));
+        for obj in &queued {
+            obj.meta().queued = false;
+        }
+        queued
+    }
+
+    /// A flush failed at transaction level `depth`: in a savepoint, only the savepoint is rolled
+    /// back in the database and the session waits for that savepoint's rollback (SQLAlchemy);
+    /// at the root, the database transaction is rolled back now and the session waits for
+    /// `rollback()`.
+    async fn flush_failed(&self, conns: &mut Vec<Bound>, depth: usize, e: &Error) {
+        let cause = e.to_string();
+        if depth > 1 && !e.is_in_doubt() {
+            let mut ok = true;
+            for bound in conns.iter_mut() {
+                ok &= bound.rollback_level(depth).await.is_ok();
+            }
+            if ok {
+                self.state().failed = Some(Failed {
+                    level: depth,
+                    cause,
+                });
+                return;
+            }
+        }
+        self.state().failed = Some(Failed { level: 1, cause });
+        if e.is_in_doubt() {
+            return; // the connection is gone; rollback() ends the transaction
+        }
+        // Roll the database back now, so no connection idles in a failed transaction.
+        for mut bound in conns.drain(..) {
+            let _ = bound.rollback_root().await;
+            bound.release().await;
+        }
+    }
+
+    /// Walks the relationships of pending and changed objects: transient objects they reach
+    /// are added (SQLAlchemy's save-update cascade); returns every parent/child link.
+    fn cascade(&self, state: &mut SessionState, queued: &[AnyObj]) -> Result<Vec<Link>> {
+        let me = self.inner.id;
+        let mut links = Vec::new();
+        let mut queue: Vec<AnyObj> = state.new.iter().chain(queued).cloned().collect();
+        let mut visited = HashSet::new();
+        while let Some(obj) = queue.pop() {
+            if !visited.insert(obj.id()) {
+                continue;
+            }
+            let mut found = Vec::new();
+            obj.cell.clone().relations(&mut |link| found.push(link));
+            for link in found {
+                for other in [&link.parent, &link.child] {
+                    if other.state() == ObjectState::Transient {
+                        state.add(other, me, &self.inner.dirty, AsyncSession::is_alive)?;
+                        queue.push(other.clone());
+                    }
+                }
+                links.push(link);
+            }
+        }
+        Ok(links)
+    }
+
+    async fn run_plan(
+        &self,
+        conns: &mut Vec<Bound>,
+        mut plan: Plan,
+        links: &[Link],
+        mut looked_at: Vec<AnyObj>,
+    ) -> Result<()> {
+        let me = self.inner.id;
+        let types = plan.ordered_types();
+        let inserts = std::mem::take(&mut plan.inserts);
+        for wave in insert_waves(&inserts, links)? {
+            let in_wave: HashSet<u64> = wave.iter().map(AnyObj::id).collect();
+            // Children take their parents' keys (parents were inserted in earlier waves).
+            for link in links.iter().filter(|l| in_wave.contains(&l.child.id())) {
+                link.apply();
+            }
+            for &(t, table) in &types {
+                let objs: Vec<AnyObj> = wave
+                    .iter()
+                    .filter(|o| o.cell.entity_type() == t)
+                    .cloned()
+                    .collect();
+                if objs.is_empty() {
+                    continue;
+                }
+                let engine = self.resolve_bind(Some(table), Some(t), true)?;
+                let conn = self.conn_for(conns, &engine).await?;
+                let mapper = mapper::of(&objs[0]);
+                mapper.insert_batch(conn, &objs).await?;
+                let mut state = self.state();
+                let done: HashSet<u64> = objs.iter().map(AnyObj::id).collect();
+                state.new.retain(|o| !done.contains(&o.id()));
+                for obj in &objs {
+                    if let Some(other) = mapper.identity_insert(obj, &mut state.identity) {
+                        return Err(Error::InvalidRequest(format!(
+                            "New instance {obj:?} conflicts with persistent instance {other}"
+                        )));
+                    }
+                    state.innermost().inserted.push(obj.clone());
+                }
+            }
+        }
+        // Persistent children moved to a parent get its key now, and are updated below.
+        for link in links {
+            link.apply();
+        }
+        let inserted: HashSet<u64> = inserts.iter().map(AnyObj::id).collect();
+        let mut seen: HashSet<u64> = looked_at.iter().map(AnyObj::id).collect();
+        for obj in self.take_queued() {
+            let id = obj.id();
+            if inserted.contains(&id) {
+                // Changed while its INSERT ran: look at it in the next flush.
+                obj.meta().enqueue(|| obj.clone());
+                continue;
+            }
+            if seen.insert(id) && is_flushable_update(&obj, me) {
+                looked_at.push(obj.clone());
+                plan.push(Kind::Update, obj);
+            }
+        }
+        let types = plan.ordered_types();
+        for &(t, table) in &types {
+            if let Some(objs) = plan.updates.get(&t) {
+                let engine = self.resolve_bind(Some(table), Some(t), true)?;
+                let conn = self.conn_for(conns, &engine).await?;
+                let updated = mapper::of(&objs[0]).update_batch(conn, objs).await?;
+                self.state().innermost().updated.extend(updated);
+            }
+        }
+        for &(t, table) in types.iter().rev() {
+            if let Some(objs) = plan.deletes.get(&t) {
+                let engine = self.resolve_bind(Some(table), Some(t), true)?;
+                let conn = self.conn_for(conns, &engine).await?;
+                let mapper = mapper::of(&objs[0]);
+                mapper.delete_batch(conn, objs).await?;
+                let mut state = self.state();
+                let done: HashSet<u64> = objs.iter().map(AnyObj::id).collect();
+                state.deleted.retain(|o| !done.contains(&o.id()));
+                for obj in objs {
+                    mapper.identity_remove(obj, &mut state.identity);
+                    state.innermost().deleted.push(obj.clone());
+                }
+            }
+        }
+        // What this flush looked at is clean now: its columns were written and its
+        // relationships cascaded.
+        for obj in looked_at {
+            obj.cell.flushed();
+        }
+        Ok(())
+    }
+}
