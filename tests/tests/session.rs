@@ -208,6 +208,17 @@ async fn updates_send_changed_columns_only_and_dirty_is_optimistic() {
         .await
         .unwrap();
     assert_eq!(n, 2);
+    // The object whose write changed nothing is not stuck as "modified": a later real change
+    // is written (it was lost before: the flag that said "modified" also meant "queued").
+    assert!(!session.is_modified(&objs[0]));
+    objs[0].write().unwrap().data = "later".into();
+    assert_eq!(session.dirty().len(), 1);
+    session.commit().await.unwrap();
+    let n: i64 = conn
+        .scalar("SELECT count(*) FROM a WHERE data = 'later'", &[])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }
 
 #[tokio::test]

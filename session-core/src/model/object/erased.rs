@@ -89,6 +89,24 @@ pub(crate) trait ErasedCell: Send + Sync + 'static {
     fn mapper_handle(&self) -> &'static (dyn Any + Send + Sync);
 }
 
+impl<T: Entity> Cell<T> {
+    /// The value for writing, unless this thread holds a guard of the object: the session
+    /// calls that cannot fail (`close()`, `expire_all()`) never wait on their own caller; they
+    /// leave that object as it is and say so in the log.
+    fn data_unless_held(
+        &self,
+        what: &'static str,
+    ) -> Option<parking_lot::RwLockWriteGuard<'_, super::Data<T>>> {
+        if super::held_by_this_thread(self.id).is_some() {
+            tracing::warn!(target: "session_core::session", object = T::TABLE.entity, what,
+                "an object guard held by the caller kept the session from updating the object; \
+                 drop guards before calling the session");
+            return None;
+        }
+        Some(self.data.write())
+    }
+}
+
 impl<T: Entity> ErasedCell for Cell<T> {
     fn object_id(&self) -> u64 {
         self.id
@@ -119,7 +137,11 @@ impl<T: Entity> ErasedCell for Cell<T> {
     }
 
     fn expire(&self, columns: Option<&[usize]>) {
-        self.data.write().expire(columns);
+        let Some(mut data) = self.data_unless_held("expire") else {
+            return;
+        };
+        data.expire(columns);
+        drop(data);
         if columns.is_none() {
             self.meta().touched = false;
         }
@@ -135,15 +157,18 @@ impl<T: Entity> ErasedCell for Cell<T> {
     }
 
     fn make_transient(&self) {
-        let mut data = self.data.write();
-        data.committed = None;
-        data.expired.clear_all();
+        if let Some(mut data) = self.data_unless_held("make_transient") {
+            data.committed = None;
+            data.expired.clear_all();
+        }
         let mut meta = self.meta();
         *meta = Meta::default();
     }
 
     fn unload_relations(&self) {
-        let mut data = self.data.write();
+        let Some(mut data) = self.data_unless_held("unload_relations") else {
+            return;
+        };
         data.value.unload_relations();
         if let Some(image) = data.committed.as_mut() {
             image.unload_relations();
