@@ -165,7 +165,14 @@ impl SessionMaker {
         let session = self.session();
         let result = (|| {
             let tx = block_on(session.inner.begin())??;
-            match body(&session) {
+            let block = session.inner.enter_block(&tx);
+            let out = body(&session);
+            drop(block);
+            if !tx.is_current() {
+                tx.forget();
+                return out;
+            }
+            match out {
                 Ok(value) => {
                     block_on(tx.commit())??;
                     Ok(value)
@@ -392,7 +399,14 @@ impl Session {
         body: impl FnOnce(&Session) -> ::std::result::Result<T, E>,
     ) -> ::std::result::Result<T, E> {
         let tx = block_on(self.inner.begin())??;
-        match body(self) {
+        let block = self.inner.enter_block(&tx);
+        let out = body(self);
+        drop(block);
+        if !tx.is_current() {
+            tx.forget();
+            return out;
+        }
+        match out {
             Ok(value) => {
                 block_on(tx.commit())??;
                 Ok(value)

@@ -279,21 +279,27 @@ pub(crate) async fn insert_batch<T: Entity>(
     let server_filled: Vec<usize> = (0..table.columns.len())
         .filter(|&i| table.columns[i].server_filled())
         .collect();
-    // Group by which server-filled columns the object leaves to the server.
-    let mut groups: Vec<(Vec<usize>, Vec<Snapshot<T>>)> = Vec::new();
+    // Group by which server-filled columns the object leaves to the server (a bit each;
+    // objects almost always share one group).
+    let mut groups: Vec<(Vec<bool>, Vec<Snapshot<T>>)> = Vec::new();
+    let mut unset = vec![false; server_filled.len()];
     for obj in typed::<T>(objs) {
         let snapshot = obj.cell.data.read_recursive().value.clone();
-        let unset: Vec<usize> = server_filled
-            .iter()
-            .copied()
-            .filter(|&i| snapshot.column_is_unset(i))
-            .collect();
+        for (flag, &i) in unset.iter_mut().zip(&server_filled) {
+            *flag = snapshot.column_is_unset(i);
+        }
         match groups.iter_mut().find(|(u, _)| *u == unset) {
             Some((_, items)) => items.push((obj, snapshot)),
-            None => groups.push((unset, vec![(obj, snapshot)])),
+            None => groups.push((unset.clone(), vec![(obj, snapshot)])),
         }
     }
-    for (unset, items) in groups {
+    for (flags, items) in groups {
+        let unset: Vec<usize> = server_filled
+            .iter()
+            .zip(&flags)
+            .filter(|(_, unset)| **unset)
+            .map(|(&i, _)| i)
+            .collect();
         let shape = InsertShape::new(table, unset);
         insert_group(conn, &shape, items).await?;
     }
@@ -309,7 +315,10 @@ async fn insert_group<T: Entity>(
     let insert = &shape.insert;
     let batch_sql = insert_sql(table, shape);
     let single_sql = insert_one_sql(table, shape);
-    for chunk in items.chunks(CHUNK) {
+    let mut items = items;
+    while !items.is_empty() {
+        let rest = items.split_off(items.len().min(CHUNK));
+        let chunk = std::mem::replace(&mut items, rest);
         let refs: Vec<&T> = chunk.iter().map(|(_, s)| s).collect();
         let single = chunk.len() == 1;
         let owned: Vec<OwnedParam> = if single {
@@ -350,9 +359,11 @@ async fn insert_group<T: Entity>(
                 )));
             }
         }
-        for (i, (obj, snapshot)) in chunk.iter().enumerate() {
+        drop(params);
+        drop(owned);
+        drop(refs);
+        for (i, (obj, mut image)) in chunk.into_iter().enumerate() {
             let mut data = obj.cell.data.write();
-            let mut image = snapshot.clone();
             if shape.returning() {
                 let row = &rows[order[i]];
                 for &c in &shape.unset {
@@ -367,6 +378,7 @@ async fn insert_group<T: Entity>(
             data.expired.clear_all();
             let changed_meanwhile = !same_row(&data.value, &image);
             data.committed = changed_meanwhile.then(|| Box::new(image));
+            drop(data);
             let mut meta = obj.cell.meta();
             meta.status = ObjectState::Persistent;
             meta.touched = false;

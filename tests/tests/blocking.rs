@@ -174,3 +174,38 @@ fn blocking_calls_from_async_code_are_a_clear_error_without_a_panic() {
     let rt = current_thread_runtime();
     assert_eq!(rt.block_on(count_rows(&engine, "a")), 2);
 }
+
+#[test]
+fn work_after_an_explicit_commit_inside_a_blocking_transaction_block_is_refused() {
+    let _serial = serial();
+    let engine = blocking_engine("blocking_block", |url| {
+        Engine::builder(url).build().unwrap()
+    });
+    let maker = sessionmaker(engine.clone()).unwrap();
+    let result: Result<(), session_core::Error> = maker.begin(|s| {
+        s.add(&a("inside"))?;
+        s.commit()?;
+        let err = s.add(&a("after-commit")).expect_err("add after commit");
+        assert!(
+            err.to_string()
+                .starts_with("Can't operate on closed transaction inside context manager."),
+            "{err}"
+        );
+        Ok(())
+    });
+    result.unwrap();
+    let session = maker.session();
+    let result: Result<(), session_core::Error> = session.transaction(|s| {
+        s.add(&a("rolled"))?;
+        s.rollback()?;
+        assert!(s.add(&a("after-rollback")).is_err());
+        Ok(())
+    });
+    result.unwrap();
+    let rt = current_thread_runtime();
+    assert_eq!(
+        rt.block_on(count_rows(&engine, "a")),
+        1,
+        "only 'inside' is stored"
+    );
+}

@@ -598,3 +598,51 @@ async fn commit_after_a_failed_statement_in_the_transaction_is_an_error() {
         session.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_of_a_deadlock_victim_is_an_error() {
+    let engine = schema_engine("uow_deadlock", 4).await;
+    let seed = kept(&engine);
+    let rows: Vec<Obj<A>> = (0..2).map(|i| a(&format!("row{i}"))).collect();
+    seed.add_all(&rows).unwrap();
+    seed.commit().await.unwrap();
+    let (first, second) = (rows[0].read().unwrap().id, rows[1].read().unwrap().id);
+    seed.close().await;
+
+    let lock = |id: i32, data: &str| text(format!("UPDATE a SET data = '{data}' WHERE id = {id}"));
+    let one = std::sync::Arc::new(AsyncSession::new(engine.clone()));
+    let two = std::sync::Arc::new(AsyncSession::new(engine.clone()));
+    one.add(&a("one's new row")).unwrap();
+    one.flush().await.unwrap();
+    two.add(&a("two's new row")).unwrap();
+    two.flush().await.unwrap();
+    one.execute(lock(first, "one")).await.unwrap();
+    two.execute(lock(second, "two")).await.unwrap();
+    let (o, t) = (one.clone(), two.clone());
+    let a_side = tokio::spawn(async move { o.execute(lock(second, "one")).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let b_side = tokio::spawn(async move { t.execute(lock(first, "two")).await.map(|_| ()) });
+    let (ra, rb) = (a_side.await.unwrap(), b_side.await.unwrap());
+    let (victim, survivor) = match (&ra, &rb) {
+        (Err(e), Ok(())) => {
+            assert!(e.is_serialization_failure(), "{e}");
+            (one, two)
+        }
+        (Ok(()), Err(e)) => {
+            assert!(e.is_serialization_failure(), "{e}");
+            (two, one)
+        }
+        other => panic!("expected one deadlock victim: {other:?}"),
+    };
+    let err = victim
+        .commit()
+        .await
+        .expect_err("commit of the deadlock victim");
+    assert!(err.is_rolled_back(), "{err}");
+    survivor.commit().await.unwrap();
+    assert_eq!(
+        scalar_i64(&engine, "SELECT count(*) FROM a WHERE data LIKE '%new row'").await,
+        1,
+        "only the survivor's flushed row is stored"
+    );
+}

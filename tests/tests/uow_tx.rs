@@ -315,3 +315,95 @@ async fn close_while_the_same_task_holds_the_session_connection_does_not_hang() 
     drop(conn);
     wait_pool_idle(&engine).await;
 }
+
+#[tokio::test]
+async fn close_and_scoped_remove_while_the_same_task_holds_a_live_stream_do_not_hang() {
+    use futures::StreamExt;
+    let engine = schema_engine("tx_close_stream", 4).await;
+    let seed = AsyncSession::new(engine.clone());
+    for i in 0..3 {
+        seed.add(&a(&format!("s{i}"))).unwrap();
+    }
+    seed.commit().await.unwrap();
+    seed.close().await;
+
+    let session = AsyncSession::new(engine.clone());
+    let mut stream = session
+        .stream_scalars(session_core::select::<A>())
+        .await
+        .unwrap();
+    assert!(stream.next().await.unwrap().is_ok());
+    let closed = tokio::time::timeout(Duration::from_secs(5), session.close()).await;
+    assert!(closed.is_ok(), "close() waited for its own task's stream");
+    // The stream says the session was closed (rows already fetched may come first).
+    let mut closed_error = None;
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            closed_error = Some(e);
+            break;
+        }
+    }
+    drop(stream);
+    if let Some(e) = closed_error {
+        assert!(e.is_closed(), "{e}");
+    }
+    wait_pool_idle(&engine).await;
+
+    // The scoped registry's remove() goes through the same close.
+    let scoped = session_scoped::async_scoped_session(
+        async_sessionmaker(engine.clone()),
+        session_scoped::scope::current_task,
+    );
+    let held = scoped
+        .scope(async {
+            let mut stream = scoped
+                .stream_scalars(session_core::select::<A>())
+                .await
+                .unwrap();
+            assert!(stream.next().await.unwrap().is_ok());
+            let removed = tokio::time::timeout(Duration::from_secs(5), scoped.remove()).await;
+            drop(stream);
+            removed.is_ok()
+        })
+        .await;
+    assert!(held, "remove() waited for its own task's stream");
+    wait_pool_idle(&engine).await;
+}
+
+#[tokio::test]
+async fn a_dropped_flush_leaves_the_session_waiting_for_rollback_and_then_exact_rows() {
+    let engine = schema_engine("tx_flush_drop", 4).await;
+    let mut dropped = 0;
+    for polls in 0..10 {
+        let session = AsyncSession::new(engine.clone());
+        let objs: Vec<Obj<A>> = (0..50).map(|i| a(&format!("f{polls}-{i}"))).collect();
+        session.add_all(&objs).unwrap();
+        let done = poll_then_drop(session.flush(), polls).await;
+        // Go on using the session: add more, then commit.
+        session.add(&a(&format!("f{polls}-later"))).unwrap_or(());
+        let commit = session.commit().await;
+        match (done, commit) {
+            (Some(Ok(())), Ok(())) | (None, Ok(())) => {
+                // Finished, or dropped before anything was sent: all 51 rows are stored.
+                assert_eq!(rows_named(&engine, &format!("f{polls}-%")).await, 51);
+            }
+            (None, Err(e)) => {
+                dropped += 1;
+                assert!(e.is_pending_rollback() || e.is_in_doubt(), "{e}");
+                assert_eq!(
+                    rows_named(&engine, &format!("f{polls}-%")).await,
+                    0,
+                    "a cancelled flush commits nothing"
+                );
+                session.rollback().await.unwrap();
+                session.add(&a(&format!("f{polls}-after"))).unwrap();
+                session.commit().await.unwrap();
+                assert_eq!(rows_named(&engine, &format!("f{polls}-%")).await, 1);
+            }
+            (d, c) => panic!("polls {polls}: flush {d:?}, commit {c:?}"),
+        }
+        session.close().await;
+    }
+    assert!(dropped > 0, "no flush was dropped in flight");
+    wait_pool_idle(&engine).await;
+}

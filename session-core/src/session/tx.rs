@@ -136,11 +136,10 @@ impl AsyncSession {
         E: From<Error>,
     {
         let tx = self.begin().await?;
-        let block = BlockGuard::enter(self, tx.id);
+        let block = self.enter_block(&tx);
         let out = body.await;
         drop(block);
-        let still_open = self.state().level_id(1) == Some(tx.id);
-        if !still_open {
+        if !tx.is_current() {
             tx.forget();
             return out;
         }
@@ -157,6 +156,12 @@ impl AsyncSession {
                 Err(e)
             }
         }
+    }
+
+    /// Marks the session as running the block of `tx` (a root transaction) until the guard
+    /// drops: work after `tx` was ended by hand is refused meanwhile.
+    pub(crate) fn enter_block(&self, tx: &AsyncSessionTransaction) -> BlockGuard<'_> {
+        BlockGuard::enter(self, tx.id)
     }
 
     /// Implements [`AsyncSession::scope`].
@@ -308,7 +313,7 @@ impl AsyncSession {
 
 /// Marks the session as inside a `transaction(...)` block for its root transaction `id`, and
 /// unmarks it when the block ends (or its future is dropped).
-struct BlockGuard<'a> {
+pub(crate) struct BlockGuard<'a> {
     session: &'a AsyncSession,
     previous: Option<u64>,
 }
@@ -382,7 +387,13 @@ impl AsyncSessionTransaction {
             && state.failed.as_ref().is_none_or(|f| f.level > self.level)
     }
 
-    fn forget(mut self) {
+    /// True while the transaction this handle began is still open.
+    pub(crate) fn is_current(&self) -> bool {
+        self.session.state().level_id(self.level) == Some(self.id)
+    }
+
+    /// Ends the handle without acting (its transaction was ended by hand).
+    pub(crate) fn forget(mut self) {
         self.done = true;
     }
 }

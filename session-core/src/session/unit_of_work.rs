@@ -4,7 +4,11 @@
 //! each type's batched SQL is reached through its mapper.
 
 use std::any::TypeId;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+/// Sets and maps of object ids (a fast hash: a flush keys tens of thousands of them).
+type IdSet = std::collections::HashSet<u64, foldhash::fast::RandomState>;
+type IdMap<V> = HashMap<u64, V, foldhash::fast::RandomState>;
 
 use super::state::{Failed, SessionState};
 use super::{AsyncSession, Bound, lock};
@@ -69,30 +73,36 @@ impl Plan {
 /// refers to through a relationship, so that parents of the same table (a tree) or of a
 /// cycle of tables get their keys before their children are inserted. Within a wave, tables
 /// keep foreign-key order. Refuses a cycle of pending rows, which no order can insert.
-fn insert_waves(inserts: &[AnyObj], links: &[Link]) -> Result<Vec<Vec<AnyObj>>> {
-    let index: HashMap<u64, usize> = inserts
+fn insert_waves(inserts: &[AnyObj], links: &[Link]) -> Result<Waves> {
+    let index: IdMap<usize> = inserts
         .iter()
         .enumerate()
         .map(|(i, o)| (o.id(), i))
         .collect();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); inserts.len()];
     let mut waiting = vec![0usize; inserts.len()];
-    let mut seen = HashSet::new();
+    // Link `l` copies a key into insert `child_of[l]` (when that child is inserted here).
+    let mut child_of: Vec<Option<usize>> = Vec::with_capacity(links.len());
     for link in links {
-        if let (Some(&p), Some(&c)) = (index.get(&link.parent.id()), index.get(&link.child.id())) {
-            if p != c && seen.insert((p, c)) {
+        let child = index.get(&link.child.id()).copied();
+        child_of.push(child);
+        if let (Some(&p), Some(c)) = (index.get(&link.parent.id()), child) {
+            // A repeated edge counts twice on both sides, so it needs no dedup.
+            if p != c {
                 children[p].push(c);
                 waiting[c] += 1;
             }
         }
     }
+    let mut wave_of = vec![usize::MAX; inserts.len()];
     let mut wave: Vec<usize> = (0..inserts.len()).filter(|&i| waiting[i] == 0).collect();
-    let mut waves = Vec::new();
+    let mut waves: Vec<Vec<AnyObj>> = Vec::new();
     let mut placed = 0;
     while !wave.is_empty() {
         placed += wave.len();
         let mut next = Vec::new();
         for &p in &wave {
+            wave_of[p] = waves.len();
             for &c in &children[p] {
                 waiting[c] -= 1;
                 if waiting[c] == 0 {
@@ -116,7 +126,20 @@ fn insert_waves(inserts: &[AnyObj], links: &[Link]) -> Result<Vec<Vec<AnyObj>>> 
             stuck.join(", ")
         )));
     }
-    Ok(waves)
+    let mut links_of = vec![Vec::new(); waves.len()];
+    for (l, child) in child_of.into_iter().enumerate() {
+        if let Some(c) = child {
+            links_of[wave_of[c]].push(l);
+        }
+    }
+    Ok(Waves { waves, links_of })
+}
+
+/// Inserts in dependency order: `waves[w]` are inserted after every earlier wave, once the
+/// links `links_of[w]` (indices into the flush's links) copied their parents' keys in.
+struct Waves {
+    waves: Vec<Vec<AnyObj>>,
+    links_of: Vec<Vec<usize>>,
 }
 
 /// True when `obj` is a persistent object of session `me` that a flush may UPDATE.
@@ -174,7 +197,7 @@ impl AsyncSession {
             for obj in &state.new {
                 plan.insert(obj.clone());
             }
-            let mut seen = HashSet::new();
+            let mut seen = IdSet::default();
             let mut looked_at = Vec::new();
             for obj in queued {
                 if seen.insert(obj.id()) && is_flushable_update(&obj, me) {
@@ -250,7 +273,7 @@ impl AsyncSession {
         let me = self.inner.id;
         let mut links = Vec::new();
         let mut queue: Vec<AnyObj> = state.new.iter().chain(queued).cloned().collect();
-        let mut visited = HashSet::new();
+        let mut visited = IdSet::default();
         while let Some(obj) = queue.pop() {
             if !visited.insert(obj.id()) {
                 continue;
@@ -280,27 +303,26 @@ impl AsyncSession {
         let me = self.inner.id;
         let types = plan.ordered_types();
         let inserts = std::mem::take(&mut plan.inserts);
-        for wave in insert_waves(&inserts, links)? {
-            let in_wave: HashSet<u64> = wave.iter().map(AnyObj::id).collect();
+        let Waves { waves, links_of } = insert_waves(&inserts, links)?;
+        for (wave, wave_links) in waves.into_iter().zip(links_of) {
             // Children take their parents' keys (parents were inserted in earlier waves).
-            for link in links.iter().filter(|l| in_wave.contains(&l.child.id())) {
-                link.apply();
+            for l in wave_links {
+                links[l].apply();
+            }
+            let mut by_type: HashMap<TypeId, Vec<AnyObj>> = HashMap::new();
+            for obj in wave {
+                by_type.entry(obj.cell.entity_type()).or_default().push(obj);
             }
             for &(t, table) in &types {
-                let objs: Vec<AnyObj> = wave
-                    .iter()
-                    .filter(|o| o.cell.entity_type() == t)
-                    .cloned()
-                    .collect();
-                if objs.is_empty() {
+                let Some(objs) = by_type.remove(&t) else {
                     continue;
-                }
+                };
                 let engine = self.resolve_bind(Some(table), Some(t), true)?;
                 let conn = self.conn_for(conns, &engine).await?;
                 let mapper = mapper::of(&objs[0]);
                 mapper.insert_batch(conn, &objs).await?;
                 let mut state = self.state();
-                let done: HashSet<u64> = objs.iter().map(AnyObj::id).collect();
+                let done: IdSet = objs.iter().map(AnyObj::id).collect();
                 state.new.retain(|o| !done.contains(&o.id()));
                 for obj in &objs {
                     if let Some(other) = mapper.identity_insert(obj, &mut state.identity) {
@@ -316,8 +338,8 @@ impl AsyncSession {
         for link in links {
             link.apply();
         }
-        let inserted: HashSet<u64> = inserts.iter().map(AnyObj::id).collect();
-        let mut seen: HashSet<u64> = looked_at.iter().map(AnyObj::id).collect();
+        let inserted: IdSet = inserts.iter().map(AnyObj::id).collect();
+        let mut seen: IdSet = looked_at.iter().map(AnyObj::id).collect();
         for obj in self.take_queued() {
             let id = obj.id();
             if inserted.contains(&id) {
@@ -346,7 +368,7 @@ impl AsyncSession {
                 let mapper = mapper::of(&objs[0]);
                 mapper.delete_batch(conn, objs).await?;
                 let mut state = self.state();
-                let done: HashSet<u64> = objs.iter().map(AnyObj::id).collect();
+                let done: IdSet = objs.iter().map(AnyObj::id).collect();
                 state.deleted.retain(|o| !done.contains(&o.id()));
                 for obj in objs {
                     mapper.identity_remove(obj, &mut state.identity);
