@@ -27,14 +27,10 @@ use crate::connection::{AsyncConnection, Param};
 use crate::error::{Error, Result};
 use crate::model::{AnyObj, Obj, ObjectState, same_row};
 use crate::model::{Entity, OwnedParam, Table};
+use crate::sql::{self, quote};
 
 /// Rows per statement.
 pub(crate) const CHUNK: usize = 20_000;
-
-/// Quotes an SQL identifier.
-pub(crate) fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
 
 fn typed<T: Entity>(objs: &[AnyObj]) -> Vec<Obj<T>> {
     objs.iter().filter_map(AnyObj::downcast::<T>).collect()
@@ -244,11 +240,6 @@ fn insert_by_input_row_sql(table: &Table, shape: &InsertShape) -> String {
 
 /// `INSERT INTO t (cols) VALUES ($1, ...) RETURNING ...`: the plain form for one row.
 fn insert_one_sql(table: &Table, shape: &InsertShape) -> String {
-    let cols: Vec<String> = shape
-        .insert
-        .iter()
-        .map(|&i| quote(table.columns[i].name))
-        .collect();
     let vals: Vec<String> = (1..=shape.insert.len()).map(|n| format!("${n}")).collect();
     let mut sql = if shape.insert.is_empty() {
         format!("INSERT INTO {} DEFAULT VALUES", quote(table.name))
@@ -256,7 +247,7 @@ fn insert_one_sql(table: &Table, shape: &InsertShape) -> String {
         format!(
             "INSERT INTO {} ({}) VALUES ({})",
             quote(table.name),
-            cols.join(", "),
+            sql::columns(table, &shape.insert),
             vals.join(", ")
         )
     };
@@ -487,21 +478,8 @@ pub(crate) async fn update_batch<T: Entity>(
         );
         let single_sql = format!(
             "UPDATE {t} SET {} WHERE {}",
-            changed
-                .iter()
-                .enumerate()
-                .map(|(n, &c)| format!("{} = ${}", quote(table.columns[c].name), n + 1))
-                .collect::<Vec<_>>()
-                .join(", "),
-            keys.iter()
-                .enumerate()
-                .map(|(n, &k)| format!(
-                    "{} = ${}",
-                    quote(table.columns[k].name),
-                    changed.len() + n + 1
-                ))
-                .collect::<Vec<_>>()
-                .join(" AND ")
+            sql::assignments(table, &changed, 1, ", "),
+            sql::key_condition(table, changed.len() + 1)
         );
         for chunk in items.chunks(CHUNK) {
             let n = if let [(_, snapshot)] = chunk {
@@ -563,14 +541,7 @@ pub(crate) async fn delete_batch<T: Entity>(
         vars.join(", "),
         key_match(table, &keys)
     );
-    let single_sql = format!(
-        "DELETE FROM {t} WHERE {}",
-        keys.iter()
-            .enumerate()
-            .map(|(n, &k)| format!("{} = ${}", quote(table.columns[k].name), n + 1))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    );
+    let single_sql = format!("DELETE FROM {t} WHERE {}", sql::key_condition(table, 1));
     let objs = typed::<T>(objs);
     for chunk in objs.chunks(CHUNK) {
         let snapshots: Vec<T> = chunk

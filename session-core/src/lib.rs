@@ -51,6 +51,7 @@ mod pipeline;
 mod pool;
 mod result;
 mod session;
+mod sql;
 mod statement;
 mod transaction;
 mod url;

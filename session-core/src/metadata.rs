@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use crate::connection::AsyncConnection;
 use crate::error::Result;
-use crate::flush::{dependency_order, quote};
+use crate::flush::dependency_order;
 use crate::model::{Column, Entity, Table};
+use crate::sql::quote;
 
 /// A collection of mapped tables (SQLAlchemy's `Base.metadata`).
 ///

@@ -7,10 +7,10 @@ use tokio_postgres::Row;
 
 use super::{AsyncSession, lock};
 use crate::error::{Error, Result};
-use crate::flush::quote;
 use crate::identity::{Owner, load_rows_at};
 use crate::model::Entity;
 use crate::model::{AnyObj, Obj, ObjectState, check_none_held, held_by_this_thread};
+use crate::sql;
 use crate::statement::LoadTarget;
 
 /// An identity key: the entity's table and a primary key (SQLAlchemy's
@@ -42,20 +42,11 @@ fn select_all_sql<T: Entity>() -> Arc<str> {
 
 fn select_sql<T: Entity>(columns: &[usize]) -> String {
     let table = T::TABLE;
-    let cols: Vec<String> = columns
-        .iter()
-        .map(|&i| quote(table.columns[i].name))
-        .collect();
-    let cond: Vec<String> = table
-        .key_columns()
-        .enumerate()
-        .map(|(n, k)| format!("{} = ${}", quote(table.columns[k].name), n + 1))
-        .collect();
     format!(
         "SELECT {} FROM {} WHERE {}",
-        cols.join(", "),
-        quote(table.name),
-        cond.join(" AND ")
+        sql::columns(table, columns),
+        sql::quote(table.name),
+        sql::key_condition(table, 1)
     )
 }
 
@@ -79,11 +70,9 @@ impl AsyncSession {
     /// Implements [`AsyncSession::add_any`].
     pub(crate) fn add_any_impl(&self, obj: &AnyObj) -> Result<()> {
         check_none_held("AsyncSession::add")?;
-        let me = self.inner.id;
-        let sink = &self.inner.dirty;
         let mut state = self.state();
         state.check_usable()?;
-        state.add(obj, me, sink, AsyncSession::is_alive)?;
+        state.add(obj, self.owner(), AsyncSession::is_alive)?;
         // Cascade along loaded relationships (SQLAlchemy's "save-update" cascade).
         let mut queue = vec![obj.clone()];
         while let Some(next) = queue.pop() {
@@ -94,7 +83,7 @@ impl AsyncSession {
             });
             for other in related {
                 if other.state() == ObjectState::Transient {
-                    state.add(&other, me, sink, AsyncSession::is_alive)?;
+                    state.add(&other, self.owner(), AsyncSession::is_alive)?;
                     queue.push(other);
                 }
             }
@@ -107,12 +96,7 @@ impl AsyncSession {
         check_none_held("AsyncSession::delete")?;
         let mut state = self.state();
         state.check_usable()?;
-        state.delete(
-            &obj.erase(),
-            self.inner.id,
-            &self.inner.dirty,
-            AsyncSession::is_alive,
-        )
+        state.delete(&obj.erase(), self.owner(), AsyncSession::is_alive)
     }
 
     /// Implements [`AsyncSession::make_transient`].

@@ -4,8 +4,9 @@
 
 use crate::error::{Error, Result};
 use crate::identity::IdentityMap;
+use crate::identity::Owner;
 use crate::mapper;
-use crate::model::{AnyObj, DirtySink, ObjectState};
+use crate::model::{AnyObj, ObjectState};
 
 /// What one transaction level (the root, or a savepoint) did, for rollback and commit.
 #[derive(Default)]
@@ -150,10 +151,10 @@ impl SessionState {
     pub(crate) fn add(
         &mut self,
         obj: &AnyObj,
-        me: u64,
-        sink: &DirtySink,
+        owner: Owner<'_>,
         owner_alive: impl Fn(u64) -> bool,
     ) -> Result<()> {
+        let (me, sink) = (owner.session, owner.sink);
         let desc = obj.cell.describe();
         let action = {
             let mut m = obj.meta();
@@ -226,12 +227,12 @@ impl SessionState {
     pub(crate) fn delete(
         &mut self,
         obj: &AnyObj,
-        me: u64,
-        sink: &DirtySink,
+        owner: Owner<'_>,
         owner_alive: impl Fn(u64) -> bool,
     ) -> Result<()> {
+        let me = owner.session;
         if obj.state() == ObjectState::Detached && !obj.meta().was_deleted {
-            self.add(obj, me, sink, &owner_alive)?;
+            self.add(obj, owner, &owner_alive)?;
         }
         let desc = obj.cell.describe();
         let marked = {

@@ -270,7 +270,6 @@ impl AsyncSession {
     /// Walks the relationships of pending and changed objects: transient objects they reach
     /// are added (SQLAlchemy's save-update cascade); returns every parent/child link.
     fn cascade(&self, state: &mut SessionState, queued: &[AnyObj]) -> Result<Vec<Link>> {
-        let me = self.inner.id;
         let mut links = Vec::new();
         let mut queue: Vec<AnyObj> = state.new.iter().chain(queued).cloned().collect();
         let mut visited = IdSet::default();
@@ -283,7 +282,7 @@ impl AsyncSession {
             for link in found {
                 for other in [&link.parent, &link.child] {
                     if other.state() == ObjectState::Transient {
-                        state.add(other, me, &self.inner.dirty, AsyncSession::is_alive)?;
+                        state.add(other, self.owner(), AsyncSession::is_alive)?;
                         queue.push(other.clone());
                     }
                 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::columns::Columns;
 use super::expr::{Col, Expr, Term};
-use crate::flush::quote;
 use crate::model::{ColumnType, Entity, OwnedParam, Table};
+use crate::sql::quote;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DmlKind {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use postgres_types::FromSqlOwned;
 
-use crate::flush::quote;
 use crate::model::{ColumnType, Entity, OwnedParam, Table};
+use crate::sql::quote;
 
 /// A rendered column expression (the plumbing behind [`IntoColumn`]; not built by users).
 #[derive(Clone, Debug)]

@@ -12,11 +12,11 @@ use tokio_postgres::Row;
 use super::{Col, JoinOn, Relation};
 use crate::connection::AsyncConnection;
 use crate::error::Result;
-use crate::flush::quote;
 use crate::identity::{IdentityMap, Owner, load_rows_at};
 use crate::model::Obj;
 use crate::model::{Collection, Reference};
 use crate::model::{ColumnType, Entity};
+use crate::sql::quote;
 
 /// Where loaded rows become objects: the session that runs the statement (its identity map,
 /// and the owner its objects get). Loaders are data the session executes; they reach it only

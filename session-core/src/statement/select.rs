@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::columns::Columns;
 use super::expr::{Expr, IntoColumn, Order, Term};
 use super::loader::{Loader, LoaderKind};
-use crate::flush::quote;
 use crate::model::{Entity, OwnedParam, Table};
+use crate::sql::quote;
 
 /// How a relationship joins its two tables (from `A::C.bs` / `B::C.a`; plumbing).
 #[derive(Debug, Clone, Copy)]
