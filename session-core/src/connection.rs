@@ -196,6 +196,12 @@ impl AsyncConnection {
         self.levels.get(level as usize - 1).copied()
     }
 
+    /// True when nothing waits to be settled: no rollback still to send, no statement lost in
+    /// flight. A depth that reads 0 otherwise is no proof that nothing is open.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.pending_rollback.is_none() && self.lost.is_none()
+    }
+
     /// True when a statement or COMMIT was cancelled in flight and the connection discarded.
     pub fn is_in_doubt(&self) -> bool {
         self.lost.is_some()

@@ -227,15 +227,30 @@ fn load_row<T: Entity>(
         if refresh {
             // Set the columns on the live value, so loaded relationships stay.
             let mut data = cell.data.write();
-            for c in 0..T::TABLE.columns.len() {
-                data.value
-                    .set_column(c, row, offset + c)
+            if populate_existing {
+                // populate_existing overwrites the object, unflushed changes included
+                // (SQLAlchemy's).
+                for c in 0..T::TABLE.columns.len() {
+                    data.value
+                        .set_column(c, row, offset + c)
+                        .map_err(|e| Error::statement(e, sql))?;
+                }
+                data.committed = None;
+                data.expired.clear_all();
+                drop(data);
+                cell.meta().touched = false;
+            } else {
+                // Only the expired columns: unflushed changes to the others stay.
+                let pairs: Vec<(usize, usize)> = (0..T::TABLE.columns.len())
+                    .filter(|&c| data.expired.is(c))
+                    .map(|c| (c, offset + c))
+                    .collect();
+                let changed = data
+                    .load_columns(&pairs, row)
                     .map_err(|e| Error::statement(e, sql))?;
+                drop(data);
+                cell.meta().touched = changed;
             }
-            data.committed = None;
-            data.expired.clear_all();
-            drop(data);
-            cell.meta().touched = false;
         }
         return Ok(Obj::from_cell(cell));
     }

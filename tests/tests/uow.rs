@@ -646,3 +646,81 @@ async fn commit_of_a_deadlock_victim_is_an_error() {
         "only the survivor's flushed row is stored"
     );
 }
+
+// ---- review findings: savepoints ended from outside, partial reloads, foreign rollbacks ----
+
+#[tokio::test]
+async fn rolling_back_an_outer_savepoint_undoes_the_inner_ones_too() {
+    let engine = schema_engine("uow_outer_savepoint", 4).await;
+    let session = kept(&engine);
+    let (c, a2) = (a("c"), a("a2"));
+    session.add_all([&c, &a2]).unwrap();
+    session.commit().await.unwrap();
+
+    let sp1 = session.begin_nested().await.unwrap();
+    let x = a("x");
+    session.add(&x).unwrap();
+    session.delete(&c).unwrap();
+    a2.write().unwrap().data = "new".into();
+    let sp2 = session.begin_nested().await.unwrap(); // flushes into sp1's level
+    sp1.rollback().await.unwrap();
+    assert!(!session.in_nested_transaction());
+    assert_eq!(x.state(), ObjectState::Transient);
+    assert_eq!(c.state(), ObjectState::Persistent);
+    assert!(sp2.commit().await.expect_err("inner handle").is_closed());
+    session.commit().await.unwrap();
+    assert_eq!(
+        scalar_i64(&engine, "SELECT count(*) FROM a WHERE data IN ('c', 'a2')").await,
+        2
+    );
+    assert_eq!(count_rows(&engine, "a").await, 2, "x is not stored");
+    session.refresh(&a2, &[]).await.unwrap();
+    assert_eq!(a2.read().unwrap().data, "a2");
+}
+
+#[tokio::test]
+async fn reloading_a_partly_expired_object_keeps_its_unflushed_changes() {
+    let engine = schema_engine("uow_partial_reload", 4).await;
+    let session = AsyncSession::builder()
+        .bind(engine.clone())
+        .expire_on_commit(false)
+        .autoflush(false)
+        .build();
+    let obj = a("before");
+    session.add(&obj).unwrap();
+    session.commit().await.unwrap();
+    obj.write().unwrap().data = "changed".into();
+    session.expire(&obj, &["create_date"]).unwrap();
+    let loaded = session
+        .scalars(session_core::select::<A>())
+        .await
+        .unwrap()
+        .all();
+    assert!(loaded[0].ptr_eq(&obj));
+    assert!(!obj.is_expired());
+    assert_eq!(obj.read().unwrap().data, "changed");
+    session.commit().await.unwrap();
+    assert_eq!(
+        scalar_text(&engine, "SELECT data FROM a").await.as_deref(),
+        Some("changed")
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_leaves_an_object_that_moved_to_another_session_alone() {
+    let engine = schema_engine("uow_moved_object", 4).await;
+    let (first, second) = (kept(&engine), kept(&engine));
+    let x = a("x");
+    first.add(&x).unwrap();
+    first.expunge(&x).unwrap();
+    second.add(&x).unwrap();
+    first.rollback().await.unwrap();
+    assert_eq!(x.state(), ObjectState::Pending);
+    second.commit().await.unwrap();
+    x.write().unwrap().data = "later".into();
+    second.commit().await.unwrap();
+    assert_eq!(
+        scalar_text(&engine, "SELECT data FROM a").await.as_deref(),
+        Some("later")
+    );
+}

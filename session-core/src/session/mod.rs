@@ -102,13 +102,39 @@ pub(crate) struct Inner {
     pub(crate) config: Mutex<SessionConfig>,
     pub(crate) state: Mutex<SessionState>,
     pub(crate) conns: Arc<tokio::sync::Mutex<Vec<Bound>>>,
-    /// The task holding `conns` (a running operation or a live stream), if known.
-    holder: Mutex<Option<tokio::task::Id>>,
+    /// Who holds `conns` (a running operation or a live stream).
+    holder: Mutex<Option<Holder>>,
     /// `close()` was called by the task that holds `conns`: the connections are given back
     /// when it lets them go.
     pub(crate) close_requested: std::sync::atomic::AtomicBool,
     /// Objects to look at in the next flush (written to, or re-attached with changes).
     pub(crate) dirty: Arc<Mutex<Vec<AnyObj>>>,
+}
+
+/// A task (or, outside any task, a thread) that holds the session's connections.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Holder {
+    task: Option<tokio::task::Id>,
+    thread: std::thread::ThreadId,
+}
+
+impl Holder {
+    fn current() -> Self {
+        Holder {
+            task: tokio::task::try_id(),
+            thread: std::thread::current().id(),
+        }
+    }
+
+    /// Whether `self` is the caller: the same task, or outside tasks the same thread.
+    fn is_caller(&self) -> bool {
+        let me = Holder::current();
+        match (self.task, me.task) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.thread == me.thread,
+            _ => false,
+        }
+    }
 }
 
 /// The session's connections, held by one operation (or a live stream) at a time.
@@ -119,7 +145,7 @@ pub(crate) struct ConnsGuard {
 
 impl ConnsGuard {
     fn new(guard: tokio::sync::OwnedMutexGuard<Vec<Bound>>, inner: Arc<Inner>) -> Self {
-        *lock(&inner.holder) = tokio::task::try_id();
+        *lock(&inner.holder) = Some(Holder::current());
         ConnsGuard { guard, inner }
     }
 }
@@ -169,7 +195,7 @@ pub(crate) struct Bound {
 
 impl Bound {
     pub(crate) async fn commit_root(&mut self) -> Result<()> {
-        if self.conn.transaction_depth() <= self.base {
+        if self.conn.transaction_depth() <= self.base && self.conn.is_settled() {
             return Ok(());
         }
         self.conn.commit_level(self.base + 1).await
@@ -356,7 +382,7 @@ impl AsyncSession {
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
         let inner = Arc::new(Inner {
             id,
-            state: Mutex::new(SessionState::new(config.autoflush)),
+            state: Mutex::new(SessionState::new(id, config.autoflush)),
             config: Mutex::new(config),
             conns: Arc::new(tokio::sync::Mutex::new(Vec::new())),
             holder: Mutex::new(None),
@@ -482,10 +508,10 @@ impl AsyncSession {
             return Some(ConnsGuard::new(guard, self.inner.clone()));
         }
         let holder = *lock(&self.inner.holder);
-        let me = tokio::task::try_id();
-        if holder.is_none() || holder == me {
+        if holder.is_some_and(|h| h.is_caller()) {
             return None;
         }
+        // Another task or thread (or one just letting go): wait for it.
         let guard = self.inner.conns.clone().lock_owned().await;
         Some(ConnsGuard::new(guard, self.inner.clone()))
     }

@@ -344,6 +344,11 @@ impl AsyncSession {
                         st,
                     ));
                 }
+                // Loading the next rows locks their objects: never while the caller holds a
+                // guard (drop it and poll again).
+                if let Err(e) = crate::model::check_none_held("ObjStream::next") {
+                    return Some((Err(e), st));
+                }
                 let conn = &mut st.conns[st.index].conn;
                 let rows = match conn.query_uncached(&st.fetch, &[]).await {
                     Ok(rows) => rows,

@@ -45,6 +45,8 @@ impl Level {
 }
 
 pub(crate) struct SessionState {
+    /// The session's id (what its objects' `Meta::session` says).
+    me: u64,
     pub(crate) identity: IdentityMap,
     /// Pending objects, in the order they were added.
     pub(crate) new: Vec<AnyObj>,
@@ -75,8 +77,9 @@ pub(crate) const CLOSED_MESSAGE: &str = "This Session has been permanently close
      handle any more transaction requests.";
 
 impl SessionState {
-    pub(crate) fn new(autoflush: bool) -> Self {
+    pub(crate) fn new(me: u64, autoflush: bool) -> Self {
         SessionState {
+            me,
             identity: IdentityMap::default(),
             new: Vec::new(),
             deleted: Vec::new(),
@@ -414,10 +417,16 @@ impl SessionState {
     ) {
         let mut gone = std::collections::HashSet::new();
         for obj in added.into_iter().chain(inserted) {
-            let ours = matches!(
-                obj.state(),
-                ObjectState::Pending | ObjectState::Persistent | ObjectState::Deleted
-            );
+            // Only objects still in this session: one expunged and added elsewhere since
+            // belongs to that session now.
+            let ours = {
+                let m = obj.meta();
+                m.session == Some(self.me)
+                    && matches!(
+                        m.status,
+                        ObjectState::Pending | ObjectState::Persistent | ObjectState::Deleted
+                    )
+            };
             if ours && gone.insert(obj.id()) {
                 mapper::of(&obj).identity_remove(&obj, &mut self.identity);
                 obj.cell.make_transient();
@@ -460,6 +469,9 @@ fn cut_cycles(objs: &[AnyObj]) {
     let mut from_child = HashSet::new();
     for obj in objs {
         let me = obj.id();
+        if crate::model::held_by_this_thread(me).is_some() {
+            continue; // the caller holds its guard: leave it as it is rather than wait
+        }
         obj.cell.clone().relations(&mut |link| {
             let pair = (link.parent.id(), link.child.id());
             if pair.0 == me {

@@ -182,17 +182,26 @@ impl AsyncSession {
         }
         let mut conns = self.lock_conns()?;
         self.check_handle(level, id)?;
+        // Ending a savepoint ends the savepoints inside it too (the database's RELEASE and
+        // ROLLBACK TO do), so the bookkeeping of every level from the innermost down to this
+        // one is merged or undone.
         if commit {
             self.flush_locked(&mut conns).await?;
             for bound in conns.iter_mut() {
                 bound.commit_level(level).await?;
             }
-            self.state().commit_savepoint();
+            let mut state = self.state();
+            while state.depth() >= level {
+                state.commit_savepoint();
+            }
         } else {
             for bound in conns.iter_mut() {
                 bound.rollback_level(level).await?;
             }
-            self.state().rollback_savepoint();
+            let mut state = self.state();
+            while state.depth() >= level {
+                state.rollback_savepoint();
+            }
         }
         Ok(())
     }
@@ -232,9 +241,24 @@ impl AsyncSession {
         }
         lock(&self.inner.dirty).clear();
         let Some(mut conns) = conns else {
+            // The caller's own stream holds the connections: they are given back when it lets
+            // go. Should it have let go meanwhile, give them back now (never leave the request
+            // standing for a later operation).
             self.inner
                 .close_requested
                 .store(true, std::sync::atomic::Ordering::Release);
+            if let Ok(guard) = self.inner.conns.clone().try_lock_owned() {
+                let taken = self
+                    .inner
+                    .close_requested
+                    .swap(false, std::sync::atomic::Ordering::AcqRel);
+                let mut guard = guard;
+                if taken {
+                    for bound in guard.drain(..) {
+                        bound.release_now();
+                    }
+                }
+            }
             return;
         };
         for mut bound in conns.drain(..) {

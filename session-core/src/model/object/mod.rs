@@ -147,7 +147,8 @@ impl<T: Entity> Obj<T> {
 
     /// Runs `f` on the value as it is, without the expiry check (expired attributes hold
     /// stale values): plumbing for mapping code such as [`Entity::relations`], not a way to
-    /// read data.
+    /// read data. Not while this thread holds the object's write guard (it would wait on it);
+    /// use the guard then.
     pub fn peek<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         f(&self.cell.data.read_recursive().value)
     }
@@ -163,7 +164,9 @@ impl<T: Entity> Obj<T> {
         self.cell.status()
     }
 
-    /// The primary key, once the object is persistent (or deleted, or detached).
+    /// The primary key, once the object is persistent (or deleted, or detached). Not while
+    /// this thread holds the object's write guard (it would wait on it); read the key through
+    /// the guard then.
     pub fn key(&self) -> Option<T::Key> {
         if !self.cell.meta().has_row() {
             return None;
@@ -171,13 +174,21 @@ impl<T: Entity> Obj<T> {
         Some(self.cell.data.read_recursive().value.key())
     }
 
-    /// Names of the expired attributes.
+    /// Names of the expired attributes (none while this thread holds the object's write
+    /// guard: a guard is only given for a loaded object).
     pub fn expired_attributes(&self) -> Vec<&'static str> {
+        if held_by_this_thread(self.cell.id) == Some(true) {
+            return Vec::new();
+        }
         self.cell.data.read_recursive().expired_names()
     }
 
-    /// True when any attribute is expired.
+    /// True when any attribute is expired (false while this thread holds the object's write
+    /// guard).
     pub fn is_expired(&self) -> bool {
+        if held_by_this_thread(self.cell.id) == Some(true) {
+            return false;
+        }
         self.cell.data.read_recursive().expired.any()
     }
 
