@@ -490,8 +490,7 @@ impl AsyncConnection {
         }
         if level == 1 {
             if let Some(cause) = self.aborted.take() {
-                let rolled = self.rollback_level(1).await;
-                rolled?;
+                self.rollback_level(1).await?;
                 return Err(Error::RolledBack(format!(
                     "The database returned ROLLBACK instead of committing: an earlier \
                      statement of this transaction failed, so nothing of it was stored. That \

@@ -189,13 +189,45 @@ pub(crate) struct Owner<'a> {
     pub(crate) sink: &'a DirtySink,
 }
 
+/// Where loaded rows become objects: the session that runs a statement (its identity map, and
+/// the owner its objects get). Loaders are data the session executes; they reach it only
+/// through this.
+pub(crate) trait LoadTarget: Sync {
+    /// Runs `f` on the identity map, under the session's state lock.
+    fn load(&self, f: &mut dyn FnMut(&mut IdentityMap, Owner<'_>));
+}
+
+/// [`load_rows_at`] on `target`'s identity map: the one way rows become session objects.
+///
+/// # Errors
+/// As [`load_rows_at`].
+pub(crate) fn load_into<'r, T: Entity, I>(
+    target: &dyn LoadTarget,
+    rows: I,
+    offset: usize,
+    sql: &str,
+    populate_existing: bool,
+) -> Result<Vec<Obj<T>>>
+where
+    I: IntoIterator<Item = &'r Row>,
+{
+    let mut rows = Some(rows);
+    let mut out = Ok(Vec::new());
+    target.load(&mut |map, owner| {
+        if let Some(rows) = rows.take() {
+            out = load_rows_at::<T, I>(map, owner, rows, offset, sql, populate_existing);
+        }
+    });
+    out
+}
+
 /// Turns rows (this table's columns at `offset..`) into the session's objects: the object
 /// already in the identity map for each key (refreshed when it was expired, or always with
 /// `populate_existing`), or a new persistent one.
 ///
 /// # Errors
 /// The driver's error (with `sql`) when a column does not decode.
-pub(crate) fn load_rows_at<'r, T: Entity, I>(
+fn load_rows_at<'r, T: Entity, I>(
     map: &mut IdentityMap,
     owner: Owner<'_>,
     rows: I,

@@ -174,9 +174,7 @@ impl Drop for ConnsGuard {
         {
             // A close() of the holding task: give the connections back now. Each is rolled
             // back before it is pooled again (AsyncConnection's drop), or discarded.
-            for bound in self.guard.drain(..) {
-                bound.release_now();
-            }
+            release_all_now(&mut self.guard);
         }
     }
 }
@@ -242,6 +240,13 @@ impl Bound {
             }
             None => drop(self.conn),
         }
+    }
+}
+
+/// Gives every connection back without waiting ([`Bound::release_now`]).
+pub(crate) fn release_all_now(conns: &mut Vec<Bound>) {
+    for bound in conns.drain(..) {
+        bound.release_now();
     }
 }
 

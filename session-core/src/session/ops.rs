@@ -7,11 +7,10 @@ use tokio_postgres::Row;
 
 use super::{AsyncSession, lock};
 use crate::error::{Error, Result};
-use crate::identity::{Owner, load_rows_at};
+use crate::identity::{LoadTarget, Owner, load_into};
 use crate::model::Entity;
 use crate::model::{AnyObj, Obj, ObjectState, check_none_held, held_by_this_thread};
 use crate::sql;
-use crate::statement::LoadTarget;
 
 /// An identity key: the entity's table and a primary key (SQLAlchemy's
 /// `(cls, (pk,), identity_token)`).
@@ -74,20 +73,7 @@ impl AsyncSession {
         state.check_usable()?;
         state.add(obj, self.owner(), AsyncSession::is_alive)?;
         // Cascade along loaded relationships (SQLAlchemy's "save-update" cascade).
-        let mut queue = vec![obj.clone()];
-        while let Some(next) = queue.pop() {
-            let mut related = Vec::new();
-            next.cell.clone().relations(&mut |link| {
-                related.push(link.parent);
-                related.push(link.child);
-            });
-            for other in related {
-                if other.state() == ObjectState::Transient {
-                    state.add(&other, self.owner(), AsyncSession::is_alive)?;
-                    queue.push(other);
-                }
-            }
-        }
+        self.cascade(&mut state, vec![obj.clone()])?;
         Ok(())
     }
 
@@ -150,38 +136,6 @@ impl AsyncSession {
         }
     }
 
-    /// [`AsyncSession::load_row`] for every row, under one lock of the session state.
-    pub(crate) fn load_rows<T: Entity>(
-        &self,
-        rows: &[Row],
-        sql: &str,
-        populate_existing: bool,
-    ) -> Result<Vec<Obj<T>>> {
-        self.load_rows_at(rows, 0, sql, populate_existing)
-    }
-
-    /// Loads objects from the rows' columns `offset..offset + T::TABLE.columns.len()`.
-    pub(crate) fn load_rows_at<'r, T: Entity, I>(
-        &self,
-        rows: I,
-        offset: usize,
-        sql: &str,
-        populate_existing: bool,
-    ) -> Result<Vec<Obj<T>>>
-    where
-        I: IntoIterator<Item = &'r Row>,
-    {
-        let mut state = self.state();
-        load_rows_at(
-            &mut state.identity,
-            self.owner(),
-            rows,
-            offset,
-            sql,
-            populate_existing,
-        )
-    }
-
     /// Turns a row laid out as `T::TABLE.columns` into the session's object for its key.
     pub(crate) fn load_row<T: Entity>(
         &self,
@@ -189,7 +143,7 @@ impl AsyncSession {
         sql: &str,
         populate_existing: bool,
     ) -> Result<Obj<T>> {
-        let mut objs = self.load_rows_at::<T, _>([row], 0, sql, populate_existing)?;
+        let mut objs = load_into::<T, _>(self, [row], 0, sql, populate_existing)?;
         objs.pop().ok_or(Error::NoResultFound)
     }
 

@@ -14,6 +14,7 @@ use tokio_postgres::Row;
 use super::{AsyncSession, Bound};
 use crate::connection::{AsyncConnection, Param};
 use crate::error::{Error, Result};
+use crate::identity::load_into;
 use crate::model::Obj;
 use crate::model::{Entity, OwnedParam};
 use crate::result::{ColumnsResult, EntityResult, RowResult, ScalarResult};
@@ -102,7 +103,7 @@ async fn materialize<T: Entity>(
     populate: bool,
     loaders: &[Loader<T>],
 ) -> Result<Vec<Obj<T>>> {
-    let objects = session.load_rows::<T>(rows, sql, populate)?;
+    let objects = load_into::<T, _>(session, rows, 0, sql, populate)?;
     let mut offset = T::TABLE.columns.len();
     for loader in loaders {
         match &loader.kind {

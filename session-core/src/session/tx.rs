@@ -2,7 +2,7 @@
 //! that end exactly the level they began.
 
 use super::connection::SessionConnection;
-use super::{AsyncSession, Bound, lock};
+use super::{AsyncSession, Bound, lock, release_all_now};
 use crate::error::{Error, Result};
 
 /// What [`AsyncSession::get_transaction`] reports.
@@ -45,9 +45,7 @@ impl AsyncSession {
             // No `.await` once the outcome is known: a caller dropping this future now
             // cannot make a retry look like a second, successful commit.
             self.state().rollback_root();
-            for bound in conns.drain(..) {
-                bound.release_now();
-            }
+            release_all_now(&mut conns);
             return Err(e);
         }
         let expire = self.expire_on_commit();
@@ -254,9 +252,7 @@ impl AsyncSession {
                     .swap(false, std::sync::atomic::Ordering::AcqRel);
                 let mut guard = guard;
                 if taken {
-                    for bound in guard.drain(..) {
-                        bound.release_now();
-                    }
+                    release_all_now(&mut guard);
                 }
             }
             return;

@@ -192,7 +192,8 @@ impl AsyncSession {
             if state.new.is_empty() && state.deleted.is_empty() && queued.is_empty() {
                 return Ok(());
             }
-            let links = self.cascade(&mut state, &queued)?;
+            let roots = state.new.iter().chain(&queued).cloned().collect();
+            let links = self.cascade(&mut state, roots)?;
             let mut plan = Plan::default();
             for obj in &state.new {
                 plan.insert(obj.clone());
@@ -267,11 +268,16 @@ impl AsyncSession {
         }
     }
 
-    /// Walks the relationships of pending and changed objects: transient objects they reach
-    /// are added (SQLAlchemy's save-update cascade); returns every parent/child link.
-    fn cascade(&self, state: &mut SessionState, queued: &[AnyObj]) -> Result<Vec<Link>> {
+    /// Walks the relationships of `roots` and of every object added on the way: transient
+    /// objects they reach are added (SQLAlchemy's save-update cascade, for `add` and at
+    /// flush); returns every parent/child link seen.
+    pub(super) fn cascade(
+        &self,
+        state: &mut SessionState,
+        roots: Vec<AnyObj>,
+    ) -> Result<Vec<Link>> {
         let mut links = Vec::new();
-        let mut queue: Vec<AnyObj> = state.new.iter().chain(queued).cloned().collect();
+        let mut queue = roots;
         let mut visited = IdSet::default();
         while let Some(obj) = queue.pop() {
             if !visited.insert(obj.id()) {

@@ -12,39 +12,11 @@ use tokio_postgres::Row;
 use super::{Col, JoinOn, Relation};
 use crate::connection::AsyncConnection;
 use crate::error::Result;
-use crate::identity::{IdentityMap, Owner, load_rows_at};
+use crate::identity::{LoadTarget, load_into};
 use crate::model::Obj;
 use crate::model::{Collection, Reference};
 use crate::model::{ColumnType, Entity};
 use crate::sql::quote;
-
-/// Where loaded rows become objects: the session that runs the statement (its identity map,
-/// and the owner its objects get). Loaders are data the session executes; they reach it only
-/// through this.
-pub(crate) trait LoadTarget: Sync {
-    /// Runs `f` on the identity map, under the session's state lock.
-    fn load(&self, f: &mut dyn FnMut(&mut IdentityMap, Owner<'_>));
-}
-
-/// Rows (the table's columns at `offset..`) as objects of `target`'s identity map.
-fn load_into<'r, T: Entity, I>(
-    target: &dyn LoadTarget,
-    rows: I,
-    offset: usize,
-    sql: &str,
-) -> Result<Vec<Obj<T>>>
-where
-    I: IntoIterator<Item = &'r Row>,
-{
-    let mut rows = Some(rows);
-    let mut out = Ok(Vec::new());
-    target.load(&mut |map, owner| {
-        if let Some(rows) = rows.take() {
-            out = load_rows_at::<T, I>(map, owner, rows, offset, sql, false);
-        }
-    });
-    out
-}
 
 /// The hasher of the loaders' key maps.
 type Hasher = foldhash::quality::RandomState;
@@ -177,7 +149,7 @@ where
                     keys.retain(|k| by_parent.insert(k.clone(), Vec::new()).is_none());
                     for chunk in keys.chunks(CHUNK) {
                         let rows = conn.query_uncached(&sql, &[&chunk]).await?;
-                        for child in load_into::<C, _>(session, &rows, 0, &sql)? {
+                        for child in load_into::<C, _>(session, &rows, 0, &sql, false)? {
                             if let Some(key) = child.peek(child_key) {
                                 by_parent.entry(key).or_default().push(child);
                             }
@@ -227,7 +199,7 @@ where
                         HashMap::with_capacity_and_hasher(keys.len(), Hasher::default());
                     for chunk in keys.chunks(CHUNK) {
                         let rows = conn.query_uncached(&sql, &[&chunk]).await?;
-                        for parent in load_into::<P, _>(session, &rows, 0, &sql)? {
+                        for parent in load_into::<P, _>(session, &rows, 0, &sql, false)? {
                             parents.insert(parent.peek(parent_key), parent);
                         }
                     }
@@ -300,6 +272,7 @@ where
                         .map(|(row, _)| row),
                     offset,
                     sql,
+                    false,
                 )?;
                 let mut parents = parents.into_iter();
                 for (child, linked) in children.iter().zip(linked) {

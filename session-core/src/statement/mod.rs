@@ -23,8 +23,8 @@ pub use dml::{Delete, DmlStatement, Insert, Returning, Update, delete, insert, u
 pub(crate) use dml::{Dml, DmlKind};
 pub use expr::Term;
 pub use expr::{Col, ColumnExpr, Expr, IntoColumn, Order};
+pub(crate) use loader::LoaderKind;
 pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, joinedload, selectinload};
-pub(crate) use loader::{LoadTarget, LoaderKind};
 pub use select::{JoinOn, Relation, Select, SelectColumns, select, select_columns};
 
 /// Raw SQL with bind parameters (SQLAlchemy's `text()`): `text("SELECT ... WHERE x = $1")
