@@ -67,6 +67,16 @@ pub enum Error {
     #[error("invalid engine configuration: {0}")]
     Config(String),
 
+    /// A value PostgreSQL cannot store exactly (a timestamp with nanoseconds, a leap second),
+    /// refused before it is sent instead of being changed silently.
+    #[error("cannot store the value of column '{column}' exactly: {reason}")]
+    Value {
+        /// `table.column`.
+        column: String,
+        /// What would be lost and what to do.
+        reason: String,
+    },
+
     /// The operation is not valid in the current state (SQLAlchemy's `InvalidRequestError`).
     #[error("{0}")]
     InvalidRequest(String),

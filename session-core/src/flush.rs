@@ -3,7 +3,12 @@
 //! Every batch binds one array per column and expands it with `unnest`, so a batch is one
 //! statement with a fixed SQL text (prepared once per connection) and a handful of parameters,
 //! whatever its size: the 65,535-parameter limit never applies, and batches are still split
-//! every [`CHUNK`] rows to bound memory.
+//! every [`CHUNK`] rows to bound memory. A statement over an array column (`text[]`) binds a
+//! `VALUES` list instead, one parameter per row and column ([`Binding::Rows`]): an array of
+//! arrays is two-dimensional to PostgreSQL, and `unnest` would flatten it.
+//!
+//! Before a value is sent, [`Entity::column_check`] refuses what PostgreSQL would change
+//! (a timestamp with nanoseconds): [`Error::Value`] names the column.
 //!
 //! Server-filled columns (`generated`, `server_default`) are inserted when the object holds a
 //! value for them and left to the server when it holds the "unset" value
@@ -26,7 +31,7 @@ use std::fmt::Write as _;
 use crate::connection::{AsyncConnection, Param};
 use crate::error::{Error, Result};
 use crate::model::{AnyObj, Obj, ObjectState, same_row};
-use crate::model::{Entity, OwnedParam, Table};
+use crate::model::{Entity, OwnedParam, Table, is_array_type};
 use crate::sql::{self, quote};
 
 /// Rows per statement.
@@ -42,6 +47,133 @@ fn as_params(owned: &[OwnedParam]) -> Vec<Param<'_>> {
 
 fn array_cast(table: &Table, column: usize) -> String {
     format!("{}[]", table.columns[column].sql_type)
+}
+
+/// PostgreSQL's limit on the parameters of one statement.
+const MAX_PARAMS: usize = 65_535;
+
+/// How a batch statement binds its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Binding {
+    /// One array per column, expanded with `unnest`: a fixed SQL text for any number of rows.
+    Arrays,
+    /// One parameter per row and column in a `VALUES` list of this many rows: for statements
+    /// over array columns, whose arrays of arrays `unnest` would flatten.
+    Rows(usize),
+}
+
+impl Binding {
+    /// The binding of a batch over `cols` of `table`.
+    fn of(table: &Table, cols: &[usize]) -> Binding {
+        if cols
+            .iter()
+            .any(|&c| is_array_type(table.columns[c].sql_type))
+        {
+            Binding::Rows(0)
+        } else {
+            Binding::Arrays
+        }
+    }
+
+    /// The most rows one statement of this binding takes.
+    fn chunk(self, cols: usize) -> usize {
+        match self {
+            Binding::Arrays => CHUNK,
+            Binding::Rows(_) => (MAX_PARAMS / cols.max(1)).clamp(1, CHUNK),
+        }
+    }
+
+    /// This binding for a chunk of `rows` rows.
+    fn rows(self, rows: usize) -> Binding {
+        match self {
+            Binding::Arrays => Binding::Arrays,
+            Binding::Rows(_) => Binding::Rows(rows),
+        }
+    }
+}
+
+/// The FROM item of a batch over `cols`: `unnest($1::t[], ...) [WITH ORDINALITY] AS
+/// "alias"(vars.., ["ord"])`, or `(VALUES ($1::t, ..[, 1]), ...) AS "alias"(vars.., ["ord"])`.
+/// Parameters start at `$1`, in `cols` order (row by row for [`Binding::Rows`]).
+fn source(
+    table: &Table,
+    cols: &[usize],
+    vars: &[String],
+    alias: &str,
+    ordinality: bool,
+    binding: Binding,
+) -> String {
+    let mut names = vars.join(", ");
+    if ordinality {
+        names.push_str(", \"ord\"");
+    }
+    match binding {
+        Binding::Arrays => {
+            let arrays: Vec<String> = cols
+                .iter()
+                .enumerate()
+                .map(|(n, &c)| format!("${}::{}", n + 1, array_cast(table, c)))
+                .collect();
+            let ord = if ordinality { " WITH ORDINALITY" } else { "" };
+            format!("unnest({}){ord} AS \"{alias}\"({names})", arrays.join(", "))
+        }
+        Binding::Rows(rows) => {
+            let mut sql = String::from("(VALUES ");
+            let mut n = 0;
+            for r in 0..rows {
+                if r > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for (i, &c) in cols.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    n += 1;
+                    let _ = write!(sql, "${n}::{}", table.columns[c].sql_type);
+                }
+                if ordinality {
+                    let _ = write!(sql, ", {}", r + 1);
+                }
+                sql.push(')');
+            }
+            let _ = write!(sql, ") AS \"{alias}\"({names})");
+            sql
+        }
+    }
+}
+
+/// The parameters of a batch over `cols` of `rows`: the arrays (kept in `owned`) or each
+/// row's values.
+fn bind<'a, T: Entity>(
+    rows: &[&'a T],
+    cols: &[usize],
+    binding: Binding,
+    owned: &'a mut Vec<OwnedParam>,
+) -> Vec<Param<'a>> {
+    match binding {
+        Binding::Arrays => {
+            *owned = cols.iter().map(|&c| T::column_array(rows, c)).collect();
+            as_params(owned)
+        }
+        Binding::Rows(_) => rows
+            .iter()
+            .flat_map(|row| cols.iter().map(|&c| row.column_param(c)))
+            .collect(),
+    }
+}
+
+/// Refuses `value` when a column of `cols` holds what PostgreSQL cannot store exactly.
+fn check_columns<T: Entity>(value: &T, cols: &[usize]) -> Result<()> {
+    for &c in cols {
+        if let Err(reason) = value.column_check(c) {
+            return Err(Error::Value {
+                column: format!("{}.{}", T::TABLE.name, T::TABLE.columns[c].name),
+                reason,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// How the rows of an INSERT come back to their objects.
@@ -101,12 +233,12 @@ fn column_list(table: &Table, prefix: &str) -> String {
         .join(", ")
 }
 
-/// The batched INSERT of `shape` (arrays bound as `$1..`, one per inserted column).
-fn insert_sql(table: &Table, shape: &InsertShape) -> String {
+/// The batched INSERT of `shape` (bound as [`source`] binds the inserted columns).
+fn insert_sql(table: &Table, shape: &InsertShape, binding: Binding) -> String {
     let t = quote(table.name);
     let insert = &shape.insert;
     if shape.matching == Matching::InputRow {
-        return insert_by_input_row_sql(table, shape);
+        return insert_by_input_row_sql(table, shape, binding);
     }
     let mut sql = String::with_capacity(256);
     if insert.is_empty() {
@@ -120,19 +252,12 @@ fn insert_sql(table: &Table, shape: &InsertShape) -> String {
             .map(|&i| quote(table.columns[i].name))
             .collect();
         let vars: Vec<String> = (0..insert.len()).map(|n| format!("\"c{n}\"")).collect();
-        let arrays: Vec<String> = insert
-            .iter()
-            .enumerate()
-            .map(|(n, &i)| format!("${}::{}", n + 1, array_cast(table, i)))
-            .collect();
         let _ = write!(
             sql,
-            "INSERT INTO {t} ({}) SELECT {} FROM unnest({}) WITH ORDINALITY AS \"t\"({}, \"ord\") \
-             ORDER BY \"ord\"",
+            "INSERT INTO {t} ({}) SELECT {} FROM {} ORDER BY \"ord\"",
             cols.join(", "),
             vars.join(", "),
-            arrays.join(", "),
-            vars.join(", ")
+            source(table, insert, &vars, "t", true, binding),
         );
     }
     if shape.returning() {
@@ -170,16 +295,10 @@ fn key_default(table: &Table, column: usize) -> String {
 /// `WITH "t" AS MATERIALIZED (input rows with their key defaults), "ins" AS (INSERT ...
 /// RETURNING ...) SELECT ... JOIN "t" ... ORDER BY "t"."ord"`: keys from a non-sequence default
 /// are made once per input row and matched back by them.
-fn insert_by_input_row_sql(table: &Table, shape: &InsertShape) -> String {
+fn insert_by_input_row_sql(table: &Table, shape: &InsertShape, binding: Binding) -> String {
     let t = quote(table.name);
     let vars: Vec<String> = (0..shape.insert.len())
         .map(|n| format!("\"c{n}\""))
-        .collect();
-    let arrays: Vec<String> = shape
-        .insert
-        .iter()
-        .enumerate()
-        .map(|(n, &i)| format!("${}::{}", n + 1, array_cast(table, i)))
         .collect();
     let keys: Vec<usize> = shape
         .unset
@@ -191,11 +310,7 @@ fn insert_by_input_row_sql(table: &Table, shape: &InsertShape) -> String {
     let source = if shape.insert.is_empty() {
         "generate_series(1, $1::bigint) AS \"u\"(\"ord\")".to_string()
     } else {
-        format!(
-            "unnest({}) WITH ORDINALITY AS \"u\"({}, \"ord\")",
-            arrays.join(", "),
-            vars.join(", ")
-        )
+        source(table, &shape.insert, &vars, "u", true, binding)
     };
     let mut select: Vec<String> = vars.clone();
     select.extend(
@@ -304,31 +419,42 @@ async fn insert_group<T: Entity>(
 ) -> Result<()> {
     let table = T::TABLE;
     let insert = &shape.insert;
-    let batch_sql = insert_sql(table, shape);
+    for (_, snapshot) in &items {
+        check_columns(snapshot, insert)?;
+    }
+    let binding = Binding::of(table, insert);
+    let fixed_sql = (binding == Binding::Arrays).then(|| insert_sql(table, shape, binding));
     let single_sql = insert_one_sql(table, shape);
     let mut items = items;
     while !items.is_empty() {
-        let rest = items.split_off(items.len().min(CHUNK));
+        let rest = items.split_off(items.len().min(binding.chunk(insert.len())));
         let chunk = std::mem::replace(&mut items, rest);
         let refs: Vec<&T> = chunk.iter().map(|(_, s)| s).collect();
         let single = chunk.len() == 1;
-        let owned: Vec<OwnedParam> = if single {
-            Vec::new()
-        } else if insert.is_empty() {
-            vec![Box::new(chunk.len() as i64)]
+        // A VALUES list's text depends on its row count: run it unprepared, never cached.
+        let cached = single || fixed_sql.is_some();
+        let chunk_sql;
+        let sql: &str = if single {
+            &single_sql
+        } else if let Some(sql) = &fixed_sql {
+            sql
         } else {
-            insert.iter().map(|&i| T::column_array(&refs, i)).collect()
+            chunk_sql = insert_sql(table, shape, binding.rows(chunk.len()));
+            &chunk_sql
         };
-        let sql: &str = if single { &single_sql } else { &batch_sql };
+        let mut owned: Vec<OwnedParam> = Vec::new();
         let params: Vec<Param<'_>> = if single {
             insert.iter().map(|&i| refs[0].column_param(i)).collect()
-        } else {
+        } else if insert.is_empty() {
+            owned.push(Box::new(chunk.len() as i64));
             as_params(&owned)
+        } else {
+            bind(&refs, insert, binding.rows(chunk.len()), &mut owned)
         };
         let mut rows = Vec::new();
         let mut order: Vec<usize> = (0..chunk.len()).collect();
         if shape.returning() {
-            rows = conn.query(sql, &params).await?;
+            rows = conn.query_with(sql, &params, cached).await?;
             if rows.len() != chunk.len() {
                 return Err(Error::StaleData(format!(
                     "INSERT into table '{}' expected {} row(s); {} were returned",
@@ -341,7 +467,7 @@ async fn insert_group<T: Entity>(
                 order = match_by_key::<T>(&refs, &rows, sql)?;
             }
         } else {
-            let n = conn.execute(sql, &params).await?;
+            let n = conn.execute_with(sql, &params, cached).await?;
             if n != chunk.len() as u64 {
                 return Err(Error::StaleData(format!(
                     "INSERT into table '{}' expected to insert {} row(s); {n} were inserted",
@@ -451,37 +577,36 @@ pub(crate) async fn update_batch<T: Entity>(
     let mut sets: Vec<_> = groups.into_iter().collect();
     sets.sort_by(|a, b| a.0.cmp(&b.0));
     for (changed, items) in sets {
+        for (_, snapshot) in &items {
+            check_columns(snapshot, &changed)?;
+        }
         let t = quote(table.name);
         let key_vars: Vec<String> = (0..keys.len()).map(|n| format!("\"k{n}\"")).collect();
         let col_vars: Vec<String> = (0..changed.len()).map(|n| format!("\"c{n}\"")).collect();
-        let mut arrays = Vec::new();
-        for (n, &k) in keys.iter().chain(changed.iter()).enumerate() {
-            arrays.push(format!("${}::{}", n + 1, array_cast(table, k)));
-        }
+        let bound: Vec<usize> = keys.iter().chain(changed.iter()).copied().collect();
+        let vars: Vec<String> = key_vars.iter().chain(col_vars.iter()).cloned().collect();
         let set: Vec<String> = changed
             .iter()
             .enumerate()
             .map(|(n, &c)| format!("{} = \"t\".\"c{n}\"", quote(table.columns[c].name)))
             .collect();
         let cond = key_match(table, &keys);
-        let sql = format!(
-            "UPDATE {t} SET {} FROM unnest({}) AS \"t\"({}) WHERE {}",
-            set.join(", "),
-            arrays.join(", "),
-            key_vars
-                .iter()
-                .chain(col_vars.iter())
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-            cond
-        );
+        let batch_sql = |binding| {
+            format!(
+                "UPDATE {t} SET {} FROM {} WHERE {}",
+                set.join(", "),
+                source(table, &bound, &vars, "t", false, binding),
+                cond
+            )
+        };
+        let binding = Binding::of(table, &bound);
+        let fixed_sql = (binding == Binding::Arrays).then(|| batch_sql(binding));
         let single_sql = format!(
             "UPDATE {t} SET {} WHERE {}",
             sql::assignments(table, &changed, 1, ", "),
             sql::key_condition(table, changed.len() + 1)
         );
-        for chunk in items.chunks(CHUNK) {
+        for chunk in items.chunks(binding.chunk(bound.len())) {
             let n = if let [(_, snapshot)] = chunk {
                 let params: Vec<Param<'_>> = changed
                     .iter()
@@ -491,12 +616,18 @@ pub(crate) async fn update_batch<T: Entity>(
                 conn.execute(&single_sql, &params).await?
             } else {
                 let refs: Vec<&T> = chunk.iter().map(|(_, s)| s).collect();
-                let owned: Vec<OwnedParam> = keys
-                    .iter()
-                    .chain(changed.iter())
-                    .map(|&i| T::column_array(&refs, i))
-                    .collect();
-                conn.execute(&sql, &as_params(&owned)).await?
+                let binding = binding.rows(chunk.len());
+                let chunk_sql;
+                let sql = match &fixed_sql {
+                    Some(sql) => sql,
+                    None => {
+                        chunk_sql = batch_sql(binding);
+                        &chunk_sql
+                    }
+                };
+                let mut owned = Vec::new();
+                let params = bind(&refs, &bound, binding, &mut owned);
+                conn.execute_with(sql, &params, fixed_sql.is_some()).await?
             };
             if n != chunk.len() as u64 {
                 return Err(Error::StaleData(format!(
@@ -530,20 +661,18 @@ pub(crate) async fn delete_batch<T: Entity>(
     let keys: Vec<usize> = table.key_columns().collect();
     let t = quote(table.name);
     let vars: Vec<String> = (0..keys.len()).map(|n| format!("\"k{n}\"")).collect();
-    let arrays: Vec<String> = keys
-        .iter()
-        .enumerate()
-        .map(|(n, &k)| format!("${}::{}", n + 1, array_cast(table, k)))
-        .collect();
-    let sql = format!(
-        "DELETE FROM {t} USING unnest({}) AS \"t\"({}) WHERE {}",
-        arrays.join(", "),
-        vars.join(", "),
-        key_match(table, &keys)
-    );
+    let batch_sql = |binding| {
+        format!(
+            "DELETE FROM {t} USING {} WHERE {}",
+            source(table, &keys, &vars, "t", false, binding),
+            key_match(table, &keys)
+        )
+    };
+    let binding = Binding::of(table, &keys);
+    let fixed_sql = (binding == Binding::Arrays).then(|| batch_sql(binding));
     let single_sql = format!("DELETE FROM {t} WHERE {}", sql::key_condition(table, 1));
     let objs = typed::<T>(objs);
-    for chunk in objs.chunks(CHUNK) {
+    for chunk in objs.chunks(binding.chunk(keys.len())) {
         let snapshots: Vec<T> = chunk
             .iter()
             .map(|o| {
@@ -556,8 +685,18 @@ pub(crate) async fn delete_batch<T: Entity>(
             conn.execute(&single_sql, &params).await?
         } else {
             let refs: Vec<&T> = snapshots.iter().collect();
-            let owned: Vec<OwnedParam> = keys.iter().map(|&i| T::column_array(&refs, i)).collect();
-            conn.execute(&sql, &as_params(&owned)).await?
+            let binding = binding.rows(chunk.len());
+            let chunk_sql;
+            let sql = match &fixed_sql {
+                Some(sql) => sql,
+                None => {
+                    chunk_sql = batch_sql(binding);
+                    &chunk_sql
+                }
+            };
+            let mut owned = Vec::new();
+            let params = bind(&refs, &keys, binding, &mut owned);
+            conn.execute_with(sql, &params, fixed_sql.is_some()).await?
         };
         if n != chunk.len() as u64 {
             return Err(Error::StaleData(format!(

@@ -63,7 +63,16 @@ pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_session
 pub use metadata::MetaData;
 pub use model::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub use model::{Collection, Link, Reference};
-pub use model::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
+pub use model::{ArrayElement, Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
+/// A `jsonb` (or `json`) column holding any serde type: `Json<Settings>`.
+///
+/// ```
+/// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] struct Settings { theme: String }
+/// let column = session_core::Json(Settings { theme: "dark".into() });
+/// assert_eq!(column.0.theme, "dark");
+/// ```
+#[cfg(feature = "json")]
+pub use postgres_types::Json;
 pub use result::{ColumnsResult, DmlResult, EntityResult, RowResult, ScalarResult};
 pub use session::{
     AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable,
@@ -91,6 +100,7 @@ pub mod __private {
     pub use crate::mapper::handle as mapper;
     pub use postgres_types::ToSql;
     pub use std::boxed::Box;
+    pub use std::string::String;
     pub use std::vec::Vec;
     pub use tokio_postgres::{Error, Row};
 
@@ -116,6 +126,16 @@ pub mod __private {
     #[inline]
     pub fn get<T: ColumnType>(row: &Row, index: usize) -> Result<T, Error> {
         row.try_get(index)
+    }
+
+    /// [`ColumnType::check`] when the type is [`ColumnType::CHECKED`] (the derive's
+    /// `column_check`); compiles to `Ok(())` for every other type.
+    ///
+    /// # Errors
+    /// Why the value cannot be stored exactly.
+    #[inline]
+    pub fn check<T: ColumnType>(value: &T) -> Result<(), String> {
+        if T::CHECKED { value.check() } else { Ok(()) }
     }
 
     /// [`ColumnType::same_as`], spanned at a field's type by the derive's `column_eq`.

@@ -4,11 +4,13 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use postgres_types::{FromSqlOwned, ToSql};
+use postgres_types::ToSql;
 use tokio_postgres::Row;
 
 use crate::model::Link;
 use crate::model::Obj;
+#[cfg(doc)]
+use crate::model::ColumnType;
 
 /// A statement parameter that owns its value (e.g. one column of many objects as an array).
 pub type OwnedParam = Box<dyn ToSql + Sync + Send>;
@@ -93,94 +95,6 @@ impl Table {
     }
 }
 
-/// A Rust type that maps to a PostgreSQL column type.
-///
-/// Implemented for the common scalar types; implement it for your own `ToSql + FromSql` types
-/// (or name the SQL type per field with `#[entity(sql_type = "...")]`).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a mapped column: it does not implement `session_core::ColumnType`",
-    label = "not a column type",
-    note = "implement `session_core::ColumnType` for it (it also needs tokio-postgres's `ToSql` and `FromSql`), or use a type that maps to PostgreSQL"
-)]
-pub trait ColumnType:
-    ToSql + FromSqlOwned + Clone + PartialEq + Debug + Send + Sync + 'static
-{
-    /// The SQL type used in DDL and in array casts, e.g. `integer`.
-    const SQL_TYPE: &'static str;
-    /// Whether the column allows NULL (true for `Option<T>`).
-    const NULLABLE: bool = false;
-
-    /// Whether this value is SQL NULL (`None` of an `Option<T>`; false for every other type).
-    /// `col.eq(value)` renders `col IS NULL` for it (and `col.ne(value)` `col IS NOT NULL`),
-    /// as SQLAlchemy does for `col == None`: `col = NULL` would match no row.
-    fn is_null(&self) -> bool {
-        false
-    }
-
-    /// Whether `self` and `other` are the same value for change detection: a column whose
-    /// value is not the same as the one loaded is written at flush. Defaults to `==`; `f32`
-    /// and `f64` compare their bits instead, so that `0.0` -> `-0.0` is a change and a NaN is
-    /// the same as itself (`==` says the opposite of both), and `Option<T>` delegates to `T`.
-    /// Override it for a type whose `==` is not an identity of stored values.
-    fn same_as(&self, other: &Self) -> bool {
-        self == other
-    }
-}
-
-macro_rules! column_types {
-    ($($t:ty => $sql:literal),* $(,)?) => {
-        $(impl ColumnType for $t { const SQL_TYPE: &'static str = $sql; })*
-    };
-}
-
-column_types! {
-    bool => "boolean",
-    i16 => "smallint",
-    i32 => "integer",
-    i64 => "bigint",
-    String => "varchar",
-    Vec<u8> => "bytea",
-    chrono::NaiveDateTime => "timestamp",
-    chrono::DateTime<chrono::Utc> => "timestamptz",
-    chrono::NaiveDate => "date",
-    chrono::NaiveTime => "time",
-}
-
-macro_rules! float_column_types {
-    ($($t:ty => $sql:literal),* $(,)?) => {
-        $(impl ColumnType for $t {
-            const SQL_TYPE: &'static str = $sql;
-
-            /// By bits: `0.0` and `-0.0` differ, a NaN is the same as itself.
-            fn same_as(&self, other: &Self) -> bool {
-                self.to_bits() == other.to_bits()
-            }
-        })*
-    };
-}
-
-float_column_types! {
-    f32 => "real",
-    f64 => "double precision",
-}
-
-impl<T: ColumnType> ColumnType for Option<T> {
-    const SQL_TYPE: &'static str = T::SQL_TYPE;
-    const NULLABLE: bool = true;
-
-    fn is_null(&self) -> bool {
-        self.is_none()
-    }
-
-    fn same_as(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Some(a), Some(b)) => a.same_as(b),
-            (None, None) => true,
-            _ => false,
-        }
-    }
-}
-
 /// A mapped type: one row of one table. Implemented by `#[derive(Entity)]`; the methods are the
 /// mapping's plumbing, called by the session.
 pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
@@ -238,6 +152,17 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
     fn column_is_unset(&self, index: usize) -> bool {
         let _ = index;
         false
+    }
+
+    /// Why column `index` of this object cannot be written exactly ([`ColumnType::check`] of
+    /// the field), or `Ok`. The flush and `insert()` / `update()` values call it before a
+    /// value is sent. The default (for hand-written impls) accepts every value.
+    ///
+    /// # Errors
+    /// The field type's reason, without the column's name.
+    fn column_check(&self, index: usize) -> Result<(), String> {
+        let _ = index;
+        Ok(())
     }
 
     /// Sets every relationship field back to unloaded (`Collection::unloaded`,

@@ -9,8 +9,11 @@
 mod entity;
 mod object;
 mod relationship;
+mod types;
 
-pub use entity::{Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
+pub use entity::{Column, Entity, ForeignKey, OwnedParam, Table};
+pub(crate) use types::is_array_type;
+pub use types::{ArrayElement, ColumnType};
 pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub(crate) use object::{
     Cell, DirtySink, ErasedCell, check_none_held, held_by_this_thread, same_row,

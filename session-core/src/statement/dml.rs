@@ -52,6 +52,15 @@ impl<T: Entity> Dml<T> {
                 column.name()
             ));
         }
+        if let (Err(reason), None) = (crate::__private::check(&value), &self.error) {
+            self.error = Some(
+                crate::Error::Value {
+                    column: format!("{}.{}", T::TABLE.name, column.name()),
+                    reason,
+                }
+                .to_string(),
+            );
+        }
         self.values.push((index, Arc::new(Box::new(value))));
     }
 

@@ -54,13 +54,18 @@ where
     )
 }
 
-/// `avg(col)` as `double precision`.
-pub fn avg<X>(column: X) -> ColumnExpr<Option<f64>>
+/// `avg(col)`: `double precision` for integers and floats, `numeric` for `Decimal`.
+pub fn avg<X>(column: X) -> ColumnExpr<<X::Value as Summable>::Avg>
 where
     X: IntoColumn,
     X::Value: Summable,
 {
-    call("avg", false, column.term(), Some("double precision"))
+    call(
+        "avg",
+        false,
+        column.term(),
+        Some(<X::Value as Summable>::AVG_TYPE),
+    )
 }
 
 fn call<V>(
@@ -81,7 +86,7 @@ fn call<V>(
 #[diagnostic::on_unimplemented(
     message = "`max` / `min` do not apply to a column of `{Self}`",
     label = "not an ordered column type",
-    note = "`max` / `min` take numbers, text and date/time columns"
+    note = "`max` / `min` take numbers, text, inet and date/time columns, and derived newtypes of them"
 )]
 pub trait Extremum {
     /// What `max` / `min` return.
@@ -92,13 +97,17 @@ pub trait Extremum {
 #[diagnostic::on_unimplemented(
     message = "`sum` / `avg` need a numeric column, not one of `{Self}`",
     label = "not a numeric column",
-    note = "`sum` / `avg` take smallint, integer, bigint, real and double precision columns"
+    note = "`sum` / `avg` take smallint, integer, bigint, real, double precision and numeric columns, and derived newtypes of them"
 )]
 pub trait Summable {
     /// What `sum` returns.
     type Sum: crate::ColumnType;
     /// The SQL type `sum` is cast to.
     const SUM_TYPE: &'static str;
+    /// What `avg` returns.
+    type Avg: crate::ColumnType;
+    /// The SQL type `avg` is cast to.
+    const AVG_TYPE: &'static str;
 }
 
 macro_rules! extremum {
@@ -109,6 +118,7 @@ macro_rules! extremum {
 }
 
 extremum!(
+    std::net::IpAddr,
     i16,
     i32,
     i64,
@@ -118,20 +128,47 @@ extremum!(
     chrono::NaiveDateTime,
     chrono::DateTime<chrono::Utc>,
     chrono::NaiveDate,
-    chrono::NaiveTime
+    chrono::NaiveTime,
+    chrono::DateTime<chrono::FixedOffset>
 );
 
+#[cfg(feature = "time")]
+extremum!(
+    time::PrimitiveDateTime,
+    time::OffsetDateTime,
+    time::Date,
+    time::Time
+);
+
+#[cfg(feature = "decimal")]
+extremum!(rust_decimal::Decimal);
+
 macro_rules! summable {
-    ($($t:ty => $sum:ty, $sql:literal);*) => {$(
-        impl Summable for $t { type Sum = Option<$sum>; const SUM_TYPE: &'static str = $sql; }
-        impl Summable for Option<$t> { type Sum = Option<$sum>; const SUM_TYPE: &'static str = $sql; }
+    ($($t:ty => $sum:ty, $sql:literal, $avg:ty, $avg_sql:literal);* $(;)?) => {$(
+        impl Summable for $t {
+            type Sum = Option<$sum>;
+            const SUM_TYPE: &'static str = $sql;
+            type Avg = Option<$avg>;
+            const AVG_TYPE: &'static str = $avg_sql;
+        }
+        impl Summable for Option<$t> {
+            type Sum = Option<$sum>;
+            const SUM_TYPE: &'static str = $sql;
+            type Avg = Option<$avg>;
+            const AVG_TYPE: &'static str = $avg_sql;
+        }
     )*};
 }
 
 summable!(
-    i16 => i64, "bigint";
-    i32 => i64, "bigint";
-    i64 => i64, "bigint";
-    f32 => f64, "double precision";
-    f64 => f64, "double precision"
+    i16 => i64, "bigint", f64, "double precision";
+    i32 => i64, "bigint", f64, "double precision";
+    i64 => i64, "bigint", f64, "double precision";
+    f32 => f64, "double precision", f64, "double precision";
+    f64 => f64, "double precision", f64, "double precision";
+);
+
+#[cfg(feature = "decimal")]
+summable!(
+    rust_decimal::Decimal => rust_decimal::Decimal, "numeric", rust_decimal::Decimal, "numeric";
 );

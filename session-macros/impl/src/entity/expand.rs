@@ -317,6 +317,10 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         let (f, ty) = (c.ident, c.ty);
         quote_spanned!(ty.span()=> ::session_core::__private::same_as::<#ty>(&self.#f, &other.#f))
     });
+    let checks = cols.iter().map(|c| {
+        let (f, ty) = (c.ident, c.ty);
+        quote_spanned!(ty.span()=> ::session_core::__private::check::<#ty>(&self.#f))
+    });
     let mut unsets = cols
         .iter()
         .enumerate()
@@ -460,6 +464,16 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                 match index {
                     #(#idx => #sames,)*
                     _ => true,
+                }
+            }
+
+            fn column_check(
+                &self,
+                index: usize,
+            ) -> ::core::result::Result<(), ::session_core::__private::String> {
+                match index {
+                    #(#idx => #checks,)*
+                    _ => ::core::result::Result::Ok(()),
                 }
             }
 
