@@ -94,11 +94,10 @@ impl Drop for InFlight {
         // Discarded, never pooled again: its state is unknown.
         conn.dirty = true;
         let token = conn.client.cancel_token();
+        let tls = conn.tls.clone();
         drop(conn);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = token.cancel_query(tokio_postgres::NoTls).await;
-            });
+            handle.spawn(async move { tls.cancel(token).await });
         }
     }
 }
@@ -236,6 +235,12 @@ impl AsyncConnection {
     /// True once the server side of the connection is gone.
     pub fn is_closed(&self) -> bool {
         self.conn.as_ref().is_none_or(|c| c.client.is_closed())
+    }
+
+    /// Whether this connection runs over TLS (see [`SslMode`](crate::SslMode)); false once
+    /// closed.
+    pub fn is_encrypted(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.is_encrypted())
     }
 
     /// Prepared statements cached on this connection.

@@ -1,7 +1,9 @@
 //! [`Engine`]: a pool of tokio-postgres connections (SQLAlchemy's `create_async_engine`).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::pin::pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use bb8::{Pool, PooledConnection, RunError};
 
 use crate::error::{Error, Result};
 use crate::pool::{ConnectFailure, ConnectFailures, Manager, TracingSink};
+use crate::tls::{self, RootCert, SslMode, TlsSettings};
 use crate::url;
 
 type PgPool = Pool<Manager>;
@@ -54,6 +57,9 @@ struct Shared {
     echo: bool,
     pool_size: u32,
     checkout_timeout: Duration,
+    ssl_mode: SslMode,
+    ssl_asked: bool,
+    encrypted: Arc<AtomicU32>,
 }
 
 /// Options for an [`Engine`]; every option documents its default.
@@ -70,6 +76,7 @@ pub struct EngineBuilder {
     test_on_checkout: bool,
     application_name: Option<String>,
     echo: bool,
+    tls: TlsSettings,
 }
 
 impl Engine {
@@ -87,6 +94,7 @@ impl Engine {
             test_on_checkout: true,
             application_name: None,
             echo: false,
+            tls: TlsSettings::default(),
         }
     }
 
@@ -162,6 +170,7 @@ impl Engine {
                     connections: state.connections,
                     idle: state.idle_connections,
                     checked_out: state.connections - state.idle_connections,
+                    encrypted: self.shared.encrypted.load(Ordering::Relaxed),
                     disposed: false,
                 }
             }
@@ -170,6 +179,7 @@ impl Engine {
                 connections: 0,
                 idle: 0,
                 checked_out: 0,
+                encrypted: 0,
                 disposed: matches!(*slot, Slot::Disposed),
             },
         }
@@ -178,6 +188,12 @@ impl Engine {
     /// The URL without its password, e.g. `postgresql://scott@localhost:5432/test`.
     pub fn url(&self) -> &str {
         &self.shared.url
+    }
+
+    /// The `sslmode` connections use (libpq's; `prefer` unless the URL or the builder says
+    /// otherwise). How many open connections are encrypted is in [`Engine::status`].
+    pub fn ssl_mode(&self) -> SslMode {
+        self.shared.ssl_mode
     }
 
     /// Whether statements are logged through `tracing` (target `session_core::echo`).
@@ -227,9 +243,19 @@ impl Engine {
 }
 
 impl fmt::Debug for Engine {
-    /// `Engine(postgresql://user@host:port/db)`, never the password.
+    /// `Engine(postgresql://user@host:port/db)`, never the password; with the `sslmode` when
+    /// one was asked for, and once connections are open, how many of them are encrypted:
+    /// `Engine(postgresql://u@h:5432/db, sslmode=verify-full, encrypted 2/2)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Engine({})", self.shared.url)
+        write!(f, "Engine({}", self.shared.url)?;
+        if self.shared.ssl_asked {
+            write!(f, ", sslmode={}", self.shared.ssl_mode)?;
+        }
+        let status = self.status();
+        if status.connections > 0 {
+            write!(f, ", encrypted {}/{}", status.encrypted, status.connections)?;
+        }
+        write!(f, ")")
     }
 }
 
@@ -296,10 +322,42 @@ impl EngineBuilder {
         self
     }
 
+    /// How connections use TLS (libpq's `sslmode`; see [`SslMode`]). Defaults to the URL's
+    /// `sslmode`, else `prefer`.
+    pub fn ssl_mode(mut self, mode: SslMode) -> Self {
+        self.tls.mode = Some(mode);
+        self
+    }
+
+    /// The trusted root certificates (PEM) the server's certificate must chain to under
+    /// `verify-ca` / `verify-full` (libpq's `sslrootcert`). Defaults to the URL's, else
+    /// `~/.postgresql/root.crt`.
+    pub fn ssl_root_cert(mut self, pem_file: impl Into<PathBuf>) -> Self {
+        self.tls.root_cert = Some(RootCert::File(pem_file.into()));
+        self
+    }
+
+    /// Trust the platform's root certificates (libpq's `sslrootcert=system`).
+    pub fn ssl_system_roots(mut self) -> Self {
+        self.tls.root_cert = Some(RootCert::System);
+        self
+    }
+
+    /// A client certificate and its private key (PEM files) for `cert` authentication
+    /// (libpq's `sslcert` / `sslkey`). Defaults to the URL's, else
+    /// `~/.postgresql/postgresql.crt` / `.key` when both exist.
+    pub fn ssl_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls.cert = Some(cert.into());
+        self.tls.key = Some(key.into());
+        self
+    }
+
     /// Makes the engine. Opens no connection.
     ///
     /// # Errors
-    /// [`Error::Config`] for a malformed URL or an invalid option.
+    /// [`Error::Config`] for a malformed URL or an invalid option, naming it: an unknown
+    /// `sslmode`, a certificate file that is missing or holds no certificate, a verifying
+    /// mode without root certificates.
     pub fn build(self) -> Result<Engine> {
         if self.pool_size == 0 {
             return Err(Error::Config("pool_size must be at least 1".into()));
@@ -311,7 +369,14 @@ impl EngineBuilder {
                 self.pool_size
             )));
         }
-        let mut config = url::parse(&self.url)?;
+        let (url, mut tls_settings) = tls::split_url(&self.url)?;
+        let asked = &self.tls;
+        tls_settings.mode = asked.mode.or(tls_settings.mode);
+        tls_settings.root_cert = asked.root_cert.clone().or(tls_settings.root_cert);
+        tls_settings.cert = asked.cert.clone().or(tls_settings.cert);
+        tls_settings.key = asked.key.clone().or(tls_settings.key);
+        let connector = tls::Connector::new(&tls_settings)?;
+        let mut config = url::parse(&url)?;
         if let Some(timeout) = self.connect_timeout {
             config.connect_timeout(timeout);
         } else if config.get_connect_timeout().is_none() {
@@ -321,8 +386,10 @@ impl EngineBuilder {
             config.application_name(name);
         }
         let shown = url::display(&config);
-        let manager = Manager::new(config);
+        let (ssl_mode, ssl_asked) = (connector.mode(), connector.asked());
+        let manager = Manager::new(config, connector);
         let failures = manager.failures.clone();
+        let encrypted = manager.encrypted.clone();
         let builder = Pool::builder()
             .max_size(self.pool_size)
             .min_idle(self.min_idle)
@@ -340,6 +407,9 @@ impl EngineBuilder {
                 echo: self.echo,
                 pool_size: self.pool_size,
                 checkout_timeout: self.checkout_timeout,
+                ssl_mode,
+                ssl_asked,
+                encrypted,
             }),
         })
     }
@@ -357,6 +427,8 @@ pub struct PoolStatus {
     pub idle: u32,
     /// Connections checked out now.
     pub checked_out: u32,
+    /// Open connections that run over TLS.
+    pub encrypted: u32,
     /// The engine was disposed.
     pub disposed: bool,
 }
@@ -369,8 +441,8 @@ impl fmt::Display for PoolStatus {
         }
         write!(
             f,
-            "Pool size: {}  Connections in pool: {}  Checked out: {}",
-            self.size, self.idle, self.checked_out
+            "Pool size: {}  Connections in pool: {}  Checked out: {}  Encrypted: {}",
+            self.size, self.idle, self.checked_out, self.encrypted
         )
     }
 }

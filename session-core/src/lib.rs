@@ -53,6 +53,7 @@ mod result;
 mod session;
 mod sql;
 mod statement;
+mod tls;
 mod transaction;
 mod url;
 
@@ -62,8 +63,8 @@ pub use error::{Error, Result};
 pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_sessionmaker};
 pub use metadata::MetaData;
 pub use model::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
-pub use model::{Collection, Link, Reference};
 pub use model::{ArrayElement, Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
+pub use model::{Collection, Link, Reference};
 /// A `jsonb` (or `json`) column holding any serde type: `Json<Settings>`.
 ///
 /// ```
@@ -89,6 +90,7 @@ pub use statement::{
     Loader, ManyToOne, OneToMany, Order, Relation, Returning, Select, SelectColumns, Text, Update,
     delete, func, insert, joinedload, select, select_columns, selectinload, text, update,
 };
+pub use tls::SslMode;
 pub use transaction::AsyncTransaction;
 
 /// The driver, re-exported so that users name the same `Row`, `ToSql` and `SqlState` types.

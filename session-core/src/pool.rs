@@ -1,21 +1,21 @@
 //! The pooled connection and its bb8 manager.
 //!
-//! bb8-postgres opens the connections; this layer adds what a session stack needs on top:
-//! a per-connection prepared-statement cache, and a `dirty` flag that is set *before* a
+//! [`Connector`] opens the connections (TLS as the engine's `sslmode` says); this layer adds
+//! what a session stack needs on top: a per-connection prepared-statement cache, and a `dirty` flag that is set *before* a
 //! transaction is begun and cleared only once it is known to be over. bb8 asks
 //! [`ManageConnection::has_broken`] when a connection comes back; a dirty one is discarded
 //! (closing it makes the server roll back), so no connection ever returns to the pool with a
-//! transaction open, whatever future was dropped where. bb8-postgres's own recycle check does
-//! not catch an open transaction.
+//! transaction open, whatever future was dropped where.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use bb8_postgres::PostgresConnectionManager;
 use tokio::sync::Notify;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
+
+use crate::tls::Connector;
 
 /// How many prepared statements one connection keeps.
 pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 512;
@@ -26,6 +26,26 @@ pub(crate) struct PgConnection {
     pub(crate) statements: StatementCache,
     /// A transaction may be open on the server.
     pub(crate) dirty: bool,
+    /// How cancel requests for this connection are sent.
+    pub(crate) tls: Connector,
+    /// Counted in [`Manager::encrypted`] while open; `None` for a plaintext connection.
+    encrypted: Option<EncryptedGuard>,
+}
+
+impl PgConnection {
+    /// Whether the connection runs over TLS.
+    pub(crate) fn is_encrypted(&self) -> bool {
+        self.encrypted.is_some()
+    }
+}
+
+/// One open encrypted connection in the count of its manager.
+struct EncryptedGuard(Arc<AtomicU32>);
+
+impl Drop for EncryptedGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Prepared statements by SQL text, evicting the oldest when full.
@@ -114,17 +134,23 @@ impl ConnectFailures {
     }
 }
 
-/// bb8 manager: bb8-postgres's, wrapping each client with our per-connection state.
+/// bb8 manager: opens connections through the engine's [`Connector`] and wraps each client
+/// with our per-connection state.
 pub(crate) struct Manager {
-    inner: PostgresConnectionManager<NoTls>,
+    config: tokio_postgres::Config,
+    pub(crate) tls: Connector,
     pub(crate) failures: Arc<ConnectFailures>,
+    /// Open connections that run over TLS.
+    pub(crate) encrypted: Arc<AtomicU32>,
 }
 
 impl Manager {
-    pub(crate) fn new(config: tokio_postgres::Config) -> Self {
+    pub(crate) fn new(config: tokio_postgres::Config, tls: Connector) -> Self {
         Manager {
-            inner: PostgresConnectionManager::new(config, NoTls),
+            config,
+            tls,
             failures: Arc::default(),
+            encrypted: Arc::default(),
         }
     }
 }
@@ -136,11 +162,16 @@ impl bb8::ManageConnection for Manager {
     type Error = Arc<tokio_postgres::Error>;
 
     async fn connect(&self) -> Result<PgConnection, Self::Error> {
-        match self.inner.connect().await {
-            Ok(client) => Ok(PgConnection {
-                client,
+        match self.tls.connect(&self.config).await {
+            Ok(opened) => Ok(PgConnection {
+                client: opened.client,
                 statements: StatementCache::default(),
                 dirty: false,
+                tls: self.tls.clone(),
+                encrypted: opened.encrypted.then(|| {
+                    self.encrypted.fetch_add(1, Ordering::Relaxed);
+                    EncryptedGuard(self.encrypted.clone())
+                }),
             }),
             Err(e) => {
                 let e = Arc::new(e);

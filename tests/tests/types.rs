@@ -11,8 +11,8 @@ use futures::StreamExt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use session_core::{
-    AsyncSession, Collection, Engine, Entity, Error, Json, MetaData, Obj, func, insert, select, select_columns,
-    selectinload,
+    AsyncSession, Collection, Engine, Entity, Error, Json, MetaData, Obj, func, insert, select,
+    select_columns, selectinload,
 };
 use session_tests::support::{create_schema, engine};
 use uuid::Uuid;
@@ -103,15 +103,20 @@ fn book(n: u32, shelf: Option<Uuid>) -> Book {
             size: n,
             tags: vec!["a\"quote".into(), "back\\slash".into(), String::new()],
         }),
-        note: (n % 2 == 0).then(|| serde_json::json!(null)).filter(|_| n % 4 == 0),
+        // JSON null (not SQL NULL) for every fourth book.
+        note: (n % 4 == 0).then_some(serde_json::Value::Null),
         at: odt(1_700_000_000 + i, i % 1_000_000),
         local: time::PrimitiveDateTime::new(
             time::Date::from_calendar_date(if limits { 1 } else { 2026 }, time::Month::December, 1)
                 .unwrap(),
             time::Time::from_hms_micro(23, 59, 59, 999_999).unwrap(),
         ),
-        day: time::Date::from_calendar_date(if limits { 9999 } else { 2000 }, time::Month::March, 1)
-            .unwrap(),
+        day: time::Date::from_calendar_date(
+            if limits { 9999 } else { 2000 },
+            time::Month::March,
+            1,
+        )
+        .unwrap(),
         clock: (n % 5 != 0).then(|| time::Time::from_hms_micro(0, 0, 0, n % 1_000_000).unwrap()),
         stamp: NaiveDate::from_ymd_opt(2024, 2, 29)
             .unwrap()
@@ -124,12 +129,25 @@ fn book(n: u32, shelf: Option<Uuid>) -> Book {
         peer: (n % 2 == 1).then_some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
         keywords: (0..n % 4).map(|k| format!("kw{k},{{x}}")).collect(),
         scores: vec![i32::MIN, n as i32, i32::MAX],
-        big: if limits { vec![] } else { vec![i64::MIN, i, i64::MAX] },
+        big: if limits {
+            vec![]
+        } else {
+            vec![i64::MIN, i, i64::MAX]
+        },
         related: vec![Uuid::nil(), Uuid::max(), uuid(u128::from(n) + 1)],
         sparse: vec![None, Some(n as i32), None],
         flags: (n % 3 == 1).then(|| vec![true, false]),
-        amounts: vec![Decimal::new(-i, 3), Decimal::ZERO, Decimal::from_str("1.00").unwrap()],
-        times: vec![NaiveDate::from_ymd_opt(1970, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap()],
+        amounts: vec![
+            Decimal::new(-i, 3),
+            Decimal::ZERO,
+            Decimal::from_str("1.00").unwrap(),
+        ],
+        times: vec![
+            NaiveDate::from_ymd_opt(1970, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+        ],
         blobs: vec![vec![], vec![0, 255, n as u8]],
         ratios: vec![0.0, -0.0, f64::MAX, f64::MIN_POSITIVE, f64::INFINITY],
     }
@@ -313,8 +331,16 @@ async fn eager_loads_filters_and_streams_over_uuid_keys_and_new_types() {
                 .filter(Book::C.price.lt(Decimal::new(1_099, 2)))
                 .filter(Book::C.discount.ne(None))
                 .filter(Book::C.at.gt(odt(1_700_000_000, 0)))
-                .filter(Book::C.day.eq(time::Date::from_calendar_date(2000, time::Month::March, 1).unwrap()))
-                .filter(Book::C.id.in_([uuid(1), uuid(2), uuid(3), uuid(4), uuid(5)])),
+                .filter(
+                    Book::C
+                        .day
+                        .eq(time::Date::from_calendar_date(2000, time::Month::March, 1).unwrap()),
+                )
+                .filter(
+                    Book::C
+                        .id
+                        .in_([uuid(1), uuid(2), uuid(3), uuid(4), uuid(5)]),
+                ),
         )
         .await
         .unwrap()
@@ -353,7 +379,6 @@ async fn eager_loads_filters_and_streams_over_uuid_keys_and_new_types() {
     }
     assert_eq!(seen, (1..=60).collect::<Vec<_>>());
 }
-
 
 #[tokio::test]
 async fn values_postgres_would_change_are_refused_with_the_column_name() {
@@ -405,13 +430,15 @@ async fn values_postgres_would_change_are_refused_with_the_column_name() {
 
     // An INSERT statement's values.
     let e = session
-        .execute(insert::<Book>().value(
-            Book::C.stamp,
-            NaiveDate::from_ymd_opt(2026, 1, 1)
-                .unwrap()
-                .and_hms_nano_opt(0, 0, 0, 1)
-                .unwrap(),
-        ))
+        .execute(
+            insert::<Book>().value(
+                Book::C.stamp,
+                NaiveDate::from_ymd_opt(2026, 1, 1)
+                    .unwrap()
+                    .and_hms_nano_opt(0, 0, 0, 1)
+                    .unwrap(),
+            ),
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("book.stamp"), "{e}");

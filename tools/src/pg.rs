@@ -102,6 +102,21 @@ struct Owned {
     bin: PathBuf,
     as_postgres: bool,
     port: u16,
+    /// Extra `-c name=value` options of [`ClusterOptions::settings`].
+    extra: String,
+}
+
+/// What a cluster started by [`Cluster::start_owned_with`] has beyond the defaults: e.g.
+/// `ssl = on` with certificate files made by the test, and a `pg_hba.conf` of its own.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Server settings, passed as `-c name=value`.
+    pub settings: Vec<(String, String)>,
+    /// Files written into the data directory before the server starts (name, contents),
+    /// owned by the server's user with mode 0600 (as PostgreSQL wants a key file).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The whole `pg_hba.conf`, replacing initdb's (`trust` for everyone).
+    pub hba: Option<String>,
 }
 
 impl fmt::Debug for Cluster {
@@ -138,6 +153,14 @@ impl Cluster {
     /// [`PgError::BinariesMissing`] with what to install, [`PgError::NoPostgresUser`], or
     /// [`PgError::Command`] carrying `initdb`'s output or the server log.
     pub fn start_owned() -> Result<Cluster, PgError> {
+        Cluster::start_owned_with(ClusterOptions::default())
+    }
+
+    /// [`Cluster::start_owned`] with `options`' settings, files and `pg_hba.conf`.
+    ///
+    /// # Errors
+    /// As [`Cluster::start_owned`]; [`PgError::Io`] when a file cannot be written.
+    pub fn start_owned_with(options: ClusterOptions) -> Result<Cluster, PgError> {
         let started = Instant::now();
         remove_stale_clusters();
         let bin = find_bin_dir()?;
@@ -148,15 +171,22 @@ impl Cluster {
             let (uid, gid) = postgres_ids()?;
             std::os::unix::fs::chown(&base, Some(uid), Some(gid))?;
         }
+        let extra = options
+            .settings
+            .iter()
+            .map(|(k, v)| format!(" -c {k}={v}"))
+            .collect();
         let mut owned = Owned {
             base,
             data,
             bin,
             as_postgres,
             port: 0,
+            extra,
         };
         spawn_watchdog(&owned)?;
         owned.initdb()?;
+        owned.write_files(&options)?;
         owned.start_on_free_port()?;
         Ok(Cluster {
             url: format!("postgresql://postgres@127.0.0.1:{}/postgres", owned.port),
@@ -168,6 +198,11 @@ impl Cluster {
     /// URL of the cluster's maintenance database (`postgres`), or `DATABASE_URL`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The TCP port of a cluster this process started (`None` for `DATABASE_URL`).
+    pub fn port(&self) -> Option<u16> {
+        self.owned.as_ref().map(|o| o.port)
     }
 
     /// How long starting took (zero for `DATABASE_URL`).
@@ -323,6 +358,24 @@ impl Owned {
         Ok(())
     }
 
+    fn write_files(&self, options: &ClusterOptions) -> Result<(), PgError> {
+        use std::os::unix::fs::PermissionsExt;
+        let hba = options
+            .hba
+            .as_ref()
+            .map(|h| ("pg_hba.conf".to_string(), h.clone().into_bytes()));
+        for (name, contents) in options.files.iter().cloned().chain(hba) {
+            let path = self.data.join(&name);
+            fs::write(&path, contents)?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+            if self.as_postgres {
+                let (uid, gid) = postgres_ids()?;
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+            }
+        }
+        Ok(())
+    }
+
     fn initdb_into(&self, data: &Path) -> Result<(), PgError> {
         let out = self
             .command("initdb")
@@ -380,8 +433,9 @@ impl Owned {
         let log = self.base.join("server.log");
         let options = format!(
             "-F -p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 \
-             -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off -c log_min_messages=warning",
-            self.base.display()
+             -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off -c log_min_messages=warning{}",
+            self.base.display(),
+            self.extra
         );
         let out = self
             .command("pg_ctl")

@@ -7,10 +7,10 @@ use std::hash::Hash;
 use postgres_types::ToSql;
 use tokio_postgres::Row;
 
-use crate::model::Link;
-use crate::model::Obj;
 #[cfg(doc)]
 use crate::model::ColumnType;
+use crate::model::Link;
+use crate::model::Obj;
 
 /// A statement parameter that owns its value (e.g. one column of many objects as an array).
 pub type OwnedParam = Box<dyn ToSql + Sync + Send>;

@@ -12,10 +12,10 @@ mod relationship;
 mod types;
 
 pub use entity::{Column, Entity, ForeignKey, OwnedParam, Table};
-pub(crate) use types::is_array_type;
-pub use types::{ArrayElement, ColumnType};
 pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub(crate) use object::{
     Cell, DirtySink, ErasedCell, check_none_held, held_by_this_thread, same_row,
 };
 pub use relationship::{Collection, Link, Reference};
+pub(crate) use types::is_array_type;
+pub use types::{ArrayElement, ColumnType};

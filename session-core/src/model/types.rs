@@ -323,7 +323,10 @@ mod tests {
     fn sub_microsecond_times_are_refused() {
         let t = chrono::NaiveTime::from_hms_nano_opt(1, 2, 3, 123_456_789).unwrap();
         let e = t.check().unwrap_err();
-        assert!(e.contains("nanoseconds") && e.contains("trunc_subsecs"), "{e}");
+        assert!(
+            e.contains("nanoseconds") && e.contains("trunc_subsecs"),
+            "{e}"
+        );
         let ok = chrono::NaiveTime::from_hms_micro_opt(1, 2, 3, 123_456).unwrap();
         assert!(ok.check().is_ok());
         let leap = chrono::NaiveTime::from_hms_nano_opt(23, 59, 59, 1_500_000_000).unwrap();
