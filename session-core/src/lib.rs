@@ -63,7 +63,9 @@ pub use error::{Error, Result};
 pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_sessionmaker};
 pub use metadata::MetaData;
 pub use model::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
-pub use model::{ArrayElement, Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
+pub use model::{
+    ArrayElement, Column, ColumnType, Entity, EnumType, ForeignKey, OwnedParam, Table,
+};
 pub use model::{Collection, Link, Reference};
 /// A `jsonb` (or `json`) column holding any serde type: `Json<Settings>`.
 ///
@@ -80,6 +82,8 @@ pub use session::{
     IdentityKey, Info, NoAutoflush, ObjStream, ReturnsRows, STREAM_CHUNK, SessionConfig,
     SessionConnection, SharedConnection, TransactionInfo, Value,
 };
+/// `#[derive(ColumnType)]`: see [`session_macros::ColumnType`].
+pub use session_macros::ColumnType;
 /// `#[derive(Entity)]`: see [`session_macros::Entity`].
 pub use session_macros::Entity;
 /// Plumbing of [`IntoColumn`]; not public API.
@@ -165,6 +169,52 @@ pub mod __private {
     #[inline]
     pub fn is_unset<T: ServerFilled>(value: &T) -> bool {
         value.same_as(&T::default())
+    }
+
+    pub use postgres_types;
+
+    /// What `ToSql` / `FromSql` return on failure.
+    pub type BoxError = Box<dyn std::error::Error + Sync + Send>;
+
+    /// Writes an enum's label (the binary form of both `text` and PostgreSQL enums).
+    ///
+    /// # Errors
+    /// Never; the signature is `ToSql::to_sql`'s.
+    #[inline]
+    pub fn enum_to_sql(
+        label: &str,
+        out: &mut postgres_types::private::BytesMut,
+    ) -> Result<postgres_types::IsNull, BoxError> {
+        out.extend_from_slice(label.as_bytes());
+        Ok(postgres_types::IsNull::No)
+    }
+
+    /// Whether a derived enum binds to / decodes from `ty`: the named PostgreSQL enum type, or
+    /// the text types when it is stored as text.
+    pub fn enum_accepts(ty: &postgres_types::Type, pg_enum: Option<&str>) -> bool {
+        match pg_enum {
+            Some(name) => ty.name() == name.rsplit('.').next().unwrap_or(name),
+            None => <&str as ToSql>::accepts(ty),
+        }
+    }
+
+    /// The label a row holds.
+    ///
+    /// # Errors
+    /// The bytes are not UTF-8.
+    #[inline]
+    pub fn enum_label(raw: &[u8]) -> Result<&str, BoxError> {
+        Ok(std::str::from_utf8(raw)?)
+    }
+
+    /// The error for a label that names no variant.
+    pub fn unknown_label(rust: &str, label: &str, labels: &[&str]) -> BoxError {
+        format!(
+            "`{label}` is not a label of {rust} (expected one of: {}); the column holds a value \
+             the Rust enum does not have",
+            labels.join(", ")
+        )
+        .into()
     }
 
     /// The parameter answered for a column index the session never passes (an empty text).

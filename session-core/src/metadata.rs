@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use crate::connection::AsyncConnection;
 use crate::error::Result;
 use crate::flush::dependency_order;
-use crate::model::{Column, Entity, Table};
+use crate::model::{Column, Entity, EnumType, Table};
 use crate::sql::quote;
 
 /// A collection of mapped tables (SQLAlchemy's `Base.metadata`).
@@ -48,9 +48,43 @@ impl MetaData {
             .collect()
     }
 
-    /// `CREATE TABLE IF NOT EXISTS` statements, in dependency order.
+    /// The PostgreSQL enum types the tables' columns use, each once, in first-use order.
+    pub fn enum_types(&self) -> Vec<&'static EnumType> {
+        let mut types: Vec<&'static EnumType> = Vec::new();
+        for table in self.tables() {
+            for t in table.columns.iter().filter_map(|c| c.enum_type) {
+                if !types.iter().any(|k| k.name == t.name) {
+                    types.push(t);
+                }
+            }
+        }
+        types
+    }
+
+    /// The DDL [`MetaData::create_all`] runs, in order, without running it (for a migration
+    /// tool): `CREATE TYPE ... AS ENUM` for each enum type that does not exist yet, then
+    /// `CREATE TABLE IF NOT EXISTS`, parents first.
     pub fn create_statements(&self) -> Vec<String> {
-        self.tables().into_iter().map(create_table).collect()
+        let mut out: Vec<String> = self.enum_types().into_iter().map(create_enum).collect();
+        out.extend(self.tables().into_iter().map(create_table));
+        out
+    }
+
+    /// The DDL [`MetaData::drop_all`] runs, in order: the tables, children first, then their
+    /// enum types.
+    pub fn drop_statements(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .tables()
+            .into_iter()
+            .rev()
+            .map(|t| format!("DROP TABLE IF EXISTS {}", quote(t.name)))
+            .collect();
+        out.extend(
+            self.enum_types()
+                .into_iter()
+                .map(|t| format!("DROP TYPE IF EXISTS {}", t.name)),
+        );
+        out
     }
 
     /// Creates every table that does not exist yet, parents first (SQLAlchemy's
@@ -72,13 +106,30 @@ impl MetaData {
     /// # Errors
     /// The server's error for a statement.
     pub async fn drop_all(&self, conn: &mut AsyncConnection) -> Result<()> {
-        for table in self.tables().into_iter().rev() {
-            conn.batch_execute(&format!("DROP TABLE IF EXISTS {}", quote(table.name)))
-                .await?;
+        for sql in self.drop_statements() {
+            conn.batch_execute(&sql).await?;
         }
         conn.clear_statement_cache();
         Ok(())
     }
+}
+
+/// `CREATE TYPE name AS ENUM (...)`, skipped when the type exists (PostgreSQL has no
+/// `CREATE TYPE IF NOT EXISTS`).
+fn create_enum(t: &EnumType) -> String {
+    let labels: Vec<String> = t
+        .labels
+        .iter()
+        .map(|l| format!("'{}'", l.replace('\'', "''")))
+        .collect();
+    // The name as written, as the column type and casts spell it (the derive allows plain,
+    // optionally schema-qualified, lower-case identifiers only).
+    format!(
+        "DO $ddl$ BEGIN CREATE TYPE {} AS ENUM ({}); EXCEPTION WHEN duplicate_object THEN NULL; \
+         END $ddl$",
+        t.name,
+        labels.join(", ")
+    )
 }
 
 fn column_type(column: &Column) -> String {

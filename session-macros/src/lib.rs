@@ -95,6 +95,30 @@ pub fn derive_entity(input: TokenStream) -> TokenStream {
     }
 }
 
+/// Maps a Rust enum or newtype to a column type: implements `ToSql`, `FromSql`,
+/// `session_core::ColumnType` and `session_core::ArrayElement` for it.
+///
+/// - An enum of unit variants is stored as `text` (each variant's name, or as
+///   `#[column(rename_all = "snake_case")]` / `#[column(rename = "...")]` say), or as the
+///   PostgreSQL enum type `#[column(pg_enum = "name")]` names, which `MetaData::create_all`
+///   creates. A label the enum does not know is a decode error naming it.
+/// - A struct of one field (`struct Price(Decimal);`) is stored as the type it wraps
+///   (`#[column(sql_type = "...")]` overrides the SQL type), with `max` / `min` / `sum` / `avg`
+///   whenever the wrapped type has them.
+///
+/// ```text
+/// #[derive(Debug, Clone, Copy, PartialEq, session_core::ColumnType)]
+/// #[column(pg_enum = "order_status", rename_all = "snake_case")]
+/// enum OrderStatus { New, OnHold, Shipped }
+/// ```
+#[proc_macro_derive(ColumnType, attributes(column))]
+pub fn derive_column_type(input: TokenStream) -> TokenStream {
+    match session_macros_impl::column_type::derive_column_type(input.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
 /// The error beside the user's item, unchanged, so the rest of the crate keeps compiling.
 fn fallback(error: syn::Error, original: proc_macro2::TokenStream) -> TokenStream {
     let mut tokens = error.to_compile_error();

@@ -383,20 +383,20 @@ fn tables_match_the_attributes_exactly() {
         format!("Column {{ name: \"{name}\", field: \"{name}\", sql_type: \"{ty}\", {extra} }}")
     };
     let plain = "nullable: false, primary_key: false, generated: false, server_default: None, \
-                 foreign_key: None, unique: false";
+                 foreign_key: None, unique: false, enum_type: None";
     let expected_b = format!(
         "Table {{ name: \"b\", entity: \"B\", columns: [{}, {}, {}] }}",
         column(
             "id",
             "integer",
             "nullable: false, primary_key: true, generated: true, server_default: None, \
-             foreign_key: None, unique: false"
+             foreign_key: None, unique: false, enum_type: None"
         ),
         column(
             "a_id",
             "integer",
             "nullable: false, primary_key: false, generated: false, server_default: None, \
-             foreign_key: Some(ForeignKey { table: \"a\", column: \"id\" }), unique: false"
+             foreign_key: Some(ForeignKey { table: \"a\", column: \"id\" }), unique: false, enum_type: None"
         ),
         column("data", "varchar", plain),
     );
@@ -407,14 +407,14 @@ fn tables_match_the_attributes_exactly() {
             "id",
             "integer",
             "nullable: false, primary_key: true, generated: true, server_default: None, \
-             foreign_key: None, unique: false"
+             foreign_key: None, unique: false, enum_type: None"
         ),
         column("data", "varchar", plain),
         column(
             "create_date",
             "timestamp",
             "nullable: true, primary_key: false, generated: false, \
-             server_default: Some(\"now()\"), foreign_key: None, unique: false"
+             server_default: Some(\"now()\"), foreign_key: None, unique: false, enum_type: None"
         ),
     );
     assert_eq!(format!("{:?}", A::TABLE), expected_a);

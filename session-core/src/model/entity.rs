@@ -9,6 +9,7 @@ use tokio_postgres::Row;
 
 #[cfg(doc)]
 use crate::model::ColumnType;
+use crate::model::EnumType;
 use crate::model::Link;
 use crate::model::Obj;
 
@@ -47,6 +48,9 @@ pub struct Column {
     pub foreign_key: Option<ForeignKey>,
     /// `UNIQUE`.
     pub unique: bool,
+    /// The PostgreSQL enum type of the column, created before the table
+    /// ([`ColumnType::ENUM_TYPE`]).
+    pub enum_type: Option<&'static EnumType>,
 }
 
 impl Column {

@@ -18,4 +18,4 @@ pub(crate) use object::{
 };
 pub use relationship::{Collection, Link, Reference};
 pub(crate) use types::is_array_type;
-pub use types::{ArrayElement, ColumnType};
+pub use types::{ArrayElement, ColumnType, EnumType};

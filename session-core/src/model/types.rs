@@ -55,6 +55,10 @@ pub trait ColumnType:
     /// Whether some values of the type cannot be stored exactly, so that writes call
     /// [`ColumnType::check`]. False skips the call.
     const CHECKED: bool = false;
+    /// The PostgreSQL enum type the column has (`CREATE TYPE ... AS ENUM` in
+    /// [`MetaData::create_all`](crate::MetaData::create_all)), for a
+    /// `#[derive(ColumnType)] #[column(pg_enum = "...")]` enum; `None` for every other type.
+    const ENUM_TYPE: Option<&'static EnumType> = None;
 
     /// Whether this value is SQL NULL (`None` of an `Option<T>`; false for every other type).
     /// `col.eq(value)` renders `col IS NULL` for it (and `col.ne(value)` `col IS NOT NULL`),
@@ -81,6 +85,15 @@ pub trait ColumnType:
     fn check(&self) -> Result<(), String> {
         Ok(())
     }
+}
+
+/// A PostgreSQL enum type: its name and labels, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EnumType {
+    /// The type's SQL name.
+    pub name: &'static str,
+    /// The labels, in the enum's order (which `ORDER BY` and `max` follow).
+    pub labels: &'static [&'static str],
 }
 
 /// A column type that PostgreSQL arrays hold: `Vec<Self>` is a `SQL_TYPE[]` column.
@@ -261,6 +274,7 @@ impl<T: ColumnType> ColumnType for Option<T> {
     const SQL_TYPE: &'static str = T::SQL_TYPE;
     const NULLABLE: bool = true;
     const CHECKED: bool = T::CHECKED;
+    const ENUM_TYPE: Option<&'static EnumType> = T::ENUM_TYPE;
 
     fn is_null(&self) -> bool {
         self.is_none()
@@ -286,6 +300,7 @@ impl<T: ArrayElement> ArrayElement for Option<T> {
 impl<T: ArrayElement> ColumnType for Vec<T> {
     const SQL_TYPE: &'static str = T::ARRAY_TYPE;
     const CHECKED: bool = T::CHECKED;
+    const ENUM_TYPE: Option<&'static EnumType> = T::ENUM_TYPE;
 
     fn same_as(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a.same_as(b))

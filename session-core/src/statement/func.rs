@@ -113,8 +113,11 @@ pub trait Summable {
 macro_rules! extremum {
     ($($t:ty),*) => {$(
         impl Extremum for $t { type Out = Option<$t>; }
-        impl Extremum for Option<$t> { type Out = Option<$t>; }
     )*};
+}
+
+impl<T: Extremum> Extremum for Option<T> {
+    type Out = T::Out;
 }
 
 extremum!(
@@ -151,13 +154,14 @@ macro_rules! summable {
             type Avg = Option<$avg>;
             const AVG_TYPE: &'static str = $avg_sql;
         }
-        impl Summable for Option<$t> {
-            type Sum = Option<$sum>;
-            const SUM_TYPE: &'static str = $sql;
-            type Avg = Option<$avg>;
-            const AVG_TYPE: &'static str = $avg_sql;
-        }
     )*};
+}
+
+impl<T: Summable> Summable for Option<T> {
+    type Sum = T::Sum;
+    const SUM_TYPE: &'static str = T::SUM_TYPE;
+    type Avg = T::Avg;
+    const AVG_TYPE: &'static str = T::AVG_TYPE;
 }
 
 summable!(

@@ -99,6 +99,7 @@
 //! the user's impl block still emitted.
 
 mod attr;
+pub mod column_type;
 pub mod entity;
 mod expand;
 mod offline;

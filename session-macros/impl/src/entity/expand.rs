@@ -36,6 +36,7 @@ fn column_def(c: &ColumnField<'_>) -> TokenStream {
         None => quote_spanned!(span=> <#ty as ::session_core::ColumnType>::SQL_TYPE),
     };
     let nullable = quote_spanned!(span=> <#ty as ::session_core::ColumnType>::NULLABLE);
+    let enum_type = quote_spanned!(span=> <#ty as ::session_core::ColumnType>::ENUM_TYPE);
     let a = &c.attrs;
     let (pk, generated, unique) = (
         a.primary_key.is_some(),
@@ -67,6 +68,7 @@ fn column_def(c: &ColumnField<'_>) -> TokenStream {
             server_default: #default,
             foreign_key: #fk,
             unique: #unique,
+            enum_type: #enum_type,
         }
     }
 }
