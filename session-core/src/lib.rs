@@ -64,7 +64,7 @@ pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_session
 pub use metadata::MetaData;
 pub use model::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub use model::{
-    ArrayElement, Column, ColumnType, Entity, EnumType, ForeignKey, OwnedParam, Table,
+    ArrayElement, Column, ColumnType, Entity, EnumType, ForeignKey, Index, OwnedParam, Table,
 };
 pub use model::{Collection, Link, Reference};
 /// A `jsonb` (or `json`) column holding any serde type: `Json<Settings>`.

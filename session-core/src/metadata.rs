@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use crate::connection::AsyncConnection;
 use crate::error::Result;
 use crate::flush::dependency_order;
-use crate::model::{Column, Entity, EnumType, Table};
+use crate::model::{Column, Entity, EnumType, Index, Table};
 use crate::sql::quote;
 
 /// A collection of mapped tables (SQLAlchemy's `Base.metadata`).
@@ -62,12 +62,29 @@ impl MetaData {
     }
 
     /// The DDL [`MetaData::create_all`] runs, in order, without running it (for a migration
-    /// tool): `CREATE TYPE ... AS ENUM` for each enum type that does not exist yet, then
-    /// `CREATE TABLE IF NOT EXISTS`, parents first.
+    /// tool): `CREATE TYPE ... AS ENUM` for each enum type that does not exist yet, then for
+    /// each table, parents first, `CREATE TABLE IF NOT EXISTS` (with its foreign keys' actions,
+    /// UNIQUE and CHECK constraints) and its `CREATE INDEX IF NOT EXISTS`.
+    ///
+    /// ```
+    /// let ddl = session_core::MetaData::new().create_statements();
+    /// assert!(ddl.is_empty());
+    /// ```
     pub fn create_statements(&self) -> Vec<String> {
         let mut out: Vec<String> = self.enum_types().into_iter().map(create_enum).collect();
-        out.extend(self.tables().into_iter().map(create_table));
+        for table in self.tables() {
+            out.push(create_table(table));
+            out.extend(table.indexes.iter().map(|ix| create_index(table, ix)));
+        }
         out
+    }
+
+    /// [`MetaData::create_statements`] as one script, each statement ended by `;`.
+    pub fn create_script(&self) -> String {
+        self.create_statements()
+            .into_iter()
+            .map(|s| s + ";\n")
+            .collect()
     }
 
     /// The DDL [`MetaData::drop_all`] runs, in order: the tables, children first, then their
@@ -167,8 +184,34 @@ pub(crate) fn create_table(table: &Table) -> String {
         }
         if let Some(fk) = &column.foreign_key {
             let _ = write!(sql, " REFERENCES {}({})", quote(fk.table), quote(fk.column));
+            if let Some(action) = fk.on_delete {
+                let _ = write!(sql, " ON DELETE {action}");
+            }
+            if let Some(action) = fk.on_update {
+                let _ = write!(sql, " ON UPDATE {action}");
+            }
         }
     }
-    let _ = write!(sql, ", PRIMARY KEY ({}))", keys.join(", "));
+    let _ = write!(sql, ", PRIMARY KEY ({})", keys.join(", "));
+    for unique in table.uniques {
+        let cols: Vec<String> = unique.iter().map(|c| quote(c)).collect();
+        let _ = write!(sql, ", UNIQUE ({})", cols.join(", "));
+    }
+    for check in table.checks {
+        let _ = write!(sql, ", CHECK ({check})");
+    }
+    sql.push(')');
     sql
+}
+
+/// `CREATE [UNIQUE] INDEX IF NOT EXISTS name ON table (columns)`.
+fn create_index(table: &Table, index: &Index) -> String {
+    let cols: Vec<String> = index.columns.iter().map(|c| quote(c)).collect();
+    format!(
+        "CREATE {}INDEX IF NOT EXISTS {} ON {} ({})",
+        if index.unique { "UNIQUE " } else { "" },
+        quote(index.name),
+        quote(table.name),
+        cols.join(", ")
+    )
 }

@@ -385,7 +385,7 @@ fn tables_match_the_attributes_exactly() {
     let plain = "nullable: false, primary_key: false, generated: false, server_default: None, \
                  foreign_key: None, unique: false, enum_type: None";
     let expected_b = format!(
-        "Table {{ name: \"b\", entity: \"B\", columns: [{}, {}, {}] }}",
+        "Table {{ name: \"b\", entity: \"B\", columns: [{}, {}, {}], indexes: [], uniques: [], checks: [] }}",
         column(
             "id",
             "integer",
@@ -396,13 +396,13 @@ fn tables_match_the_attributes_exactly() {
             "a_id",
             "integer",
             "nullable: false, primary_key: false, generated: false, server_default: None, \
-             foreign_key: Some(ForeignKey { table: \"a\", column: \"id\" }), unique: false, enum_type: None"
+             foreign_key: Some(ForeignKey { table: \"a\", column: \"id\", on_delete: None, on_update: None }), unique: false, enum_type: None"
         ),
         column("data", "varchar", plain),
     );
     assert_eq!(format!("{:?}", B::TABLE), expected_b);
     let expected_a = format!(
-        "Table {{ name: \"a\", entity: \"A\", columns: [{}, {}, {}] }}",
+        "Table {{ name: \"a\", entity: \"A\", columns: [{}, {}, {}], indexes: [], uniques: [], checks: [] }}",
         column(
             "id",
             "integer",

@@ -25,6 +25,24 @@ pub struct Table {
     pub entity: &'static str,
     /// Columns, in the order of the struct's mapped fields.
     pub columns: &'static [Column],
+    /// Indexes (`#[entity(index)]` on a field, `index = "a, b"` / `unique_index = "..."` on
+    /// the struct), created after the table.
+    pub indexes: &'static [Index],
+    /// Multi-column UNIQUE constraints (`unique = "a, b"` on the struct), by column name.
+    pub uniques: &'static [&'static [&'static str]],
+    /// CHECK constraints (`check = "..."` on a field or the struct), as SQL.
+    pub checks: &'static [&'static str],
+}
+
+/// An index of a mapped table.
+#[derive(Debug)]
+pub struct Index {
+    /// `ix_<table>_<columns>` (`uq_` for a unique one).
+    pub name: &'static str,
+    /// Its columns, by SQL name, in order.
+    pub columns: &'static [&'static str],
+    /// `CREATE UNIQUE INDEX`.
+    pub unique: bool,
 }
 
 /// A mapped column.
@@ -67,6 +85,10 @@ pub struct ForeignKey {
     pub table: &'static str,
     /// Referenced column.
     pub column: &'static str,
+    /// `ON DELETE` action (`CASCADE`, `SET NULL`, ...); `None` is PostgreSQL's `NO ACTION`.
+    pub on_delete: Option<&'static str>,
+    /// `ON UPDATE` action.
+    pub on_update: Option<&'static str>,
 }
 
 impl Table {

@@ -16,9 +16,54 @@ pub(crate) struct Model<'a> {
     /// Mapped columns, in field order.
     pub(crate) columns: Vec<ColumnField<'a>>,
     pub(crate) relationships: Vec<Relationship<'a>>,
+    /// Indexes (struct `index` / `unique_index`, field `index`), columns by SQL name.
+    pub(crate) indexes: Vec<IndexDef>,
+    /// Multi-column UNIQUE constraints, columns by SQL name.
+    pub(crate) uniques: Vec<Vec<String>>,
+    /// CHECK constraints (struct and field `check`).
+    pub(crate) checks: Vec<String>,
     /// Every field has a place in the expansion, so it is well-formed even beside errors
     /// (false for generic structs and for fields that cannot be read from a row).
     pub(crate) expandable: bool,
+}
+
+/// An index of the table.
+pub(crate) struct IndexDef {
+    pub(crate) name: String,
+    pub(crate) columns: Vec<String>,
+    pub(crate) unique: bool,
+}
+
+/// The SQL names of the fields a `"field, field"` list names; an unknown or repeated name
+/// is an error at the literal.
+fn column_list(lit: &LitStr, columns: &[ColumnField<'_>], errors: &mut Errors) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in lit.value().split(',').map(str::trim) {
+        match columns
+            .iter()
+            .find(|c| c.field_name() == part || c.name == part)
+        {
+            Some(c) if out.contains(&c.name) => errors.push(syn::Error::new(
+                lit.span(),
+                format!("column `{part}` is named twice"),
+            )),
+            Some(c) => out.push(c.name.clone()),
+            None => errors.push(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`{part}` is not a column of this entity (write the field names, comma \
+                     separated: \"{}\")",
+                    columns
+                        .iter()
+                        .take(2)
+                        .map(ColumnField::field_name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+    out
 }
 
 /// A field mapped to a column.
@@ -176,14 +221,50 @@ pub(crate) fn model<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Option<M
             attrs,
         });
     }
+    let table = struct_attrs
+        .table
+        .as_ref()
+        .map_or_else(|| attr::snake_case(&input.ident), LitStr::value);
+    let mut indexes: Vec<IndexDef> = columns
+        .iter()
+        .filter(|c| c.attrs.index.is_some())
+        .map(|c| IndexDef {
+            name: format!("ix_{table}_{}", c.name),
+            columns: vec![c.name.clone()],
+            unique: false,
+        })
+        .collect();
+    for (lit, unique) in &struct_attrs.indexes {
+        let cols = column_list(lit, &columns, errors);
+        if !cols.is_empty() {
+            let prefix = if *unique { "uq" } else { "ix" };
+            indexes.push(IndexDef {
+                name: format!("{prefix}_{table}_{}", cols.join("_")),
+                columns: cols,
+                unique: *unique,
+            });
+        }
+    }
+    let uniques = struct_attrs
+        .uniques
+        .iter()
+        .map(|lit| column_list(lit, &columns, errors))
+        .filter(|c| !c.is_empty())
+        .collect();
+    let mut checks: Vec<String> = columns
+        .iter()
+        .filter_map(|c| c.attrs.check.as_ref().map(LitStr::value))
+        .collect();
+    checks.extend(struct_attrs.checks.iter().map(LitStr::value));
     Some(Model {
         input,
         ident: &input.ident,
-        table: struct_attrs
-            .table
-            .map_or_else(|| attr::snake_case(&input.ident), |t| t.value()),
+        table,
         columns,
         relationships,
+        indexes,
+        uniques,
+        checks,
         expandable,
     })
 }

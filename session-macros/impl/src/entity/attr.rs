@@ -11,7 +11,7 @@ use crate::signatures::Errors;
 use crate::suggest::{code_list, did_you_mean};
 
 /// Keys valid on the struct.
-pub(crate) const STRUCT_KEYS: &[&str] = &["table"];
+pub(crate) const STRUCT_KEYS: &[&str] = &["table", "index", "unique_index", "unique", "check"];
 
 /// Keys valid on a field.
 pub(crate) const FIELD_KEYS: &[&str] = &[
@@ -23,6 +23,19 @@ pub(crate) const FIELD_KEYS: &[&str] = &[
     "unique",
     "sql_type",
     "relationship",
+    "on_delete",
+    "on_update",
+    "index",
+    "check",
+];
+
+/// The referential actions `on_delete` / `on_update` take, as SQL spells them.
+const ACTIONS: &[&str] = &[
+    "CASCADE",
+    "RESTRICT",
+    "SET NULL",
+    "SET DEFAULT",
+    "NO ACTION",
 ];
 
 /// `#[entity(...)]` on the struct.
@@ -30,6 +43,12 @@ pub(crate) const FIELD_KEYS: &[&str] = &[
 pub(crate) struct StructAttrs {
     /// `table = "name"`.
     pub(crate) table: Option<LitStr>,
+    /// `index = "field, field"` (false) and `unique_index = "..."` (true), in order.
+    pub(crate) indexes: Vec<(LitStr, bool)>,
+    /// `unique = "field, field"`: a multi-column UNIQUE constraint.
+    pub(crate) uniques: Vec<LitStr>,
+    /// `check = "sql"`: a CHECK constraint of the table.
+    pub(crate) checks: Vec<LitStr>,
 }
 
 /// `foreign_key = "table.column"`, split.
@@ -55,6 +74,14 @@ pub(crate) struct FieldAttrs {
     pub(crate) unique: Option<Span>,
     pub(crate) sql_type: Option<LitStr>,
     pub(crate) relationship: Option<RelationshipAttr>,
+    /// `on_delete = "cascade"`: the action, as SQL spells it, and the literal.
+    pub(crate) on_delete: Option<(String, LitStr)>,
+    /// `on_update = "cascade"`.
+    pub(crate) on_update: Option<(String, LitStr)>,
+    /// `index`: a single-column index.
+    pub(crate) index: Option<Span>,
+    /// `check = "sql"`: a CHECK constraint on the column.
+    pub(crate) check: Option<LitStr>,
     /// Every key read, in source order, with the span of its name.
     pub(crate) keys: Vec<(String, Span)>,
 }
@@ -161,6 +188,31 @@ fn foreign_key(meta: &ParseNestedMeta<'_>) -> syn::Result<ForeignKeyAttr> {
     }
 }
 
+/// `on_delete = "cascade"` -> `CASCADE` (any case, `_` or space between words).
+fn action(meta: &ParseNestedMeta<'_>, what: &str) -> syn::Result<(String, LitStr)> {
+    let lit = nonempty_str(meta, what)?;
+    let spelled = lit
+        .value()
+        .trim()
+        .replace('_', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase();
+    if ACTIONS.contains(&spelled.as_str()) {
+        Ok((spelled, lit))
+    } else {
+        Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`{what}` takes \"cascade\", \"restrict\", \"set null\", \"set default\" or \
+                 \"no action\" (any case), not \"{}\"",
+                lit.value()
+            ),
+        ))
+    }
+}
+
 fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
     let span = meta.path.segments[0].ident.span();
     let mut fk: Option<LitStr> = None;
@@ -240,6 +292,13 @@ pub(crate) fn struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> StructAt
     let mut out = StructAttrs::default();
     for_each_key(attrs, errors, |meta, name| match name {
         "table" => set_once(&mut out.table, meta, name, || nonempty_str(meta, name)),
+        "index" | "unique_index" => {
+            let lit = nonempty_str(meta, name)?;
+            out.indexes.push((lit, name == "unique_index"));
+            Ok(())
+        }
+        "unique" => nonempty_str(meta, name).map(|lit| out.uniques.push(lit)),
+        "check" => nonempty_str(meta, name).map(|lit| out.checks.push(lit)),
         _ => Err(unknown_key(meta, STRUCT_KEYS)),
     });
     out
@@ -267,6 +326,10 @@ fn field_key(out: &mut FieldAttrs, meta: &ParseNestedMeta<'_>, name: &str) -> sy
         "sql_type" => set_once(&mut out.sql_type, meta, name, || nonempty_str(meta, name)),
         "foreign_key" => set_once(&mut out.foreign_key, meta, name, || foreign_key(meta)),
         "relationship" => set_once(&mut out.relationship, meta, name, || relationship(meta)),
+        "on_delete" => set_once(&mut out.on_delete, meta, name, || action(meta, name)),
+        "on_update" => set_once(&mut out.on_update, meta, name, || action(meta, name)),
+        "index" => flag(&mut out.index, meta, name),
+        "check" => set_once(&mut out.check, meta, name, || nonempty_str(meta, name)),
         _ => Err(unknown_key(meta, FIELD_KEYS)),
     }
 }
@@ -388,6 +451,28 @@ mod tests {
     }
 
     #[test]
+    fn ddl_keys() {
+        let attrs = vec![
+            parse_quote!(#[entity(foreign_key = "a.id", on_delete = "set_null", on_update = "Cascade", index, check = "x > 0")]),
+        ];
+        let mut errors = Errors::default();
+        let a = field_attrs(&attrs, &mut errors);
+        assert!(errors.is_empty());
+        assert_eq!(a.on_delete.unwrap().0, "SET NULL");
+        assert_eq!(a.on_update.unwrap().0, "CASCADE");
+        assert!(a.index.is_some());
+        assert_eq!(a.check.unwrap().value(), "x > 0");
+        let attrs = vec![parse_quote!(#[entity(on_delete = "explode")])];
+        let mut errors = Errors::default();
+        let _ = field_attrs(&attrs, &mut errors);
+        let m = messages(errors);
+        assert!(
+            m[0].contains("\"set null\"") && m[0].contains("not \"explode\""),
+            "{m:?}"
+        );
+    }
+
+    #[test]
     fn struct_keys() {
         let attrs = vec![parse_quote!(#[entity(table = "t", tabel = "u", table = "v")])];
         let mut errors = Errors::default();
@@ -396,7 +481,7 @@ mod tests {
         assert_eq!(a.table.unwrap().value(), "t");
         assert_eq!(m.len(), 2, "{m:?}");
         assert!(
-            m[0].contains("did you mean `table`? (valid: `table`)"),
+            m[0].contains("did you mean `table`? (valid: `table`, `index`"),
             "{}",
             m[0]
         );

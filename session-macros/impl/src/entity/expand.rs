@@ -47,12 +47,19 @@ fn column_def(c: &ColumnField<'_>) -> TokenStream {
         Some(d) => quote!(::core::option::Option::Some(#d)),
         None => quote!(::core::option::Option::None),
     };
+    let action = |a: &Option<(String, syn::LitStr)>| match a {
+        Some((sql, _)) => quote!(::core::option::Option::Some(#sql)),
+        None => quote!(::core::option::Option::None),
+    };
     let fk = match &a.foreign_key {
         Some(f) => {
             let (t, col) = (&f.table, &f.column);
+            let (on_delete, on_update) = (action(&a.on_delete), action(&a.on_update));
             quote!(::core::option::Option::Some(::session_core::ForeignKey {
                 table: #t,
                 column: #col,
+                on_delete: #on_delete,
+                on_update: #on_update,
             }))
         }
         None => quote!(::core::option::Option::None),
@@ -385,6 +392,12 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             }
         }
     };
+    let indexes = model.indexes.iter().map(|ix| {
+        let (name, cols, unique) = (&ix.name, &ix.columns, ix.unique);
+        quote!(::session_core::Index { name: #name, columns: &[#(#cols),*], unique: #unique })
+    });
+    let uniques = &model.uniques;
+    let table_checks = &model.checks;
     let hidden = hidden_items(model);
     let columns = columns_const(model);
     quote! {
@@ -395,6 +408,9 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                 name: #table,
                 entity: #entity,
                 columns: &[#(#defs),*],
+                indexes: &[#(#indexes),*],
+                uniques: &[#(&[#(#uniques),*]),*],
+                checks: &[#(#table_checks),*],
             };
 
             #[inline]

@@ -196,7 +196,10 @@ mod tests {
             }
         });
         assert!(
-            b.contains("ForeignKey { table : \"a\" , column : \"id\" , }"),
+            b.contains(
+                "ForeignKey { table : \"a\" , column : \"id\" , on_delete : :: core :: option :: \
+                 Option :: None , on_update : :: core :: option :: Option :: None , }"
+            ),
             "{b}"
         );
     }

@@ -46,6 +46,23 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
             ));
             errors.push(e);
         }
+        if c.attrs.foreign_key.is_none() {
+            for (key, action) in [
+                ("on_delete", &c.attrs.on_delete),
+                ("on_update", &c.attrs.on_update),
+            ] {
+                if let Some((_, lit)) = action {
+                    errors.push(syn::Error::new(
+                        lit.span(),
+                        format!(
+                            "`{key}` is the action of a foreign key, and `{}` has none: add \
+                             `foreign_key = \"table.column\"`",
+                            c.field_name()
+                        ),
+                    ));
+                }
+            }
+        }
         if let (Some(_), Some(default)) = (c.attrs.generated, &c.attrs.server_default) {
             errors.push(syn::Error::new(
                 default.span(),
