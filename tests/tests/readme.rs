@@ -83,6 +83,14 @@ fn the_readme_example_runs_against_postgresql() {
                 .scalar("SELECT count(*) FROM b WHERE a_id = 1", &[])
                 .await?;
             assert_eq!(bs, 2);
+            let rank: String = conn
+                .scalar("SELECT details->>'rank' FROM a WHERE id = 1", &[])
+                .await?;
+            assert_eq!(rank, "2", "the jsonb change was written");
+            let kind: String = conn
+                .scalar("SELECT pg_typeof(id)::text FROM b LIMIT 1", &[])
+                .await?;
+            assert_eq!(kind, "uuid");
             Ok::<_, session_core::Error>(())
         });
         let _ = done.send(result.map_err(|e| e.to_string()));

@@ -11,6 +11,7 @@ struct A {
     data: String,
     #[entity(server_default = "now()")]
     create_date: Option<chrono::NaiveDateTime>,
+    details: serde_json::Value, // jsonb
     #[entity(relationship(foreign_key = "a_id"))]
     bs: Collection<B>,
 }
@@ -18,8 +19,9 @@ struct A {
 #[derive(Debug, Clone, Default, Entity)]
 #[entity(table = "b")]
 struct B {
-    #[entity(primary_key, generated)]
-    id: i32,
+    // A uuid key made by the server; the nil uuid (the default) means "not set yet".
+    #[entity(primary_key, server_default = "gen_random_uuid()")]
+    id: uuid::Uuid,
     #[entity(foreign_key = "a.id")]
     a_id: i32,
     data: String,
@@ -46,6 +48,7 @@ async fn run(url: &str) -> Result<()> {
     let b = |data: &str| Obj::new(B { data: data.into(), ..B::default() });
     let a1 = Obj::new(A {
         data: "a1".into(),
+        details: serde_json::json!({"tags": ["new"], "rank": 1}),
         bs: Collection::from_vec(vec![b("b1"), b("b2")]),
         ..A::default()
     });
@@ -53,8 +56,13 @@ async fn run(url: &str) -> Result<()> {
     // One INSERT per table; keys, server defaults and the children's a_id came back.
     // (Read into locals: one guard of an object at a time.)
     let a1_id = a1.read()?.id;
-    let b1_a_id = a1.read()?.bs.get()?[0].read()?.a_id;
+    let (b1_id, b1_a_id) = {
+        let a = a1.read()?;
+        let b1 = a.bs.get()?[0].read()?;
+        (b1.id, b1.a_id)
+    };
     assert_eq!(b1_a_id, a1_id);
+    assert!(!b1_id.is_nil(), "the server's uuid came back");
 
     // async with async_session() as session:
     let session = async_session.session();
@@ -65,7 +73,8 @@ async fn run(url: &str) -> Result<()> {
     }
     let a = session.scalars(select::<A>().order_by(A::C.id.asc()).limit(1)).await?.one()?;
     assert!(a.ptr_eq(&session.get::<A>(1).await?.unwrap())); // identity map: no SQL
-    a.write()?.data = "new data".into(); // UPDATE of the changed column at commit
+    a.write()?.data = "new data".into(); // UPDATE of the changed columns at commit
+    a.write()?.details["rank"] = 2.into();
     session.commit().await?;
     session.close().await;
 
