@@ -29,6 +29,22 @@ pub enum Error {
         sql: Option<Box<str>>,
     },
 
+    /// A column of a row could not be read into its field: the column's SQL type does not
+    /// match the field's Rust type, or the value does not fit (a numeric beyond `Decimal`, an
+    /// enum label the Rust enum lacks). Names the column and its type.
+    #[error("cannot read column '{column}' ({pg_type}) into its field: {}{}", cause_of(source), sql_suffix(sql.as_deref()))]
+    Decode {
+        /// The column, as the row names it.
+        column: String,
+        /// Its PostgreSQL type.
+        pg_type: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+        /// The SQL whose row it was.
+        sql: Option<Box<str>>,
+    },
+
     /// No connection could be opened to the server: unreachable (see
     /// [`Error::is_disconnect`]), or refused by it, e.g. a wrong password (SQLSTATE 28P01) or
     /// an unknown database (3D000), whose SQLSTATE [`Error::code`] gives.
@@ -173,6 +189,15 @@ pub enum Error {
     MultipleResultsFound,
 }
 
+/// The driver error's cause (the conversion's message), else its own text.
+fn cause_of(e: &tokio_postgres::Error) -> String {
+    std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string)
+}
+
+fn sql_suffix(sql: Option<&str>) -> String {
+    sql.map(|s| format!("\n[SQL: {s}]")).unwrap_or_default()
+}
+
 struct StatementDisplay<'a> {
     source: &'a tokio_postgres::Error,
     sql: Option<&'a str>,
@@ -213,11 +238,29 @@ impl Error {
         }
     }
 
+    /// The error of reading `row` (of `sql`): [`Error::Decode`] naming the column when the
+    /// driver says which one failed, else [`Error::Statement`].
+    pub(crate) fn row(source: tokio_postgres::Error, row: &tokio_postgres::Row, sql: &str) -> Self {
+        let index = source
+            .to_string()
+            .strip_prefix("error deserializing column ")
+            .and_then(|n| n.parse::<usize>().ok());
+        match index.and_then(|i| row.columns().get(i)) {
+            Some(column) => Error::Decode {
+                column: column.name().to_string(),
+                pg_type: column.type_().name().to_string(),
+                source,
+                sql: Some(sql.into()),
+            },
+            None => Error::statement(source, sql),
+        }
+    }
+
     /// The driver error behind this error, if any (a failed statement's, or a failed
     /// connection attempt's).
     pub fn as_postgres(&self) -> Option<&tokio_postgres::Error> {
         match self {
-            Error::Statement { source, .. } => Some(source),
+            Error::Statement { source, .. } | Error::Decode { source, .. } => Some(source),
             Error::Connect { source, .. } => source.as_deref(),
             _ => None,
         }
@@ -237,7 +280,7 @@ impl Error {
     /// The SQL of the statement that failed, if known.
     pub fn sql(&self) -> Option<&str> {
         match self {
-            Error::Statement { sql, .. } => sql.as_deref(),
+            Error::Statement { sql, .. } | Error::Decode { sql, .. } => sql.as_deref(),
             _ => None,
         }
     }

@@ -486,10 +486,10 @@ async fn insert_group<T: Entity>(
                 for &c in &shape.unset {
                     data.value
                         .set_column(c, row, c)
-                        .map_err(|e| Error::statement(e, sql))?;
+                        .map_err(|e| Error::row(e, row, sql))?;
                     image
                         .set_column(c, row, c)
-                        .map_err(|e| Error::statement(e, sql))?;
+                        .map_err(|e| Error::row(e, row, sql))?;
                 }
             }
             data.expired.clear_all();
@@ -521,7 +521,7 @@ fn match_by_key<T: Entity>(
         .collect();
     let mut order = vec![usize::MAX; snapshots.len()];
     for (r, row) in rows.iter().enumerate() {
-        let key = T::key_from_row(row, 0).map_err(|e| Error::statement(e, sql))?;
+        let key = T::key_from_row(row, 0).map_err(|e| Error::row(e, row, sql))?;
         match by_key.get(&key) {
             Some(&i) => order[i] = r,
             None => {

@@ -253,7 +253,7 @@ fn load_row<T: Entity>(
     sql: &str,
     populate_existing: bool,
 ) -> Result<Obj<T>> {
-    let key = T::key_from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
+    let key = T::key_from_row(row, offset).map_err(|e| Error::row(e, row, sql))?;
     if let Some(cell) = identity.get(&key) {
         let refresh = populate_existing || cell.data.read_recursive().expired.any();
         if refresh {
@@ -265,7 +265,7 @@ fn load_row<T: Entity>(
                 for c in 0..T::TABLE.columns.len() {
                     data.value
                         .set_column(c, row, offset + c)
-                        .map_err(|e| Error::statement(e, sql))?;
+                        .map_err(|e| Error::row(e, row, sql))?;
                 }
                 data.committed = None;
                 data.expired.clear_all();
@@ -279,14 +279,14 @@ fn load_row<T: Entity>(
                     .collect();
                 let changed = data
                     .load_columns(&pairs, row)
-                    .map_err(|e| Error::statement(e, sql))?;
+                    .map_err(|e| Error::row(e, row, sql))?;
                 drop(data);
                 cell.meta().touched = changed;
             }
         }
         return Ok(Obj::from_cell(cell));
     }
-    let value = T::from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
+    let value = T::from_row(row, offset).map_err(|e| Error::row(e, row, sql))?;
     let obj = Obj::new(value);
     {
         let mut meta = obj.cell.meta();

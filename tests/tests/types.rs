@@ -448,3 +448,38 @@ async fn values_postgres_would_change_are_refused_with_the_column_name() {
     let back = all_books(&engine).await;
     assert_eq!(back, vec![book(4, None)]);
 }
+
+#[derive(Debug, Clone, PartialEq, Entity)]
+#[entity(table = "mistyped")]
+struct Mistyped {
+    #[entity(primary_key)]
+    id: i32,
+    amount: i64,
+}
+
+#[tokio::test]
+async fn a_column_of_another_type_is_an_error_naming_the_column_and_both_types() {
+    let engine = engine("types_mistyped", 2).await;
+    let mut conn = engine.connect().await.unwrap();
+    conn.batch_execute(
+        "CREATE TABLE mistyped (id integer PRIMARY KEY, amount numeric); \
+                        INSERT INTO mistyped VALUES (1, 2.5)",
+    )
+    .await
+    .unwrap();
+    conn.close().await;
+    let s = AsyncSession::new(engine.clone());
+    let e = s.get::<Mistyped>(1).await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(&e, Error::Decode { column, pg_type, .. } if column == "amount" && pg_type == "numeric"),
+        "{text}"
+    );
+    assert!(text.contains("i64"), "the Rust type is named: {text}");
+    assert!(text.contains("[SQL: SELECT"), "{text}");
+    let e = s
+        .execute(select_columns(Mistyped::C.amount))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Decode { .. }), "{e}");
+}

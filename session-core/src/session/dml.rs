@@ -82,7 +82,7 @@ impl AsyncSession {
         let set: Vec<(usize, usize)> = dml.values.iter().map(|(c, _)| (*c, offset + *c)).collect();
         let mut state = self.state();
         for row in rows {
-            let key = T::key_from_row(row, offset).map_err(|e| Error::statement(e, sql))?;
+            let key = T::key_from_row(row, offset).map_err(|e| Error::row(e, row, sql))?;
             let Some(cell) = state.identity.get::<T>(&key) else {
                 continue;
             };
@@ -91,7 +91,7 @@ impl AsyncSession {
                     .data
                     .write()
                     .load_columns(&set, row)
-                    .map_err(|e| Error::statement(e, sql))?;
+                    .map_err(|e| Error::row(e, row, sql))?;
                 cell.meta().touched = changed;
             }
             let obj = Obj::from_cell(cell).erase();

@@ -197,10 +197,9 @@ impl<C: Columns> Executable for SelectColumns<C> {
 /// Decodes typed rows.
 pub(crate) fn decode_rows<C: Columns>(rows: &[Row], sql: &str) -> Result<ColumnsResult<C>> {
     rows.iter()
-        .map(|row| C::decode(row, 0))
-        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(|row| C::decode(row, 0).map_err(|e| Error::row(e, row, sql)))
+        .collect::<Result<Vec<_>>>()
         .map(ColumnsResult::new)
-        .map_err(|e| Error::statement(e, sql))
 }
 
 impl<C: Columns> ReturnsRows for SelectColumns<C> {
