@@ -31,6 +31,7 @@ use tokio_postgres::{Row, Statement};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::pool::{Manager, PgConnection};
+use crate::tx_options::TransactionOptions;
 
 /// Runs `$work` (a driver future on `$client`) on the live connection, with a deferred `BEGIN`
 /// sent ahead of it in the same flight; evaluates to the driver's result, after echoing and
@@ -48,13 +49,21 @@ macro_rules! on_client {
         $self.lost = Some($what);
         let flight = InFlight(Some(pooled));
         let $client = &flight.client();
-        let (begun, result) =
-            crate::pipeline::with_begin($client, &mut $self.begin_unsent, $work).await;
+        let (begun, result) = crate::pipeline::with_begin(
+            $client,
+            &mut $self.begin_unsent,
+            &$self.begin_sql,
+            $work,
+        )
+        .await;
         $self.conn = flight.land();
         $self.lost = None;
         if let Some(begun) = begun {
-            $self.finish("BEGIN", &[], started, begun)?;
-            $self.echo("BEGIN", &[], 0, started);
+            let sql = std::mem::take(&mut $self.begin_sql);
+            let checked = $self.finish(&sql, &[], started, begun);
+            $self.echo(&sql, &[], 0, started);
+            $self.begin_sql = sql;
+            checked?;
         }
         result
     }};
@@ -130,6 +139,8 @@ pub struct AsyncConnection {
     /// A transaction was begun but its `BEGIN` not sent yet: it goes out with the next
     /// statement, in the same flight (one round trip, not two).
     begin_unsent: bool,
+    /// The `BEGIN` of the root transaction, with its options.
+    begin_sql: String,
     /// The connection was discarded and the caller acknowledged it (rolled back): the next
     /// statement checks out a new one (SQLAlchemy's reconnect after `invalidate()`).
     relink: bool,
@@ -157,6 +168,7 @@ impl AsyncConnection {
             aborted: None,
             lost: None,
             begin_unsent: false,
+            begin_sql: String::new(),
             relink: false,
         }
     }
@@ -466,6 +478,15 @@ impl AsyncConnection {
 
     /// Begins a transaction (at depth 0) or a savepoint; returns its level and id.
     pub(crate) async fn begin_level(&mut self) -> Result<(u32, u64)> {
+        self.begin_level_with(TransactionOptions::new()).await
+    }
+
+    /// [`AsyncConnection::begin_level`]; a transaction begun at depth 0 has `options` over
+    /// the engine's (a savepoint has its transaction's).
+    pub(crate) async fn begin_level_with(
+        &mut self,
+        options: TransactionOptions,
+    ) -> Result<(u32, u64)> {
         self.settle().await?;
         let level = self.levels.len() as u32 + 1;
         let id = NEXT_LEVEL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -473,6 +494,7 @@ impl AsyncConnection {
             // Marked dirty before anything can be sent; the BEGIN itself goes out with the
             // next statement.
             self.live()?.dirty = true;
+            self.begin_sql = options.or(self.engine.transaction_options()).begin_sql();
             self.begin_unsent = true;
             self.aborted = None;
         } else {

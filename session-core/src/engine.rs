@@ -12,6 +12,7 @@ use bb8::{Pool, PooledConnection, RunError};
 use crate::error::{Error, Result};
 use crate::pool::{ConnectFailure, ConnectFailures, Manager, TracingSink};
 use crate::tls::{self, RootCert, SslMode, TlsSettings};
+use crate::tx_options::TransactionOptions;
 use crate::url;
 
 type PgPool = Pool<Manager>;
@@ -60,6 +61,7 @@ struct Shared {
     ssl_mode: SslMode,
     ssl_asked: bool,
     encrypted: Arc<AtomicU32>,
+    transaction_options: TransactionOptions,
 }
 
 /// Options for an [`Engine`]; every option documents its default.
@@ -77,6 +79,7 @@ pub struct EngineBuilder {
     application_name: Option<String>,
     echo: bool,
     tls: TlsSettings,
+    transaction_options: TransactionOptions,
 }
 
 impl Engine {
@@ -95,6 +98,7 @@ impl Engine {
             application_name: None,
             echo: false,
             tls: TlsSettings::default(),
+            transaction_options: TransactionOptions::new(),
         }
     }
 
@@ -188,6 +192,12 @@ impl Engine {
     /// The URL without its password, e.g. `postgresql://scott@localhost:5432/test`.
     pub fn url(&self) -> &str {
         &self.shared.url
+    }
+
+    /// The options every transaction on this engine's connections begins with, unless the
+    /// transaction's own say otherwise.
+    pub fn transaction_options(&self) -> TransactionOptions {
+        self.shared.transaction_options
     }
 
     /// The `sslmode` connections use (libpq's; `prefer` unless the URL or the builder says
@@ -322,6 +332,14 @@ impl EngineBuilder {
         self
     }
 
+    /// The options every transaction begins with (isolation level, read only, deferrable;
+    /// SQLAlchemy's `create_engine(isolation_level=...)`). A session's, a factory's or a
+    /// transaction's own options win where they are set. Defaults to none (PostgreSQL's).
+    pub fn transaction_options(mut self, options: TransactionOptions) -> Self {
+        self.transaction_options = options;
+        self
+    }
+
     /// How connections use TLS (libpq's `sslmode`; see [`SslMode`]). Defaults to the URL's
     /// `sslmode`, else `prefer`.
     pub fn ssl_mode(mut self, mode: SslMode) -> Self {
@@ -410,6 +428,7 @@ impl EngineBuilder {
                 ssl_mode,
                 ssl_asked,
                 encrypted,
+                transaction_options: self.transaction_options,
             }),
         })
     }

@@ -50,6 +50,7 @@ pub struct SessionOptions {
     expire_on_commit: Option<bool>,
     close_resets_only: Option<bool>,
     info: Option<Info>,
+    transaction_options: Option<crate::TransactionOptions>,
 }
 
 impl fmt::Debug for SessionOptions {
@@ -62,6 +63,7 @@ impl fmt::Debug for SessionOptions {
             .field("expire_on_commit", &self.expire_on_commit)
             .field("close_resets_only", &self.close_resets_only)
             .field("info", &self.info)
+            .field("transaction_options", &self.transaction_options)
             .finish()
     }
 }
@@ -126,6 +128,13 @@ impl SessionOptions {
         self
     }
 
+    /// The options the sessions' transactions begin with (isolation level, read only,
+    /// deferrable), over the engine's.
+    pub fn transaction_options(mut self, options: crate::TransactionOptions) -> Self {
+        self.transaction_options = Some(options);
+        self
+    }
+
     /// Applies these options to `config`; `merge_info` merges `info` (call time) instead of
     /// replacing it (configure).
     fn apply(self, config: &mut SessionConfig, merge_info: bool) {
@@ -149,6 +158,9 @@ impl SessionOptions {
         }
         if let Some(v) = self.close_resets_only {
             config.close_resets_only = v;
+        }
+        if let Some(v) = self.transaction_options {
+            config.transaction_options = v;
         }
         if let Some(info) = self.info {
             if merge_info {
@@ -230,6 +242,15 @@ impl<S: SessionClass> AsyncSessionMaker<S> {
     #[must_use]
     pub fn expire_on_commit(self, expire: bool) -> Self {
         self.kw().config.expire_on_commit = expire;
+        self
+    }
+
+    /// Sets the options the sessions' transactions begin with, e.g.
+    /// `TransactionOptions::new().isolation_level(IsolationLevel::Serializable)` (builder form
+    /// of `configure`).
+    #[must_use]
+    pub fn transaction_options(self, options: crate::TransactionOptions) -> Self {
+        self.kw().config.transaction_options = options;
         self
     }
 

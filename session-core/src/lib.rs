@@ -55,6 +55,7 @@ mod sql;
 mod statement;
 mod tls;
 mod transaction;
+mod tx_options;
 mod url;
 
 pub use connection::{AsyncConnection, Param};
@@ -96,6 +97,7 @@ pub use statement::{
 };
 pub use tls::SslMode;
 pub use transaction::AsyncTransaction;
+pub use tx_options::{IsolationLevel, TransactionOptions};
 
 /// The driver, re-exported so that users name the same `Row`, `ToSql` and `SqlState` types.
 pub use tokio_postgres;

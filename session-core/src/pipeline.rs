@@ -11,19 +11,21 @@ use std::task::Poll;
 
 use tokio_postgres::{Client, Error};
 
-/// Runs `work`, with `BEGIN` queued ahead of it when `*unsent`. `*unsent` is cleared as soon
+/// Runs `work`, with `begin_sql` (`BEGIN` and the transaction's options) queued ahead of it
+/// when `*unsent`. `*unsent` is cleared as soon
 /// as `BEGIN` is queued (its first poll), so a future dropped before that leaves it unsent and
 /// one dropped after it leaves it sent: the flag is true exactly when the server has not been
 /// asked to begin. Returns `BEGIN`'s outcome (when it was sent) and `work`'s.
 pub(crate) async fn with_begin<T>(
     client: &Client,
     unsent: &mut bool,
+    begin_sql: &str,
     work: impl Future<Output = Result<T, Error>>,
 ) -> (Option<Result<(), Error>>, Result<T, Error>) {
     if !*unsent {
         return (None, work.await);
     }
-    let mut begin = pin!(client.batch_execute("BEGIN"));
+    let mut begin = pin!(client.batch_execute(begin_sql));
     // The first poll writes BEGIN to the connection's queue before it can return.
     let first = poll_fn(|cx| Poll::Ready(begin.as_mut().poll(cx))).await;
     *unsent = false;

@@ -4,6 +4,7 @@ use std::ops::{Deref, DerefMut};
 
 use crate::connection::AsyncConnection;
 use crate::error::{Error, Result};
+use crate::tx_options::TransactionOptions;
 
 /// A transaction (or, from [`AsyncConnection::begin_nested`], a savepoint) on a connection
 /// (SQLAlchemy's `AsyncTransaction`).
@@ -40,6 +41,42 @@ impl AsyncConnection {
             ));
         }
         let (level, id) = self.begin_level().await?;
+        Ok(AsyncTransaction {
+            conn: self,
+            level,
+            id,
+            done: false,
+        })
+    }
+
+    /// [`AsyncConnection::begin`] with `options` (isolation level, read only, deferrable) over
+    /// the engine's; they go out in the `BEGIN` itself, before the transaction's first
+    /// statement.
+    ///
+    /// ```no_run
+    /// # async fn demo(mut conn: session_core::AsyncConnection) -> session_core::Result<()> {
+    /// use session_core::{IsolationLevel, TransactionOptions};
+    /// let tx = conn
+    ///     .begin_with(TransactionOptions::new().isolation_level(IsolationLevel::Serializable))
+    ///     .await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`AsyncConnection::begin`].
+    pub async fn begin_with(
+        &mut self,
+        options: TransactionOptions,
+    ) -> Result<AsyncTransaction<'_>> {
+        if self.in_transaction() {
+            return Err(Error::InvalidRequest(
+                "a transaction is already begun on this connection; its options are fixed \
+                 at BEGIN (use begin_nested() for a savepoint)"
+                    .into(),
+            ));
+        }
+        let (level, id) = self.begin_level_with(options).await?;
         Ok(AsyncTransaction {
             conn: self,
             level,

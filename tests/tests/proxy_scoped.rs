@@ -61,6 +61,14 @@ const NOT_PROXIED: &[(&str, &str)] = &[
         "closure form of `async with session.begin()`; use call().transaction",
     ),
     (
+        "transaction_with",
+        "closure form of `session.begin()` with options; use call().transaction_with",
+    ),
+    (
+        "begin_with",
+        "not in SQLAlchemy's proxy list (its begin() takes no options); use call().begin_with",
+    ),
+    (
         "scope",
         "closure form of `async with session`; the scoped session has its own scope()",
     ),

@@ -139,7 +139,20 @@ impl AsyncSession {
     /// [`Error::InvalidRequest`](crate::Error::InvalidRequest) "A transaction is already begun on this Session." when one is
     /// open (also an autobegun one).
     pub async fn begin(&self) -> crate::Result<crate::AsyncSessionTransaction> {
-        self.begin_impl().await
+        self.begin_impl(crate::TransactionOptions::new()).await
+    }
+
+    /// [`AsyncSession::begin`] with `options` (isolation level, read only, deferrable) over
+    /// the session's and the engine's. They travel in the transaction's `BEGIN`, before its
+    /// first statement, autoflush included.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::begin`].
+    pub async fn begin_with(
+        &self,
+        options: crate::TransactionOptions,
+    ) -> crate::Result<crate::AsyncSessionTransaction> {
+        self.begin_impl(options).await
     }
 
     /// Flushes, then begins a savepoint (SQLAlchemy's `begin_nested()`), beginning the root
@@ -162,6 +175,22 @@ impl AsyncSession {
         E: From<crate::Error>,
     {
         self.transaction_impl::<T, E, F>(body).await
+    }
+
+    /// [`AsyncSession::transaction`] in a transaction with `options`, e.g. SERIALIZABLE.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::transaction`].
+    pub async fn transaction_with<T, E, F>(
+        &self,
+        options: crate::TransactionOptions,
+        body: F,
+    ) -> ::std::result::Result<T, E>
+    where
+        F: AsyncFnOnce(&crate::AsyncSession) -> ::std::result::Result<T, E>,
+        E: From<crate::Error>,
+    {
+        self.run_block_with(options, body(self)).await
     }
 
     /// Runs `body` with the session, then closes it whatever the body returned (SQLAlchemy's

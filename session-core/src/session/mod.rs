@@ -65,6 +65,9 @@ pub struct SessionConfig {
     pub close_resets_only: bool,
     /// The user dictionary.
     pub info: Info,
+    /// The options the session's transactions begin with (isolation level, read only,
+    /// deferrable), over the engine's. Defaults to none.
+    pub transaction_options: crate::TransactionOptions,
 }
 
 impl Default for SessionConfig {
@@ -78,6 +81,7 @@ impl Default for SessionConfig {
             expire_on_commit: true,
             close_resets_only: true,
             info: Info::new(),
+            transaction_options: crate::TransactionOptions::new(),
         }
     }
 }
@@ -93,6 +97,7 @@ impl fmt::Debug for SessionConfig {
             .field("expire_on_commit", &self.expire_on_commit)
             .field("close_resets_only", &self.close_resets_only)
             .field("info", &self.info)
+            .field("transaction_options", &self.transaction_options)
             .finish()
     }
 }
@@ -211,10 +216,19 @@ impl Bound {
         self.conn.rollback_level(self.base + level as u32).await
     }
 
-    /// Begins levels until the connection matches session depth `depth`.
-    pub(crate) async fn align(&mut self, depth: usize) -> Result<()> {
+    /// Begins levels until the connection matches session depth `depth`; a transaction it
+    /// begins (not a savepoint in a joined connection's) has `options`.
+    pub(crate) async fn align(
+        &mut self,
+        depth: usize,
+        options: crate::TransactionOptions,
+    ) -> Result<()> {
         while self.conn.transaction_depth() < self.base + depth as u32 {
-            self.conn.begin_level().await?;
+            if self.conn.transaction_depth() == 0 {
+                self.conn.begin_level_with(options).await?;
+            } else {
+                self.conn.begin_level().await?;
+            }
         }
         Ok(())
     }
@@ -349,6 +363,13 @@ impl AsyncSessionBuilder {
     /// Expire every object when the root transaction commits. Defaults to true.
     pub fn expire_on_commit(mut self, expire: bool) -> Self {
         self.config.expire_on_commit = expire;
+        self
+    }
+
+    /// The options the session's transactions begin with (isolation level, read only,
+    /// deferrable), over the engine's. Defaults to none.
+    pub fn transaction_options(mut self, options: crate::TransactionOptions) -> Self {
+        self.config.transaction_options = options;
         self
     }
 
@@ -535,12 +556,13 @@ impl AsyncSession {
         conns: &'c mut Vec<Bound>,
         engine: &Engine,
     ) -> Result<&'c mut AsyncConnection> {
-        let depth = {
+        let (depth, options) = {
             let mut state = self.state();
             state.check_usable()?;
             state.autobegin();
-            state.depth()
+            (state.depth(), state.root_options())
         };
+        let options = options.or(lock(&self.inner.config).transaction_options);
         let index = match conns.iter().position(|b| b.engine.same_pool(engine)) {
             Some(i) => i,
             None => {
@@ -576,7 +598,7 @@ impl AsyncSession {
             }
         };
         let bound = &mut conns[index];
-        bound.align(depth).await?;
+        bound.align(depth, options).await?;
         Ok(&mut bound.conn)
     }
 

@@ -23,6 +23,8 @@ pub(crate) struct Level {
     pub(crate) marked: Vec<AnyObj>,
     /// Objects updated by a flush in this level.
     pub(crate) updated: Vec<AnyObj>,
+    /// The root level's transaction options (`begin_with`); unused on savepoints.
+    pub(crate) options: crate::TransactionOptions,
 }
 
 static NEXT_LEVEL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -135,6 +137,15 @@ impl SessionState {
     /// autobegin).
     pub(crate) fn autobegin(&mut self) -> &mut Vec<Level> {
         self.tx.get_or_insert_with(|| vec![Level::new()])
+    }
+
+    /// The options of the root transaction, as `begin_with` set them.
+    pub(crate) fn root_options(&self) -> crate::TransactionOptions {
+        self.tx
+            .as_ref()
+            .and_then(|levels| levels.first())
+            .map(|root| root.options)
+            .unwrap_or_default()
     }
 
     pub(crate) fn depth(&self) -> usize {

@@ -68,8 +68,11 @@ impl AsyncSession {
         first.map_or(Ok(()), Err)
     }
 
-    /// Implements [`AsyncSession::begin`].
-    pub(crate) async fn begin_impl(&self) -> Result<AsyncSessionTransaction> {
+    /// Implements [`AsyncSession::begin`] and `begin_with`.
+    pub(crate) async fn begin_impl(
+        &self,
+        options: crate::TransactionOptions,
+    ) -> Result<AsyncSessionTransaction> {
         let mut state = self.state();
         state.check_usable()?;
         if state.tx.is_some() {
@@ -77,7 +80,7 @@ impl AsyncSession {
                 "A transaction is already begun on this Session.".into(),
             ));
         }
-        state.autobegin();
+        state.autobegin()[0].options = options;
         let id = state.level_id(1).unwrap_or_default();
         Ok(AsyncSessionTransaction {
             session: self.handle(),
@@ -98,8 +101,12 @@ impl AsyncSession {
             let level = state.depth();
             (level, state.level_id(level).unwrap_or_default())
         };
+        let options = self
+            .state()
+            .root_options()
+            .or(lock(&self.inner.config).transaction_options);
         for bound in conns.iter_mut() {
-            if let Err(e) = bound.align(level).await {
+            if let Err(e) = bound.align(level, options).await {
                 self.state().rollback_savepoint();
                 return Err(e);
             }
@@ -133,7 +140,20 @@ impl AsyncSession {
     where
         E: From<Error>,
     {
-        let tx = self.begin().await?;
+        self.run_block_with(crate::TransactionOptions::new(), body)
+            .await
+    }
+
+    /// [`AsyncSession::run_block`] in a transaction with `options`.
+    pub(crate) async fn run_block_with<T, E>(
+        &self,
+        options: crate::TransactionOptions,
+        body: impl std::future::Future<Output = std::result::Result<T, E>>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<Error>,
+    {
+        let tx = self.begin_impl(options).await?;
         let block = self.enter_block(&tx);
         let out = body.await;
         drop(block);
