@@ -50,6 +50,7 @@ mod model;
 mod pipeline;
 mod pool;
 mod result;
+mod retry;
 mod session;
 mod sql;
 mod statement;
@@ -78,6 +79,7 @@ pub use model::{Collection, Link, Reference};
 #[cfg(feature = "json")]
 pub use postgres_types::Json;
 pub use result::{ColumnsResult, DmlResult, EntityResult, RowResult, ScalarResult};
+pub use retry::{Retried, RetryPolicy};
 pub use session::{
     AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable,
     IdentityKey, Info, NoAutoflush, ObjStream, ReturnsRows, STREAM_CHUNK, SessionConfig,

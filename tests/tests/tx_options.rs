@@ -164,3 +164,101 @@ async fn a_serializable_conflict_is_40001_at_the_writer() {
         "the seed and one writer's row"
     );
 }
+
+#[tokio::test]
+async fn run_retrying_replays_a_serialization_failure_in_a_fresh_session() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use session_core::RetryPolicy;
+
+    let engine = schema_engine("tx_retry", 4).await;
+    let maker = async_sessionmaker(engine.clone());
+    let policy = RetryPolicy::new(5)
+        .backoff(Duration::from_millis(1), Duration::from_millis(20))
+        .transaction_options(serializable());
+    let barrier = tokio::sync::Barrier::new(2);
+    let (one_calls, two_calls) = (AtomicU32::new(0), AtomicU32::new(0));
+    let writer = |name: &'static str, calls: &'static AtomicU32| {
+        let (maker, barrier) = (&maker, &barrier);
+        async move {
+            maker
+                .run_retrying(policy, async |s| {
+                    let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                    let n: i64 = s.scalar(text("SELECT count(*) FROM a")).await?.get()?;
+                    if call == 1 {
+                        // Both read before either writes: a write skew SERIALIZABLE refuses.
+                        barrier.wait().await;
+                    }
+                    s.add(&a(&format!("{name} saw {n}")))?;
+                    Ok(n)
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let one_calls: &'static AtomicU32 = Box::leak(Box::new(one_calls));
+    let two_calls: &'static AtomicU32 = Box::leak(Box::new(two_calls));
+    let (one, two) = tokio::join!(writer("one", one_calls), writer("two", two_calls));
+    let mut attempts = [one.attempts, two.attempts];
+    attempts.sort_unstable();
+    assert_eq!(attempts, [1, 2], "one writer was replayed once");
+    let replayed = if one.attempts == 2 { &one } else { &two };
+    assert_eq!(replayed.retried_errors.len(), 1);
+    assert_eq!(
+        replayed.retried_errors[0].code().map(|c| c.code()),
+        Some("40001")
+    );
+    assert_eq!(replayed.value, 1, "the replay saw the other writer's row");
+    assert_eq!(
+        one_calls.load(Ordering::SeqCst) + two_calls.load(Ordering::SeqCst),
+        3
+    );
+    assert_eq!(count_rows(&engine, "a").await, 2);
+}
+
+#[tokio::test]
+async fn run_retrying_gives_up_after_its_attempts_and_never_replays_other_errors() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use session_core::RetryPolicy;
+
+    let engine = schema_engine("tx_retry_bounds", 2).await;
+    let maker = async_sessionmaker(engine.clone());
+    let calls = AtomicU32::new(0);
+    let policy = RetryPolicy::new(3).backoff(Duration::ZERO, Duration::ZERO);
+    let e = maker
+        .run_retrying(policy, async |s| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            s.add(&a("never"))?;
+            s.execute(text(
+                "DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$",
+            ))
+            .await?;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("40001"));
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "bounded attempts");
+    assert_eq!(
+        count_rows(&engine, "a").await,
+        0,
+        "nothing of any attempt is there"
+    );
+
+    let calls = AtomicU32::new(0);
+    let e = maker
+        .run_retrying(RetryPolicy::new(3), async |s| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            s.execute(text("SELECT 1/0")).await?;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("22012"));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "a non-transient error is not replayed"
+    );
+}
