@@ -54,7 +54,8 @@ pub(crate) fn parse(attr: TokenStream) -> Args {
             Ok(path) if is_plain_path(&path) && !is_section(&first) => args.target = Some(path),
             _ => args.errors.push(syn::Error::new_spanned(
                 &first,
-                "expected the target type first, as a path without generic arguments: #[proxy_methods(Target, methods(...))]",
+                "expected the target type first, as a path (with the wrapper's generic arguments for a generic target): \
+                 #[proxy_methods(Target, methods(...))] or #[proxy_methods(Repo<T>, methods(...))]",
             )),
         },
     }
@@ -74,8 +75,13 @@ fn is_section(chunk: &TokenStream) -> bool {
     )
 }
 
+/// A path with generic arguments, if any, only on its last segment (`a::Repo<T>`).
 fn is_plain_path(path: &Path) -> bool {
-    path.segments.iter().all(|s| s.arguments.is_none())
+    let n = path.segments.len();
+    path.segments.iter().enumerate().all(|(i, s)| {
+        s.arguments.is_none()
+            || (i + 1 == n && matches!(s.arguments, syn::PathArguments::AngleBracketed(_)))
+    })
 }
 
 fn parse_section(chunk: TokenStream, args: &mut Args, seen: &mut Vec<Ident>) {
@@ -254,6 +260,11 @@ mod tests {
         let args = parse(quote!());
         assert!(messages(&args)[0].contains("target type first"));
         let args = parse(quote!(Target<T>, methods(a)));
+        assert!(
+            args.target.is_some(),
+            "a generic target takes the wrapper's arguments"
+        );
+        let args = parse(quote!(a::<T>::Target, methods(a)));
         assert!(args.target.is_none());
     }
 }

@@ -11,7 +11,8 @@ use syn::{
 };
 
 use crate::protocol::Request;
-use crate::signatures::{PubFn, Receiver, Signatures, self_type_ident};
+use crate::signatures::{PubFn, Receiver, Signatures, param_name, self_type_ident};
+use crate::subst::{Substitution, extend_where};
 use crate::valid::{Kind, Member};
 
 /// The generated impl block and the signatures of its members (for re-publishing).
@@ -26,21 +27,25 @@ pub(crate) struct Generated {
 pub(crate) fn generate(req: &Request, sigs: &Signatures, members: &[Member<'_>]) -> Generated {
     let wrapper_name = self_type_ident(&req.wrapper.self_ty)
         .unwrap_or_else(|| Ident::new("Self", Span::call_site()));
+    let subst = Substitution::new(sigs, &req.target);
     let mut items = Vec::with_capacity(members.len());
     let mut published = Vec::with_capacity(members.len());
     for member in members {
-        let (item, public) = generate_member(req, &sigs.target, &wrapper_name, member);
+        let (item, public) = generate_member(req, &subst, &sigs.target, &wrapper_name, member);
         items.push(ImplItem::Verbatim(item));
         published.push(public);
     }
     let mut block = req.wrapper.clone();
     block.attrs = vec![parse_quote!(#[automatically_derived])];
     block.items = items;
+    // The target's bounds (`impl<T: Entity> Repo<T>`), on the wrapper's arguments.
+    extend_where(&mut block.generics.where_clause, subst.bounds(sigs));
     Generated { block, published }
 }
 
 fn generate_member(
     req: &Request,
+    subst: &Substitution,
     target_name: &Ident,
     wrapper_name: &Ident,
     member: &Member<'_>,
@@ -55,6 +60,7 @@ fn generate_member(
         }
     };
     let (mut sig, args) = forward_signature(&f.sig, &name);
+    subst.apply_to_signature(&mut sig);
     ReplaceSelf(&req.target).visit_signature_mut(&mut sig);
     avoid_wrapper_generics(&mut sig, &req.wrapper.generics);
     let turbofish = turbofish(&sig);
@@ -73,26 +79,44 @@ fn generate_member(
     let call_args = receiver.into_iter().chain(args.iter().map(|a| quote!(#a)));
     let await_ = sig.asyncness.map(|_| quote!(.await));
     let docs = proxied_docs(&f.attrs, target_name, wrapper_name);
-    let cfgs: Vec<&Attribute> = f
-        .attrs
+    let others = forwarded_others(&f.attrs, sig.asyncness.is_some());
+    // The body calls the deprecated target fn on purpose.
+    let allow = others
         .iter()
-        .filter(|a| a.path().is_ident("cfg"))
-        .collect();
+        .any(|a| a.path().is_ident("deprecated"))
+        .then(|| quote!(#[allow(deprecated)]));
     let item = quote! {
         #(#docs)*
-        #(#cfgs)*
+        #(#others)*
+        #allow
         #[inline]
         pub #sig {
             <#target>::#name #turbofish(#(#call_args),*) #await_
         }
     };
-    let attrs = docs.into_iter().chain(cfgs.into_iter().cloned()).collect();
+    let attrs = docs.into_iter().chain(others).collect();
     let public = PubFn {
         attrs,
         is_attribute: member.kind == Kind::Getter,
         sig,
     };
     (item, public)
+}
+
+/// The target fn's `#[cfg]`, `#[must_use]`, `#[deprecated]` and `#[track_caller]`
+/// attributes, in order (`#[track_caller]` only on a sync fn: it does nothing on an async fn).
+fn forwarded_others(attrs: &[Attribute], is_async: bool) -> Vec<Attribute> {
+    attrs
+        .iter()
+        .filter(|a| {
+            let p = a.path();
+            p.is_ident("cfg")
+                || p.is_ident("must_use")
+                || p.is_ident("deprecated")
+                || (p.is_ident("track_caller") && !is_async)
+        })
+        .cloned()
+        .collect()
 }
 
 /// The target's signature with a plain receiver, plain argument names and no `const`.
@@ -196,14 +220,6 @@ fn avoid_wrapper_generics(sig: &mut Signature, wrapper: &syn::Generics) {
     }
     if !renames.is_empty() {
         Rename(&renames).visit_signature_mut(sig);
-    }
-}
-
-fn param_name(param: &GenericParam) -> String {
-    match param {
-        GenericParam::Lifetime(l) => l.lifetime.to_string(),
-        GenericParam::Type(t) => t.ident.to_string(),
-        GenericParam::Const(c) => c.ident.to_string(),
     }
 }
 

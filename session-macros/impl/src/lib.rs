@@ -105,7 +105,9 @@ mod offline;
 mod protocol;
 mod proxy;
 mod publish;
+mod scope;
 mod signatures;
+mod subst;
 mod suggest;
 mod valid;
 

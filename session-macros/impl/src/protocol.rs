@@ -109,7 +109,7 @@ impl Parse for Request {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         keyword(input, "target")?;
         input.parse::<Token![=]>()?;
-        let target = Path::parse_mod_style(input)?;
+        let target: Path = input.parse()?;
         input.parse::<Token![;]>()?;
         keyword(input, "wrapper")?;
         input.parse::<Token![=]>()?;
@@ -222,12 +222,12 @@ mod tests {
     #[test]
     fn callback_input_parses() {
         let input = quote! {
-            @signatures { target = T; private(); fns { fn a(&self); } }
+            @signatures { target = T; generics {} private(); fns { fn a(&self); } }
             @request {
                 target = T; wrapper = impl W {} marker = M;
                 accessor = proxied true; accessor_mut = proxied_mut true;
                 methods(a) attributes() classmethods()
-                publish { target = W; private(p); fns {} }
+                publish { target = W; generics {} private(p); fns {} }
             }
         };
         let parsed: CallbackInput = syn::parse2(input).expect("parses");

@@ -1,13 +1,13 @@
 //! `#[publish_signatures]`: re-emit the target's impl block and publish its `pub fn`
 //! signatures as a hidden `macro_rules!` reachable through the same path as the type.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote};
-use syn::{Attribute, ItemImpl, parse_quote};
+use syn::parse::{Parse, ParseStream};
+use syn::{Attribute, ItemImpl, Path, Token, parse_quote};
 
-use crate::signatures::Signatures;
+use crate::scope::{module_name, resolve_at_target};
+use crate::signatures::{Signatures, keyword};
 
 /// The last segment of an attribute's path (`proxy_methods` for
 /// `#[session_macros::proxy_methods(...)]`).
@@ -15,22 +15,86 @@ pub(crate) fn attr_name(attr: &Attribute) -> Option<String> {
     attr.path().segments.last().map(|s| s.ident.to_string())
 }
 
-/// A stable 64-bit hash of `text`, used to make the hidden macro's name unique crate-wide.
-pub(crate) fn hash(text: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    text.hash(&mut hasher);
-    hasher.finish()
+/// A 64-bit FNV-1a hash of `tokens`, used to make generated names unique crate-wide.
+///
+/// Deterministic and the same for the compiler and for `session-tools`: it reads the tokens'
+/// text one by one (identifiers, punctuation, literals, delimiters), never the spacing of a
+/// `to_string()` and never `std`'s `DefaultHasher`, whose output may change between Rust
+/// releases.
+pub(crate) fn hash(tokens: &TokenStream) -> u64 {
+    fn feed(state: &mut u64, bytes: &[u8]) {
+        for b in bytes {
+            *state ^= u64::from(*b);
+            *state = state.wrapping_mul(0x0100_0000_01b3);
+        }
+        *state ^= 0xff;
+        *state = state.wrapping_mul(0x0100_0000_01b3);
+    }
+    fn walk(state: &mut u64, tokens: TokenStream) {
+        for tt in tokens {
+            match tt {
+                TokenTree::Group(g) => {
+                    let (open, close) = match g.delimiter() {
+                        Delimiter::Parenthesis => ("(", ")"),
+                        Delimiter::Brace => ("{", "}"),
+                        Delimiter::Bracket => ("[", "]"),
+                        Delimiter::None => ("", ""),
+                    };
+                    feed(state, open.as_bytes());
+                    walk(state, g.stream());
+                    feed(state, close.as_bytes());
+                }
+                TokenTree::Ident(i) => feed(state, i.to_string().as_bytes()),
+                TokenTree::Punct(p) => feed(state, p.as_char().to_string().as_bytes()),
+                TokenTree::Literal(l) => feed(state, l.to_string().as_bytes()),
+            }
+        }
+    }
+    let mut state = 0xcbf2_9ce4_8422_2325;
+    walk(&mut state, tokens.clone());
+    state
+}
+
+/// The arguments of `#[publish_signatures(scope = crate::path)]`.
+#[derive(Default)]
+struct PublishArgs {
+    /// The public path, from the crate root, of the module the impl block is in.
+    scope: Option<Path>,
+}
+
+impl Parse for PublishArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.is_empty() {
+            return Ok(PublishArgs::default());
+        }
+        keyword(input, "scope").map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "#[publish_signatures] takes one optional argument: `scope = crate::path::to::this_module`",
+            )
+        })?;
+        input.parse::<Token![=]>()?;
+        let scope = Path::parse_mod_style(input)?;
+        let _ = input.parse::<Option<Token![,]>>()?;
+        let starts_at_root = scope.leading_colon.is_none()
+            && scope.segments.first().is_some_and(|s| s.ident == "crate");
+        if !starts_at_root {
+            return Err(syn::Error::new_spanned(
+                &scope,
+                "`scope` is this module's public path from the crate root: `crate` or `crate::a::b`",
+            ));
+        }
+        if !input.is_empty() {
+            return Err(input.error("unexpected argument after `scope = ...`"));
+        }
+        Ok(PublishArgs { scope: Some(scope) })
+    }
 }
 
 /// The expansion of `#[publish_signatures]` on `item`.
 pub(crate) fn publish_signatures(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut item: ItemImpl = syn::parse2(item)?;
-    if !attr.is_empty() {
-        return Err(syn::Error::new_spanned(
-            attr,
-            "#[publish_signatures] takes no arguments",
-        ));
-    }
+    let args: PublishArgs = syn::parse2(attr)?;
     // Above `#[proxy_methods]`: let that one run first; it publishes the generated members
     // together with this block's own (see `proxy_methods`).
     if let Some(pos) = item
@@ -44,11 +108,24 @@ pub(crate) fn publish_signatures(attr: TokenStream, item: TokenStream) -> syn::R
         );
         return Ok(item.into_token_stream());
     }
-    let seed = item.to_token_stream().to_string();
+    let seed = item.to_token_stream();
     Ok(match Signatures::from_impl(&mut item) {
-        Ok(sigs) => {
+        Ok(mut sigs) => {
+            let scope = args.scope.map(|route| {
+                let module = resolve_at_target(&mut sigs, &route);
+                let name = module_name(&sigs.target);
+                // The declared path must reach this module's hidden module: a wrong `scope`
+                // is an unresolved import at the user's token.
+                quote! {
+                    #module
+                    const _: () = {
+                        #[allow(unused_imports)]
+                        use #route::#name as _;
+                    };
+                }
+            });
             let published = published_macro(&sigs, &seed);
-            quote!(#item #published)
+            quote!(#item #scope #published)
         }
         Err(errors) => {
             let errors = errors.to_compile_error();
@@ -65,7 +142,7 @@ pub(crate) fn publish_signatures(attr: TokenStream, item: TokenStream) -> syn::R
 /// (`crate::a::Target`, `other_crate::Target`, an imported `Target`) reaches the macro too.
 /// It is never named through the crate root, which rustc forbids for macro-expanded
 /// `#[macro_export]` macros.
-pub(crate) fn published_macro(sigs: &Signatures, seed: &str) -> TokenStream {
+pub(crate) fn published_macro(sigs: &Signatures, seed: &TokenStream) -> TokenStream {
     let target = &sigs.target;
     let name = format_ident!("__session_proxy_sig_{}_{:016x}", target, hash(seed));
     let wire = sigs.to_wire(true);
@@ -149,8 +226,36 @@ mod tests {
     }
 
     #[test]
-    fn arguments_are_rejected() {
+    fn arguments_are_checked() {
         let err = publish_signatures(quote!(x), quote!(impl C {})).expect_err("error");
-        assert!(err.to_string().contains("takes no arguments"));
+        assert!(err.to_string().contains("one optional argument"), "{err}");
+        let err =
+            publish_signatures(quote!(scope = self::a), quote!(impl C {})).expect_err("error");
+        assert!(err.to_string().contains("from the crate root"), "{err}");
+        let out = publish_signatures(
+            quote!(scope = crate::a),
+            quote!(impl C { pub fn f(&self) -> K { loop {} } }),
+        )
+        .expect("expands")
+        .to_string();
+        assert!(out.contains("pub mod __session_proxy_C"), "{out}");
+        assert!(
+            out.contains("use crate :: a :: __session_proxy_C as _ ;"),
+            "{out}"
+        );
+        assert!(
+            out.contains("-> $ crate :: a :: __session_proxy_C :: K"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn hash_ignores_spacing_and_is_fixed() {
+        let a: TokenStream = "impl  A { fn f ( & self ) }".parse().expect("tokens");
+        let b: TokenStream = "impl A{fn f(&self)}".parse().expect("tokens");
+        assert_eq!(hash(&a), hash(&b));
+        assert_ne!(hash(&a), hash(&quote!(impl B {})));
+        // Fixed across releases and platforms: FNV-1a, no random or std-version-dependent state.
+        assert_eq!(hash(&TokenStream::new()), 0xcbf2_9ce4_8422_2325);
     }
 }

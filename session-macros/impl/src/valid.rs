@@ -5,6 +5,7 @@ use syn::Ident;
 
 use crate::protocol::Request;
 use crate::signatures::{Errors, PubFn, Receiver, Signatures};
+use crate::subst::{args_of, counts_of_args, counts_of_params};
 use crate::suggest::{code_list, did_you_mean};
 
 /// Lists of valid names are spelled out in errors when they are at most this long.
@@ -59,6 +60,11 @@ pub(crate) fn plan<'a>(req: &Request, sigs: &'a Signatures) -> (Vec<Member<'a>>,
     let mut members = Vec::new();
     let mut seen: Vec<&Ident> = Vec::new();
     let target = &sigs.target;
+    if let Some(message) = generic_mismatch(req, sigs) {
+        // Nothing can be generated with the wrong arguments: report that alone.
+        errors.push(syn::Error::new_spanned(&req.target, message));
+        return (members, errors);
+    }
     let sections = [
         ("methods", &req.methods),
         ("attributes", &req.attributes),
@@ -198,6 +204,49 @@ fn plural(section: &str) -> &'static str {
         "classmethods" => "associated functions",
         _ => "methods",
     }
+}
+
+/// The message when the wrapper's arguments on the target (`Repo<U>`) do not match the
+/// target's generic parameters (`impl<T: Entity> Repo<T>`).
+fn generic_mismatch(req: &Request, sigs: &Signatures) -> Option<String> {
+    let args = args_of(&req.target);
+    let want = counts_of_params(sigs);
+    let have = counts_of_args(&args);
+    if want == have {
+        return None;
+    }
+    let target = &sigs.target;
+    let params = sigs.param_names();
+    if params.is_empty() {
+        return Some(format!(
+            "`{target}` is not generic (`impl {target}`), so name it without arguments: `#[proxy_methods({target}, ...)]`"
+        ));
+    }
+    let list = params.join(", ");
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let describe = |(l, t, c): (usize, usize, usize)| {
+        let mut parts = Vec::new();
+        if l > 0 {
+            parts.push(count(l, "lifetime"));
+        }
+        if t > 0 {
+            parts.push(count(t, "type"));
+        }
+        if c > 0 {
+            parts.push(count(c, "const"));
+        }
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
+    };
+    Some(format!(
+        "`{target}` is generic (`impl<{list}> {target}<{list}>`): name it with {} argument(s), {} given; \
+         pass the wrapper's own parameters, e.g. `#[proxy_methods({target}<{list}>, ...)]` on `impl<{list}> Wrapper<{list}>`",
+        describe(want),
+        describe(have),
+    ))
 }
 
 /// Why a published fn cannot be forwarded, if it cannot.
