@@ -7,9 +7,10 @@ use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
 use syn::{
     Attribute, Expr, ExprLit, FnArg, GenericParam, Ident, ImplItem, ItemImpl, Lit, Meta, Pat, Path,
-    Signature, Token, Type, TypePath, parse_quote,
+    ReturnType, Signature, Token, Type, TypePath, parse_quote,
 };
 
+use crate::attr::Blocking;
 use crate::protocol::Request;
 use crate::signatures::{PubFn, Receiver, Signatures, param_name, self_type_ident};
 use crate::subst::{Substitution, extend_where};
@@ -77,7 +78,15 @@ fn generate_member(
         Receiver::None | Receiver::Unsupported => None,
     };
     let call_args = receiver.into_iter().chain(args.iter().map(|a| quote!(#a)));
-    let await_ = sig.asyncness.map(|_| quote!(.await));
+    let call = quote!(<#target>::#name #turbofish(#(#call_args),*));
+    let body = match (&req.blocking, sig.asyncness.take()) {
+        (Some(blocking), Some(_)) => blocking_body(&mut sig, blocking, call),
+        (_, asyncness) => {
+            sig.asyncness = asyncness;
+            let await_ = asyncness.map(|_| quote!(.await));
+            quote!(#call #await_)
+        }
+    };
     let docs = proxied_docs(&f.attrs, target_name, wrapper_name);
     let others = forwarded_others(&f.attrs, sig.asyncness.is_some());
     // The body calls the deprecated target fn on purpose.
@@ -91,7 +100,7 @@ fn generate_member(
         #allow
         #[inline]
         pub #sig {
-            <#target>::#name #turbofish(#(#call_args),*) #await_
+            #body
         }
     };
     let attrs = docs.into_iter().chain(others).collect();
@@ -101,6 +110,43 @@ fn generate_member(
         sig,
     };
     (item, public)
+}
+
+/// Blocking mode: the synchronous member's body, which runs the target's future through the
+/// wrapper's `block_on`, and its return type. A target returning a `Result` keeps its type
+/// (the blocking error converts into the target's error with `From`); any other output `X`
+/// becomes `Result<X, Error>` with the error type `blocking(error = ...)` names (checked by
+/// `valid`).
+fn blocking_body(sig: &mut Signature, blocking: &Blocking, call: TokenStream) -> TokenStream {
+    let block_on = &blocking.block_on;
+    if returns_result(&sig.output) {
+        return quote! {
+            match self.#block_on(#call) {
+                ::core::result::Result::Ok(out) => out,
+                ::core::result::Result::Err(e) => {
+                    ::core::result::Result::Err(::core::convert::From::from(e))
+                }
+            }
+        };
+    }
+    let output: Type = match &sig.output {
+        ReturnType::Default => parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    let error = &blocking.error;
+    sig.output = parse_quote!(-> ::core::result::Result<#output, #error>);
+    quote!(self.#block_on(#call))
+}
+
+/// Whether a return type is a `Result` (by its last path segment, as `Result<T>` aliases are).
+pub(crate) fn returns_result(output: &ReturnType) -> bool {
+    match output {
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+            _ => false,
+        },
+        ReturnType::Default => false,
+    }
 }
 
 /// The target fn's `#[cfg]`, `#[must_use]`, `#[deprecated]` and `#[track_caller]`

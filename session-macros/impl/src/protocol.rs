@@ -33,6 +33,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Ident, ItemImpl, LitBool, Path, Token};
 
+use crate::attr::Blocking;
 use crate::signatures::{Signatures, keyword};
 
 /// The path of the callback proc macro, as written in every request.
@@ -68,6 +69,8 @@ pub(crate) struct Request {
     pub(crate) attributes: Vec<Ident>,
     /// `classmethods(...)`.
     pub(crate) classmethods: Vec<Ident>,
+    /// `blocking(...)`: async target members become synchronous ones.
+    pub(crate) blocking: Option<Blocking>,
     /// The wrapper's own signatures, when it also carries `#[publish_signatures]`: the
     /// generated members are then published together with them.
     pub(crate) publish: Option<Signatures>,
@@ -91,6 +94,11 @@ impl Request {
             let wire = s.to_wire(false);
             quote!(publish { #wire })
         });
+        let blocking = self.blocking.as_ref().map(|b| {
+            let block_on = &b.block_on;
+            let error = b.error.as_ref().map(|e| quote!(error = #e;));
+            quote!(blocking { block_on = #block_on; #error })
+        });
         quote! {
             target = #target;
             wrapper = #wrapper
@@ -100,6 +108,7 @@ impl Request {
             methods(#(#methods),*)
             attributes(#(#attributes),*)
             classmethods(#(#classmethods),*)
+            #blocking
             #publish
         }
     }
@@ -123,6 +132,27 @@ impl Parse for Request {
         let methods = parse_list(input, "methods")?;
         let attributes = parse_list(input, "attributes")?;
         let classmethods = parse_list(input, "classmethods")?;
+        let blocking = if input.peek(Ident) && input.fork().parse::<Ident>()? == "blocking" {
+            keyword(input, "blocking")?;
+            let content;
+            syn::braced!(content in input);
+            keyword(&content, "block_on")?;
+            content.parse::<Token![=]>()?;
+            let block_on: Ident = content.parse()?;
+            content.parse::<Token![;]>()?;
+            let error = if content.is_empty() {
+                None
+            } else {
+                keyword(&content, "error")?;
+                content.parse::<Token![=]>()?;
+                let error: Path = content.parse()?;
+                content.parse::<Token![;]>()?;
+                Some(error)
+            };
+            Some(Blocking { block_on, error })
+        } else {
+            None
+        };
         let publish = if input.is_empty() {
             None
         } else {
@@ -140,6 +170,7 @@ impl Parse for Request {
             methods,
             attributes,
             classmethods,
+            blocking,
             publish,
         })
     }

@@ -67,6 +67,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Parsed>
             methods: args.methods,
             attributes: args.attributes,
             classmethods: args.classmethods,
+            blocking: args.blocking,
             publish,
         }
     });

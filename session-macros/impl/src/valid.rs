@@ -3,6 +3,7 @@
 
 use syn::Ident;
 
+use crate::expand::returns_result;
 use crate::protocol::Request;
 use crate::signatures::{Errors, PubFn, Receiver, Signatures};
 use crate::subst::{args_of, counts_of_args, counts_of_params};
@@ -106,6 +107,13 @@ pub(crate) fn plan<'a>(req: &Request, sigs: &'a Signatures) -> (Vec<Member<'a>>,
                 errors.at(
                     name.span(),
                     format!("`{name}` is already generated as the setter of attribute `{attribute}`; remove it from `methods(...)`"),
+                );
+                continue;
+            }
+            if let Some(problem) = blocking_problem(req, f) {
+                errors.at(
+                    name.span(),
+                    format!("`{name}` cannot be proxied in blocking mode: {problem}"),
                 );
                 continue;
             }
@@ -247,6 +255,31 @@ fn generic_mismatch(req: &Request, sigs: &Signatures) -> Option<String> {
         describe(want),
         describe(have),
     ))
+}
+
+/// Why an async fn cannot become a synchronous member, if it cannot.
+fn blocking_problem(req: &Request, f: &PubFn) -> Option<String> {
+    let blocking = req.blocking.as_ref()?;
+    f.sig.asyncness?;
+    if f.receiver() == Receiver::None {
+        return Some(format!(
+            "it is an async associated function, and the wrapper's `{}` needs `&self`; leave it out, or write it by hand",
+            blocking.block_on
+        ));
+    }
+    if blocking.error.is_none() && !returns_result(&f.sig.output) {
+        let output = match &f.sig.output {
+            syn::ReturnType::Default => "()".to_string(),
+            syn::ReturnType::Type(_, ty) => quote::quote!(#ty).to_string(),
+        };
+        return Some(format!(
+            "its async target returns `{output}`, not a `Result`, so the synchronous member returns \
+             `Result<{output}, E>` with the error of the wrapper's `{}`: name that error with \
+             `blocking(error = path::to::Error)`",
+            blocking.block_on
+        ));
+    }
+    None
 }
 
 /// Why a published fn cannot be forwarded, if it cannot.
