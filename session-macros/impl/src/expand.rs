@@ -106,6 +106,7 @@ fn generate_member(
     let attrs = docs.into_iter().chain(others).collect();
     let public = PubFn {
         attrs,
+        from_trait: None,
         is_attribute: member.kind == Kind::Getter,
         sig,
     };

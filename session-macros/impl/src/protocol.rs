@@ -207,13 +207,32 @@ pub(crate) struct CallbackInput {
 
 impl Parse for CallbackInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        input.parse::<Token![@]>()?;
-        keyword(input, "signatures")?;
-        let content;
-        syn::braced!(content in input);
-        let signatures = content.parse()?;
-        input.parse::<Token![@]>()?;
-        keyword(input, "request")?;
+        // The main block's signatures, then those of each further part, in chain order.
+        let mut signatures: Option<Signatures> = None;
+        loop {
+            input.parse::<Token![@]>()?;
+            let word: Ident = input.parse()?;
+            if word == "request" {
+                break;
+            }
+            if word != "signatures" {
+                return Err(syn::Error::new(
+                    word.span(),
+                    "expected `signatures` or `request`",
+                ));
+            }
+            let content;
+            syn::braced!(content in input);
+            let part: Signatures = content.parse()?;
+            match &mut signatures {
+                None => signatures = Some(part),
+                Some(all) => {
+                    let from_trait = part.fns.iter().find_map(|f| f.from_trait.clone());
+                    all.merge(part, from_trait);
+                }
+            }
+        }
+        let signatures = signatures.ok_or_else(|| input.error("expected `@signatures { ... }`"))?;
         let content;
         syn::braced!(content in input);
         let request = content.parse()?;

@@ -3,11 +3,12 @@
 
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote};
+use syn::Ident;
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, ItemImpl, Path, Token, parse_quote};
 
 use crate::scope::{module_name, resolve_at_target};
-use crate::signatures::{Signatures, keyword};
+use crate::signatures::Signatures;
 
 /// The last segment of an attribute's path (`proxy_methods` for
 /// `#[session_macros::proxy_methods(...)]`).
@@ -55,40 +56,73 @@ pub(crate) fn hash(tokens: &TokenStream) -> u64 {
     state
 }
 
-/// The arguments of `#[publish_signatures(scope = crate::path)]`.
+/// The arguments of `#[publish_signatures(scope = crate::path, parts(a, b), part = a)]`.
 #[derive(Default)]
 struct PublishArgs {
     /// The public path, from the crate root, of the module the impl block is in.
     scope: Option<Path>,
+    /// On the main block: the further published blocks of the type, in order.
+    parts: Vec<Ident>,
+    /// On a further block: its name (listed in the main block's `parts(...)`).
+    part: Option<Ident>,
 }
+
+const PUBLISH_USAGE: &str = "#[publish_signatures] takes optional arguments: `scope = crate::path::to::this_module`, \
+     `parts(name, ...)` on a type's main block, `part = name` on each further block";
 
 impl Parse for PublishArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        if input.is_empty() {
-            return Ok(PublishArgs::default());
+        let mut args = PublishArgs::default();
+        while !input.is_empty() {
+            let key: Ident = input
+                .parse()
+                .map_err(|e| syn::Error::new(e.span(), PUBLISH_USAGE))?;
+            match key.to_string().as_str() {
+                "scope" => {
+                    input.parse::<Token![=]>()?;
+                    let scope = Path::parse_mod_style(input)?;
+                    let starts_at_root = scope.leading_colon.is_none()
+                        && scope.segments.first().is_some_and(|s| s.ident == "crate");
+                    if !starts_at_root {
+                        return Err(syn::Error::new_spanned(
+                            &scope,
+                            "`scope` is this module's public path from the crate root: `crate` or `crate::a::b`",
+                        ));
+                    }
+                    args.scope = Some(scope);
+                }
+                "parts" => {
+                    let content;
+                    syn::parenthesized!(content in input);
+                    args.parts = content
+                        .parse_terminated(Ident::parse, Token![,])?
+                        .into_iter()
+                        .collect();
+                }
+                "part" => {
+                    input.parse::<Token![=]>()?;
+                    args.part = Some(input.parse()?);
+                }
+                _ => return Err(syn::Error::new(key.span(), PUBLISH_USAGE)),
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
         }
-        keyword(input, "scope").map_err(|e| {
-            syn::Error::new(
-                e.span(),
-                "#[publish_signatures] takes one optional argument: `scope = crate::path::to::this_module`",
-            )
-        })?;
-        input.parse::<Token![=]>()?;
-        let scope = Path::parse_mod_style(input)?;
-        let _ = input.parse::<Option<Token![,]>>()?;
-        let starts_at_root = scope.leading_colon.is_none()
-            && scope.segments.first().is_some_and(|s| s.ident == "crate");
-        if !starts_at_root {
-            return Err(syn::Error::new_spanned(
-                &scope,
-                "`scope` is this module's public path from the crate root: `crate` or `crate::a::b`",
+        if let (Some(part), false) = (&args.part, args.parts.is_empty()) {
+            return Err(syn::Error::new(
+                part.span(),
+                "a block is either the main one (`parts(...)`) or a further `part = name`, not both",
             ));
         }
-        if !input.is_empty() {
-            return Err(input.error("unexpected argument after `scope = ...`"));
-        }
-        Ok(PublishArgs { scope: Some(scope) })
+        Ok(args)
     }
+}
+
+/// The `#[macro_export]` name of a further published block: crate-wide, from the type's and
+/// the part's names.
+fn part_macro(target: &Ident, part: &Ident) -> Ident {
+    format_ident!("__session_proxy_part_{}_{}", target, part)
 }
 
 /// The expansion of `#[publish_signatures]` on `item`.
@@ -111,9 +145,14 @@ pub(crate) fn publish_signatures(attr: TokenStream, item: TokenStream) -> syn::R
     let seed = item.to_token_stream();
     Ok(match Signatures::from_impl(&mut item) {
         Ok(mut sigs) => {
+            let route = args.scope.clone();
             let scope = args.scope.map(|route| {
-                let module = resolve_at_target(&mut sigs, &route);
-                let name = module_name(&sigs.target);
+                // A further part has an alias module of its own beside the main block's.
+                let name = match &args.part {
+                    Some(part) => format_ident!("{}_{}", module_name(&sigs.target), part),
+                    None => module_name(&sigs.target),
+                };
+                let module = resolve_at_target(&mut sigs, &route, &name);
                 // The declared path must reach this module's hidden module: a wrong `scope`
                 // is an unresolved import at the user's token.
                 quote! {
@@ -124,7 +163,10 @@ pub(crate) fn publish_signatures(attr: TokenStream, item: TokenStream) -> syn::R
                     };
                 }
             });
-            let published = published_macro(&sigs, &seed);
+            let published = match &args.part {
+                Some(part) => part_macro_tokens(&sigs, part),
+                None => chained_macro(&sigs, &seed, &args.parts, route.as_ref()),
+            };
             quote!(#item #scope #published)
         }
         Err(errors) => {
@@ -143,20 +185,87 @@ pub(crate) fn publish_signatures(attr: TokenStream, item: TokenStream) -> syn::R
 /// It is never named through the crate root, which rustc forbids for macro-expanded
 /// `#[macro_export]` macros.
 pub(crate) fn published_macro(sigs: &Signatures, seed: &TokenStream) -> TokenStream {
+    chained_macro(sigs, seed, &[], None)
+}
+
+/// [`published_macro`], passing the signatures on to the type's further parts first. The
+/// parts are reached through `scope` (the main block's module, where the parts live) when
+/// given, else at the crate root (which only other crates may do).
+fn chained_macro(
+    sigs: &Signatures,
+    seed: &TokenStream,
+    parts: &[Ident],
+    scope: Option<&Path>,
+) -> TokenStream {
     let target = &sigs.target;
     let name = format_ident!("__session_proxy_sig_{}_{:016x}", target, hash(seed));
     let wire = sigs.to_wire(true);
+    let body = match parts.split_first() {
+        None => quote!($callback! { @signatures { #wire } @request { $($request)* } }),
+        Some((first, rest)) => {
+            let route = |part: &Ident| match scope {
+                Some(scope) => {
+                    let at = format_ident!("{}_at", part_macro(target, part));
+                    let rest: Vec<_> = scope.segments.iter().skip(1).collect();
+                    quote!($crate #(::#rest)* :: #at)
+                }
+                None => {
+                    let name = part_macro(target, part);
+                    quote!($crate::#name)
+                }
+            };
+            let first = route(first);
+            let rest = rest.iter().map(route);
+            quote! {
+                #first! {
+                    @chain { next = [#(#rest),*]; callback = $callback; }
+                    @signatures { #wire }
+                    @request { $($request)* }
+                }
+            }
+        }
+    };
     quote! {
         #[doc(hidden)]
         #[macro_export]
         macro_rules! #name {
             (@proxy_methods { callback = $callback:path; $($request:tt)* }) => {
-                $callback! { @signatures { #wire } @request { $($request)* } }
+                #body
             };
         }
         #[doc(hidden)]
         #[allow(unused_imports, unreachable_pub)]
         pub use #name as #target;
+    }
+}
+
+/// A further part's macro: appends its signatures and passes on to the next part or to the
+/// callback; re-exported beside the block as `<name>_at`, the path the main block's macro
+/// uses when it has a `scope` (the crate itself may not name a macro-expanded
+/// `#[macro_export]` macro by its absolute path).
+fn part_macro_tokens(sigs: &Signatures, part: &Ident) -> TokenStream {
+    let name = part_macro(&sigs.target, part);
+    let at = format_ident!("{}_at", name);
+    let wire = sigs.to_wire(true);
+    quote! {
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! #name {
+            (@chain { next = [$next:path $(, $rest:path)*]; callback = $callback:path; }
+             $(@signatures { $($sig:tt)* })* @request { $($request:tt)* }) => {
+                $next! {
+                    @chain { next = [$($rest),*]; callback = $callback; }
+                    $(@signatures { $($sig)* })* @signatures { #wire } @request { $($request)* }
+                }
+            };
+            (@chain { next = []; callback = $callback:path; }
+             $(@signatures { $($sig:tt)* })* @request { $($request:tt)* }) => {
+                $callback! { $(@signatures { $($sig)* })* @signatures { #wire } @request { $($request)* } }
+            };
+        }
+        #[doc(hidden)]
+        #[allow(unused_imports, unreachable_pub)]
+        pub use #name as #at;
     }
 }
 
@@ -228,7 +337,10 @@ mod tests {
     #[test]
     fn arguments_are_checked() {
         let err = publish_signatures(quote!(x), quote!(impl C {})).expect_err("error");
-        assert!(err.to_string().contains("one optional argument"), "{err}");
+        assert!(
+            err.to_string().contains("takes optional arguments"),
+            "{err}"
+        );
         let err =
             publish_signatures(quote!(scope = self::a), quote!(impl C {})).expect_err("error");
         assert!(err.to_string().contains("from the crate root"), "{err}");

@@ -106,8 +106,12 @@ struct Alias {
 
 /// Rewrites `sigs` to name their types through `route` (the public path of the target's
 /// module, e.g. `crate::repo`) and returns the hidden module to emit beside the impl block.
-pub(crate) fn resolve_at_target(sigs: &mut Signatures, route: &Path) -> TokenStream {
-    let module = module_name(&sigs.target);
+pub(crate) fn resolve_at_target(
+    sigs: &mut Signatures,
+    route: &Path,
+    module: &Ident,
+) -> TokenStream {
+    let module = module.clone();
     let mut prefix = route.clone();
     prefix.segments.push(PathSegment::from(module.clone()));
     let impl_params = sigs.param_names();
@@ -362,7 +366,8 @@ mod tests {
             }
         };
         let mut sigs = Signatures::from_impl(&mut item).expect("valid");
-        let module = resolve_at_target(&mut sigs, &parse_quote!(crate::repo)).to_string();
+        let name = module_name(&sigs.target);
+        let module = resolve_at_target(&mut sigs, &parse_quote!(crate::repo), &name).to_string();
         let p = "crate :: repo :: __session_proxy_Repo ::";
         let g = sigs.generics.to_token_stream().to_string();
         assert_eq!(g, format!("< T : {p} Entity >"));

@@ -45,6 +45,9 @@ pub(crate) enum Receiver {
 pub(crate) struct PubFn {
     /// The fn's `#[doc]` and `#[cfg]` attributes, in order.
     pub(crate) attrs: Vec<Attribute>,
+    /// The trait, when the fn comes from a published `impl Trait for Target` part: never
+    /// proxied, named in the error that says so.
+    pub(crate) from_trait: Option<syn::Path>,
     /// Marked `#[proxy(attribute)]`: a getter, proxied under `attributes(...)`.
     pub(crate) is_attribute: bool,
     /// The signature, verbatim.
@@ -109,12 +112,7 @@ impl Signatures {
     /// `#[proxy(...)]` helpers from it. Every mistake is collected into one error.
     pub(crate) fn from_impl(item: &mut ItemImpl) -> syn::Result<Self> {
         let mut errors = Errors::default();
-        if let Some((_, path, _)) = &item.trait_ {
-            errors.push(syn::Error::new_spanned(
-                path,
-                "#[publish_signatures] goes on an inherent `impl Type { ... }` block, not on a trait impl",
-            ));
-        }
+        let from_trait = item.trait_.as_ref().map(|(_, path, _)| path.clone());
         if let Err(e) = check_self_args(item) {
             errors.push(e);
         }
@@ -145,7 +143,8 @@ impl Signatures {
                 }
             }
             f.attrs = kept;
-            let public = matches!(f.vis, syn::Visibility::Public(_));
+            // A trait impl's fns are as public as the trait.
+            let public = from_trait.is_some() || matches!(f.vis, syn::Visibility::Public(_));
             if !public {
                 if is_attribute {
                     errors.push(syn::Error::new_spanned(
@@ -176,6 +175,7 @@ impl Signatures {
                 .collect();
             fns.push(PubFn {
                 attrs,
+                from_trait: from_trait.clone(),
                 is_attribute,
                 sig: f.sig.clone(),
             });
@@ -196,7 +196,20 @@ impl Signatures {
 
     /// The pub fn called `name`, if any.
     pub(crate) fn get(&self, name: &str) -> Option<&PubFn> {
-        self.fns.iter().find(|f| f.name() == name)
+        self.fns
+            .iter()
+            .find(|f| f.name() == name && f.from_trait.is_none())
+            .or_else(|| self.fns.iter().find(|f| f.name() == name))
+    }
+
+    /// Appends a further published part (another `impl Target` block, or an
+    /// `impl Trait for Target` one) to these signatures.
+    pub(crate) fn merge(&mut self, part: Signatures, from_trait: Option<syn::Path>) {
+        self.private.extend(part.private);
+        self.fns.extend(part.fns.into_iter().map(|mut f| {
+            f.from_trait = from_trait.clone();
+            f
+        }));
     }
 
     /// Whether `name` is a private fn of the target's published impl block.
@@ -236,9 +249,15 @@ impl Signatures {
         } else {
             generics
         };
+        let from_trait = self
+            .fns
+            .iter()
+            .find_map(|f| f.from_trait.as_ref())
+            .map(|t| quote!(trait = #t;));
         quote! {
             target = #target;
             generics { #generics }
+            #from_trait
             private(#(#private),*);
             fns { #fns }
         }
@@ -256,6 +275,15 @@ impl Parse for Signatures {
         syn::braced!(content in input);
         let mut generics: Generics = content.parse()?;
         generics.where_clause = content.parse()?;
+        let from_trait = if input.peek(Token![trait]) {
+            input.parse::<Token![trait]>()?;
+            input.parse::<Token![=]>()?;
+            let path: syn::Path = input.parse()?;
+            input.parse::<Token![;]>()?;
+            Some(path)
+        } else {
+            None
+        };
         keyword(input, "private")?;
         let content;
         syn::parenthesized!(content in input);
@@ -272,6 +300,7 @@ impl Parse for Signatures {
             let is_attribute = f.attrs.len() != before;
             fns.push(PubFn {
                 attrs: f.attrs,
+                from_trait: from_trait.clone(),
                 is_attribute,
                 sig: f.sig,
             });

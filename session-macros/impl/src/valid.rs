@@ -89,6 +89,18 @@ pub(crate) fn plan<'a>(req: &Request, sigs: &'a Signatures) -> (Vec<Member<'a>>,
                 errors.at(name.span(), unknown(sigs, section, name));
                 continue;
             };
+            if let Some(t) = &f.from_trait {
+                let t = quote::quote!(#t).to_string().replace(' ', "");
+                errors.at(
+                    name.span(),
+                    format!(
+                        "`{name}` is a method of trait `{t}` (`impl {t} for {target}`), not an inherent `pub fn` of `{target}`; \
+                         #[proxy_methods] forwards inherent members only: implement `{t}` for the wrapper \
+                         (delegating to the target), or add an inherent `pub fn` to `{target}` that calls it"
+                    ),
+                );
+                continue;
+            }
             let belongs = section_of(f);
             if belongs != section {
                 errors.at(

@@ -18,6 +18,8 @@ pub type Rows = String;
 pub trait Record {}
 /// Not the target's error.
 pub struct RepoError;
+/// Not the target's `Size`.
+pub type Size = String;
 
 /// A wrapper generic over its own parameter `U`, mapped onto the target's `T`.
 #[derive(Debug)]
@@ -29,7 +31,7 @@ pub struct Store<U: proxy_target::Record> {
 
 #[session_macros::proxy_methods(
     proxy_target::Repo<U>,
-    methods(put, get, all, filter, merge, extend, count, len, is_empty, expect, named),
+    methods(put, get, all, filter, merge, extend, count, len, is_empty, expect, named, size, first_id),
     attributes(name),
     classmethods(new)
 )]

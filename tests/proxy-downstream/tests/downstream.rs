@@ -42,6 +42,10 @@ fn a_generic_target_of_another_crate_is_proxied_with_its_own_types() {
     assert_eq!(store.len(), 5);
     assert!(!store.is_empty());
     assert!(store.named());
+    // From the target's second published block (`part = stats`).
+    let size: usize = store.size();
+    assert_eq!(size, 5);
+    assert_eq!(store.first_id(), Some(Id(1)));
     // An attribute and its setter.
     assert_eq!(store.name(), "people");
     store.set_name("folk".into());

@@ -23,7 +23,7 @@ pub struct Repo<T: Record> {
     name: String,
 }
 
-#[session_macros::publish_signatures(scope = crate::repo)]
+#[session_macros::publish_signatures(scope = crate::repo, parts(stats, display))]
 impl<T: Record> Repo<T>
 where
     T: std::fmt::Debug,
@@ -125,5 +125,31 @@ where
     /// Whether the repository has a name (calls a private helper).
     pub fn named(&self) -> bool {
         self.check()
+    }
+}
+
+/// How a repository's size is described.
+pub type Size = usize;
+
+/// A second published block of the same type: its members are proxied like the first's.
+#[session_macros::publish_signatures(scope = crate::repo, part = stats)]
+impl<T: Record> Repo<T> {
+    /// The number of records, as a [`Size`] (a type alias of this module).
+    pub fn size(&self) -> Size {
+        self.rows.len()
+    }
+
+    /// The smallest key.
+    pub fn first_id(&self) -> Option<Id> {
+        self.rows.keys().next().copied()
+    }
+}
+
+/// A published trait impl: its methods are the target's trait items, which a wrapper cannot
+/// proxy (the error says so).
+#[session_macros::publish_signatures(part = display)]
+impl<T: Record> std::fmt::Display for Repo<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({} records)", self.name, self.rows.len())
     }
 }
