@@ -113,7 +113,7 @@ mod valid;
 
 use proc_macro2::TokenStream;
 
-pub use offline::{Expansion, expand_source};
+pub use offline::{DOLLAR_CRATE, Expansion, expand_source};
 
 /// `#[publish_signatures]` on `impl Target { ... }`: the impl block (without its
 /// `#[proxy(...)]` helpers) and the hidden macro carrying its `pub fn` signatures.

@@ -119,6 +119,51 @@ impl Parse for PublishArgs {
     }
 }
 
+/// Rewrites `sigs` for the block's `scope` (if any) and returns the hidden alias module with
+/// the check that the declared path reaches it.
+fn scoped(sigs: &mut Signatures, args: &PublishArgs) -> Option<TokenStream> {
+    let route = args.scope.as_ref()?;
+    // A further part has an alias module of its own beside the main block's.
+    let name = match &args.part {
+        Some(part) => format_ident!("{}_{}", module_name(&sigs.target), part),
+        None => module_name(&sigs.target),
+    };
+    let module = resolve_at_target(sigs, route, &name);
+    // The declared path must reach this module's hidden module: a wrong `scope` is an
+    // unresolved import at the user's token.
+    Some(quote! {
+        #module
+        const _: () = {
+            #[allow(unused_imports)]
+            use #route::#name as _;
+        };
+    })
+}
+
+/// What one `#[publish_signatures(...)]` block publishes, for `session-tools`: its
+/// signatures as a wrapper receives them (rewritten for its `scope`), the part it is (if it
+/// is not the type's main block) and the main block's further parts, in order.
+pub(crate) struct Published {
+    /// The signatures.
+    pub(crate) sigs: Signatures,
+    /// `part = name`.
+    pub(crate) part: Option<Ident>,
+    /// `parts(...)`.
+    pub(crate) parts: Vec<Ident>,
+}
+
+/// Reads a block as `#[publish_signatures(attr)]` would publish it.
+pub(crate) fn read_published(attr: TokenStream, item: &ItemImpl) -> syn::Result<Published> {
+    let args: PublishArgs = syn::parse2(attr)?;
+    let mut sigs = Signatures::from_impl(&mut item.clone())?;
+    scoped(&mut sigs, &args);
+    Ok(Published {
+        sigs,
+        part: args.part,
+        parts: args.parts,
+    })
+}
+
 /// The `#[macro_export]` name of a further published block: crate-wide, from the type's and
 /// the part's names.
 fn part_macro(target: &Ident, part: &Ident) -> Ident {
@@ -128,7 +173,7 @@ fn part_macro(target: &Ident, part: &Ident) -> Ident {
 /// The expansion of `#[publish_signatures]` on `item`.
 pub(crate) fn publish_signatures(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut item: ItemImpl = syn::parse2(item)?;
-    let args: PublishArgs = syn::parse2(attr)?;
+    let args: PublishArgs = syn::parse2(attr.clone())?;
     // Above `#[proxy_methods]`: let that one run first; it publishes the generated members
     // together with this block's own (see `proxy_methods`).
     if let Some(pos) = item
@@ -138,7 +183,7 @@ pub(crate) fn publish_signatures(attr: TokenStream, item: TokenStream) -> syn::R
     {
         item.attrs.insert(
             pos + 1,
-            parse_quote!(#[::session_macros::publish_signatures]),
+            parse_quote!(#[::session_macros::publish_signatures(#attr)]),
         );
         return Ok(item.into_token_stream());
     }
@@ -146,23 +191,7 @@ pub(crate) fn publish_signatures(attr: TokenStream, item: TokenStream) -> syn::R
     Ok(match Signatures::from_impl(&mut item) {
         Ok(mut sigs) => {
             let route = args.scope.clone();
-            let scope = args.scope.map(|route| {
-                // A further part has an alias module of its own beside the main block's.
-                let name = match &args.part {
-                    Some(part) => format_ident!("{}_{}", module_name(&sigs.target), part),
-                    None => module_name(&sigs.target),
-                };
-                let module = resolve_at_target(&mut sigs, &route, &name);
-                // The declared path must reach this module's hidden module: a wrong `scope`
-                // is an unresolved import at the user's token.
-                quote! {
-                    #module
-                    const _: () = {
-                        #[allow(unused_imports)]
-                        use #route::#name as _;
-                    };
-                }
-            });
+            let scope = scoped(&mut sigs, &args);
             let published = match &args.part {
                 Some(part) => part_macro_tokens(&sigs, part),
                 None => chained_macro(&sigs, &seed, &args.parts, route.as_ref()),
