@@ -216,4 +216,42 @@ mod tests {
                 .contains("cannot read")
         );
     }
+
+    #[test]
+    fn expands_another_crates_file_with_dollar_crate_paths_and_checks_snapshots() {
+        let root = workspace_root();
+        let out = expand_files(
+            &[root.join("tests/proxy-target/src/repo.rs")],
+            &root.join("tests/proxy-downstream/src/lib.rs"),
+        )
+        .expect("expands");
+        // The target's own names, resolved where it is defined, as the compiler expands them.
+        assert!(
+            out.contains("id: $crate::repo::__session_proxy_Repo::Id,"),
+            "{out}"
+        );
+        assert!(
+            out.contains("U: $crate::repo::__session_proxy_Repo::Record,"),
+            "{out}"
+        );
+        // A member of the second published block, and forwarded attributes.
+        assert!(out.contains("pub fn size("), "{out}");
+        assert!(out.contains("#[track_caller]"), "{out}");
+        assert!(!out.contains(DOLLAR_CRATE), "{out}");
+
+        let dir = scratch("check");
+        let snapshot = dir.join("expansion.rs");
+        std::fs::write(&snapshot, &out).expect("write");
+        check(&snapshot, &out).expect("current");
+        let stale = out.replacen("pub fn size(", "pub fn sise(", 1);
+        std::fs::write(&snapshot, &stale).expect("write");
+        let err = check(&snapshot, &out).expect_err("stale");
+        assert!(
+            err.contains("the expansion differs from the snapshot")
+                && err.contains("snapshot:  ")
+                && err.contains("pub fn sise"),
+            "{err}"
+        );
+        assert!(check(&dir.join("none.rs"), &out).is_err());
+    }
 }
