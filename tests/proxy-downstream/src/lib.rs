@@ -62,7 +62,7 @@ mod imported {
     /// concrete record type.
     pub struct Names(pub Repo<super::Name>);
 
-    #[session_macros::proxy_methods(Repo<super::Name>, methods(len, get))]
+    #[session_macros::proxy_methods(Repo<super::Name>, methods(len, is_empty, get))]
     impl Names {
         fn proxied(&self) -> &Repo<super::Name> {
             &self.0
