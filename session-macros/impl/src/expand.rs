@@ -513,4 +513,44 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn blocking_mode_and_generic_targets() {
+        let mut item: ItemImpl = parse_quote! {
+            impl<T: Clone> Repo<T> where T: Send {
+                pub async fn fetch(&self, id: u32) -> Result<T, E> { loop {} }
+                pub async fn close(&self) { loop {} }
+                #[must_use]
+                #[track_caller]
+                pub fn peek(&self) -> Option<&T> { loop {} }
+            }
+        };
+        let sigs = Signatures::from_impl(&mut item).expect("valid");
+        let req: Request = syn::parse2(quote! {
+            target = Repo<U>; wrapper = impl<U> W<U> {} marker = M;
+            accessor = proxied true; accessor_mut = proxied_mut true;
+            methods(fetch, close, peek) attributes() classmethods()
+            blocking { block_on = run; error = Oops; }
+        })
+        .expect("request");
+        let (members, errors) = plan(&req, &sigs);
+        assert!(errors.is_empty(), "{:?}", errors.messages());
+        let text = generate(&req, &sigs, &members)
+            .block
+            .to_token_stream()
+            .to_string();
+        for expected in [
+            "impl < U > W < U > where U : Clone , U : Send",
+            "pub fn fetch (& self , id : u32) -> Result < U , E > { match self . run (< Repo < U > > :: fetch (& * self . proxied () , id))",
+            ":: core :: result :: Result :: Err (:: core :: convert :: From :: from (e))",
+            "pub fn close (& self) -> :: core :: result :: Result < () , Oops > { self . run (< Repo < U > > :: close (& * self . proxied ())) }",
+            "# [must_use] # [track_caller] # [inline] pub fn peek (& self) -> Option < & U >",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+        }
+        assert!(
+            !text.contains("async") && !text.contains(". await"),
+            "{text}"
+        );
+    }
 }

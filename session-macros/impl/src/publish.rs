@@ -342,7 +342,7 @@ mod tests {
         .to_string();
         assert!(
             out.starts_with(
-                "# [proxy_methods (T , methods (a))] # [:: session_macros :: publish_signatures]"
+                "# [proxy_methods (T , methods (a))] # [:: session_macros :: publish_signatures ()]"
             ),
             "{out}"
         );
