@@ -211,7 +211,34 @@ impl fmt::Debug for Session {
     }
 }
 
+/// `AsyncSession`'s members without `.await`, written by `#[proxy_methods]` in blocking mode:
+/// each async member runs through [`Session::block_on`] (the shared runtime, refusing inside
+/// async code), each sync one calls the async session directly. Published again, with the
+/// hand-written members, for the blocking `scoped_session`.
 #[session_macros::publish_signatures]
+#[session_macros::proxy_methods(
+    AsyncSession,
+    blocking(block_on = block_on, error = crate::Error),
+    methods(
+        add,
+        add_all,
+        delete,
+        flush,
+        commit,
+        rollback,
+        close,
+        get,
+        get_one,
+        refresh,
+        merge,
+        expire,
+        expunge,
+        contains,
+        is_modified,
+        in_transaction
+    ),
+    attributes(new_objects, dirty, deleted, info)
+)]
 impl Session {
     /// A blocking session bound to `engine` (SQLAlchemy's `Session(engine)`), on the
     /// process's blocking runtime.
@@ -225,168 +252,15 @@ impl Session {
         })
     }
 
-    fn run<F: Future<Output = Result<T>>, T>(&self, future: F) -> Result<T> {
-        block_on(future)?
+    /// The async session underneath (SQLAlchemy's `_proxied`): the proxied members go
+    /// through it.
+    fn proxied(&self) -> &AsyncSession {
+        &self.inner
     }
 
     /// The async session underneath.
     pub fn async_session(&self) -> &crate::AsyncSession {
         &self.inner
-    }
-
-    /// See [`AsyncSession::add`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::add`].
-    pub fn add<T: crate::Entity>(&self, obj: &crate::Obj<T>) -> crate::Result<()> {
-        self.inner.add(obj)
-    }
-
-    /// See [`AsyncSession::add_all`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::add`].
-    pub fn add_all<'a, T: crate::Entity>(
-        &self,
-        objs: impl IntoIterator<Item = &'a crate::Obj<T>>,
-    ) -> crate::Result<()> {
-        self.inner.add_all(objs)
-    }
-
-    /// See [`AsyncSession::delete`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::delete`].
-    pub fn delete<T: crate::Entity>(&self, obj: &crate::Obj<T>) -> crate::Result<()> {
-        self.inner.delete(obj)
-    }
-
-    /// See [`AsyncSession::flush`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::flush`], or when called from async code.
-    pub fn flush(&self) -> crate::Result<()> {
-        self.run(self.inner.flush())
-    }
-
-    /// See [`AsyncSession::commit`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::commit`], or when called from async code.
-    pub fn commit(&self) -> crate::Result<()> {
-        self.run(self.inner.commit())
-    }
-
-    /// See [`AsyncSession::rollback`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::rollback`], or when called from async code.
-    pub fn rollback(&self) -> crate::Result<()> {
-        self.run(self.inner.rollback())
-    }
-
-    /// See [`AsyncSession::close`].
-    ///
-    /// # Errors
-    /// When called from async code.
-    pub fn close(&self) -> crate::Result<()> {
-        block_on(self.inner.close())
-    }
-
-    /// See [`AsyncSession::get`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::get`], or when called from async code.
-    pub fn get<T: crate::Entity>(&self, key: T::Key) -> crate::Result<Option<crate::Obj<T>>> {
-        self.run(self.inner.get::<T>(key))
-    }
-
-    /// See [`AsyncSession::get_one`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::get_one`], or when called from async code.
-    pub fn get_one<T: crate::Entity>(&self, key: T::Key) -> crate::Result<crate::Obj<T>> {
-        self.run(self.inner.get_one::<T>(key))
-    }
-
-    /// See [`AsyncSession::refresh`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::refresh`], or when called from async code.
-    pub fn refresh<T: crate::Entity>(
-        &self,
-        obj: &crate::Obj<T>,
-        attributes: &[&str],
-    ) -> crate::Result<()> {
-        self.run(self.inner.refresh(obj, attributes))
-    }
-
-    /// See [`AsyncSession::merge`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::merge`], or when called from async code.
-    pub fn merge<T: crate::Entity>(&self, source: &crate::Obj<T>) -> crate::Result<crate::Obj<T>> {
-        self.run(self.inner.merge(source))
-    }
-
-    /// See [`AsyncSession::expire`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::expire`].
-    pub fn expire<T: crate::Entity>(
-        &self,
-        obj: &crate::Obj<T>,
-        attributes: &[&str],
-    ) -> crate::Result<()> {
-        self.inner.expire(obj, attributes)
-    }
-
-    /// See [`AsyncSession::expunge`].
-    ///
-    /// # Errors
-    /// As [`AsyncSession::expunge`].
-    pub fn expunge<T: crate::Entity>(&self, obj: &crate::Obj<T>) -> crate::Result<()> {
-        self.inner.expunge(obj)
-    }
-
-    /// See [`AsyncSession::contains`].
-    pub fn contains<T: crate::Entity>(&self, obj: &crate::Obj<T>) -> bool {
-        self.inner.contains(obj)
-    }
-
-    /// See [`AsyncSession::is_modified`].
-    pub fn is_modified<T: crate::Entity>(&self, obj: &crate::Obj<T>) -> bool {
-        self.inner.is_modified(obj)
-    }
-
-    /// See [`AsyncSession::new_objects`].
-    #[proxy(attribute)]
-    pub fn new_objects(&self) -> Vec<crate::AnyObj> {
-        self.inner.new_objects()
-    }
-
-    /// See [`AsyncSession::dirty`].
-    #[proxy(attribute)]
-    pub fn dirty(&self) -> Vec<crate::AnyObj> {
-        self.inner.dirty()
-    }
-
-    /// See [`AsyncSession::deleted`].
-    #[proxy(attribute)]
-    pub fn deleted(&self) -> Vec<crate::AnyObj> {
-        self.inner.deleted()
-    }
-
-    /// See [`AsyncSession::in_transaction`].
-    #[proxy(attribute)]
-    pub fn in_transaction(&self) -> bool {
-        self.inner.in_transaction()
-    }
-
-    /// See [`AsyncSession::info`].
-    #[proxy(attribute)]
-    pub fn info(&self) -> crate::Info {
-        self.inner.info()
     }
 
     /// Runs `body` in a transaction on this session: commits on `Ok`, rolls back on `Err`
@@ -419,10 +293,11 @@ impl Session {
     }
 
     /// Runs async work on the blocking runtime (for raw SQL through
-    /// [`AsyncSession::connection`], say).
+    /// [`AsyncSession::connection`], say); every blocking member runs through it.
     ///
     /// # Errors
-    /// When called from async code.
+    /// [`Error::InvalidRequest`] when called from async code (a thread inside a tokio
+    /// runtime, outside [`spawn_blocking`]): blocking there would stall the runtime.
     pub fn block_on<F: ::std::future::Future>(&self, future: F) -> crate::Result<F::Output> {
         block_on(future)
     }

@@ -29,11 +29,17 @@ use proc_macro::TokenStream;
 /// Publishes the signatures of an `impl Target { ... }` block's `pub fn`s, so that
 /// `#[proxy_methods(Target, ...)]` can delegate to them by name.
 ///
-/// Put it on an inherent, non-generic impl block in the module that defines `Target` (one
-/// published block per type). Mark getters that SQLAlchemy would call attributes with the
-/// inert helper `#[proxy(attribute)]`; their setter is the `pub fn set_<name>` taking one
-/// argument. Types in the signatures are resolved where the proxy is: import them there, or
-/// write them as `crate::` paths (rewritten to `$crate::`).
+/// Put it on an impl block in the module that defines `Target`; a generic target's self type
+/// lists the impl's parameters (`impl<T: Entity> Repo<T>`). Mark getters that SQLAlchemy would
+/// call attributes with the inert helper `#[proxy(attribute)]`; their setter is the
+/// `pub fn set_<name>` taking one argument.
+///
+/// Arguments, all optional: `scope = crate::path::to::this_module` (the module's public
+/// path) makes the signatures' names resolve here, where the target is, for wrappers in any
+/// crate; without it they resolve where the wrapper is (write them as `crate::` paths,
+/// rewritten to `$crate::`, or import them there). `parts(a, b)` on a type's main block and
+/// `part = a` on each further block (an inherent one, or an `impl Trait for Target` whose
+/// methods are then known as trait items) publish several blocks of one type.
 ///
 /// On a wrapper that also carries `#[proxy_methods]`, the generated members are published
 /// together with the block's own, so a further proxy can delegate to them.
@@ -50,7 +56,11 @@ pub fn publish_signatures(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// SQLAlchemy's `create_proxy_methods`:
 ///
 /// `#[proxy_methods(Target, methods(a, b), attributes(x), classmethods(c), accessor = name,
-/// accessor_mut = name)]` on `impl Wrapper { ... }`. Every section is optional.
+/// accessor_mut = name, blocking(block_on = name, error = Error))]` on `impl Wrapper { ... }`.
+/// Every section is optional. A generic target is named with the wrapper's arguments
+/// (`Repo<U>`); its bounds become where clauses of the generated block. With `blocking(...)`,
+/// async target members become synchronous ones that run through the wrapper's
+/// `fn block_on<F: Future>(&self, future: F) -> Result<F::Output, Error>`.
 ///
 /// `&self` methods reach the target through `self.proxied()`, `&mut self` methods through
 /// `self.proxied_mut()` (or the methods named by `accessor` / `accessor_mut`); each may return

@@ -316,9 +316,10 @@ pub fn scoped_session_with<K: Hash + Eq + Send + 'static>(
         expire,
         expunge,
         contains,
-        is_modified
+        is_modified,
+        in_transaction
     ),
-    attributes(new_objects, dirty, deleted, info, in_transaction)
+    attributes(new_objects, dirty, deleted, info)
 )]
 impl<K: Hash + Eq + Send + 'static> ScopedSession<K> {
     /// The current scope's session, created when missing.

@@ -7,7 +7,10 @@ fn ui() {
     let t = trybuild::TestCases::new();
     for category in [
         "accessor",
+        "blocking",
         "entity",
+        "forwarded",
+        "generics",
         "many",
         "names",
         "publish",

@@ -63,6 +63,19 @@ fn proxy(c: &mut Criterion) {
     c.bench_function("proxied call: wrapper.autoflush()", |b| {
         b.iter(|| black_box(black_box(&plain).autoflush()))
     });
+    // The blocking Session's members are written by #[proxy_methods] in blocking mode.
+    let blocking = session_core::blocking::Session::new(engine_for_blocking()).expect("session");
+    c.bench_function("direct call: async_session().in_transaction()", |b| {
+        b.iter(|| black_box(black_box(&blocking).async_session().in_transaction()))
+    });
+    c.bench_function(
+        "proxied call (blocking mode): blocking.in_transaction()",
+        |b| b.iter(|| black_box(black_box(&blocking).in_transaction())),
+    );
+}
+
+fn engine_for_blocking() -> session_core::Engine {
+    create_async_engine("postgresql://bench@localhost/bench").expect("engine")
 }
 
 criterion_group!(benches, registry, sessions, proxy);

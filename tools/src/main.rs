@@ -63,6 +63,10 @@ enum ProxyCmd {
         /// Files with the targets' #[publish_signatures] blocks.
         #[arg(long = "target")]
         targets: Vec<std::path::PathBuf>,
+        /// Instead of printing, compare with this committed snapshot and fail when it is
+        /// stale (for CI).
+        #[arg(long)]
+        check: Option<std::path::PathBuf>,
     },
     /// Regenerate the committed snapshot of async_scoped_session's proxy block.
     Write,
@@ -148,8 +152,19 @@ async fn bench(
 
 fn proxy(command: ProxyCmd) -> AnyResult {
     match command {
-        ProxyCmd::Expand { file, targets } => {
-            print!("{}", session_tools::proxy::expand_files(&targets, &file)?);
+        ProxyCmd::Expand {
+            file,
+            targets,
+            check,
+        } => {
+            let expansion = session_tools::proxy::expand_files(&targets, &file)?;
+            match check {
+                Some(snapshot) => {
+                    session_tools::proxy::check(&snapshot, &expansion)?;
+                    eprintln!("{} is current", snapshot.display());
+                }
+                None => print!("{expansion}"),
+            }
         }
         ProxyCmd::Write => {
             let root = session_tools::proxy::workspace_root();

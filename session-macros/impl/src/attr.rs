@@ -13,13 +13,25 @@ use crate::signatures::Errors;
 use crate::suggest::{code_list, did_you_mean};
 
 /// The sections and options `#[proxy_methods]` accepts after the target.
-pub(crate) const SECTIONS: [&str; 5] = [
+pub(crate) const SECTIONS: [&str; 6] = [
     "methods",
     "attributes",
     "classmethods",
     "accessor",
     "accessor_mut",
+    "blocking",
 ];
+
+/// `blocking(block_on = name, error = Path)`: synchronous members over an async target.
+#[derive(Clone)]
+pub(crate) struct Blocking {
+    /// The wrapper's method that runs a future to completion:
+    /// `fn block_on<F: Future>(&self, future: F) -> Result<F::Output, Error>`, refusing (with
+    /// an error) to block inside async code. Defaults to `block_on`.
+    pub(crate) block_on: Ident,
+    /// That method's error type: the error of members whose async target returns no `Result`.
+    pub(crate) error: Option<Path>,
+}
 
 /// The parsed arguments.
 #[derive(Default)]
@@ -36,6 +48,8 @@ pub(crate) struct Args {
     pub(crate) accessor: Option<Ident>,
     /// `accessor_mut = name`.
     pub(crate) accessor_mut: Option<Ident>,
+    /// `blocking(...)`.
+    pub(crate) blocking: Option<Blocking>,
     /// Every mistake found while parsing.
     pub(crate) errors: Errors,
 }
@@ -54,7 +68,8 @@ pub(crate) fn parse(attr: TokenStream) -> Args {
             Ok(path) if is_plain_path(&path) && !is_section(&first) => args.target = Some(path),
             _ => args.errors.push(syn::Error::new_spanned(
                 &first,
-                "expected the target type first, as a path without generic arguments: #[proxy_methods(Target, methods(...))]",
+                "expected the target type first, as a path (with the wrapper's generic arguments for a generic target): \
+                 #[proxy_methods(Target, methods(...))] or #[proxy_methods(Repo<T>, methods(...))]",
             )),
         },
     }
@@ -74,8 +89,13 @@ fn is_section(chunk: &TokenStream) -> bool {
     )
 }
 
+/// A path with generic arguments, if any, only on its last segment (`a::Repo<T>`).
 fn is_plain_path(path: &Path) -> bool {
-    path.segments.iter().all(|s| s.arguments.is_none())
+    let n = path.segments.len();
+    path.segments.iter().enumerate().all(|(i, s)| {
+        s.arguments.is_none()
+            || (i + 1 == n && matches!(s.arguments, syn::PathArguments::AngleBracketed(_)))
+    })
 }
 
 fn parse_section(chunk: TokenStream, args: &mut Args, seen: &mut Vec<Ident>) {
@@ -112,6 +132,10 @@ fn parse_section(chunk: TokenStream, args: &mut Args, seen: &mut Vec<Ident>) {
     }
     seen.push(key.clone());
     let rest: Vec<TokenTree> = iter.collect();
+    if name == "blocking" {
+        args.blocking = parse_blocking(&chunk, &rest, &mut args.errors);
+        return;
+    }
     if name.starts_with("accessor") {
         let value = match rest.as_slice() {
             [TokenTree::Punct(eq), TokenTree::Ident(value)] if eq.as_char() == '=' => {
@@ -163,6 +187,69 @@ fn parse_section(chunk: TokenStream, args: &mut Args, seen: &mut Vec<Ident>) {
         "attributes" => args.attributes = names,
         _ => args.classmethods = names,
     }
+}
+
+/// `blocking`, `blocking()` or `blocking(block_on = name, error = path::Error)`.
+fn parse_blocking(
+    chunk: &TokenStream,
+    rest: &[TokenTree],
+    errors: &mut Errors,
+) -> Option<Blocking> {
+    let mut blocking = Blocking {
+        block_on: Ident::new("block_on", Span::call_site()),
+        error: None,
+    };
+    let list = match rest {
+        [] => return Some(blocking),
+        [TokenTree::Group(group)] if group.delimiter() == Delimiter::Parenthesis => group.stream(),
+        _ => {
+            errors.push(syn::Error::new_spanned(
+                chunk,
+                "expected `blocking(block_on = method, error = ErrorType)` (both optional)",
+            ));
+            return None;
+        }
+    };
+    for option in split_commas(list) {
+        let mut tts = option.clone().into_iter();
+        let key = match (tts.next(), tts.next()) {
+            (Some(TokenTree::Ident(key)), Some(TokenTree::Punct(eq))) if eq.as_char() == '=' => key,
+            _ => {
+                errors.push(syn::Error::new_spanned(
+                    &option,
+                    "expected `block_on = method` or `error = ErrorType`",
+                ));
+                continue;
+            }
+        };
+        let value: TokenStream = tts.collect();
+        match key.to_string().as_str() {
+            "block_on" => match syn::parse2::<Ident>(value.clone()) {
+                Ok(ident) => blocking.block_on = ident,
+                Err(_) => errors.push(syn::Error::new_spanned(
+                    &value,
+                    "expected the name of the wrapper's method that blocks on a future",
+                )),
+            },
+            "error" => match syn::parse2::<Path>(value.clone()) {
+                Ok(path) => blocking.error = Some(path),
+                Err(_) => errors.push(syn::Error::new_spanned(
+                    &value,
+                    "expected the error type of the wrapper's `block_on`",
+                )),
+            },
+            other => {
+                let hint = did_you_mean(other, ["block_on", "error"])
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                errors.at(
+                    key.span(),
+                    format!("unknown option `{other}` of `blocking(...)`: expected `block_on` or `error`{hint}"),
+                );
+            }
+        }
+    }
+    Some(blocking)
 }
 
 /// Splits a token stream at its top-level commas, dropping empty pieces (a trailing comma).
@@ -254,6 +341,11 @@ mod tests {
         let args = parse(quote!());
         assert!(messages(&args)[0].contains("target type first"));
         let args = parse(quote!(Target<T>, methods(a)));
+        assert!(
+            args.target.is_some(),
+            "a generic target takes the wrapper's arguments"
+        );
+        let args = parse(quote!(a::<T>::Target, methods(a)));
         assert!(args.target.is_none());
     }
 }

@@ -7,11 +7,13 @@ use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
 use syn::{
     Attribute, Expr, ExprLit, FnArg, GenericParam, Ident, ImplItem, ItemImpl, Lit, Meta, Pat, Path,
-    Signature, Token, Type, TypePath, parse_quote,
+    ReturnType, Signature, Token, Type, TypePath, parse_quote,
 };
 
+use crate::attr::Blocking;
 use crate::protocol::Request;
-use crate::signatures::{PubFn, Receiver, Signatures, self_type_ident};
+use crate::signatures::{PubFn, Receiver, Signatures, param_name, self_type_ident};
+use crate::subst::{Substitution, extend_where};
 use crate::valid::{Kind, Member};
 
 /// The generated impl block and the signatures of its members (for re-publishing).
@@ -26,21 +28,25 @@ pub(crate) struct Generated {
 pub(crate) fn generate(req: &Request, sigs: &Signatures, members: &[Member<'_>]) -> Generated {
     let wrapper_name = self_type_ident(&req.wrapper.self_ty)
         .unwrap_or_else(|| Ident::new("Self", Span::call_site()));
+    let subst = Substitution::new(sigs, &req.target);
     let mut items = Vec::with_capacity(members.len());
     let mut published = Vec::with_capacity(members.len());
     for member in members {
-        let (item, public) = generate_member(req, &sigs.target, &wrapper_name, member);
+        let (item, public) = generate_member(req, &subst, &sigs.target, &wrapper_name, member);
         items.push(ImplItem::Verbatim(item));
         published.push(public);
     }
     let mut block = req.wrapper.clone();
     block.attrs = vec![parse_quote!(#[automatically_derived])];
     block.items = items;
+    // The target's bounds (`impl<T: Entity> Repo<T>`), on the wrapper's arguments.
+    extend_where(&mut block.generics.where_clause, subst.bounds(sigs));
     Generated { block, published }
 }
 
 fn generate_member(
     req: &Request,
+    subst: &Substitution,
     target_name: &Ident,
     wrapper_name: &Ident,
     member: &Member<'_>,
@@ -55,6 +61,7 @@ fn generate_member(
         }
     };
     let (mut sig, args) = forward_signature(&f.sig, &name);
+    subst.apply_to_signature(&mut sig);
     ReplaceSelf(&req.target).visit_signature_mut(&mut sig);
     avoid_wrapper_generics(&mut sig, &req.wrapper.generics);
     let turbofish = turbofish(&sig);
@@ -71,28 +78,92 @@ fn generate_member(
         Receiver::None | Receiver::Unsupported => None,
     };
     let call_args = receiver.into_iter().chain(args.iter().map(|a| quote!(#a)));
-    let await_ = sig.asyncness.map(|_| quote!(.await));
-    let docs = proxied_docs(&f.attrs, target_name, wrapper_name);
-    let cfgs: Vec<&Attribute> = f
-        .attrs
-        .iter()
-        .filter(|a| a.path().is_ident("cfg"))
-        .collect();
-    let item = quote! {
-        #(#docs)*
-        #(#cfgs)*
-        #[inline]
-        pub #sig {
-            <#target>::#name #turbofish(#(#call_args),*) #await_
+    let call = quote!(<#target>::#name #turbofish(#(#call_args),*));
+    let body = match (&req.blocking, sig.asyncness.take()) {
+        (Some(blocking), Some(_)) => blocking_body(&mut sig, blocking, call),
+        (_, asyncness) => {
+            sig.asyncness = asyncness;
+            let await_ = asyncness.map(|_| quote!(.await));
+            quote!(#call #await_)
         }
     };
-    let attrs = docs.into_iter().chain(cfgs.into_iter().cloned()).collect();
+    let docs = proxied_docs(&f.attrs, target_name, wrapper_name);
+    let others = forwarded_others(&f.attrs, sig.asyncness.is_some());
+    // The body calls the deprecated target fn on purpose.
+    let allow = others
+        .iter()
+        .any(|a| a.path().is_ident("deprecated"))
+        .then(|| quote!(#[allow(deprecated)]));
+    let item = quote! {
+        #(#docs)*
+        #(#others)*
+        #allow
+        #[inline]
+        pub #sig {
+            #body
+        }
+    };
+    let attrs = docs.into_iter().chain(others).collect();
     let public = PubFn {
         attrs,
+        from_trait: None,
         is_attribute: member.kind == Kind::Getter,
         sig,
     };
     (item, public)
+}
+
+/// Blocking mode: the synchronous member's body, which runs the target's future through the
+/// wrapper's `block_on`, and its return type. A target returning a `Result` keeps its type
+/// (the blocking error converts into the target's error with `From`); any other output `X`
+/// becomes `Result<X, Error>` with the error type `blocking(error = ...)` names (checked by
+/// `valid`).
+fn blocking_body(sig: &mut Signature, blocking: &Blocking, call: TokenStream) -> TokenStream {
+    let block_on = &blocking.block_on;
+    if returns_result(&sig.output) {
+        return quote! {
+            match self.#block_on(#call) {
+                ::core::result::Result::Ok(out) => out,
+                ::core::result::Result::Err(e) => {
+                    ::core::result::Result::Err(::core::convert::From::from(e))
+                }
+            }
+        };
+    }
+    let output: Type = match &sig.output {
+        ReturnType::Default => parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    let error = &blocking.error;
+    sig.output = parse_quote!(-> ::core::result::Result<#output, #error>);
+    quote!(self.#block_on(#call))
+}
+
+/// Whether a return type is a `Result` (by its last path segment, as `Result<T>` aliases are).
+pub(crate) fn returns_result(output: &ReturnType) -> bool {
+    match output {
+        ReturnType::Type(_, ty) => match &**ty {
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+            _ => false,
+        },
+        ReturnType::Default => false,
+    }
+}
+
+/// The target fn's `#[cfg]`, `#[must_use]`, `#[deprecated]` and `#[track_caller]`
+/// attributes, in order (`#[track_caller]` only on a sync fn: it does nothing on an async fn).
+fn forwarded_others(attrs: &[Attribute], is_async: bool) -> Vec<Attribute> {
+    attrs
+        .iter()
+        .filter(|a| {
+            let p = a.path();
+            p.is_ident("cfg")
+                || p.is_ident("must_use")
+                || p.is_ident("deprecated")
+                || (p.is_ident("track_caller") && !is_async)
+        })
+        .cloned()
+        .collect()
 }
 
 /// The target's signature with a plain receiver, plain argument names and no `const`.
@@ -196,14 +267,6 @@ fn avoid_wrapper_generics(sig: &mut Signature, wrapper: &syn::Generics) {
     }
     if !renames.is_empty() {
         Rename(&renames).visit_signature_mut(sig);
-    }
-}
-
-fn param_name(param: &GenericParam) -> String {
-    match param {
-        GenericParam::Lifetime(l) => l.lifetime.to_string(),
-        GenericParam::Type(t) => t.ident.to_string(),
-        GenericParam::Const(c) => c.ident.to_string(),
     }
 }
 
@@ -447,6 +510,46 @@ mod tests {
         assert!(text.contains(expected), "{text}");
         assert!(
             text.contains("< Counter > :: longer :: < T1 > (& * self . proxied () , other)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn blocking_mode_and_generic_targets() {
+        let mut item: ItemImpl = parse_quote! {
+            impl<T: Clone> Repo<T> where T: Send {
+                pub async fn fetch(&self, id: u32) -> Result<T, E> { loop {} }
+                pub async fn close(&self) { loop {} }
+                #[must_use]
+                #[track_caller]
+                pub fn peek(&self) -> Option<&T> { loop {} }
+            }
+        };
+        let sigs = Signatures::from_impl(&mut item).expect("valid");
+        let req: Request = syn::parse2(quote! {
+            target = Repo<U>; wrapper = impl<U> W<U> {} marker = M;
+            accessor = proxied true; accessor_mut = proxied_mut true;
+            methods(fetch, close, peek) attributes() classmethods()
+            blocking { block_on = run; error = Oops; }
+        })
+        .expect("request");
+        let (members, errors) = plan(&req, &sigs);
+        assert!(errors.is_empty(), "{:?}", errors.messages());
+        let text = generate(&req, &sigs, &members)
+            .block
+            .to_token_stream()
+            .to_string();
+        for expected in [
+            "impl < U > W < U > where U : Clone , U : Send",
+            "pub fn fetch (& self , id : u32) -> Result < U , E > { match self . run (< Repo < U > > :: fetch (& * self . proxied () , id))",
+            ":: core :: result :: Result :: Err (:: core :: convert :: From :: from (e))",
+            "pub fn close (& self) -> :: core :: result :: Result < () , Oops > { self . run (< Repo < U > > :: close (& * self . proxied ())) }",
+            "# [must_use] # [track_caller] # [inline] pub fn peek (& self) -> Option < & U >",
+        ] {
+            assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+        }
+        assert!(
+            !text.contains("async") && !text.contains(". await"),
             "{text}"
         );
     }

@@ -71,19 +71,34 @@
 //!
 //! # Rules
 //!
-//! - **Publishing.** `#[publish_signatures]` goes on an inherent, non-generic `impl Target`
-//!   block *in the module that defines `Target`*, one such block per type. It publishes every
-//!   `pub fn` (signature, `#[doc]` and `#[cfg]` attributes) in a hidden `#[macro_export]`
-//!   `macro_rules!` and re-exports that macro under the type's own name beside it
-//!   (`pub use __session_proxy_sig_Target_<hash> as Target;`), so every path that reaches the
-//!   type reaches the macro: `crate::a::Target`, `other_crate::Target`, an imported `Target`.
-//!   A path that reaches the type through a `use` of the *type only* from elsewhere (e.g. a
-//!   `type` alias) does not carry the macro; the resulting error says to add or reach the
-//!   published block.
-//! - **Types in published signatures are resolved where the wrapper is**: write them so they
-//!   resolve there (import them beside the wrapper), or as `crate::` paths, which are
-//!   rewritten to `$crate::` and resolve anywhere. `Self` becomes the wrapper's path to the
-//!   target.
+//! - **Publishing.** `#[publish_signatures]` goes on an `impl Target` block *in the module
+//!   that defines `Target`*; a generic target's self type lists the impl's parameters in order
+//!   (`impl<'a, T: Entity> Repo<'a, T>`). It publishes every `pub fn` (signature, and the
+//!   `#[doc]`, `#[cfg]`, `#[must_use]`, `#[deprecated]` and `#[track_caller]` attributes that
+//!   travel with each proxied member) in a hidden `#[macro_export]` `macro_rules!` and
+//!   re-exports that macro under the type's own name beside it
+//!   (`pub use __session_proxy_sig_Target_<FNV-1a hash of the block> as Target;`), so every
+//!   path that reaches the type reaches the macro: `crate::a::Target`, `other_crate::Target`,
+//!   an imported `Target`. A path that reaches the type through a `use` of the *type only*
+//!   from elsewhere (e.g. a `type` alias) does not carry the macro; the resulting error says
+//!   to add or reach the published block.
+//! - **Several blocks.** `#[publish_signatures(parts(a, b))]` on the main block,
+//!   `#[publish_signatures(part = a)]` on each further one (inherent, or `impl Trait for
+//!   Target`, whose methods are reported as trait items when listed). The main macro passes
+//!   the signatures along the parts (`$crate::__session_proxy_part_Target_a!`); in the
+//!   defining crate the main block needs a `scope` (its module, where the parts live).
+//! - **Where names resolve.** With `#[publish_signatures(scope = crate::path)]` (the block's
+//!   module, by its public path), at the target: a hidden module `__session_proxy_Target`
+//!   captures the module's scope and aliases every type and trait the signatures name (see
+//!   `scope.rs`), and the signatures name those aliases through `$crate::path::...`. Without
+//!   `scope`, where the wrapper is: write names so they resolve there, or as `crate::` paths,
+//!   rewritten to `$crate::`. `Self` becomes the wrapper's path to the target.
+//! - **Generic targets** are named with the wrapper's arguments, `#[proxy_methods(Repo<U>,
+//!   ...)]`; the target's parameters are replaced by them in every signature, and the
+//!   target's bounds and where clauses become where clauses of the generated block.
+//! - **Blocking mode.** `blocking(block_on = name, error = Error)`: async members become
+//!   synchronous ones calling `self.block_on(future)`; a `Result` output keeps its type (the
+//!   blocking error converts with `From`), any other output `X` becomes `Result<X, Error>`.
 //! - **Attributes** are getters marked `#[proxy(attribute)]` (`pub fn name(&self) -> T`);
 //!   the setter is the `pub fn set_name` taking `&self` or `&mut self` and one argument, and
 //!   is proxied with its attribute when it exists.
@@ -106,13 +121,15 @@ mod offline;
 mod protocol;
 mod proxy;
 mod publish;
+mod scope;
 mod signatures;
+mod subst;
 mod suggest;
 mod valid;
 
 use proc_macro2::TokenStream;
 
-pub use offline::{Expansion, expand_source};
+pub use offline::{DOLLAR_CRATE, Expansion, expand_source};
 
 /// `#[publish_signatures]` on `impl Target { ... }`: the impl block (without its
 /// `#[proxy(...)]` helpers) and the hidden macro carrying its `pub fn` signatures.

@@ -8,8 +8,49 @@ use quote::{ToTokens, quote};
 use syn::{Item, ItemImpl, Meta};
 
 use crate::proxy::{self, expand_request};
-use crate::publish::{attr_name, publish_signatures};
+use crate::publish::{attr_name, publish_signatures, read_published};
 use crate::signatures::{Errors, Signatures, self_type_ident};
+
+/// The identifier that stands for `$crate` in an offline expansion: a target's `crate::`
+/// paths reach the wrapper as `$crate::` through the published macro, and `proc_macro2`
+/// cannot make a `$crate` token outside the compiler. `session-tools` prints it as `$crate`.
+pub const DOLLAR_CRATE: &str = "__session_proxy_dollar_crate";
+
+/// The arguments of the attribute called `name` on `item`, if it has one.
+fn attr_args(item: &ItemImpl, name: &str) -> Option<TokenStream> {
+    let attr = item
+        .attrs
+        .iter()
+        .find(|a| attr_name(a).as_deref() == Some(name))?;
+    Some(match &attr.meta {
+        Meta::List(list) => list.tokens.clone(),
+        _ => TokenStream::new(),
+    })
+}
+
+/// `sigs` as the callback receives them from the published macro: `crate` as `$crate`.
+fn as_received(sigs: &Signatures) -> Signatures {
+    let wire = mark_dollar_crate(sigs.to_wire(false));
+    syn::parse2(wire).unwrap_or_else(|_| sigs.clone())
+}
+
+fn mark_dollar_crate(tokens: TokenStream) -> TokenStream {
+    use proc_macro2::{Group, Ident, TokenTree};
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Ident(i) if i == "crate" => {
+                TokenTree::Ident(Ident::new(DOLLAR_CRATE, i.span()))
+            }
+            TokenTree::Group(g) => {
+                let mut new = Group::new(g.delimiter(), mark_dollar_crate(g.stream()));
+                new.set_span(g.span());
+                TokenTree::Group(new)
+            }
+            other => other,
+        })
+        .collect()
+}
 
 /// The expansion of one impl block.
 pub struct Expansion {
@@ -61,10 +102,11 @@ pub fn expand_source(file: &syn::File, targets: &[syn::File]) -> syn::Result<Vec
                 Err(e) => errors.push(e),
             }
         } else if has("publish_signatures") {
+            let args = attr_args(item, "publish_signatures").unwrap_or_default();
             let mut item = item.clone();
             item.attrs
                 .retain(|a| attr_name(a).as_deref() != Some("publish_signatures"));
-            let tokens = publish_signatures(TokenStream::new(), item.into_token_stream())?;
+            let tokens = publish_signatures(args, item.into_token_stream())?;
             out.push(Expansion {
                 label: format!("#[publish_signatures] {label}"),
                 tokens,
@@ -114,6 +156,8 @@ fn split_proxy_attr(item: &ItemImpl) -> syn::Result<(TokenStream, TokenStream)> 
 /// proxies) are resolved once their own target is known.
 fn published(items: &[&ItemImpl]) -> HashMap<String, Signatures> {
     let mut known = HashMap::new();
+    let mut parts: HashMap<(String, String), Signatures> = HashMap::new();
+    let mut mains: Vec<(String, Vec<String>)> = Vec::new();
     let mut pending = Vec::new();
     for item in items {
         let has = |name: &str| {
@@ -126,8 +170,35 @@ fn published(items: &[&ItemImpl]) -> HashMap<String, Signatures> {
         }
         if has("proxy_methods") {
             pending.push(*item);
-        } else if let Ok(sigs) = Signatures::from_impl(&mut (*item).clone()) {
-            known.insert(sigs.target.to_string(), sigs);
+            continue;
+        }
+        let args = attr_args(item, "publish_signatures").unwrap_or_default();
+        let Ok(published) = read_published(args, item) else {
+            continue;
+        };
+        let sigs = as_received(&published.sigs);
+        let target = sigs.target.to_string();
+        match published.part {
+            Some(part) => {
+                parts.insert((target, part.to_string()), sigs);
+            }
+            None => {
+                let names = published.parts.iter().map(|p| p.to_string()).collect();
+                mains.push((target.clone(), names));
+                known.insert(target, sigs);
+            }
+        }
+    }
+    // A main block's further parts, in its `parts(...)` order, as the chain appends them.
+    for (target, names) in mains {
+        for name in names {
+            if let (Some(part), Some(all)) = (
+                parts.remove(&(target.clone(), name)),
+                known.get_mut(&target),
+            ) {
+                let from_trait = part.fns.iter().find_map(|f| f.from_trait.clone());
+                all.merge(part, from_trait);
+            }
         }
     }
     loop {

@@ -33,6 +33,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Ident, ItemImpl, LitBool, Path, Token};
 
+use crate::attr::Blocking;
 use crate::signatures::{Signatures, keyword};
 
 /// The path of the callback proc macro, as written in every request.
@@ -68,6 +69,8 @@ pub(crate) struct Request {
     pub(crate) attributes: Vec<Ident>,
     /// `classmethods(...)`.
     pub(crate) classmethods: Vec<Ident>,
+    /// `blocking(...)`: async target members become synchronous ones.
+    pub(crate) blocking: Option<Blocking>,
     /// The wrapper's own signatures, when it also carries `#[publish_signatures]`: the
     /// generated members are then published together with them.
     pub(crate) publish: Option<Signatures>,
@@ -91,6 +94,11 @@ impl Request {
             let wire = s.to_wire(false);
             quote!(publish { #wire })
         });
+        let blocking = self.blocking.as_ref().map(|b| {
+            let block_on = &b.block_on;
+            let error = b.error.as_ref().map(|e| quote!(error = #e;));
+            quote!(blocking { block_on = #block_on; #error })
+        });
         quote! {
             target = #target;
             wrapper = #wrapper
@@ -100,6 +108,7 @@ impl Request {
             methods(#(#methods),*)
             attributes(#(#attributes),*)
             classmethods(#(#classmethods),*)
+            #blocking
             #publish
         }
     }
@@ -109,7 +118,7 @@ impl Parse for Request {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         keyword(input, "target")?;
         input.parse::<Token![=]>()?;
-        let target = Path::parse_mod_style(input)?;
+        let target: Path = input.parse()?;
         input.parse::<Token![;]>()?;
         keyword(input, "wrapper")?;
         input.parse::<Token![=]>()?;
@@ -123,6 +132,27 @@ impl Parse for Request {
         let methods = parse_list(input, "methods")?;
         let attributes = parse_list(input, "attributes")?;
         let classmethods = parse_list(input, "classmethods")?;
+        let blocking = if input.peek(Ident) && input.fork().parse::<Ident>()? == "blocking" {
+            keyword(input, "blocking")?;
+            let content;
+            syn::braced!(content in input);
+            keyword(&content, "block_on")?;
+            content.parse::<Token![=]>()?;
+            let block_on: Ident = content.parse()?;
+            content.parse::<Token![;]>()?;
+            let error = if content.is_empty() {
+                None
+            } else {
+                keyword(&content, "error")?;
+                content.parse::<Token![=]>()?;
+                let error: Path = content.parse()?;
+                content.parse::<Token![;]>()?;
+                Some(error)
+            };
+            Some(Blocking { block_on, error })
+        } else {
+            None
+        };
         let publish = if input.is_empty() {
             None
         } else {
@@ -140,6 +170,7 @@ impl Parse for Request {
             methods,
             attributes,
             classmethods,
+            blocking,
             publish,
         })
     }
@@ -176,13 +207,32 @@ pub(crate) struct CallbackInput {
 
 impl Parse for CallbackInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        input.parse::<Token![@]>()?;
-        keyword(input, "signatures")?;
-        let content;
-        syn::braced!(content in input);
-        let signatures = content.parse()?;
-        input.parse::<Token![@]>()?;
-        keyword(input, "request")?;
+        // The main block's signatures, then those of each further part, in chain order.
+        let mut signatures: Option<Signatures> = None;
+        loop {
+            input.parse::<Token![@]>()?;
+            let word: Ident = input.parse()?;
+            if word == "request" {
+                break;
+            }
+            if word != "signatures" {
+                return Err(syn::Error::new(
+                    word.span(),
+                    "expected `signatures` or `request`",
+                ));
+            }
+            let content;
+            syn::braced!(content in input);
+            let part: Signatures = content.parse()?;
+            match &mut signatures {
+                None => signatures = Some(part),
+                Some(all) => {
+                    let from_trait = part.fns.iter().find_map(|f| f.from_trait.clone());
+                    all.merge(part, from_trait);
+                }
+            }
+        }
+        let signatures = signatures.ok_or_else(|| input.error("expected `@signatures { ... }`"))?;
         let content;
         syn::braced!(content in input);
         let request = content.parse()?;
@@ -222,12 +272,12 @@ mod tests {
     #[test]
     fn callback_input_parses() {
         let input = quote! {
-            @signatures { target = T; private(); fns { fn a(&self); } }
+            @signatures { target = T; generics {} private(); fns { fn a(&self); } }
             @request {
                 target = T; wrapper = impl W {} marker = M;
                 accessor = proxied true; accessor_mut = proxied_mut true;
                 methods(a) attributes() classmethods()
-                publish { target = W; private(p); fns {} }
+                publish { target = W; generics {} private(p); fns {} }
             }
         };
         let parsed: CallbackInput = syn::parse2(input).expect("parses");

@@ -37,6 +37,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Parsed>
             "#[proxy_methods] goes on an inherent `impl Wrapper { ... }` block, not on a trait impl",
         ));
     }
+    let attr_tokens = attr.clone();
     let args = attr::parse(attr);
     let mut errors = args.errors;
     let publish = take_publish(&mut item, &mut errors);
@@ -50,15 +51,13 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Parsed>
         .collect();
     let accessor = make_accessor(args.accessor, DEFAULT_ACCESSOR, &defined);
     let accessor_mut = make_accessor(args.accessor_mut, DEFAULT_ACCESSOR_MUT, &defined);
+    // The marker's name comes from the whole attribute and block (cfgs included), so two
+    // `#[proxy_methods]` blocks on one wrapper in one module never share it.
+    let seed = quote!(#attr_tokens #item);
     let request = args.target.map(|target| {
         let mut wrapper = item.clone();
         wrapper.attrs.clear();
         wrapper.items.clear();
-        let seed = format!(
-            "{} {}",
-            target.to_token_stream(),
-            item.self_ty.to_token_stream()
-        );
         Request {
             marker: format_ident!("__SessionProxyPublished{:016x}", hash(&seed)),
             target,
@@ -68,6 +67,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Parsed>
             methods: args.methods,
             attributes: args.attributes,
             classmethods: args.classmethods,
+            blocking: args.blocking,
             publish,
         }
     });
@@ -120,24 +120,50 @@ pub(crate) fn proxy_methods(attr: TokenStream, item: TokenStream) -> syn::Result
     let Some(request) = request else {
         return Ok(quote!(#item #errors));
     };
-    let target = &request.target;
     let marker = &request.marker;
-    let check = published_check(target, marker);
+    let cfgs = cfgs_of(&item);
+    let check = published_check(&request, marker, &cfgs);
     let callback = callback_path();
     let wire = request.to_wire();
+    let bare = bare_path(&request.target);
     Ok(quote! {
         #item
         #errors
         #check
-        #target! { @proxy_methods { callback = #callback; #wire } }
+        #(#cfgs)*
+        #bare! { @proxy_methods { callback = #callback; #wire } }
     })
+}
+
+/// `path` without the generic arguments of its last segment (`a::Repo` for `a::Repo<T>`):
+/// the published macro's name.
+pub(crate) fn bare_path(path: &Path) -> Path {
+    let mut bare = path.clone();
+    if let Some(last) = bare.segments.last_mut() {
+        last.arguments = syn::PathArguments::None;
+    }
+    bare
+}
+
+/// The `#[cfg]` and `#[cfg_attr]` attributes of the user's block: every generated item carries
+/// them, so a block behind a cfg generates nothing when the cfg is off.
+pub(crate) fn cfgs_of(item: &ItemImpl) -> Vec<syn::Attribute> {
+    item.attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .cloned()
+        .collect()
 }
 
 /// A marker trait that only the target's published macro implements (through the callback),
 /// and a bound on it at the user's target path: when the target has no published signatures,
 /// this is the error that says what to do.
-fn published_check(target: &Path, marker: &Ident) -> TokenStream {
-    let shown = target.to_token_stream().to_string().replace(' ', "");
+fn published_check(request: &Request, marker: &Ident, cfgs: &[syn::Attribute]) -> TokenStream {
+    let target = &request.target;
+    let shown = bare_path(target)
+        .to_token_stream()
+        .to_string()
+        .replace(' ', "");
     let name = target
         .segments
         .last()
@@ -145,6 +171,19 @@ fn published_check(target: &Path, marker: &Ident) -> TokenStream {
     let message =
         format!("`{shown}` has no published signatures, so #[proxy_methods] cannot read them");
     let label = format!("`{name}` has no `#[session_macros::publish_signatures]`");
+    let (checked, proof_item) = match proof_name(request) {
+        Some(proof) => {
+            let spanned = Ident::new(&proof.to_string(), target.segments[0].ident.span());
+            let item = quote! {
+                #(#cfgs)*
+                #[doc(hidden)]
+                #[allow(non_camel_case_types, dead_code)]
+                struct #proof;
+            };
+            (quote!(#spanned), item)
+        }
+        None => (quote!(#target), TokenStream::new()),
+    };
     let note = format!(
         "add `#[session_macros::publish_signatures]` to `impl {name} {{ ... }}` (in the module that defines `{name}`), \
          and name `{name}` here through a path that also reaches that module"
@@ -154,6 +193,7 @@ fn published_check(target: &Path, marker: &Ident) -> TokenStream {
          signatures are a hidden macro named like the type, which `#[session_macros::publish_signatures]` defines"
     );
     quote! {
+        #(#cfgs)*
         #[doc(hidden)]
         #[allow(non_camel_case_types, dead_code)]
         #[diagnostic::on_unimplemented(
@@ -163,11 +203,25 @@ fn published_check(target: &Path, marker: &Ident) -> TokenStream {
             note = #same_cause
         )]
         trait #marker {}
+        #(#cfgs)*
+        #proof_item
+        #(#cfgs)*
         const _: () = {
             const fn __session_proxy_published<T: ?::core::marker::Sized + #marker>() {}
-            __session_proxy_published::<#target>();
+            __session_proxy_published::<#checked>();
         };
     }
+}
+
+/// The type the marker is implemented for: the target itself, or for a generic target (whose
+/// instances need the target's bounds) a unit struct standing in for it.
+pub(crate) fn proof_name(request: &Request) -> Option<Ident> {
+    let generic = request
+        .target
+        .segments
+        .last()
+        .is_some_and(|s| !s.arguments.is_none());
+    generic.then(|| format_ident!("{}Proof", request.marker))
 }
 
 /// Validates a request against the target's signatures and generates what it asks for:
@@ -185,7 +239,8 @@ pub(crate) fn expand_request(
     if let Some(own) = &request.publish {
         let mut all = own.clone();
         all.fns.extend(generated.published);
-        let seed = format!("{} {}", block.to_token_stream(), all.to_wire(false));
+        let wire = all.to_wire(false);
+        let seed = quote!(#block #wire);
         published_tokens = published_macro(&all, &seed);
         republished = Some(all);
     }
@@ -199,11 +254,17 @@ pub(crate) fn proxy_expand(input: TokenStream) -> syn::Result<TokenStream> {
         request,
     } = syn::parse2(input)?;
     let (generated, _, errors) = expand_request(&request, &signatures);
-    let target = &request.target;
+    let bare = bare_path(&request.target);
     let marker = &request.marker;
+    // Implemented for every instance of a generic target (with the target's own bounds):
+    // the marker only proves that the target published its signatures.
+    let marker_impl = match proof_name(&request) {
+        Some(proof) => quote!(impl #marker for #proof {}),
+        None => quote!(impl #marker for #bare {}),
+    };
     Ok(quote! {
         #[automatically_derived]
-        impl #marker for #target {}
+        #marker_impl
         #errors
         #generated
     })
@@ -284,7 +345,7 @@ mod tests {
     #[test]
     fn callback_generates_and_reports() {
         let out = proxy_expand(quote! {
-            @signatures { target = Counter; private(); fns { fn get(&self) -> i64; } }
+            @signatures { target = Counter; generics {} private(); fns { fn get(&self) -> i64; } }
             @request {
                 target = Counter; wrapper = impl W {} marker = M;
                 accessor = proxied true; accessor_mut = proxied_mut false;

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! target = Counter;
+//! generics { <T: Entity> where T: Send }
 //! private(helper, other);
 //! fns {
 //!     #[doc = " Adds one."] fn increment(&mut self) -> i64;
@@ -18,7 +19,10 @@ use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, Ident, ImplItem, ItemImpl, Signature, Token, TraitItemFn, Type};
+use syn::{
+    Attribute, FnArg, GenericArgument, GenericParam, Generics, Ident, ImplItem, ItemImpl,
+    PathArguments, Signature, Token, TraitItemFn, Type,
+};
 
 /// The name of the inert helper attribute on a target's getters: `#[proxy(attribute)]`.
 pub(crate) const HELPER: &str = "proxy";
@@ -41,6 +45,9 @@ pub(crate) enum Receiver {
 pub(crate) struct PubFn {
     /// The fn's `#[doc]` and `#[cfg]` attributes, in order.
     pub(crate) attrs: Vec<Attribute>,
+    /// The trait, when the fn comes from a published `impl Trait for Target` part: never
+    /// proxied, named in the error that says so.
+    pub(crate) from_trait: Option<syn::Path>,
     /// Marked `#[proxy(attribute)]`: a getter, proxied under `attributes(...)`.
     pub(crate) is_attribute: bool,
     /// The signature, verbatim.
@@ -90,6 +97,9 @@ fn is_self_type(ty: &Type) -> bool {
 pub(crate) struct Signatures {
     /// The target type's name (the last segment of the impl's self type).
     pub(crate) target: Ident,
+    /// The impl block's generic parameters and where clause (`impl<T: Entity> Repo<T>`);
+    /// the self type lists the parameters in this order.
+    pub(crate) generics: Generics,
     /// Names of the impl block's fns that are not `pub` (so that listing one gets a precise
     /// error instead of "no such method").
     pub(crate) private: Vec<Ident>,
@@ -98,21 +108,13 @@ pub(crate) struct Signatures {
 }
 
 impl Signatures {
-    /// Reads the signatures of an inherent, non-generic impl block and strips the inert
+    /// Reads the signatures of an inherent impl block and strips the inert
     /// `#[proxy(...)]` helpers from it. Every mistake is collected into one error.
     pub(crate) fn from_impl(item: &mut ItemImpl) -> syn::Result<Self> {
         let mut errors = Errors::default();
-        if let Some((_, path, _)) = &item.trait_ {
-            errors.push(syn::Error::new_spanned(
-                path,
-                "#[publish_signatures] goes on an inherent `impl Type { ... }` block, not on a trait impl",
-            ));
-        }
-        if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
-            errors.push(syn::Error::new_spanned(
-                &item.generics,
-                "#[publish_signatures] supports only non-generic targets: `impl Type { ... }`",
-            ));
+        let from_trait = item.trait_.as_ref().map(|(_, path, _)| path.clone());
+        if let Err(e) = check_self_args(item) {
+            errors.push(e);
         }
         let target = match self_type_ident(&item.self_ty) {
             Some(ident) => ident,
@@ -141,7 +143,8 @@ impl Signatures {
                 }
             }
             f.attrs = kept;
-            let public = matches!(f.vis, syn::Visibility::Public(_));
+            // A trait impl's fns are as public as the trait.
+            let public = from_trait.is_some() || matches!(f.vis, syn::Visibility::Public(_));
             if !public {
                 if is_attribute {
                     errors.push(syn::Error::new_spanned(
@@ -172,6 +175,7 @@ impl Signatures {
                 .collect();
             fns.push(PubFn {
                 attrs,
+                from_trait: from_trait.clone(),
                 is_attribute,
                 sig: f.sig.clone(),
             });
@@ -179,14 +183,33 @@ impl Signatures {
         errors.finish()?;
         Ok(Signatures {
             target,
+            generics: item.generics.clone(),
             private,
             fns,
         })
     }
 
+    /// The names of the impl block's generic parameters (`'a`, `T`, `N`), in order.
+    pub(crate) fn param_names(&self) -> Vec<String> {
+        self.generics.params.iter().map(param_name).collect()
+    }
+
     /// The pub fn called `name`, if any.
     pub(crate) fn get(&self, name: &str) -> Option<&PubFn> {
-        self.fns.iter().find(|f| f.name() == name)
+        self.fns
+            .iter()
+            .find(|f| f.name() == name && f.from_trait.is_none())
+            .or_else(|| self.fns.iter().find(|f| f.name() == name))
+    }
+
+    /// Appends a further published part (another `impl Target` block, or an
+    /// `impl Trait for Target` one) to these signatures.
+    pub(crate) fn merge(&mut self, part: Signatures, from_trait: Option<syn::Path>) {
+        self.private.extend(part.private);
+        self.fns.extend(part.fns.into_iter().map(|mut f| {
+            f.from_trait = from_trait.clone();
+            f
+        }));
     }
 
     /// Whether `name` is a private fn of the target's published impl block.
@@ -218,8 +241,23 @@ impl Signatures {
         } else {
             fns
         };
+        let params = &self.generics;
+        let where_clause = &self.generics.where_clause;
+        let generics = quote!(#params #where_clause);
+        let generics = if dollar_crate {
+            dollar_crate_paths(generics)
+        } else {
+            generics
+        };
+        let from_trait = self
+            .fns
+            .iter()
+            .find_map(|f| f.from_trait.as_ref())
+            .map(|t| quote!(trait = #t;));
         quote! {
             target = #target;
+            generics { #generics }
+            #from_trait
             private(#(#private),*);
             fns { #fns }
         }
@@ -232,6 +270,20 @@ impl Parse for Signatures {
         input.parse::<Token![=]>()?;
         let target: Ident = input.parse()?;
         input.parse::<Token![;]>()?;
+        keyword(input, "generics")?;
+        let content;
+        syn::braced!(content in input);
+        let mut generics: Generics = content.parse()?;
+        generics.where_clause = content.parse()?;
+        let from_trait = if input.peek(Token![trait]) {
+            input.parse::<Token![trait]>()?;
+            input.parse::<Token![=]>()?;
+            let path: syn::Path = input.parse()?;
+            input.parse::<Token![;]>()?;
+            Some(path)
+        } else {
+            None
+        };
         keyword(input, "private")?;
         let content;
         syn::parenthesized!(content in input);
@@ -248,12 +300,14 @@ impl Parse for Signatures {
             let is_attribute = f.attrs.len() != before;
             fns.push(PubFn {
                 attrs: f.attrs,
+                from_trait: from_trait.clone(),
                 is_attribute,
                 sig: f.sig,
             });
         }
         Ok(Signatures {
             target,
+            generics,
             private: private.into_iter().collect(),
             fns,
         })
@@ -270,9 +324,56 @@ pub(crate) fn keyword(input: ParseStream<'_>, word: &str) -> syn::Result<Ident> 
     }
 }
 
-/// Attributes that travel with a published fn: docs and cfgs.
+/// Attributes that travel with a published fn to every proxied member: docs (with
+/// `#[doc(alias)]`), cfgs, `#[must_use]`, `#[deprecated]` and `#[track_caller]`.
+pub(crate) const FORWARDED: [&str; 5] = ["doc", "cfg", "must_use", "deprecated", "track_caller"];
+
+/// Whether `attr` travels with a published fn (see [`FORWARDED`]).
 pub(crate) fn is_forwarded_attr(attr: &Attribute) -> bool {
-    attr.path().is_ident("doc") || attr.path().is_ident("cfg")
+    FORWARDED.iter().any(|name| attr.path().is_ident(name))
+}
+
+/// The name of a generic parameter as written (`'a`, `T`, `N`).
+pub(crate) fn param_name(param: &GenericParam) -> String {
+    match param {
+        GenericParam::Lifetime(l) => l.lifetime.to_string(),
+        GenericParam::Type(t) => t.ident.to_string(),
+        GenericParam::Const(c) => c.ident.to_string(),
+    }
+}
+
+/// A generic target's self type must list the impl's parameters, in order
+/// (`impl<'a, T: Entity> Repo<'a, T>`), so that a wrapper's `Repo<'x, U>` maps onto them.
+fn check_self_args(item: &ItemImpl) -> syn::Result<()> {
+    let params: Vec<String> = item.generics.params.iter().map(param_name).collect();
+    let args: Vec<String> = match &*item.self_ty {
+        Type::Path(p) => match p.path.segments.last().map(|s| &s.arguments) {
+            Some(PathArguments::AngleBracketed(a)) => a
+                .args
+                .iter()
+                .map(|arg| match arg {
+                    GenericArgument::Lifetime(l) => l.to_string(),
+                    other => quote!(#other).to_string(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    if params == args {
+        return Ok(());
+    }
+    let shown = params.join(", ");
+    Err(syn::Error::new_spanned(
+        &item.self_ty,
+        format!(
+            "#[publish_signatures] needs the self type to list the impl's generic parameters in order: \
+             `impl<{shown}> {}<{shown}>`",
+            self_type_ident(&item.self_ty)
+                .map(|i| i.to_string())
+                .unwrap_or_default()
+        ),
+    ))
 }
 
 /// `#[proxy(attribute)]` is the only accepted form.
@@ -450,7 +551,7 @@ mod tests {
     #[test]
     fn collects_every_mistake() {
         let err = sigs(quote! {
-            impl<T> Wrap<T> {
+            impl<T> Wrap<i32> {
                 #[proxy(atribute)]
                 pub fn a(&self) {}
                 #[proxy(attribute)]
@@ -463,7 +564,11 @@ mod tests {
         .expect("errors");
         let messages: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
         assert_eq!(messages.len(), 4, "{messages:#?}");
-        assert!(messages[0].contains("non-generic"));
+        assert!(
+            messages[0].contains("list the impl's generic parameters in order"),
+            "{}",
+            messages[0]
+        );
         assert!(messages[1].contains("unknown `#[proxy(atribute)]`"));
         assert!(messages[2].contains("marks a getter"));
         assert!(messages[3].contains("not `pub`"));

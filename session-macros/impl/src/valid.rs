@@ -3,8 +3,10 @@
 
 use syn::Ident;
 
+use crate::expand::returns_result;
 use crate::protocol::Request;
 use crate::signatures::{Errors, PubFn, Receiver, Signatures};
+use crate::subst::{args_of, counts_of_args, counts_of_params};
 use crate::suggest::{code_list, did_you_mean};
 
 /// Lists of valid names are spelled out in errors when they are at most this long.
@@ -59,6 +61,11 @@ pub(crate) fn plan<'a>(req: &Request, sigs: &'a Signatures) -> (Vec<Member<'a>>,
     let mut members = Vec::new();
     let mut seen: Vec<&Ident> = Vec::new();
     let target = &sigs.target;
+    if let Some(message) = generic_mismatch(req, sigs) {
+        // Nothing can be generated with the wrong arguments: report that alone.
+        errors.push(syn::Error::new_spanned(&req.target, message));
+        return (members, errors);
+    }
     let sections = [
         ("methods", &req.methods),
         ("attributes", &req.attributes),
@@ -82,6 +89,18 @@ pub(crate) fn plan<'a>(req: &Request, sigs: &'a Signatures) -> (Vec<Member<'a>>,
                 errors.at(name.span(), unknown(sigs, section, name));
                 continue;
             };
+            if let Some(t) = &f.from_trait {
+                let t = quote::quote!(#t).to_string().replace(' ', "");
+                errors.at(
+                    name.span(),
+                    format!(
+                        "`{name}` is a method of trait `{t}` (`impl {t} for {target}`), not an inherent `pub fn` of `{target}`; \
+                         #[proxy_methods] forwards inherent members only: implement `{t}` for the wrapper \
+                         (delegating to the target), or add an inherent `pub fn` to `{target}` that calls it"
+                    ),
+                );
+                continue;
+            }
             let belongs = section_of(f);
             if belongs != section {
                 errors.at(
@@ -100,6 +119,13 @@ pub(crate) fn plan<'a>(req: &Request, sigs: &'a Signatures) -> (Vec<Member<'a>>,
                 errors.at(
                     name.span(),
                     format!("`{name}` is already generated as the setter of attribute `{attribute}`; remove it from `methods(...)`"),
+                );
+                continue;
+            }
+            if let Some(problem) = blocking_problem(req, f) {
+                errors.at(
+                    name.span(),
+                    format!("`{name}` cannot be proxied in blocking mode: {problem}"),
                 );
                 continue;
             }
@@ -198,6 +224,74 @@ fn plural(section: &str) -> &'static str {
         "classmethods" => "associated functions",
         _ => "methods",
     }
+}
+
+/// The message when the wrapper's arguments on the target (`Repo<U>`) do not match the
+/// target's generic parameters (`impl<T: Entity> Repo<T>`).
+fn generic_mismatch(req: &Request, sigs: &Signatures) -> Option<String> {
+    let args = args_of(&req.target);
+    let want = counts_of_params(sigs);
+    let have = counts_of_args(&args);
+    if want == have {
+        return None;
+    }
+    let target = &sigs.target;
+    let params = sigs.param_names();
+    if params.is_empty() {
+        return Some(format!(
+            "`{target}` is not generic (`impl {target}`), so name it without arguments: `#[proxy_methods({target}, ...)]`"
+        ));
+    }
+    let list = params.join(", ");
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let describe = |(l, t, c): (usize, usize, usize)| {
+        let mut parts = Vec::new();
+        if l > 0 {
+            parts.push(count(l, "lifetime"));
+        }
+        if t > 0 {
+            parts.push(count(t, "type"));
+        }
+        if c > 0 {
+            parts.push(count(c, "const"));
+        }
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
+    };
+    Some(format!(
+        "`{target}` is generic (`impl<{list}> {target}<{list}>`): name it with {} argument(s), {} given; \
+         pass the wrapper's own parameters, e.g. `#[proxy_methods({target}<{list}>, ...)]` on `impl<{list}> Wrapper<{list}>`",
+        describe(want),
+        describe(have),
+    ))
+}
+
+/// Why an async fn cannot become a synchronous member, if it cannot.
+fn blocking_problem(req: &Request, f: &PubFn) -> Option<String> {
+    let blocking = req.blocking.as_ref()?;
+    f.sig.asyncness?;
+    if f.receiver() == Receiver::None {
+        return Some(format!(
+            "it is an async associated function, and the wrapper's `{}` needs `&self`; leave it out, or write it by hand",
+            blocking.block_on
+        ));
+    }
+    if blocking.error.is_none() && !returns_result(&f.sig.output) {
+        let output = match &f.sig.output {
+            syn::ReturnType::Default => "()".to_string(),
+            syn::ReturnType::Type(_, ty) => quote::quote!(#ty).to_string(),
+        };
+        return Some(format!(
+            "its async target returns `{output}`, not a `Result`, so the synchronous member returns \
+             `Result<{output}, E>` with the error of the wrapper's `{}`: name that error with \
+             `blocking(error = path::to::Error)`",
+            blocking.block_on
+        ));
+    }
+    None
 }
 
 /// Why a published fn cannot be forwarded, if it cannot.

@@ -18,9 +18,9 @@ impl Settings {
 pub struct Generic<T>(T);
 
 #[session_macros::publish_signatures]
-impl<T> Generic<T> {
-    /// Generic targets are not supported.
-    pub fn get(&self) -> &T { &self.0 }
+impl<T> Generic<Vec<T>> {
+    /// A generic target's self type must list the impl's parameters.
+    pub fn get(&self) -> &Vec<T> { &self.0 }
 }
 
 fn main() {}

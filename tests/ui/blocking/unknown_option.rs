@@ -1,0 +1,19 @@
+use session_macros::{proxy_methods, publish_signatures};
+
+pub struct Client;
+
+#[publish_signatures]
+impl Client {
+    /// Pings.
+    pub async fn ping(&self) -> Result<(), String> { Ok(()) }
+}
+
+struct Blocking(Client);
+
+#[proxy_methods(Client, blocking(runtime = rt), methods(ping))]
+impl Blocking {
+    fn proxied(&self) -> &Client { &self.0 }
+    fn block_on<F: std::future::Future>(&self, _f: F) -> Result<F::Output, String> { Err("no runtime".into()) }
+}
+
+fn main() {}
