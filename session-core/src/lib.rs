@@ -90,6 +90,10 @@ pub use statement::{
     Loader, ManyToOne, OneToMany, Order, Relation, Returning, Select, SelectColumns, Text, Update,
     delete, func, insert, joinedload, select, select_columns, selectinload, text, update,
 };
+pub use statement::{
+    ArrayType, ConflictTarget, ConflictUpdate, Containment, JsonType, Numeric, OnConflict,
+    Operand, RowLock, SqlParams, TextType, sql_expr,
+};
 pub use tls::SslMode;
 pub use transaction::AsyncTransaction;
 
