@@ -43,6 +43,7 @@ mod engine;
 mod error;
 mod factory;
 mod flush;
+mod from_row;
 mod identity;
 mod mapper;
 mod metadata;
@@ -82,6 +83,9 @@ pub use session::{
 };
 /// `#[derive(Entity)]`: see [`session_macros::Entity`].
 pub use session_macros::Entity;
+pub use from_row::FromRow;
+/// `#[derive(FromRow)]`: see [`session_macros::FromRow`].
+pub use session_macros::FromRow;
 /// Plumbing of [`IntoColumn`]; not public API.
 #[doc(hidden)]
 pub use statement::Term;
@@ -103,6 +107,7 @@ pub use tokio_postgres;
 /// What `#[derive(Entity)]`'s generated code names. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::from_row::column as row_column;
     pub use crate::mapper::handle as mapper;
     pub use postgres_types::ToSql;
     pub use std::boxed::Box;

@@ -1,7 +1,7 @@
 //! SQL functions (SQLAlchemy's `func.count()`, `func.max(col)`, ...), typed by what
 //! PostgreSQL returns: `count` is an `i64`; `max` / `min` are `Option<V>` (NULL over no rows);
 //! `sum` of integers is an `Option<i64>` and `avg` an `Option<f64>`; [`coalesce`] drops the
-//! `Option`; [`lower`] / [`upper`] keep the text type; [`now`] is the timestamp type asked for.
+//! `Option`; [`lower`] / [`upper`] keep the text type; [`now`] is a `timestamptz`.
 //!
 //! ```
 //! use session_core::{func, update};
@@ -13,7 +13,7 @@
 //!     .set_expr(Author::C.seen, func::now());
 //! assert_eq!(
 //!     format!("{tidy:?}"),
-//!     r#"UPDATE "author" SET "name" = coalesce(lower("author"."nick"), $1::varchar), "seen" = CAST(now() AS timestamptz)"#
+//!     r#"UPDATE "author" SET "name" = coalesce(lower("author"."nick"), $1::varchar), "seen" = now()"#
 //! );
 //! ```
 
@@ -50,9 +50,21 @@ where
     function("upper", vec![text.term()], None)
 }
 
-/// `now()`, the transaction's start time, cast to the timestamp type `V` (inferred from
-/// the column it is set to or compared with; `func::now::<DateTime<Utc>>()` in a select).
-pub fn now<V: Timestamp>() -> ColumnExpr<V> {
+/// `now()`, the transaction's start time, a `timestamptz` (`DateTime<Utc>`; it also sets an
+/// `Option<DateTime<Utc>>` column). For a `timestamp` column use [`localtimestamp`], for
+/// other timestamp types [`now_as`].
+pub fn now() -> ColumnExpr<chrono::DateTime<chrono::Utc>> {
+    function("now", Vec::new(), None)
+}
+
+/// `CAST(now() AS timestamp)` (SQL's `LOCALTIMESTAMP`): the transaction's start time in the
+/// session's time zone, without a zone (`NaiveDateTime`).
+pub fn localtimestamp() -> ColumnExpr<chrono::NaiveDateTime> {
+    now_as()
+}
+
+/// `now()` cast to the timestamp type `V` (e.g. `now_as::<time::OffsetDateTime>()`).
+pub fn now_as<V: Timestamp>() -> ColumnExpr<V> {
     function("now", Vec::new(), Some(V::SQL_TYPE))
 }
 
@@ -74,7 +86,7 @@ impl<T: ColumnType> Nullable for Option<T> {
     type Inner = T;
 }
 
-/// A timestamp column type: what [`now`] gives.
+/// A timestamp column type: what [`now_as`] gives.
 #[diagnostic::on_unimplemented(
     message = "`now()` gives a timestamp, not a `{Self}`",
     label = "not a timestamp type"

@@ -24,7 +24,8 @@ use super::expr::{Col, ColumnExpr, IntoColumn, Term};
 use crate::model::{ColumnType, Entity};
 
 /// A value or typed expression that can stand where a `V` is expected: a plain value of the
-/// type (bound as a parameter), a [`Col`] holding `V`, or a [`ColumnExpr<V>`].
+/// type (bound as a parameter), a [`Col`] holding `V`, or a [`ColumnExpr<V>`] (and, where
+/// `V` is an `Option<W>`, a value, column or expression of `W`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is no `{V}` value or expression",
     label = "expected a `{V}`, a column of `{V}` or an expression of `{V}`",
@@ -43,6 +44,20 @@ impl<T: Entity, V: ColumnType> Operand<V> for Col<T, V> {
 }
 
 impl<V: ColumnType> Operand<V> for ColumnExpr<V> {
+    fn operand(self) -> Term {
+        self.term()
+    }
+}
+
+/// A column that is never NULL stands where a nullable value is expected.
+impl<T: Entity, V: ColumnType> Operand<Option<V>> for Col<T, V> {
+    fn operand(self) -> Term {
+        self.term()
+    }
+}
+
+/// An expression that is never NULL stands where a nullable value is expected.
+impl<V: ColumnType> Operand<Option<V>> for ColumnExpr<V> {
     fn operand(self) -> Term {
         self.term()
     }

@@ -101,6 +101,7 @@
 mod attr;
 pub mod entity;
 mod expand;
+pub mod from_row;
 mod offline;
 mod protocol;
 mod proxy;
