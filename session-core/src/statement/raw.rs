@@ -64,7 +64,7 @@ pub fn sql_expr(sql: impl Into<String>, params: impl SqlParams) -> Expr {
     raw(sql, params, error)
 }
 
-/// Calls `f` with the number of every `$n` outside quotes, and copies the rest through `out`.
+/// Splits `sql` into text and the `$n` placeholders outside quotes, in order, through `out`.
 fn scan(sql: &str, mut out: impl FnMut(Piece<'_>)) {
     let bytes = sql.as_bytes();
     let mut i = 0;
@@ -93,6 +93,7 @@ fn scan(sql: &str, mut out: impl FnMut(Piece<'_>)) {
     out(Piece::Text(&sql[start..]));
 }
 
+/// A part of a fragment: text, or the number of a `$n`.
 enum Piece<'a> {
     Text(&'a str),
     Param(usize),
