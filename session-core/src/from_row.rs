@@ -34,12 +34,7 @@ pub trait FromRow: Sized {
 ///
 /// # Errors
 /// As [`FromRow::from_row`].
-pub fn column<T: FromSqlOwned>(
-    row: &Row,
-    column: &str,
-    target: &str,
-    field: &str,
-) -> Result<T> {
+pub fn column<T: FromSqlOwned>(row: &Row, column: &str, target: &str, field: &str) -> Result<T> {
     let Some(index) = row.columns().iter().position(|c| c.name() == column) else {
         let names: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
         return Err(Error::InvalidRequest(format!(

@@ -62,6 +62,7 @@ pub use connection::{AsyncConnection, Param};
 pub use engine::{Engine, EngineBuilder, PoolStatus, create_async_engine};
 pub use error::{Error, Result};
 pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_sessionmaker};
+pub use from_row::FromRow;
 pub use metadata::MetaData;
 pub use model::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub use model::{ArrayElement, Column, ColumnType, Entity, ForeignKey, OwnedParam, Table};
@@ -83,20 +84,19 @@ pub use session::{
 };
 /// `#[derive(Entity)]`: see [`session_macros::Entity`].
 pub use session_macros::Entity;
-pub use from_row::FromRow;
 /// `#[derive(FromRow)]`: see [`session_macros::FromRow`].
 pub use session_macros::FromRow;
 /// Plumbing of [`IntoColumn`]; not public API.
 #[doc(hidden)]
 pub use statement::Term;
 pub use statement::{
+    ArrayType, ConflictTarget, ConflictUpdate, Containment, JsonType, Numeric, OnConflict, Operand,
+    RowLock, SqlParams, TextType, sql_expr,
+};
+pub use statement::{
     Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn, IntoLoader, JoinOn,
     Loader, ManyToOne, OneToMany, Order, Relation, Returning, Select, SelectColumns, Text, Update,
     delete, func, insert, joinedload, select, select_columns, selectinload, text, update,
-};
-pub use statement::{
-    ArrayType, ConflictTarget, ConflictUpdate, Containment, JsonType, Numeric, OnConflict,
-    Operand, RowLock, SqlParams, TextType, sql_expr,
 };
 pub use tls::SslMode;
 pub use transaction::AsyncTransaction;

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use session_core::tokio_postgres::error::SqlState;
 use session_core::{
-    AsyncSession, Engine, Entity, Error, FromRow, Json, MetaData, Reference, RowLock, func,
-    insert, select, select_columns, sql_expr, text, update,
+    AsyncSession, Engine, Entity, Error, FromRow, Json, MetaData, Reference, RowLock, func, insert,
+    select, select_columns, sql_expr, text, update,
 };
 use session_tests::support::{create_schema, engine};
 
@@ -88,11 +88,9 @@ async fn shop(prefix: &str) -> Engine {
     }
     s.commit().await.unwrap();
     for id in 1..=3 {
-        s.execute(
-            text("INSERT INTO bin (id, product_id, qty) VALUES ($1, $1, 1)").bind(id),
-        )
-        .await
-        .unwrap();
+        s.execute(text("INSERT INTO bin (id, product_id, qty) VALUES ($1, $1, 1)").bind(id))
+            .await
+            .unwrap();
     }
     s.commit().await.unwrap();
     s.close().await;
@@ -259,7 +257,10 @@ async fn upsert_do_nothing_and_conditional_do_update() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-    assert!(err.to_string().contains("names no conflict columns"), "{err}");
+    assert!(
+        err.to_string().contains("names no conflict columns"),
+        "{err}"
+    );
     let err = s
         .execute(new("p3", "x").on_conflict(Product::C.sku).do_update(|u| u))
         .await
@@ -273,7 +274,10 @@ async fn upsert_do_nothing_and_conditional_do_update() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "column product.name is given a value twice");
+    assert_eq!(
+        err.to_string(),
+        "column product.name is given a value twice"
+    );
     assert_eq!(stored::<String>(&engine, "name", "p3").await, "Mug");
 }
 
@@ -351,7 +355,11 @@ async fn update_with_arithmetic_text_and_functions() {
         Decimal::new(2100, 2)
     );
     assert_eq!(stored::<String>(&engine, "name", "p3").await, "MUGP3");
-    assert_eq!(stored::<i32>(&engine, "stock", "p2").await, 0, "not matched");
+    assert_eq!(
+        stored::<i32>(&engine, "stock", "p2").await,
+        0,
+        "not matched"
+    );
     let stamped: Option<DateTime<Utc>> = stored(&engine, "updated", "p1").await;
     assert_eq!(stamped, pen_updated);
 }
@@ -396,8 +404,14 @@ async fn jsonb_and_array_operators_filter_rows() {
         ["p1", "p2"]
     );
     assert_eq!(
-        skus(q().filter(Product::C.tags.overlaps(["blue".to_string(), "kitchen".to_string()])))
-            .await,
+        skus(
+            q().filter(
+                Product::C
+                    .tags
+                    .overlaps(["blue".to_string(), "kitchen".to_string()])
+            )
+        )
+        .await,
         ["p1", "p3"]
     );
     assert_eq!(
@@ -468,7 +482,9 @@ async fn raw_fragments_bind_their_own_parameters_inside_filters() {
     assert_eq!(n.rowcount(), 2);
     s.commit().await.unwrap();
     assert_eq!(
-        stored::<Option<String>>(&engine, "nick", "p3").await.as_deref(),
+        stored::<Option<String>>(&engine, "nick", "p3")
+            .await
+            .as_deref(),
         Some("$1")
     );
     // A placeholder without a value, or a value without a placeholder, is refused.
@@ -479,7 +495,11 @@ async fn raw_fragments_bind_their_own_parameters_inside_filters() {
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
     assert!(err.to_string().contains("refers to $2"), "{err}");
     let err = s
-        .execute(update::<Product>().set(Product::C.stock, 0).filter(sql_expr("true", (1,))))
+        .execute(
+            update::<Product>()
+                .set(Product::C.stock, 0)
+                .filter(sql_expr("true", (1,))),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("never uses $1"), "{err}");
@@ -691,7 +711,9 @@ async fn raw_sql_counts_rows_and_decodes_structs() {
     let message = err.to_string();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
     assert!(
-        message.contains("Missing::weight: the row has no column \"weight\" (its columns: sku, stock)"),
+        message.contains(
+            "Missing::weight: the row has no column \"weight\" (its columns: sku, stock)"
+        ),
         "{message}"
     );
     let err = s
@@ -702,17 +724,22 @@ async fn raw_sql_counts_rows_and_decodes_structs() {
         .unwrap_err();
     let message = err.to_string();
     assert!(
-        message.contains("WrongType::stock: column \"stock\" (int4) does not decode as `alloc::string::String`"),
+        message.contains(
+            "WrongType::stock: column \"stock\" (int4) does not decode as `alloc::string::String`"
+        ),
         "{message}"
     );
     let err = s
-        .execute(text("SELECT NULL::int AS in_stock, 'x' AS sku, NULL AS nick"))
+        .execute(text(
+            "SELECT NULL::int AS in_stock, 'x' AS sku, NULL AS nick",
+        ))
         .await
         .unwrap()
         .rows_as::<StockLine>()
         .unwrap_err();
     assert!(
-        err.to_string().contains("StockLine::stock: column \"in_stock\""),
+        err.to_string()
+            .contains("StockLine::stock: column \"in_stock\""),
         "{err}"
     );
 }

@@ -11,7 +11,7 @@
 //!     .filter(Book::C.meta.contains(serde_json::json!({"lang": "en"})))
 //!     .filter(Book::C.meta.get_text("isbn").is_not_null());
 //! assert!(format!("{q:?}").ends_with(
-//!     r#"WHERE $1 = ANY("book"."tags") AND "book"."meta" @> $2 AND ("book"."meta" ->> $3::text) IS NOT NULL"#
+//!     r#"WHERE $1 = ANY("book"."tags") AND "book"."meta" @> $2 AND ("book"."meta" ->> $3::varchar) IS NOT NULL"#
 //! ));
 //! ```
 

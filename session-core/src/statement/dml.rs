@@ -117,7 +117,13 @@ impl<T: Entity> Assignments<T> {
         let sets: Vec<String> = self
             .values
             .iter()
-            .map(|(i, v)| format!("{} = {}", quote(T::TABLE.columns[*i].name), v.render(params)))
+            .map(|(i, v)| {
+                format!(
+                    "{} = {}",
+                    quote(T::TABLE.columns[*i].name),
+                    v.render(params)
+                )
+            })
             .collect();
         sets.join(", ")
     }
@@ -247,7 +253,8 @@ impl<T: Entity> Dml<T> {
                     .iter()
                     .map(|(i, _)| quote(table.columns[*i].name))
                     .collect();
-                let marks: Vec<String> = values.iter().map(|(_, v)| v.render(&mut params)).collect();
+                let marks: Vec<String> =
+                    values.iter().map(|(_, v)| v.render(&mut params)).collect();
                 format!(
                     "INSERT INTO {name} ({}) VALUES ({})",
                     cols.join(", "),

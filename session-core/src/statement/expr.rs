@@ -577,9 +577,7 @@ impl Expr {
                 format!("${} = ANY({term})", params.len())
             }
             Node::Sql {
-                sql,
-                params: own,
-                ..
+                sql, params: own, ..
             } => {
                 let base = params.len();
                 params.extend(own.iter().cloned());
@@ -589,11 +587,7 @@ impl Expr {
                 let term = term.render(params);
                 params.push(low.clone());
                 params.push(high.clone());
-                format!(
-                    "{term} BETWEEN ${} AND ${}",
-                    params.len() - 1,
-                    params.len()
-                )
+                format!("{term} BETWEEN ${} AND ${}", params.len() - 1, params.len())
             }
             Node::InList {
                 term,

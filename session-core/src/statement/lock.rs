@@ -96,7 +96,11 @@ impl RowLock {
     /// lock when the clause names none and the query needs them named.
     pub(crate) fn sql(&self, implied: &[&'static Table]) -> String {
         let mut sql = format!(" FOR {}", self.strength);
-        let of = if self.of.is_empty() { implied } else { &self.of };
+        let of = if self.of.is_empty() {
+            implied
+        } else {
+            &self.of
+        };
         if !of.is_empty() {
             let names: Vec<String> = of.iter().map(|t| quote(t.name)).collect();
             sql.push_str(" OF ");

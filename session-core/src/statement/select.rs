@@ -190,7 +190,11 @@ impl QueryCore {
         };
         clause(&mut sql, &mut params, " WHERE ", &self.filters, " AND ");
         if !self.group_by.is_empty() {
-            let parts: Vec<String> = self.group_by.iter().map(|t| t.render(&mut params)).collect();
+            let parts: Vec<String> = self
+                .group_by
+                .iter()
+                .map(|t| t.render(&mut params))
+                .collect();
             sql.push_str(" GROUP BY ");
             sql.push_str(&parts.join(", "));
         }

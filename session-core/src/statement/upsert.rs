@@ -169,7 +169,10 @@ impl<T: Entity> OnConflict<T> {
 
     /// `ON CONFLICT (...) DO UPDATE SET ...`, the assignments made by `build` on a
     /// [`ConflictUpdate`]: `.do_update(|u| u.set_excluded(T::C.price).set(T::C.note, "x"))`.
-    pub fn do_update(mut self, build: impl FnOnce(ConflictUpdate<T>) -> ConflictUpdate<T>) -> Insert<T> {
+    pub fn do_update(
+        mut self,
+        build: impl FnOnce(ConflictUpdate<T>) -> ConflictUpdate<T>,
+    ) -> Insert<T> {
         let update = build(ConflictUpdate {
             sets: Assignments::new(),
         });

@@ -147,9 +147,8 @@ fn rename(field: &syn::Field) -> syn::Result<Option<String>> {
                 renamed = Some(lit.value());
                 Ok(())
             } else {
-                Err(meta.error(
-                    "unknown #[row(...)] key; the one key is `rename = \"column_name\"`",
-                ))
+                Err(meta
+                    .error("unknown #[row(...)] key; the one key is `rename = \"column_name\"`"))
             }
         });
         if let Err(e) = result {
