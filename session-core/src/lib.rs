@@ -90,8 +90,8 @@ pub use session_macros::FromRow;
 #[doc(hidden)]
 pub use statement::Term;
 pub use statement::{
-    ArrayType, ConflictTarget, ConflictUpdate, Containment, JsonType, Numeric, OnConflict, Operand,
-    RowLock, SqlParams, TextType, sql_expr,
+    ArrayType, ConflictTarget, ConflictUpdate, Containment, JsonType, Keyset, Numeric, OnConflict,
+    Operand, RowLock, SqlParams, TextType, sql_expr,
 };
 pub use statement::{
     Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn, IntoLoader, JoinOn,

@@ -506,6 +506,68 @@ async fn raw_fragments_bind_their_own_parameters_inside_filters() {
     assert_eq!(stored::<i32>(&engine, "stock", "p1").await, 10);
 }
 
+#[tokio::test]
+async fn keyset_pages_continue_after_the_last_row() {
+    let engine = shop("keyset").await;
+    let s = AsyncSession::new(engine.clone());
+    // A fourth product ties with the mug on stock: the key breaks the tie.
+    s.execute(
+        insert::<Product>()
+            .value(Product::C.sku, "p4")
+            .value(Product::C.name, "Cup")
+            .value(Product::C.stock, 5)
+            .value(Product::C.price, Decimal::ONE)
+            .value(Product::C.tags, Vec::<String>::new())
+            .value(Product::C.attrs, json!({}))
+            .value(
+                Product::C.spec,
+                Json(Spec {
+                    color: "white".into(),
+                    weight: 1,
+                }),
+            ),
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut after: Option<(i32, i32)> = None;
+    loop {
+        let page = s
+            .execute(
+                select_columns((Product::C.stock, Product::C.id, Product::C.sku))
+                    .keyset((Product::C.stock, Product::C.id), after)
+                    .limit(2),
+            )
+            .await
+            .unwrap()
+            .all();
+        let Some((stock, id, _)) = page.last().cloned() else {
+            break;
+        };
+        after = Some((stock, id));
+        seen.push(page.into_iter().map(|(_, _, sku)| sku).collect::<Vec<_>>());
+    }
+    assert_eq!(seen, [vec!["p2", "p3"], vec!["p4", "p1"]]);
+    // Descending, on entities.
+    let first: Vec<String> = s
+        .scalars(
+            select::<Product>()
+                .keyset_desc((Product::C.stock, Product::C.id), Some((5, 4)))
+                .limit(10),
+        )
+        .await
+        .unwrap()
+        .all()
+        .iter()
+        .map(|p| p.read().unwrap().sku.clone())
+        .collect();
+    assert_eq!(
+        first,
+        ["p3", "p2"],
+        "after (5, 4) going down: (5, 3), (0, 2)"
+    );
+}
+
 fn lock_not_available(err: &Error) -> bool {
     err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
 }

@@ -271,6 +271,12 @@ enum Node {
         params: Vec<Arc<OwnedParam>>,
         error: Option<String>,
     },
+    /// `(a, b) op ($n, $m)`: a row comparison (keyset pagination).
+    RowCompare {
+        terms: Vec<Term>,
+        op: &'static str,
+        values: Vec<Arc<OwnedParam>>,
+    },
     All(Vec<Expr>),
     Any(Vec<Expr>),
     Not(Box<Expr>),
@@ -321,6 +327,17 @@ pub(crate) fn any_eq(term: Term, value: OwnedParam) -> Expr {
         node: Node::AnyEq {
             term,
             value: Arc::new(value),
+        },
+    }
+}
+
+/// `(terms) op (values)`.
+pub(crate) fn row_compare(terms: Vec<Term>, op: &'static str, values: Vec<OwnedParam>) -> Expr {
+    Expr {
+        node: Node::RowCompare {
+            terms,
+            op,
+            values: values.into_iter().map(Arc::new).collect(),
         },
     }
 }
@@ -532,6 +549,7 @@ impl Expr {
             | Node::Unary { .. }
             | Node::Between { .. }
             | Node::AnyEq { .. }
+            | Node::RowCompare { .. }
             | Node::Sql { .. } => false,
             Node::All(list) | Node::Any(list) => list.iter().any(Expr::binds_array),
             Node::Not(inner) => inner.binds_array(),
@@ -547,6 +565,7 @@ impl Expr {
             | Node::InList { term, .. }
             | Node::AnyEq { term, .. } => term.tables(out),
             Node::Sql { .. } => {}
+            Node::RowCompare { terms, .. } => terms.iter().for_each(|t| t.tables(out)),
             Node::All(list) | Node::Any(list) => list.iter().for_each(|e| e.tables(out)),
             Node::Not(inner) => inner.tables(out),
         }
@@ -582,6 +601,17 @@ impl Expr {
                 let base = params.len();
                 params.extend(own.iter().cloned());
                 format!("({})", super::raw::renumber(sql, base))
+            }
+            Node::RowCompare { terms, op, values } => {
+                let terms: Vec<String> = terms.iter().map(|t| t.render(params)).collect();
+                let marks: Vec<String> = values
+                    .iter()
+                    .map(|v| {
+                        params.push(v.clone());
+                        format!("${}", params.len())
+                    })
+                    .collect();
+                format!("({}) {op} ({})", terms.join(", "), marks.join(", "))
             }
             Node::Between { term, low, high } => {
                 let term = term.render(params);
@@ -629,6 +659,10 @@ pub struct Order {
 }
 
 impl Order {
+    pub(crate) fn new(term: Term, desc: bool) -> Self {
+        Order { term, desc }
+    }
+
     pub(crate) fn render(&self, params: &mut Vec<Arc<OwnedParam>>) -> String {
         format!(
             "{}{}",

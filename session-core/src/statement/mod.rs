@@ -18,6 +18,7 @@ mod containers;
 mod dml;
 mod expr;
 pub mod func;
+mod keyset;
 mod loader;
 mod lock;
 mod ops;
@@ -31,6 +32,7 @@ pub use dml::{Delete, DmlStatement, Insert, Returning, Update, delete, insert, u
 pub(crate) use dml::{Dml, DmlKind};
 pub use expr::Term;
 pub use expr::{Col, ColumnExpr, Expr, IntoColumn, Order};
+pub use keyset::Keyset;
 pub(crate) use loader::LoaderKind;
 pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, joinedload, selectinload};
 pub use lock::RowLock;

@@ -108,7 +108,7 @@ impl QueryCore {
 
     /// Adds a `WHERE` (or, with `having`, a `HAVING`) condition, keeping the first mistake
     /// found in a raw fragment inside it.
-    fn add_condition(&mut self, condition: Expr, having: bool) {
+    pub(crate) fn add_condition(&mut self, condition: Expr, having: bool) {
         if let (Some(e), None) = (condition.error(), &self.error) {
             self.error = Some(e);
         }
@@ -117,6 +117,10 @@ impl QueryCore {
         } else {
             self.filters.push(condition);
         }
+    }
+
+    pub(crate) fn push_order(&mut self, order: Order) {
+        self.order.push(order);
     }
 
     fn set_lock(&mut self, lock: RowLock) {
