@@ -244,9 +244,45 @@ async fn upsert_do_nothing_and_conditional_do_update() {
         .unwrap();
     assert_eq!(changed.rowcount(), 0);
     assert_eq!(ink.read().unwrap().name, "Ink");
+    // ... and one it accepts, comparing with the proposed row: keep the larger stock.
+    let keep_larger = |stock: i32| {
+        insert::<Product>()
+            .value(Product::C.sku, "p3")
+            .value(Product::C.name, "Mug")
+            .value(Product::C.stock, stock)
+            .value(Product::C.price, Decimal::ONE)
+            .value(Product::C.tags, Vec::<String>::new())
+            .value(Product::C.attrs, json!({}))
+            .value(
+                Product::C.spec,
+                Json(Spec {
+                    color: "red".into(),
+                    weight: 3,
+                }),
+            )
+            .value_expr(Product::C.updated, func::now())
+            .on_conflict(Product::C.sku)
+            .do_update(|u| {
+                u.set_excluded(Product::C.stock)
+                    .set_excluded(Product::C.updated)
+                    .filter(Product::C.stock.lt_expr(Product::C.stock.excluded()))
+            })
+    };
+    let mug = s.get::<Product>(3).await.unwrap().unwrap();
+    let smaller = s.execute(keep_larger(2)).await.unwrap();
+    assert_eq!(smaller.rowcount(), 0, "5 in stock is more than 2");
+    assert_eq!(mug.read().unwrap().updated, None);
+    let larger = s.execute(keep_larger(8)).await.unwrap();
+    assert_eq!(larger.rowcount(), 1);
+    assert_eq!(mug.read().unwrap().stock, 8);
+    assert!(
+        mug.read().unwrap().updated.is_some(),
+        "EXCLUDED.updated was now()"
+    );
     s.commit().await.unwrap();
     assert_eq!(stored::<String>(&engine, "name", "p2").await, "Ink");
     assert_eq!(stored::<String>(&engine, "name", "p8").await, "Glue");
+    assert_eq!(stored::<i32>(&engine, "stock", "p3").await, 8);
     // Mistakes are refused before anything runs.
     let err = s
         .execute(
@@ -340,6 +376,7 @@ async fn update_with_arithmetic_text_and_functions() {
         .execute(
             select_columns((Product::C.sku, Product::C.stock * 10))
                 .filter((Product::C.stock + 100).gt(101))
+                .filter(Product::C.stock.ge_expr(Product::C.stock / 2))
                 .order_by(Product::C.sku.asc()),
         )
         .await

@@ -49,7 +49,7 @@ impl<T: Entity> Assignments<T> {
         }
     }
 
-    fn fail(&mut self, message: impl FnOnce() -> String) {
+    pub(crate) fn fail(&mut self, message: impl FnOnce() -> String) {
         if self.error.is_none() {
             self.error = Some(message());
         }
@@ -361,6 +361,26 @@ impl<T: Entity> Insert<T> {
     #[must_use]
     pub fn value<V: ColumnType>(mut self, column: Col<T, V>, value: impl Into<V>) -> Self {
         self.dml.set(column, value.into());
+        self
+    }
+
+    /// Sets a column to an expression, e.g. `.value_expr(Post::C.created, func::now())`;
+    /// `VALUES` reads no table, so an expression of columns is refused when it runs.
+    #[must_use]
+    pub fn value_expr<V: ColumnType>(mut self, column: Col<T, V>, value: impl Operand<V>) -> Self {
+        let term = value.operand();
+        if let Some(table) = term_tables(&term).first() {
+            let name = table.name;
+            self.dml.sets.fail(|| {
+                format!(
+                    "insert into {} sets {} from a column of {name}: VALUES reads no table; \
+                     select the value first, or use an expression of values and functions",
+                    T::TABLE.name,
+                    T::TABLE.columns[column.index()].name
+                )
+            });
+        }
+        self.dml.sets.set_term(column.index(), term);
         self
     }
 }

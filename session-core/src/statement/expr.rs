@@ -271,6 +271,12 @@ enum Node {
         params: Vec<Arc<OwnedParam>>,
         error: Option<String>,
     },
+    /// `left op right`, both expressions.
+    CompareTerms {
+        left: Term,
+        op: &'static str,
+        right: Term,
+    },
     /// `(a, b) op ($n, $m)`: a row comparison (keyset pagination).
     RowCompare {
         terms: Vec<Term>,
@@ -328,6 +334,13 @@ pub(crate) fn any_eq(term: Term, value: OwnedParam) -> Expr {
             term,
             value: Arc::new(value),
         },
+    }
+}
+
+/// `left op right`.
+pub(crate) fn compare_terms(left: Term, op: &'static str, right: Term) -> Expr {
+    Expr {
+        node: Node::CompareTerms { left, op, right },
     }
 }
 
@@ -550,6 +563,7 @@ impl Expr {
             | Node::Between { .. }
             | Node::AnyEq { .. }
             | Node::RowCompare { .. }
+            | Node::CompareTerms { .. }
             | Node::Sql { .. } => false,
             Node::All(list) | Node::Any(list) => list.iter().any(Expr::binds_array),
             Node::Not(inner) => inner.binds_array(),
@@ -566,6 +580,10 @@ impl Expr {
             | Node::AnyEq { term, .. } => term.tables(out),
             Node::Sql { .. } => {}
             Node::RowCompare { terms, .. } => terms.iter().for_each(|t| t.tables(out)),
+            Node::CompareTerms { left, right, .. } => {
+                left.tables(out);
+                right.tables(out);
+            }
             Node::All(list) | Node::Any(list) => list.iter().for_each(|e| e.tables(out)),
             Node::Not(inner) => inner.tables(out),
         }
@@ -601,6 +619,10 @@ impl Expr {
                 let base = params.len();
                 params.extend(own.iter().cloned());
                 format!("({})", super::raw::renumber(sql, base))
+            }
+            Node::CompareTerms { left, op, right } => {
+                let left = left.render(params);
+                format!("{left} {op} {}", right.render(params))
             }
             Node::RowCompare { terms, op, values } => {
                 let terms: Vec<String> = terms.iter().map(|t| t.render(params)).collect();

@@ -20,7 +20,7 @@
 
 use std::ops::{Add, Div, Mul, Sub};
 
-use super::expr::{Col, ColumnExpr, IntoColumn, Term};
+use super::expr::{Col, ColumnExpr, Expr, IntoColumn, Term, compare_terms};
 use crate::model::{ColumnType, Entity};
 
 /// A value or typed expression that can stand where a `V` is expected: a plain value of the
@@ -171,4 +171,24 @@ impl<V: TextType> ColumnExpr<V> {
     pub fn concat(self, other: impl Operand<V>) -> ColumnExpr<V> {
         ColumnExpr::new(Term::binary(self.term(), "||", other.operand()))
     }
+}
+
+/// Comparisons with another column or expression (the value comparisons `eq`, `lt`, ...
+/// take plain values), e.g. `Item::C.stock.lt_expr(Item::C.reserved)` or, in an upsert's
+/// `DO UPDATE ... WHERE`, `Item::C.price.lt_expr(Item::C.price.excluded())`.
+macro_rules! expr_comparisons {
+    ($($method:ident $op:literal),*) => {$(
+        #[doc = concat!("`self ", $op, " other`, `other` a column, an expression or a value.")]
+        pub fn $method(self, other: impl Operand<V>) -> Expr {
+            compare_terms(self.term(), $op, other.operand())
+        }
+    )*};
+}
+
+impl<T: Entity, V: ColumnType> Col<T, V> {
+    expr_comparisons!(eq_expr "=", ne_expr "<>", lt_expr "<", le_expr "<=", gt_expr ">", ge_expr ">=");
+}
+
+impl<V: ColumnType> ColumnExpr<V> {
+    expr_comparisons!(eq_expr "=", ne_expr "<>", lt_expr "<", le_expr "<=", gt_expr ">", ge_expr ">=");
 }
