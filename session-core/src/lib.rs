@@ -43,6 +43,7 @@ mod engine;
 mod error;
 mod factory;
 mod flush;
+mod from_row;
 mod identity;
 mod mapper;
 mod metadata;
@@ -63,6 +64,7 @@ pub use connection::{AsyncConnection, Param};
 pub use engine::{Engine, EngineBuilder, PoolStatus, create_async_engine};
 pub use error::{Error, Result};
 pub use factory::{AsyncSessionMaker, SessionClass, SessionOptions, async_sessionmaker};
+pub use from_row::FromRow;
 pub use metadata::MetaData;
 pub use model::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub use model::{
@@ -89,9 +91,15 @@ pub use session::{
 pub use session_macros::ColumnType;
 /// `#[derive(Entity)]`: see [`session_macros::Entity`].
 pub use session_macros::Entity;
+/// `#[derive(FromRow)]`: see [`session_macros::FromRow`].
+pub use session_macros::FromRow;
 /// Plumbing of [`IntoColumn`]; not public API.
 #[doc(hidden)]
 pub use statement::Term;
+pub use statement::{
+    ArrayType, ConflictTarget, ConflictUpdate, Containment, JsonType, Keyset, Numeric, OnConflict,
+    Operand, RowLock, SqlParams, TextType, sql_expr,
+};
 pub use statement::{
     Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn, IntoLoader, JoinOn,
     Loader, ManyToOne, OneToMany, Order, Relation, Returning, Select, SelectColumns, Text, Update,
@@ -107,6 +115,7 @@ pub use tokio_postgres;
 /// What `#[derive(Entity)]`'s generated code names. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::from_row::column as row_column;
     pub use crate::mapper::handle as mapper;
     pub use postgres_types::ToSql;
     pub use std::boxed::Box;

@@ -7,6 +7,7 @@ use postgres_types::FromSqlOwned;
 use tokio_postgres::Row;
 
 use crate::error::{Error, Result};
+use crate::from_row::FromRow;
 use crate::model::Entity;
 use crate::model::Obj;
 use crate::statement::Columns;
@@ -168,15 +169,65 @@ impl<T: Entity> EntityResult<T> {
 }
 
 /// Rows of raw SQL (`execute(text(...))`): read columns by index or name with `get` /
-/// `try_get` on each [`Row`].
+/// `try_get` on each [`Row`], decode them into structs with [`RowResult::rows_as`], and
+/// read the number of rows a DML statement changed with [`RowResult::rowcount`].
 #[derive(Debug)]
 pub struct RowResult {
     rows: Vec<Row>,
+    rowcount: u64,
 }
 
 impl RowResult {
     pub(crate) fn new(rows: Vec<Row>) -> Self {
-        RowResult { rows }
+        let rowcount = rows.len() as u64;
+        RowResult { rows, rowcount }
+    }
+
+    pub(crate) fn with_rowcount(rows: Vec<Row>, rowcount: u64) -> Self {
+        RowResult { rows, rowcount }
+    }
+
+    /// The number of rows the statement affected (SQLAlchemy's `result.rowcount`): for an
+    /// `INSERT` / `UPDATE` / `DELETE` / `MERGE` without `RETURNING` the server's count, for
+    /// one with `RETURNING` or a `SELECT` the number of rows returned, 0 for DDL.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: &session_core::AsyncSession) -> session_core::Result<()> {
+    /// let done = session
+    ///     .execute(session_core::text("UPDATE job SET state = 'done' WHERE state = $1").bind("ready"))
+    ///     .await?;
+    /// println!("{} jobs done", done.rowcount());
+    /// # Ok(()) }
+    /// ```
+    pub fn rowcount(&self) -> u64 {
+        self.rowcount
+    }
+
+    /// Every row decoded into `S` (a struct with `#[derive(FromRow)]`, fields matched to
+    /// columns by name).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] naming the column a field has no match for, or the column
+    /// whose value does not decode as the field's type.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: &session_core::AsyncSession) -> session_core::Result<()> {
+    /// #[derive(Debug, session_core::FromRow)]
+    /// struct Sales {
+    ///     author: String,
+    ///     #[row(rename = "count")]
+    ///     books: i64,
+    /// }
+    /// let sales: Vec<Sales> = session
+    ///     .execute(session_core::text(
+    ///         "SELECT a.name AS author, count(*) FROM author a JOIN book b ON b.author_id = a.id GROUP BY a.name",
+    ///     ))
+    ///     .await?
+    ///     .rows_as::<Sales>()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn rows_as<S: FromRow>(&self) -> Result<Vec<S>> {
+        self.rows.iter().map(S::from_row).collect()
     }
 
     /// Every row.

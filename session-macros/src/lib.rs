@@ -129,6 +129,17 @@ pub fn derive_column_type(input: TokenStream) -> TokenStream {
     }
 }
 
+/// Decodes a struct with named fields from a row of raw SQL, each field from the column of
+/// its name (`#[row(rename = "sql_name")]` for another): implements `session_core::FromRow`,
+/// which `RowResult::rows_as::<S>()` uses.
+#[proc_macro_derive(FromRow, attributes(row))]
+pub fn derive_from_row(input: TokenStream) -> TokenStream {
+    match session_macros_impl::from_row::derive_from_row(input.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
 /// The error beside the user's item, unchanged, so the rest of the crate keeps compiling.
 fn fallback(error: syn::Error, original: proc_macro2::TokenStream) -> TokenStream {
     let mut tokens = error.to_compile_error();

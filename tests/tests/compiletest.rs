@@ -1,5 +1,6 @@
-//! trybuild cases for `#[proxy_methods]`, `#[publish_signatures]` and `#[derive(Entity)]`: one compile-fail case
-//! per mistake under `tests/ui/<category>/`, and run-pass cases under `tests/ui/pass/`.
+//! trybuild cases for `#[proxy_methods]`, `#[publish_signatures]`, `#[derive(Entity)]` and
+//! `#[derive(FromRow)]`: one compile-fail case per mistake under `tests/ui/<category>/`, and
+//! run-pass cases under `tests/ui/pass/`.
 //! Regenerate the `.stderr` files with `TRYBUILD=overwrite` and review the diff.
 
 #[test]
@@ -11,6 +12,7 @@ fn ui() {
         "entity",
         "forwarded",
         "generics",
+        "from_row",
         "many",
         "names",
         "publish",

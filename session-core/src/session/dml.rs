@@ -70,8 +70,8 @@ impl AsyncSession {
         Ok((rows.len() as u64, rows))
     }
 
-    /// Applies the rows an UPDATE or DELETE changed (every column of `T` from `offset`) to
-    /// the objects the session holds for them.
+    /// Applies the rows an UPDATE, DELETE or upsert changed (every column of `T` from
+    /// `offset`) to the objects the session holds for them.
     fn synchronize<T: Entity>(
         &self,
         dml: &Dml<T>,
@@ -79,14 +79,18 @@ impl AsyncSession {
         offset: usize,
         sql: &str,
     ) -> Result<()> {
-        let set: Vec<(usize, usize)> = dml.values.iter().map(|(c, _)| (*c, offset + *c)).collect();
+        let set: Vec<(usize, usize)> = dml
+            .synchronized_columns()
+            .into_iter()
+            .map(|c| (c, offset + c))
+            .collect();
         let mut state = self.state();
         for row in rows {
             let key = T::key_from_row(row, offset).map_err(|e| Error::row(e, row, sql))?;
             let Some(cell) = state.identity.get::<T>(&key) else {
                 continue;
             };
-            if dml.kind == DmlKind::Update {
+            if dml.kind != DmlKind::Delete {
                 let changed = cell
                     .data
                     .write()
@@ -96,7 +100,7 @@ impl AsyncSession {
             }
             let obj = Obj::from_cell(cell).erase();
             match dml.kind {
-                DmlKind::Update => state.innermost().updated.push(obj),
+                DmlKind::Update | DmlKind::Insert => state.innermost().updated.push(obj),
                 DmlKind::Delete => {
                     crate::mapper::of(&obj).identity_remove(&obj, &mut state.identity);
                     {
@@ -108,7 +112,6 @@ impl AsyncSession {
                     state.deleted.retain(|o| o.cell.object_id() != id);
                     state.innermost().deleted.push(obj);
                 }
-                DmlKind::Insert => {}
             }
         }
         Ok(())

@@ -225,6 +225,14 @@ impl Executable for Text {
             let engine = session.resolve_bind(None, None, false)?;
             let conn = session.conn_for(&mut conns, &engine).await?;
             let params: Vec<Param<'_>> = self.params.iter().map(|p| &**p as Param<'_>).collect();
+            // A statement without result columns (DML without RETURNING, DDL) runs as an
+            // execute, whose command tag gives the row count; the prepare is cached, so this
+            // costs no extra round trip the second time.
+            let statement = conn.prepare(&self.sql).await?;
+            if statement.columns().is_empty() {
+                let rowcount = conn.execute(&self.sql, &params).await?;
+                return Ok(RowResult::with_rowcount(Vec::new(), rowcount));
+            }
             let rows = conn.query(&self.sql, &params).await?;
             Ok(RowResult::new(rows))
         })

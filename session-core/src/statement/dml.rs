@@ -1,7 +1,8 @@
 //! `INSERT`, `UPDATE` and `DELETE` statements ([`insert`], [`update`], [`delete`]) with
 //! `WHERE` and `RETURNING`. Run through a session, an `UPDATE` or `DELETE` keeps the identity map
 //! true (SQLAlchemy's `synchronize_session="fetch"`): objects whose rows it changed get the new
-//! values, objects whose rows it deleted become deleted.
+//! values, objects whose rows it deleted become deleted. An `INSERT ... ON CONFLICT DO UPDATE`
+//! ([`Insert::on_conflict`]) does the same for the rows its `DO UPDATE` changed.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -9,6 +10,8 @@ use std::sync::Arc;
 
 use super::columns::Columns;
 use super::expr::{Col, Expr, Term};
+use super::ops::Operand;
+use super::upsert::{Conflict, ConflictAction};
 use crate::model::{ColumnType, Entity, OwnedParam, Table};
 use crate::sql::quote;
 
@@ -19,94 +22,215 @@ pub(crate) enum DmlKind {
     Delete,
 }
 
+/// What a column is set to: a bound value or an expression.
+#[derive(Clone)]
+pub(crate) enum SetTo {
+    Value(Arc<OwnedParam>),
+    Expr(Term),
+}
+
+/// `SET` lists (of an `UPDATE`, an `INSERT`'s values, an `ON CONFLICT DO UPDATE`) and the
+/// conditions beside them, with the first mistake found while building.
+pub(crate) struct Assignments<T: Entity> {
+    /// Columns set, by index into `T::TABLE.columns`.
+    pub(crate) values: Vec<(usize, SetTo)>,
+    pub(crate) filters: Vec<Expr>,
+    pub(crate) error: Option<String>,
+    _entity: PhantomData<fn() -> T>,
+}
+
+impl<T: Entity> Assignments<T> {
+    pub(crate) fn new() -> Self {
+        Assignments {
+            values: Vec::new(),
+            filters: Vec::new(),
+            error: None,
+            _entity: PhantomData,
+        }
+    }
+
+    pub(crate) fn fail(&mut self, message: impl FnOnce() -> String) {
+        if self.error.is_none() {
+            self.error = Some(message());
+        }
+    }
+
+    fn claim(&mut self, index: usize) {
+        if self.values.iter().any(|(i, _)| *i == index) {
+            self.fail(|| {
+                format!(
+                    "column {}.{} is given a value twice",
+                    T::TABLE.name,
+                    T::TABLE.columns[index].name
+                )
+            });
+        }
+    }
+
+    pub(crate) fn set<V: ColumnType>(&mut self, column: Col<T, V>, value: V) {
+        let index = column.index();
+        self.claim(index);
+        if let Err(reason) = crate::__private::check(&value) {
+            self.fail(|| {
+                crate::Error::Value {
+                    column: format!("{}.{}", T::TABLE.name, column.name()),
+                    reason,
+                }
+                .to_string()
+            });
+        }
+        self.values
+            .push((index, SetTo::Value(Arc::new(Box::new(value)))));
+    }
+
+    pub(crate) fn set_term(&mut self, index: usize, term: Term) {
+        self.claim(index);
+        self.check_tables(&term_tables(&term), "sets a column from");
+        self.values.push((index, SetTo::Expr(term)));
+    }
+
+    fn check_tables(&mut self, tables: &[&'static Table], what: &str) {
+        if let Some(other) = tables.iter().find(|t| !t.is(T::TABLE)) {
+            let name = other.name;
+            self.fail(|| {
+                format!(
+                    "this statement on {table} {what} a column of {name}; use {table}'s own \
+                     columns (e.g. with `in_` over keys selected first)",
+                    table = T::TABLE.name
+                )
+            });
+        }
+    }
+
+    pub(crate) fn filter(&mut self, condition: Expr) {
+        let mut tables = Vec::new();
+        condition.tables(&mut tables);
+        self.check_tables(&tables, "filters on");
+        if let Some(e) = condition.error() {
+            self.fail(|| e);
+        }
+        self.filters.push(condition);
+    }
+
+    /// `"col" = $n, ...`.
+    pub(crate) fn render_sets(&self, params: &mut Vec<Arc<OwnedParam>>) -> String {
+        let sets: Vec<String> = self
+            .values
+            .iter()
+            .map(|(i, v)| {
+                format!(
+                    "{} = {}",
+                    quote(T::TABLE.columns[*i].name),
+                    v.render(params)
+                )
+            })
+            .collect();
+        sets.join(", ")
+    }
+
+    /// ` WHERE a AND b`, or nothing.
+    pub(crate) fn render_where(&self, params: &mut Vec<Arc<OwnedParam>>) -> String {
+        if self.filters.is_empty() {
+            return String::new();
+        }
+        let parts: Vec<String> = self.filters.iter().map(|e| e.render(params)).collect();
+        format!(" WHERE {}", parts.join(" AND "))
+    }
+}
+
+impl SetTo {
+    fn render(&self, params: &mut Vec<Arc<OwnedParam>>) -> String {
+        match self {
+            SetTo::Value(v) => {
+                params.push(v.clone());
+                format!("${}", params.len())
+            }
+            SetTo::Expr(term) => term.render(params),
+        }
+    }
+}
+
+fn term_tables(term: &Term) -> Vec<&'static Table> {
+    let mut tables = Vec::new();
+    term.tables(&mut tables);
+    tables
+}
+
 /// What `INSERT`, `UPDATE` and `DELETE` share.
 pub(crate) struct Dml<T: Entity> {
     pub(crate) kind: DmlKind,
-    /// Columns set (INSERT values, UPDATE SET), by index into `T::TABLE.columns`.
-    pub(crate) values: Vec<(usize, Arc<OwnedParam>)>,
-    filters: Vec<Expr>,
+    /// INSERT values or UPDATE SET, and the WHERE conditions.
+    pub(crate) sets: Assignments<T>,
+    /// `ON CONFLICT ...` of an INSERT.
+    pub(crate) conflict: Option<Conflict<T>>,
     /// Keep the session's objects in step with the rows changed.
     pub(crate) synchronize: bool,
-    error: Option<String>,
-    _entity: PhantomData<fn() -> T>,
 }
 
 impl<T: Entity> Dml<T> {
     fn new(kind: DmlKind) -> Self {
         Dml {
             kind,
-            values: Vec::new(),
-            filters: Vec::new(),
+            sets: Assignments::new(),
+            conflict: None,
             synchronize: kind != DmlKind::Insert,
-            error: None,
-            _entity: PhantomData,
         }
     }
 
     fn set<V: ColumnType>(&mut self, column: Col<T, V>, value: V) {
-        let index = column.index();
-        if self.values.iter().any(|(i, _)| *i == index) && self.error.is_none() {
-            self.error = Some(format!(
-                "column {}.{} is given a value twice",
-                T::TABLE.name,
-                column.name()
-            ));
-        }
-        if let (Err(reason), None) = (crate::__private::check(&value), &self.error) {
-            self.error = Some(
-                crate::Error::Value {
-                    column: format!("{}.{}", T::TABLE.name, column.name()),
-                    reason,
-                }
-                .to_string(),
-            );
-        }
-        self.values.push((index, Arc::new(Box::new(value))));
+        self.sets.set(column, value);
     }
 
     fn filter(&mut self, condition: Expr) {
-        let mut tables = Vec::new();
-        condition.tables(&mut tables);
-        if let Some(other) = tables.iter().find(|t| !t.is(T::TABLE)) {
-            if self.error.is_none() {
-                self.error = Some(format!(
-                    "this statement on {} filters on a column of {}; filter on {}'s own columns \
-                     (e.g. with `in_` over keys selected first)",
-                    T::TABLE.name,
-                    other.name,
-                    T::TABLE.name
-                ));
-            }
-        }
-        self.filters.push(condition);
+        self.sets.filter(condition);
+    }
+
+    /// The columns whose new values the session copies into the objects it holds: an
+    /// UPDATE's SET, an upsert's DO UPDATE SET.
+    pub(crate) fn synchronized_columns(&self) -> Vec<usize> {
+        let sets = match (&self.kind, &self.conflict) {
+            (DmlKind::Update, _) => &self.sets.values,
+            (
+                DmlKind::Insert,
+                Some(Conflict {
+                    action: ConflictAction::Update(update),
+                    ..
+                }),
+            ) => &update.values,
+            _ => return Vec::new(),
+        };
+        sets.iter().map(|(c, _)| *c).collect()
     }
 
     /// Run unplanned-ahead (see `Expr::binds_array`).
     pub(crate) fn one_shot(&self) -> bool {
-        self.filters.iter().any(Expr::binds_array)
+        self.sets.filters.iter().any(Expr::binds_array)
     }
 
     /// The mistake found while building, if any.
     pub(crate) fn error(&self) -> Option<String> {
-        if let Some(e) = &self.error {
+        if let Some(e) = &self.sets.error {
             return Some(e.clone());
         }
-        if self.kind == DmlKind::Update && self.synchronize {
-            if let Some((c, _)) = self
-                .values
-                .iter()
-                .find(|(c, _)| T::TABLE.columns[*c].primary_key)
+        if let Some(e) = self.conflict.as_ref().and_then(Conflict::error) {
+            return Some(e);
+        }
+        if self.synchronize {
+            if let Some(c) = self
+                .synchronized_columns()
+                .into_iter()
+                .find(|c| T::TABLE.columns[*c].primary_key)
             {
                 return Some(format!(
                     "update of {table} sets its primary-key column {table}.{column}: the session \
                      cannot follow the rows to their new keys; add .synchronize_session(false) \
                      and expunge or refresh the objects you hold",
                     table = T::TABLE.name,
-                    column = T::TABLE.columns[*c].name
+                    column = T::TABLE.columns[c].name
                 ));
             }
         }
-        (self.kind == DmlKind::Update && self.values.is_empty()).then(|| {
+        (self.kind == DmlKind::Update && self.sets.values.is_empty()).then(|| {
             format!(
                 "update of {} has no values; add them with .set(column, value)",
                 T::TABLE.name
@@ -119,24 +243,18 @@ impl<T: Entity> Dml<T> {
         let table: &Table = T::TABLE;
         let name = quote(table.name);
         let mut params: Vec<Arc<OwnedParam>> = Vec::new();
+        let values = &self.sets.values;
         let mut sql = match self.kind {
-            DmlKind::Insert if self.values.is_empty() => {
+            DmlKind::Insert if values.is_empty() => {
                 format!("INSERT INTO {name} DEFAULT VALUES")
             }
             DmlKind::Insert => {
-                let cols: Vec<String> = self
-                    .values
+                let cols: Vec<String> = values
                     .iter()
                     .map(|(i, _)| quote(table.columns[*i].name))
                     .collect();
-                let marks: Vec<String> = self
-                    .values
-                    .iter()
-                    .map(|(_, v)| {
-                        params.push(v.clone());
-                        format!("${}", params.len())
-                    })
-                    .collect();
+                let marks: Vec<String> =
+                    values.iter().map(|(_, v)| v.render(&mut params)).collect();
                 format!(
                     "INSERT INTO {name} ({}) VALUES ({})",
                     cols.join(", "),
@@ -144,24 +262,15 @@ impl<T: Entity> Dml<T> {
                 )
             }
             DmlKind::Update => {
-                let sets: Vec<String> = self
-                    .values
-                    .iter()
-                    .map(|(i, v)| {
-                        params.push(v.clone());
-                        format!("{} = ${}", quote(table.columns[*i].name), params.len())
-                    })
-                    .collect();
-                format!("UPDATE {name} SET {}", sets.join(", "))
+                format!("UPDATE {name} SET {}", self.sets.render_sets(&mut params))
             }
             DmlKind::Delete => format!("DELETE FROM {name}"),
         };
-        if !self.filters.is_empty() {
-            let parts: Vec<String> = self.filters.iter().map(|e| e.render(&mut params)).collect();
-            sql.push_str(" WHERE ");
-            sql.push_str(&parts.join(" AND "));
+        sql.push_str(&self.sets.render_where(&mut params));
+        if let Some(conflict) = &self.conflict {
+            sql.push_str(&conflict.render(&mut params));
         }
-        let mut list: Vec<String> = returning.iter().map(Term::sql).collect();
+        let mut list: Vec<String> = returning.iter().map(|t| t.render(&mut params)).collect();
         if sync {
             list.extend(
                 table
@@ -254,6 +363,26 @@ impl<T: Entity> Insert<T> {
         self.dml.set(column, value.into());
         self
     }
+
+    /// Sets a column to an expression, e.g. `.value_expr(Post::C.created, func::now())`;
+    /// `VALUES` reads no table, so an expression of columns is refused when it runs.
+    #[must_use]
+    pub fn value_expr<V: ColumnType>(mut self, column: Col<T, V>, value: impl Operand<V>) -> Self {
+        let term = value.operand();
+        if let Some(table) = term_tables(&term).first() {
+            let name = table.name;
+            self.dml.sets.fail(|| {
+                format!(
+                    "insert into {} sets {} from a column of {name}: VALUES reads no table; \
+                     select the value first, or use an expression of values and functions",
+                    T::TABLE.name,
+                    T::TABLE.columns[column.index()].name
+                )
+            });
+        }
+        self.dml.sets.set_term(column.index(), term);
+        self
+    }
 }
 
 impl<T: Entity> Update<T> {
@@ -261,6 +390,27 @@ impl<T: Entity> Update<T> {
     #[must_use]
     pub fn set<V: ColumnType>(mut self, column: Col<T, V>, value: impl Into<V>) -> Self {
         self.dml.set(column, value.into());
+        self
+    }
+
+    /// `SET column = expression`: a typed expression of the column's type, e.g.
+    /// `.set_expr(Item::C.stock, Item::C.stock - 1)` or `.set_expr(Item::C.seen,
+    /// func::now())` (SQLAlchemy's `values(stock=Item.stock - 1)`). Through a session the
+    /// objects held for the changed rows get the values the database computed.
+    ///
+    /// ```
+    /// use session_core::update;
+    /// # #[derive(Debug, Clone, Default, session_core::Entity)]
+    /// # struct Item { #[entity(primary_key)] id: i32, stock: i32 }
+    /// let restock = update::<Item>().set_expr(Item::C.stock, Item::C.stock * 2 + 10);
+    /// assert_eq!(
+    ///     format!("{restock:?}"),
+    ///     r#"UPDATE "item" SET "stock" = (("item"."stock" * $1::integer) + $2::integer)"#
+    /// );
+    /// ```
+    #[must_use]
+    pub fn set_expr<V: ColumnType>(mut self, column: Col<T, V>, value: impl Operand<V>) -> Self {
+        self.dml.sets.set_term(column.index(), value.operand());
         self
     }
 }

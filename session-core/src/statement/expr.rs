@@ -28,11 +28,51 @@ pub(crate) enum Kind {
         arg: Box<Term>,
         cast: Option<&'static str>,
     },
+    /// A bound value, cast to its SQL type (`$n::integer`).
+    Param {
+        value: Arc<OwnedParam>,
+        cast: &'static str,
+    },
+    /// `(left op right)`.
+    Binary {
+        left: Box<Term>,
+        op: &'static str,
+        right: Box<Term>,
+    },
+    /// `name(args, ...)`, cast when `cast` is given.
+    Call {
+        name: &'static str,
+        args: Vec<Term>,
+        cast: Option<&'static str>,
+    },
+    /// `EXCLUDED."col"`: the row an `INSERT ... ON CONFLICT DO UPDATE` proposed.
+    Excluded {
+        table: &'static Table,
+        index: usize,
+    },
 }
 
 impl Term {
-    /// The expression as SQL, columns qualified by their table.
-    pub(crate) fn sql(&self) -> String {
+    /// A bound value of column type `V`.
+    pub(crate) fn param<V: ColumnType>(value: V) -> Term {
+        Term(Kind::Param {
+            value: Arc::new(Box::new(value)),
+            cast: V::SQL_TYPE,
+        })
+    }
+
+    /// `(left op right)`.
+    pub(crate) fn binary(left: Term, op: &'static str, right: Term) -> Term {
+        Term(Kind::Binary {
+            left: Box::new(left),
+            op,
+            right: Box::new(right),
+        })
+    }
+
+    /// The expression as SQL, columns qualified by their table, numbering its parameters after
+    /// those already in `params`.
+    pub(crate) fn render(&self, params: &mut Vec<Arc<OwnedParam>>) -> String {
         match &self.0 {
             Kind::Column { table, index } => {
                 format!(
@@ -49,13 +89,37 @@ impl Term {
                 cast,
             } => {
                 let distinct = if *distinct { "DISTINCT " } else { "" };
-                let call = format!("{name}({distinct}{})", arg.sql());
+                let call = format!("{name}({distinct}{})", arg.render(params));
                 match cast {
                     Some(ty) => format!("CAST({call} AS {ty})"),
                     None => call,
                 }
             }
+            Kind::Param { value, cast } => {
+                params.push(value.clone());
+                format!("${}::{cast}", params.len())
+            }
+            Kind::Binary { left, op, right } => {
+                let left = left.render(params);
+                format!("({left} {op} {})", right.render(params))
+            }
+            Kind::Call { name, args, cast } => {
+                let args: Vec<String> = args.iter().map(|a| a.render(params)).collect();
+                let call = format!("{name}({})", args.join(", "));
+                match cast {
+                    Some(ty) => format!("CAST({call} AS {ty})"),
+                    None => call,
+                }
+            }
+            Kind::Excluded { table, index } => {
+                format!("EXCLUDED.{}", quote(table.columns[*index].name))
+            }
         }
+    }
+
+    /// The SQL alone, for `Debug` (parameters numbered from `$1`).
+    pub(crate) fn sql(&self) -> String {
+        self.render(&mut Vec::new())
     }
 
     /// Every table the expression reads, in order.
@@ -66,8 +130,13 @@ impl Term {
                     out.push(table);
                 }
             }
-            Kind::Star => {}
+            Kind::Star | Kind::Param { .. } | Kind::Excluded { .. } => {}
             Kind::Func { arg, .. } => arg.tables(out),
+            Kind::Binary { left, right, .. } => {
+                left.tables(out);
+                right.tables(out);
+            }
+            Kind::Call { args, .. } => args.iter().for_each(|a| a.tables(out)),
         }
     }
 }
@@ -191,6 +260,29 @@ enum Node {
         values: Arc<OwnedParam>,
         negated: bool,
     },
+    /// `$n = ANY(term)`.
+    AnyEq {
+        term: Term,
+        value: Arc<OwnedParam>,
+    },
+    /// A raw SQL fragment whose `$1..$k` are renumbered after the statement's parameters.
+    Sql {
+        sql: Arc<str>,
+        params: Vec<Arc<OwnedParam>>,
+        error: Option<String>,
+    },
+    /// `left op right`, both expressions.
+    CompareTerms {
+        left: Term,
+        op: &'static str,
+        right: Term,
+    },
+    /// `(a, b) op ($n, $m)`: a row comparison (keyset pagination).
+    RowCompare {
+        terms: Vec<Term>,
+        op: &'static str,
+        values: Vec<Arc<OwnedParam>>,
+    },
     All(Vec<Expr>),
     Any(Vec<Expr>),
     Not(Box<Expr>),
@@ -204,7 +296,7 @@ impl fmt::Debug for Expr {
     }
 }
 
-fn compare(term: Term, op: &'static str, value: OwnedParam) -> Expr {
+pub(crate) fn compare(term: Term, op: &'static str, value: OwnedParam) -> Expr {
     Expr {
         node: Node::Compare {
             term,
@@ -232,6 +324,45 @@ fn compare_or_null<V: ColumnType>(
 fn unary(term: Term, op: &'static str) -> Expr {
     Expr {
         node: Node::Unary { term, op },
+    }
+}
+
+/// `$n = ANY(term)`.
+pub(crate) fn any_eq(term: Term, value: OwnedParam) -> Expr {
+    Expr {
+        node: Node::AnyEq {
+            term,
+            value: Arc::new(value),
+        },
+    }
+}
+
+/// `left op right`.
+pub(crate) fn compare_terms(left: Term, op: &'static str, right: Term) -> Expr {
+    Expr {
+        node: Node::CompareTerms { left, op, right },
+    }
+}
+
+/// `(terms) op (values)`.
+pub(crate) fn row_compare(terms: Vec<Term>, op: &'static str, values: Vec<OwnedParam>) -> Expr {
+    Expr {
+        node: Node::RowCompare {
+            terms,
+            op,
+            values: values.into_iter().map(Arc::new).collect(),
+        },
+    }
+}
+
+/// A raw fragment (see [`sql_expr`](crate::sql_expr)); `error` is what its check found.
+pub(crate) fn raw(sql: String, params: Vec<OwnedParam>, error: Option<String>) -> Expr {
+    Expr {
+        node: Node::Sql {
+            sql: sql.into(),
+            params: params.into_iter().map(Arc::new).collect(),
+            error,
+        },
     }
 }
 
@@ -427,7 +558,13 @@ impl Expr {
     pub(crate) fn binds_array(&self) -> bool {
         match &self.node {
             Node::InList { .. } => true,
-            Node::Compare { .. } | Node::Unary { .. } | Node::Between { .. } => false,
+            Node::Compare { .. }
+            | Node::Unary { .. }
+            | Node::Between { .. }
+            | Node::AnyEq { .. }
+            | Node::RowCompare { .. }
+            | Node::CompareTerms { .. }
+            | Node::Sql { .. } => false,
             Node::All(list) | Node::Any(list) => list.iter().any(Expr::binds_array),
             Node::Not(inner) => inner.binds_array(),
         }
@@ -439,9 +576,26 @@ impl Expr {
             Node::Compare { term, .. }
             | Node::Unary { term, .. }
             | Node::Between { term, .. }
-            | Node::InList { term, .. } => term.tables(out),
+            | Node::InList { term, .. }
+            | Node::AnyEq { term, .. } => term.tables(out),
+            Node::Sql { .. } => {}
+            Node::RowCompare { terms, .. } => terms.iter().for_each(|t| t.tables(out)),
+            Node::CompareTerms { left, right, .. } => {
+                left.tables(out);
+                right.tables(out);
+            }
             Node::All(list) | Node::Any(list) => list.iter().for_each(|e| e.tables(out)),
             Node::Not(inner) => inner.tables(out),
+        }
+    }
+
+    /// The mistake found while building a raw fragment inside, if any.
+    pub(crate) fn error(&self) -> Option<String> {
+        match &self.node {
+            Node::Sql { error, .. } => error.clone(),
+            Node::All(list) | Node::Any(list) => list.iter().find_map(Expr::error),
+            Node::Not(inner) => inner.error(),
+            _ => None,
         }
     }
 
@@ -449,19 +603,43 @@ impl Expr {
     pub(crate) fn render(&self, params: &mut Vec<Arc<OwnedParam>>) -> String {
         match &self.node {
             Node::Compare { term, op, value } => {
+                let term = term.render(params);
                 params.push(value.clone());
-                format!("{} {op} ${}", term.sql(), params.len())
+                format!("{term} {op} ${}", params.len())
             }
-            Node::Unary { term, op } => format!("{} {op}", term.sql()),
+            Node::Unary { term, op } => format!("{} {op}", term.render(params)),
+            Node::AnyEq { term, value } => {
+                let term = term.render(params);
+                params.push(value.clone());
+                format!("${} = ANY({term})", params.len())
+            }
+            Node::Sql {
+                sql, params: own, ..
+            } => {
+                let base = params.len();
+                params.extend(own.iter().cloned());
+                format!("({})", super::raw::renumber(sql, base))
+            }
+            Node::CompareTerms { left, op, right } => {
+                let left = left.render(params);
+                format!("{left} {op} {}", right.render(params))
+            }
+            Node::RowCompare { terms, op, values } => {
+                let terms: Vec<String> = terms.iter().map(|t| t.render(params)).collect();
+                let marks: Vec<String> = values
+                    .iter()
+                    .map(|v| {
+                        params.push(v.clone());
+                        format!("${}", params.len())
+                    })
+                    .collect();
+                format!("({}) {op} ({})", terms.join(", "), marks.join(", "))
+            }
             Node::Between { term, low, high } => {
+                let term = term.render(params);
                 params.push(low.clone());
                 params.push(high.clone());
-                format!(
-                    "{} BETWEEN ${} AND ${}",
-                    term.sql(),
-                    params.len() - 1,
-                    params.len()
-                )
+                format!("{term} BETWEEN ${} AND ${}", params.len() - 1, params.len())
             }
             Node::InList {
                 term,
@@ -469,8 +647,9 @@ impl Expr {
                 values,
                 negated,
             } => {
+                let term = term.render(params);
                 params.push(values.clone());
-                let sql = format!("{} = ANY(${}::{cast}[])", term.sql(), params.len());
+                let sql = format!("{term} = ANY(${}::{cast}[])", params.len());
                 if *negated {
                     format!("NOT ({sql})")
                 } else {
@@ -502,10 +681,14 @@ pub struct Order {
 }
 
 impl Order {
-    pub(crate) fn sql(&self) -> String {
+    pub(crate) fn new(term: Term, desc: bool) -> Self {
+        Order { term, desc }
+    }
+
+    pub(crate) fn render(&self, params: &mut Vec<Arc<OwnedParam>>) -> String {
         format!(
             "{}{}",
-            self.term.sql(),
+            self.term.render(params),
             if self.desc { " DESC" } else { "" }
         )
     }

@@ -1,8 +1,113 @@
-//! SQL aggregate functions (SQLAlchemy's `func.count()`, `func.max(col)`, ...), typed by what
+//! SQL functions (SQLAlchemy's `func.count()`, `func.max(col)`, ...), typed by what
 //! PostgreSQL returns: `count` is an `i64`; `max` / `min` are `Option<V>` (NULL over no rows);
-//! `sum` of integers is an `Option<i64>` and `avg` an `Option<f64>`.
+//! `sum` of integers is an `Option<i64>` and `avg` an `Option<f64>`; [`coalesce`] drops the
+//! `Option`; [`lower`] / [`upper`] keep the text type; [`now`] is a `timestamptz`.
+//!
+//! ```
+//! use session_core::{func, update};
+//! # #[derive(Debug, Clone, Default, session_core::Entity)]
+//! # struct Author { #[entity(primary_key)] id: i32, name: String, nick: Option<String>,
+//! #   seen: Option<chrono::DateTime<chrono::Utc>> }
+//! let tidy = update::<Author>()
+//!     .set_expr(Author::C.name, func::coalesce(func::lower(Author::C.nick), "anonymous"))
+//!     .set_expr(Author::C.seen, func::now());
+//! assert_eq!(
+//!     format!("{tidy:?}"),
+//!     r#"UPDATE "author" SET "name" = coalesce(lower("author"."nick"), $1::varchar), "seen" = now()"#
+//! );
+//! ```
 
 use super::expr::{ColumnExpr, IntoColumn, Kind, Term};
+use super::ops::{Operand, TextType};
+use crate::model::ColumnType;
+
+/// `coalesce(value, fallback)`: `value` unless it is NULL, then `fallback` (a value or an
+/// expression of the non-`Option` type); the result is no longer an `Option`.
+pub fn coalesce<X, R>(value: X, fallback: R) -> ColumnExpr<<X::Value as Nullable>::Inner>
+where
+    X: IntoColumn,
+    X::Value: Nullable,
+    R: Operand<<X::Value as Nullable>::Inner>,
+{
+    function("coalesce", vec![value.term(), fallback.operand()], None)
+}
+
+/// `lower(text)`.
+pub fn lower<X>(text: X) -> ColumnExpr<X::Value>
+where
+    X: IntoColumn,
+    X::Value: TextType,
+{
+    function("lower", vec![text.term()], None)
+}
+
+/// `upper(text)`.
+pub fn upper<X>(text: X) -> ColumnExpr<X::Value>
+where
+    X: IntoColumn,
+    X::Value: TextType,
+{
+    function("upper", vec![text.term()], None)
+}
+
+/// `now()`, the transaction's start time, a `timestamptz` (`DateTime<Utc>`; it also sets an
+/// `Option<DateTime<Utc>>` column). For a `timestamp` column use [`localtimestamp`], for
+/// other timestamp types [`now_as`].
+pub fn now() -> ColumnExpr<chrono::DateTime<chrono::Utc>> {
+    function("now", Vec::new(), None)
+}
+
+/// `CAST(now() AS timestamp)` (SQL's `LOCALTIMESTAMP`): the transaction's start time in the
+/// session's time zone, without a zone (`NaiveDateTime`).
+pub fn localtimestamp() -> ColumnExpr<chrono::NaiveDateTime> {
+    now_as()
+}
+
+/// `now()` cast to the timestamp type `V` (e.g. `now_as::<time::OffsetDateTime>()`).
+pub fn now_as<V: Timestamp>() -> ColumnExpr<V> {
+    function("now", Vec::new(), Some(V::SQL_TYPE))
+}
+
+fn function<V>(name: &'static str, args: Vec<Term>, cast: Option<&'static str>) -> ColumnExpr<V> {
+    ColumnExpr::new(Term(Kind::Call { name, args, cast }))
+}
+
+/// A nullable column type (`Option<T>`): what [`coalesce`] takes.
+#[diagnostic::on_unimplemented(
+    message = "`coalesce` takes a nullable (`Option`) column or expression, not one of `{Self}`",
+    label = "never NULL"
+)]
+pub trait Nullable: ColumnType {
+    /// The type without `Option`.
+    type Inner: ColumnType;
+}
+
+impl<T: ColumnType> Nullable for Option<T> {
+    type Inner = T;
+}
+
+/// A timestamp column type: what [`now_as`] gives.
+#[diagnostic::on_unimplemented(
+    message = "`now()` gives a timestamp, not a `{Self}`",
+    label = "not a timestamp type"
+)]
+pub trait Timestamp: ColumnType {}
+
+macro_rules! timestamp {
+    ($($t:ty),*) => {$(
+        impl Timestamp for $t {}
+        impl Timestamp for Option<$t> {}
+    )*};
+}
+
+timestamp!(
+    chrono::NaiveDateTime,
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::FixedOffset>
+);
+
+#[cfg(feature = "time")]
+timestamp!(time::PrimitiveDateTime, time::OffsetDateTime);
 
 /// `count(*)` (SQLAlchemy's `func.count()`); use with
 /// [`SelectColumns::select_from`](crate::SelectColumns::select_from) when no column names the

@@ -1,5 +1,7 @@
 //! Statements: typed columns and expressions, [`select`] of an entity, [`select_columns`] of
-//! columns and aggregates, [`insert`] / [`update`] / [`delete`], and [`text`].
+//! columns and aggregates, [`insert`] / [`update`] / [`delete`] (with upserts,
+//! [`Insert::on_conflict`]), value expressions (arithmetic, [`func`]), `jsonb` and array
+//! operators, raw fragments ([`sql_expr`]), row locks ([`RowLock`]) and [`text`].
 //!
 //! Every value travels as a bind parameter and every identifier is quoted. A comparison takes
 //! a value of the column's own Rust type, so comparing a text column with a number does not
@@ -12,20 +14,32 @@ use postgres_types::ToSql;
 use crate::model::OwnedParam;
 
 mod columns;
+mod containers;
 mod dml;
 mod expr;
 pub mod func;
+mod keyset;
 mod loader;
+mod lock;
+mod ops;
+mod raw;
 mod select;
+mod upsert;
 
 pub use columns::Columns;
+pub use containers::{ArrayType, Containment, JsonType};
 pub use dml::{Delete, DmlStatement, Insert, Returning, Update, delete, insert, update};
 pub(crate) use dml::{Dml, DmlKind};
 pub use expr::Term;
 pub use expr::{Col, ColumnExpr, Expr, IntoColumn, Order};
+pub use keyset::Keyset;
 pub(crate) use loader::LoaderKind;
 pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, joinedload, selectinload};
+pub use lock::RowLock;
+pub use ops::{Numeric, Operand, TextType};
+pub use raw::{SqlParams, sql_expr};
 pub use select::{JoinOn, Relation, Select, SelectColumns, select, select_columns};
+pub use upsert::{ConflictTarget, ConflictUpdate, OnConflict};
 
 /// Raw SQL with bind parameters (SQLAlchemy's `text()`): `text("SELECT ... WHERE x = $1")
 /// .bind(5)`.

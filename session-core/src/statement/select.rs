@@ -1,6 +1,6 @@
 //! `SELECT`: [`select`] of an entity, [`select_columns`] of columns and expressions, with
 //! joins along relationships, `WHERE`, `GROUP BY` / `HAVING`, `ORDER BY`, `LIMIT` / `OFFSET`,
-//! `DISTINCT` and `FOR UPDATE`.
+//! `DISTINCT` and row locks (`FOR UPDATE` / `FOR SHARE`, see [`RowLock`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::columns::Columns;
 use super::expr::{Expr, IntoColumn, Order, Term};
 use super::loader::{Loader, LoaderKind};
+use super::lock::RowLock;
 use crate::model::{Entity, OwnedParam, Table};
 use crate::sql::quote;
 
@@ -53,7 +54,7 @@ pub(crate) struct QueryCore {
     order: Vec<Order>,
     limit: Option<i64>,
     offset: Option<i64>,
-    for_update: bool,
+    lock: Option<RowLock>,
     distinct: bool,
     /// A mistake found while building (reported when the statement runs).
     pub(crate) error: Option<String>,
@@ -105,10 +106,36 @@ impl QueryCore {
         }
     }
 
-    /// `SELECT <list> FROM ...`, with `extra` joins (eager loads) after the query's own.
+    /// Adds a `WHERE` (or, with `having`, a `HAVING`) condition, keeping the first mistake
+    /// found in a raw fragment inside it.
+    pub(crate) fn add_condition(&mut self, condition: Expr, having: bool) {
+        if let (Some(e), None) = (condition.error(), &self.error) {
+            self.error = Some(e);
+        }
+        if having {
+            self.having.push(condition);
+        } else {
+            self.filters.push(condition);
+        }
+    }
+
+    pub(crate) fn push_order(&mut self, order: Order) {
+        self.order.push(order);
+    }
+
+    fn set_lock(&mut self, lock: RowLock) {
+        if let (Some(e), None) = (lock.error(), &self.error) {
+            self.error = Some(e);
+        }
+        self.lock = Some(lock);
+    }
+
+    /// `SELECT <list> FROM ...`, with `extra` joins (eager loads) after the query's own;
+    /// `params` holds the parameters `list` already numbered.
     pub(crate) fn render(
         &self,
         list: &str,
+        mut params: Vec<Arc<OwnedParam>>,
         list_tables: &[&'static Table],
         extra: &[String],
     ) -> (String, Vec<Arc<OwnedParam>>) {
@@ -154,23 +181,30 @@ impl QueryCore {
                 sql.push_str(&item);
             }
         }
-        let mut params = Vec::new();
-        let mut clause = |sql: &mut String, keyword: &str, exprs: &[Expr], sep: &str| {
+        let clause = |sql: &mut String,
+                      params: &mut Vec<Arc<OwnedParam>>,
+                      keyword: &str,
+                      exprs: &[Expr],
+                      sep: &str| {
             if !exprs.is_empty() {
-                let parts: Vec<String> = exprs.iter().map(|e| e.render(&mut params)).collect();
+                let parts: Vec<String> = exprs.iter().map(|e| e.render(params)).collect();
                 sql.push_str(keyword);
                 sql.push_str(&parts.join(sep));
             }
         };
-        clause(&mut sql, " WHERE ", &self.filters, " AND ");
+        clause(&mut sql, &mut params, " WHERE ", &self.filters, " AND ");
         if !self.group_by.is_empty() {
-            let parts: Vec<String> = self.group_by.iter().map(Term::sql).collect();
+            let parts: Vec<String> = self
+                .group_by
+                .iter()
+                .map(|t| t.render(&mut params))
+                .collect();
             sql.push_str(" GROUP BY ");
             sql.push_str(&parts.join(", "));
         }
-        clause(&mut sql, " HAVING ", &self.having, " AND ");
+        clause(&mut sql, &mut params, " HAVING ", &self.having, " AND ");
         if !self.order.is_empty() {
-            let parts: Vec<String> = self.order.iter().map(Order::sql).collect();
+            let parts: Vec<String> = self.order.iter().map(|o| o.render(&mut params)).collect();
             sql.push_str(" ORDER BY ");
             sql.push_str(&parts.join(", "));
         }
@@ -180,14 +214,12 @@ impl QueryCore {
         if let Some(n) = self.offset {
             sql.push_str(&format!(" OFFSET {n}"));
         }
-        if self.for_update {
-            sql.push_str(" FOR UPDATE");
-            // PostgreSQL refuses to lock the nullable side of an outer join: name every other
-            // table (SQLAlchemy's `with_for_update(of=...)`).
+        if let Some(lock) = &self.lock {
+            // PostgreSQL refuses to lock the nullable side of an outer join: unless the lock
+            // names its tables, name every other table (SQLAlchemy's `with_for_update(of=...)`).
             let outer = !extra.is_empty() || self.joins.iter().any(|(_, outer)| *outer);
-            if outer {
-                let locked: Vec<String> = from
-                    .iter()
+            let implied: Vec<&'static Table> = if outer && lock.of.is_empty() {
+                from.iter()
                     .copied()
                     .chain(
                         self.joins
@@ -195,11 +227,11 @@ impl QueryCore {
                             .filter(|(_, outer)| !*outer)
                             .map(|(on, _)| on.target),
                     )
-                    .map(|t| quote(t.name))
-                    .collect();
-                sql.push_str(" OF ");
-                sql.push_str(&locked.join(", "));
-            }
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            sql.push_str(&lock.sql(&implied));
         }
         (sql, params)
     }
@@ -211,7 +243,7 @@ macro_rules! query_builders {
         /// Adds a `WHERE` condition (ANDed with the others; SQLAlchemy's `where` / `filter`).
         #[must_use]
         pub fn filter(mut self, condition: Expr) -> Self {
-            self.core.filters.push(condition);
+            self.core.add_condition(condition, false);
             self
         }
 
@@ -247,7 +279,7 @@ macro_rules! query_builders {
         /// Adds a `HAVING` condition (ANDed with the others).
         #[must_use]
         pub fn having(mut self, condition: Expr) -> Self {
-            self.core.having.push(condition);
+            self.core.add_condition(condition, true);
             self
         }
 
@@ -279,10 +311,19 @@ macro_rules! query_builders {
             self
         }
 
-        /// `FOR UPDATE`.
+        /// `FOR UPDATE` (SQLAlchemy's `with_for_update()`); [`with_lock`](Self::with_lock)
+        /// takes `NOWAIT`, `SKIP LOCKED`, `OF` and `FOR SHARE`.
         #[must_use]
-        pub fn with_for_update(mut self) -> Self {
-            self.core.for_update = true;
+        pub fn with_for_update(self) -> Self {
+            self.with_lock(RowLock::update())
+        }
+
+        /// A row lock clause (SQLAlchemy's `with_for_update(read=..., nowait=...,
+        /// skip_locked=..., of=...)`), e.g. `.with_lock(RowLock::update().skip_locked())`
+        /// or `.with_lock(RowLock::share().nowait())`.
+        #[must_use]
+        pub fn with_lock(mut self, lock: RowLock) -> Self {
+            self.core.set_lock(lock);
             self
         }
     };
@@ -363,7 +404,8 @@ impl<T: Entity> Select<T> {
                 ));
             }
         }
-        self.core.render(&list.join(", "), &[table], &extra)
+        self.core
+            .render(&list.join(", "), Vec::new(), &[table], &extra)
     }
 }
 
@@ -417,8 +459,9 @@ impl<C: Columns> SelectColumns<C> {
 
     /// The SQL and its parameters.
     pub fn to_sql(&self) -> (String, Vec<Arc<OwnedParam>>) {
-        let list: Vec<String> = self.terms.iter().map(Term::sql).collect();
-        self.core.render(&list.join(", "), &[], &[])
+        let mut params = Vec::new();
+        let list: Vec<String> = self.terms.iter().map(|t| t.render(&mut params)).collect();
+        self.core.render(&list.join(", "), params, &[], &[])
     }
 }
 

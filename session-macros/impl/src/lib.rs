@@ -117,6 +117,7 @@ mod attr;
 pub mod column_type;
 pub mod entity;
 mod expand;
+pub mod from_row;
 mod offline;
 mod protocol;
 mod proxy;
