@@ -460,8 +460,8 @@ impl fmt::Display for PoolStatus {
         }
         write!(
             f,
-            "Pool size: {}  Connections in pool: {}  Checked out: {}  Encrypted: {}",
-            self.size, self.idle, self.checked_out, self.encrypted
+            "Pool size: {}  Connections in pool: {}  Checked out: {}",
+            self.size, self.idle, self.checked_out
         )
     }
 }
