@@ -444,6 +444,33 @@ async fn values_postgres_would_change_are_refused_with_the_column_name() {
     assert!(e.to_string().contains("book.stamp"), "{e}");
     session.rollback().await.unwrap();
 
+    // A filter value PostgreSQL would round: refused, not compared after rounding.
+    let ns = NaiveDate::from_ymd_opt(2024, 2, 29)
+        .unwrap()
+        .and_hms_nano_opt(12, 0, 0, 4_000_001)
+        .unwrap();
+    for statement in [
+        select::<Book>().filter(Book::C.stamp.eq(ns)),
+        select::<Book>().filter(Book::C.stamp.between(ns, ns)),
+        select::<Book>().filter(Book::C.stamp.in_([ns])),
+    ] {
+        let e = session.scalars(statement).await.unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("book.stamp") && text.contains("nanoseconds") && text.contains("filter"),
+            "{text}"
+        );
+    }
+    let e = session
+        .execute(
+            session_core::update::<Book>()
+                .filter(Book::C.stamp.lt(ns))
+                .set(Book::C.price, Decimal::ONE),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("book.stamp"), "{e}");
+
     // Nothing of it reached the table: only book 4 as first committed.
     let back = all_books(&engine).await;
     assert_eq!(back, vec![book(4, None)]);

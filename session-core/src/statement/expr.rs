@@ -317,8 +317,40 @@ fn compare_or_null<V: ColumnType>(
     if value.is_null() {
         unary(term, null_op)
     } else {
-        compare(term, op, Box::new(value))
+        compare_value(term, op, value)
     }
+}
+
+/// `term op $n`, refused (see [`inexact`]) when PostgreSQL would change the value.
+fn compare_value<V: ColumnType>(term: Term, op: &'static str, value: V) -> Expr {
+    match inexact(&term, [&value]) {
+        Some(refused) => refused,
+        None => compare(term, op, Box::new(value)),
+    }
+}
+
+/// A condition that makes its statement refuse to run (its `error`), when one of `values`
+/// cannot be stored exactly ([`ColumnType::check`]): PostgreSQL would round a nanosecond
+/// timestamp before comparing, which silently changes what the filter means.
+fn inexact<'v, V: ColumnType + 'v>(
+    term: &Term,
+    values: impl IntoIterator<Item = &'v V>,
+) -> Option<Expr> {
+    if !V::CHECKED {
+        return None;
+    }
+    let reason = values.into_iter().find_map(|v| v.check().err())?;
+    let column = match &term.0 {
+        Kind::Column { table, index } => format!("{}.{}", table.name, table.columns[*index].name),
+        _ => "an expression".to_string(),
+    };
+    Some(Expr {
+        node: Node::Sql {
+            sql: Arc::from("FALSE"),
+            params: Vec::new(),
+            error: Some(crate::Error::Value { column, reason }.to_string() + " (a filter value)"),
+        },
+    })
 }
 
 fn unary(term: Term, op: &'static str) -> Expr {
@@ -383,22 +415,22 @@ macro_rules! comparisons {
 
         /// `self < value`.
         pub fn lt(self, value: impl Into<$v>) -> Expr {
-            compare(self.term(), "<", Box::new(value.into()))
+            compare_value(self.term(), "<", value.into())
         }
 
         /// `self <= value`.
         pub fn le(self, value: impl Into<$v>) -> Expr {
-            compare(self.term(), "<=", Box::new(value.into()))
+            compare_value(self.term(), "<=", value.into())
         }
 
         /// `self > value`.
         pub fn gt(self, value: impl Into<$v>) -> Expr {
-            compare(self.term(), ">", Box::new(value.into()))
+            compare_value(self.term(), ">", value.into())
         }
 
         /// `self >= value`.
         pub fn ge(self, value: impl Into<$v>) -> Expr {
-            compare(self.term(), ">=", Box::new(value.into()))
+            compare_value(self.term(), ">=", value.into())
         }
 
         /// `self IS NULL`.
@@ -452,11 +484,15 @@ impl<T: Entity, V: ColumnType> Col<T, V> {
 
     /// `col BETWEEN low AND high`.
     pub fn between(self, low: impl Into<V>, high: impl Into<V>) -> Expr {
+        let (low, high) = (low.into(), high.into());
+        if let Some(refused) = inexact(&self.term(), [&low, &high]) {
+            return refused;
+        }
         Expr {
             node: Node::Between {
                 term: self.term(),
-                low: Arc::new(Box::new(low.into())),
-                high: Arc::new(Box::new(high.into())),
+                low: Arc::new(Box::new(low)),
+                high: Arc::new(Box::new(high)),
             },
         }
     }
@@ -473,6 +509,9 @@ impl<T: Entity, V: ColumnType> Col<T, V> {
 
     fn in_list(self, values: impl IntoIterator<Item = V>, negated: bool) -> Expr {
         let values: Vec<V> = values.into_iter().collect();
+        if let Some(refused) = inexact(&self.term(), &values) {
+            return refused;
+        }
         Expr {
             node: Node::InList {
                 term: self.term(),
