@@ -68,6 +68,31 @@ fn bind<'a, T: Entity>(
     }
 }
 
+/// Runs a batch over `cols` of `rows`: the `fixed` text (prepared and cached), or for a
+/// `VALUES` list the text `build` makes for this many rows (run unprepared: its text depends
+/// on the row count). Returns the rows affected.
+async fn execute_batch<T: Entity>(
+    conn: &mut AsyncConnection,
+    rows: &[&T],
+    cols: &[usize],
+    binding: Binding,
+    fixed: Option<&str>,
+    build: impl Fn(Binding) -> String,
+) -> Result<u64> {
+    let binding = binding.rows(rows.len());
+    let built;
+    let sql = match fixed {
+        Some(sql) => sql,
+        None => {
+            built = build(binding);
+            &built
+        }
+    };
+    let mut owned = Vec::new();
+    let params = bind(rows, cols, binding, &mut owned);
+    conn.execute_with(sql, &params, fixed.is_some()).await
+}
+
 /// Refuses `value` when a column of `cols` holds what PostgreSQL cannot store exactly.
 fn check_columns<T: Entity>(value: &T, cols: &[usize]) -> Result<()> {
     for &c in cols {
@@ -315,18 +340,15 @@ pub(crate) async fn update_batch<T: Entity>(
                 conn.execute(&single_sql, &params).await?
             } else {
                 let refs: Vec<&T> = chunk.iter().map(|(_, s)| s).collect();
-                let binding = binding.rows(chunk.len());
-                let chunk_sql;
-                let sql = match &fixed_sql {
-                    Some(sql) => sql,
-                    None => {
-                        chunk_sql = batch_sql(binding);
-                        &chunk_sql
-                    }
-                };
-                let mut owned = Vec::new();
-                let params = bind(&refs, &bound, binding, &mut owned);
-                conn.execute_with(sql, &params, fixed_sql.is_some()).await?
+                execute_batch(
+                    conn,
+                    &refs,
+                    &bound,
+                    binding,
+                    fixed_sql.as_deref(),
+                    &batch_sql,
+                )
+                .await?
             };
             if n != chunk.len() as u64 {
                 return Err(Error::StaleData(format!(
@@ -384,18 +406,15 @@ pub(crate) async fn delete_batch<T: Entity>(
             conn.execute(&single_sql, &params).await?
         } else {
             let refs: Vec<&T> = snapshots.iter().collect();
-            let binding = binding.rows(chunk.len());
-            let chunk_sql;
-            let sql = match &fixed_sql {
-                Some(sql) => sql,
-                None => {
-                    chunk_sql = batch_sql(binding);
-                    &chunk_sql
-                }
-            };
-            let mut owned = Vec::new();
-            let params = bind(&refs, &keys, binding, &mut owned);
-            conn.execute_with(sql, &params, fixed_sql.is_some()).await?
+            execute_batch(
+                conn,
+                &refs,
+                &keys,
+                binding,
+                fixed_sql.as_deref(),
+                &batch_sql,
+            )
+            .await?
         };
         if n != chunk.len() as u64 {
             return Err(Error::StaleData(format!(
