@@ -344,7 +344,9 @@ impl<S: SessionClass> Clone for AsyncSessionMaker<S> {
 
 impl<S: SessionClass> fmt::Debug for AsyncSessionMaker<S> {
     /// `async_sessionmaker(class_='AsyncSession', bind=Engine(postgresql://user@host:5432/db),
-    /// autoflush=true, expire_on_commit=true)`, with `info={...}` when given; never a password.
+    /// autoflush=true, expire_on_commit=true)`, with `info={...}` when given, and
+    /// `close_resets_only=false` / `transaction_options='BEGIN ...'` once configured; never a
+    /// password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_repr(f, "async_sessionmaker", S::NAME, &self.kw())
     }
@@ -364,6 +366,17 @@ fn write_repr(f: &mut fmt::Formatter<'_>, maker: &str, class: &str, kw: &Kw) -> 
     )?;
     if kw.info_given {
         write!(f, ", info={:?}", c.info)?;
+    }
+    // Like SQLAlchemy's kw: the other options appear once configured away from the default.
+    if !c.close_resets_only {
+        f.write_str(", close_resets_only=false")?;
+    }
+    if !c.transaction_options.is_empty() {
+        write!(
+            f,
+            ", transaction_options='{}'",
+            c.transaction_options.begin_sql()
+        )?;
     }
     f.write_str(")")
 }

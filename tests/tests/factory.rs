@@ -86,6 +86,16 @@ fn repr_has_sqlalchemys_shape_and_no_password() {
         format!("{:?}", async_sessionmaker(None)),
         "async_sessionmaker(class_='AsyncSession', bind=None, autoflush=true, expire_on_commit=true)"
     );
+    // Every configured option shows (close_resets_only was missing).
+    let configured = async_sessionmaker(None).transaction_options(
+        session_core::TransactionOptions::new()
+            .isolation_level(session_core::IsolationLevel::Serializable),
+    );
+    configured.configure(session_core::SessionOptions::new().close_resets_only(false));
+    assert_eq!(
+        format!("{configured:?}"),
+        "async_sessionmaker(class_='AsyncSession', bind=None, autoflush=true, expire_on_commit=true, close_resets_only=false, transaction_options='BEGIN ISOLATION LEVEL SERIALIZABLE')"
+    );
     let blocking = sessionmaker(engine).unwrap();
     assert_eq!(
         format!("{blocking:?}"),
