@@ -145,7 +145,9 @@ impl<S: SessionClass> AsyncSessionMaker<S> {
     {
         let mut retried_errors = Vec::new();
         let salt = std::ptr::from_ref(self) as usize as u64;
-        for attempt in 1..=policy.max_attempts {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             let session = self.session();
             let s = session.as_async_session();
             let out = s.run_block_with(policy.options, body(s)).await;
@@ -168,7 +170,6 @@ impl<S: SessionClass> AsyncSessionMaker<S> {
                 Err(e) => return Err(e),
             }
         }
-        unreachable!("the last attempt returns")
     }
 }
 

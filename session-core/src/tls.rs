@@ -384,7 +384,8 @@ impl Connector {
     /// may encrypt.
     pub(crate) async fn cancel(&self, token: CancelToken) {
         #[cfg(feature = "tls")]
-        if let (Some(tls), true) = (&self.tls, self.mode != SslMode::Disable) {
+        // `tls` is `None` exactly under `disable`.
+        if let Some(tls) = &self.tls {
             let _ = token.cancel_query(tls.clone()).await;
             return;
         }

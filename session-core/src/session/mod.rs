@@ -562,7 +562,6 @@ impl AsyncSession {
             state.autobegin();
             (state.depth(), state.root_options())
         };
-        let options = options.or(lock(&self.inner.config).transaction_options);
         let index = match conns.iter().position(|b| b.engine.same_pool(engine)) {
             Some(i) => i,
             None => {
@@ -598,7 +597,12 @@ impl AsyncSession {
             }
         };
         let bound = &mut conns[index];
-        bound.align(depth, options).await?;
+        if bound.conn.transaction_depth() < bound.base + depth as u32 {
+            // Only a begin needs the session's options (the config lock stays off the path
+            // of every other statement).
+            let options = options.or(lock(&self.inner.config).transaction_options);
+            bound.align(depth, options).await?;
+        }
         Ok(&mut bound.conn)
     }
 
