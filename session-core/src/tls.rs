@@ -187,7 +187,6 @@ fn percent_decode(value: &str) -> String {
                 i += 3;
                 continue;
             }
-            (b'+', _) => out.push(b' '),
             (b, _) => out.push(b),
         }
         i += 1;
@@ -743,6 +742,9 @@ mod tests {
             "libpq: a root cert means verify-ca"
         );
         assert_eq!(s.root_cert, Some(RootCert::File("/a b/ca.pem".into())));
+        // libpq's URIs percent-decode only: a `+` in a path stays a `+`.
+        let (_, s) = split_url("postgresql://h/db?sslrootcert=/etc/c%2B+d.pem").unwrap();
+        assert_eq!(s.root_cert, Some(RootCert::File("/etc/c++d.pem".into())));
         let (_, s) = split_url("postgresql://h/db?sslrootcert=system").unwrap();
         assert_eq!(s.root_cert, Some(RootCert::System));
         let e = split_url("postgresql://h/db?sslmode=verify_full").unwrap_err();
