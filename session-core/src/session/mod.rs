@@ -10,6 +10,7 @@
 mod api;
 mod connection;
 mod dml;
+pub(crate) mod events;
 mod ops;
 mod query;
 mod state;
@@ -30,6 +31,7 @@ use crate::model::{Entity, Table};
 
 pub use api::AsyncSession;
 pub use connection::SessionConnection;
+pub use events::{Events, FlushInfo, OrmExecuteState, StatementKind, Transition, global};
 pub use ops::IdentityKey;
 pub use query::{Executable, ObjStream, ReturnsRows, STREAM_CHUNK, Value};
 use state::SessionState;
@@ -68,6 +70,14 @@ pub struct SessionConfig {
     /// The options the session's transactions begin with (isolation level, read only,
     /// deferrable), over the engine's. Defaults to none.
     pub transaction_options: crate::TransactionOptions,
+    /// Execution options for the session's statements, over the engine's. Defaults to none.
+    pub execution_options: crate::ExecutionOptions,
+    /// A factory's listener registry: the session fires its events there too, after its
+    /// own (set by [`AsyncSessionMaker`](crate::AsyncSessionMaker)). Defaults to none.
+    pub factory_events: Option<Events>,
+    /// Start a transaction on first use (SQLAlchemy's `autobegin`). With false, work that
+    /// needs a transaction before `begin()` is refused. Defaults to true.
+    pub autobegin: bool,
 }
 
 impl Default for SessionConfig {
@@ -82,6 +92,9 @@ impl Default for SessionConfig {
             close_resets_only: true,
             info: Info::new(),
             transaction_options: crate::TransactionOptions::new(),
+            execution_options: crate::ExecutionOptions::new(),
+            factory_events: None,
+            autobegin: true,
         }
     }
 }
@@ -98,6 +111,9 @@ impl fmt::Debug for SessionConfig {
             .field("close_resets_only", &self.close_resets_only)
             .field("info", &self.info)
             .field("transaction_options", &self.transaction_options)
+            .field("execution_options", &self.execution_options)
+            .field("factory_events", &self.factory_events.is_some())
+            .field("autobegin", &self.autobegin)
             .finish()
     }
 }
@@ -114,6 +130,42 @@ pub(crate) struct Inner {
     pub(crate) close_requested: std::sync::atomic::AtomicBool,
     /// Objects to look at in the next flush (written to, or re-attached with changes).
     pub(crate) dirty: Arc<Mutex<Vec<AnyObj>>>,
+    /// The listener registries this session fires to.
+    pub(crate) events: events::Chain,
+    /// What the holding task is doing that refuses SQL from its own listeners
+    /// ([`Phase`]).
+    pub(crate) phase: std::sync::atomic::AtomicU8,
+}
+
+/// What the session is in the middle of, for SQL that its own listeners try to run
+/// (SQLAlchemy's transaction states seen from inside `after_commit`, `after_rollback` and a
+/// flush).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum Phase {
+    Idle = 0,
+    Flushing = 1,
+    Committed = 2,
+    RolledBack = 3,
+}
+
+/// Sets the session's [`Phase`] until dropped (a cancelled operation included).
+pub(crate) struct PhaseGuard<'a> {
+    inner: &'a Inner,
+    previous: u8,
+}
+
+impl<'a> PhaseGuard<'a> {
+    pub(crate) fn enter(inner: &'a Inner, phase: Phase) -> Self {
+        let previous = inner.phase.swap(phase as u8, Ordering::AcqRel);
+        PhaseGuard { inner, previous }
+    }
+}
+
+impl Drop for PhaseGuard<'_> {
+    fn drop(&mut self) {
+        self.inner.phase.store(self.previous, Ordering::Release);
+    }
 }
 
 /// A task (or, outside any task, a thread) that holds the session's connections.
@@ -406,9 +458,17 @@ impl AsyncSession {
     /// Implements [`AsyncSession::with_config`].
     pub(crate) fn with_config_impl(config: SessionConfig) -> Self {
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+        let chain = events::Chain::new(Events::new(), config.factory_events.clone());
         let inner = Arc::new(Inner {
             id,
-            state: Mutex::new(SessionState::new(id, config.autoflush)),
+            state: Mutex::new(SessionState::new(
+                id,
+                config.autoflush,
+                config.autobegin,
+                chain.clone(),
+            )),
+            events: chain,
+            phase: std::sync::atomic::AtomicU8::new(0),
             config: Mutex::new(config),
             conns: Arc::new(tokio::sync::Mutex::new(Vec::new())),
             holder: Mutex::new(None),
@@ -518,12 +578,37 @@ impl AsyncSession {
     /// while this thread holds an object guard, which could wait on its own caller).
     pub(crate) fn lock_conns(&self) -> Result<ConnsGuard> {
         crate::model::check_none_held("a session method that runs SQL")?;
+        self.check_phase()?;
         self.inner
             .conns
             .clone()
             .try_lock_owned()
             .map(|guard| ConnsGuard::new(guard, self.inner.clone()))
             .map_err(|_| Error::ConcurrentUse)
+    }
+
+    /// Refuses SQL from the session's own listeners while a flush runs, or once the
+    /// transaction committed or rolled back (SQLAlchemy's messages); another task gets
+    /// [`Error::ConcurrentUse`] from the lock as usual.
+    fn check_phase(&self) -> Result<()> {
+        let phase = self.inner.phase.load(Ordering::Acquire);
+        if phase == Phase::Idle as u8 || !lock(&self.inner.holder).is_some_and(|h| h.is_caller()) {
+            return Ok(());
+        }
+        Err(Error::InvalidRequest(
+            match phase {
+                1 => "Session is already flushing",
+                2 => {
+                    "This session is in 'committed' state; no further SQL can be emitted within \
+                     this transaction."
+                }
+                _ => {
+                    "This session is in 'inactive' state, due to the SQL transaction being \
+                     rolled back; no further SQL can be emitted within this transaction."
+                }
+            }
+            .into(),
+        ))
     }
 
     /// The connections for `close()`: at once when free; when the calling task itself holds
@@ -559,6 +644,7 @@ impl AsyncSession {
         let (depth, options) = {
             let mut state = self.state();
             state.check_usable()?;
+            state.check_autobegin()?;
             state.autobegin();
             (state.depth(), state.root_options())
         };
@@ -600,10 +686,15 @@ impl AsyncSession {
         if bound.conn.transaction_depth() < bound.base + depth as u32 {
             // Only a begin needs the session's options (the config lock stays off the path
             // of every other statement).
+            let began = bound.conn.transaction_depth() <= bound.base;
             let options = options.or(lock(&self.inner.config).transaction_options);
             bound.align(depth, options).await?;
+            if began {
+                let engine = bound.engine.clone();
+                self.fire_begin(&engine)?;
+            }
         }
-        Ok(&mut bound.conn)
+        Ok(&mut conns[index].conn)
     }
 
     /// Every live session in the process (for [`AsyncSession::close_all`]).
