@@ -53,6 +53,7 @@ pub struct SessionOptions {
     transaction_options: Option<crate::TransactionOptions>,
     execution_options: Option<crate::ExecutionOptions>,
     autobegin: Option<bool>,
+    join_transaction_mode: Option<crate::JoinTransactionMode>,
 }
 
 impl fmt::Debug for SessionOptions {
@@ -68,6 +69,7 @@ impl fmt::Debug for SessionOptions {
             .field("transaction_options", &self.transaction_options)
             .field("execution_options", &self.execution_options)
             .field("autobegin", &self.autobegin)
+            .field("join_transaction_mode", &self.join_transaction_mode)
             .finish()
     }
 }
@@ -151,6 +153,13 @@ impl SessionOptions {
         self
     }
 
+    /// What sessions bound to a connection do with a transaction already open on it
+    /// (SQLAlchemy's `join_transaction_mode`).
+    pub fn join_transaction_mode(mut self, mode: crate::JoinTransactionMode) -> Self {
+        self.join_transaction_mode = Some(mode);
+        self
+    }
+
     /// Applies these options to `config`; `merge_info` merges `info` (call time) instead of
     /// replacing it (configure).
     fn apply(self, config: &mut SessionConfig, merge_info: bool) {
@@ -183,6 +192,9 @@ impl SessionOptions {
         }
         if let Some(v) = self.autobegin {
             config.autobegin = v;
+        }
+        if let Some(v) = self.join_transaction_mode {
+            config.join_transaction_mode = v;
         }
         if let Some(info) = self.info {
             if merge_info {
@@ -281,6 +293,14 @@ impl<S: SessionClass> AsyncSessionMaker<S> {
     #[must_use]
     pub fn execution_options(self, options: crate::ExecutionOptions) -> Self {
         self.kw().config.execution_options = options;
+        self
+    }
+
+    /// Sets what sessions bound to a connection do with a transaction already open on it
+    /// (builder form of `configure`).
+    #[must_use]
+    pub fn join_transaction_mode(self, mode: crate::JoinTransactionMode) -> Self {
+        self.kw().config.join_transaction_mode = mode;
         self
     }
 
@@ -437,6 +457,15 @@ fn write_repr(f: &mut fmt::Formatter<'_>, maker: &str, class: &str, kw: &Kw) -> 
     }
     if !c.autobegin {
         f.write_str(", autobegin=false")?;
+    }
+    if c.join_transaction_mode != crate::JoinTransactionMode::default() {
+        let mode = match c.join_transaction_mode {
+            crate::JoinTransactionMode::CreateSavepoint => "create_savepoint",
+            crate::JoinTransactionMode::RollbackOnly => "rollback_only",
+            crate::JoinTransactionMode::ControlFully => "control_fully",
+            _ => "conservative_savepoint",
+        };
+        write!(f, ", join_transaction_mode='{mode}'")?;
     }
     f.write_str(")")
 }

@@ -90,6 +90,7 @@ pub use session::{
     SessionConnection, SharedConnection, TransactionInfo, Value,
 };
 pub use session::{Events, FlushInfo, OrmExecuteState, StatementKind, Transition};
+pub use session::JoinTransactionMode;
 
 /// Event listeners (SQLAlchemy's `event.listen`): [`Events`] registries on a session
 /// ([`AsyncSession::events`]), a factory ([`AsyncSessionMaker::events`]) or the process

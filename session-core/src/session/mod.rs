@@ -8,6 +8,7 @@
 //! operations are not permitted" error instead of corrupting state or deadlocking.
 
 mod api;
+mod bound;
 mod connection;
 mod dml;
 pub(crate) mod events;
@@ -30,6 +31,8 @@ use crate::model::AnyObj;
 use crate::model::{Entity, Table};
 
 pub use api::AsyncSession;
+pub(crate) use bound::{Bound, release_all_now};
+pub use bound::{JoinTransactionMode, SharedConnection};
 pub use connection::SessionConnection;
 pub use events::{Events, FlushInfo, OrmExecuteState, StatementKind, Transition, global};
 pub use ops::IdentityKey;
@@ -78,6 +81,10 @@ pub struct SessionConfig {
     /// Start a transaction on first use (SQLAlchemy's `autobegin`). With false, work that
     /// needs a transaction before `begin()` is refused. Defaults to true.
     pub autobegin: bool,
+    /// What a session bound to a connection does with a transaction already open on it
+    /// (SQLAlchemy's `join_transaction_mode`). Defaults to
+    /// [`JoinTransactionMode::ConservativeSavepoint`], as SQLAlchemy's.
+    pub join_transaction_mode: JoinTransactionMode,
 }
 
 impl Default for SessionConfig {
@@ -95,6 +102,7 @@ impl Default for SessionConfig {
             execution_options: crate::ExecutionOptions::new(),
             factory_events: None,
             autobegin: true,
+            join_transaction_mode: JoinTransactionMode::default(),
         }
     }
 }
@@ -114,6 +122,7 @@ impl fmt::Debug for SessionConfig {
             .field("execution_options", &self.execution_options)
             .field("factory_events", &self.factory_events.is_some())
             .field("autobegin", &self.autobegin)
+            .field("join_transaction_mode", &self.join_transaction_mode)
             .finish()
     }
 }
@@ -236,127 +245,6 @@ impl Drop for ConnsGuard {
     }
 }
 
-/// A connection of the session's transaction, and the engine it came from.
-pub(crate) struct Bound {
-    pub(crate) engine: Engine,
-    pub(crate) conn: AsyncConnection,
-    /// Transaction levels the connection had when the session joined it: session level `n`
-    /// is connection level `base + n` (a session joining a connection in a transaction works
-    /// in a savepoint, SQLAlchemy's `create_savepoint` mode).
-    pub(crate) base: u32,
-    /// Where an external connection goes back to.
-    pub(crate) home: Option<SharedConnection>,
-}
-
-impl Bound {
-    pub(crate) async fn commit_root(&mut self) -> Result<()> {
-        if self.conn.transaction_depth() <= self.base && self.conn.is_settled() {
-            return Ok(());
-        }
-        self.conn.commit_level(self.base + 1).await
-    }
-
-    pub(crate) async fn rollback_root(&mut self) -> Result<()> {
-        self.conn.rollback_level(self.base + 1).await
-    }
-
-    pub(crate) async fn commit_level(&mut self, level: usize) -> Result<()> {
-        self.conn.commit_level(self.base + level as u32).await
-    }
-
-    pub(crate) async fn rollback_level(&mut self, level: usize) -> Result<()> {
-        self.conn.rollback_level(self.base + level as u32).await
-    }
-
-    /// Begins levels until the connection matches session depth `depth`; a transaction it
-    /// begins (not a savepoint in a joined connection's) has `options`.
-    pub(crate) async fn align(
-        &mut self,
-        depth: usize,
-        options: crate::TransactionOptions,
-    ) -> Result<()> {
-        while self.conn.transaction_depth() < self.base + depth as u32 {
-            if self.conn.transaction_depth() == 0 {
-                self.conn.begin_level_with(options).await?;
-            } else {
-                self.conn.begin_level().await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Gives the connection back: to its pool, or to the [`SharedConnection`] it came from.
-    pub(crate) async fn release(self) {
-        match self.home {
-            Some(home) => home.put(self.conn),
-            None => self.conn.close().await,
-        }
-    }
-
-    /// [`Bound::release`] without waiting: a pooled connection is rolled back by its drop.
-    pub(crate) fn release_now(mut self) {
-        match self.home.take() {
-            Some(home) => {
-                if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(async move {
-                        let _ = self.rollback_root().await;
-                        home.put(self.conn);
-                    });
-                }
-            }
-            None => drop(self.conn),
-        }
-    }
-}
-
-/// Gives every connection back without waiting ([`Bound::release_now`]).
-pub(crate) fn release_all_now(conns: &mut Vec<Bound>) {
-    for bound in conns.drain(..) {
-        bound.release_now();
-    }
-}
-
-/// One connection that sessions bind to (SQLAlchemy's `Session(bind=connection)`, the "join
-/// an external transaction" recipe): a session takes it on first use, works inside the
-/// connection's transaction (in a savepoint when one is open, so the session's commit only
-/// releases the savepoint), and puts it back when its transaction ends.
-#[derive(Clone)]
-pub struct SharedConnection {
-    slot: Arc<Mutex<Option<AsyncConnection>>>,
-    engine: Engine,
-}
-
-impl SharedConnection {
-    /// Shares `conn` with the sessions bound to it.
-    pub fn new(conn: AsyncConnection) -> Self {
-        SharedConnection {
-            engine: conn.engine().clone(),
-            slot: Arc::new(Mutex::new(Some(conn))),
-        }
-    }
-
-    /// Takes the connection back (once no session holds it), e.g. to roll back the outer
-    /// transaction at the end of a test.
-    pub fn take(&self) -> Option<AsyncConnection> {
-        lock(&self.slot).take()
-    }
-
-    pub(crate) fn put(&self, conn: AsyncConnection) {
-        *lock(&self.slot) = Some(conn);
-    }
-
-    /// The engine the connection came from.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-}
-
-impl fmt::Debug for SharedConnection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SharedConnection({:?})", self.engine)
-    }
-}
-
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 fn registry() -> &'static Mutex<HashMap<u64, Weak<Inner>>> {
@@ -429,6 +317,25 @@ impl AsyncSessionBuilder {
     /// true.
     pub fn close_resets_only(mut self, only: bool) -> Self {
         self.config.close_resets_only = only;
+        self
+    }
+
+    /// What the session does with a transaction already open on its bound connection
+    /// (SQLAlchemy's `join_transaction_mode`). Defaults to `ConservativeSavepoint`.
+    pub fn join_transaction_mode(mut self, mode: JoinTransactionMode) -> Self {
+        self.config.join_transaction_mode = mode;
+        self
+    }
+
+    /// Start a transaction on first use (SQLAlchemy's `autobegin`). Defaults to true.
+    pub fn autobegin(mut self, on: bool) -> Self {
+        self.config.autobegin = on;
+        self
+    }
+
+    /// Execution options for the session's statements, over the engine's. Defaults to none.
+    pub fn execution_options(mut self, options: crate::ExecutionOptions) -> Self {
+        self.config.execution_options = options;
         self
     }
 
@@ -545,7 +452,7 @@ impl AsyncSession {
             return Ok(engine.clone());
         }
         if let Some(conn) = &config.connection {
-            return Ok(conn.engine.clone());
+            return Ok(conn.engine().clone());
         }
         config.bind.clone().ok_or_else(|| {
             Error::InvalidRequest(match table {
@@ -651,10 +558,14 @@ impl AsyncSession {
         let index = match conns.iter().position(|b| b.engine.same_pool(engine)) {
             Some(i) => i,
             None => {
-                let shared = lock(&self.inner.config)
-                    .connection
-                    .clone()
-                    .filter(|c| c.engine.same_pool(engine));
+                let (shared, mode) = {
+                    let config = lock(&self.inner.config);
+                    let shared = config
+                        .connection
+                        .clone()
+                        .filter(|c| c.engine().same_pool(engine));
+                    (shared, config.join_transaction_mode)
+                };
                 let bound = match shared {
                     Some(home) => {
                         let conn = home.take().ok_or_else(|| {
@@ -664,19 +575,9 @@ impl AsyncSession {
                                     .into(),
                             )
                         })?;
-                        Bound {
-                            engine: engine.clone(),
-                            base: conn.transaction_depth(),
-                            conn,
-                            home: Some(home),
-                        }
+                        Bound::joined(engine.clone(), conn, home, mode)
                     }
-                    None => Bound {
-                        engine: engine.clone(),
-                        conn: engine.connect().await?,
-                        base: 0,
-                        home: None,
-                    },
+                    None => Bound::own(engine.clone(), engine.connect().await?),
                 };
                 conns.push(bound);
                 conns.len() - 1
