@@ -84,13 +84,13 @@ pub use model::{Collection, Link, Reference};
 pub use postgres_types::Json;
 pub use result::{ColumnsResult, DmlResult, EntityResult, RowResult, ScalarResult};
 pub use retry::{Retried, RetryPolicy};
+pub use session::JoinTransactionMode;
 pub use session::{
     AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable,
     IdentityKey, Info, NoAutoflush, ObjStream, ReturnsRows, STREAM_CHUNK, SessionConfig,
     SessionConnection, SharedConnection, TransactionInfo, Value,
 };
 pub use session::{Events, FlushInfo, OrmExecuteState, StatementKind, Transition};
-pub use session::JoinTransactionMode;
 
 /// Event listeners (SQLAlchemy's `event.listen`): [`Events`] registries on a session
 /// ([`AsyncSession::events`]), a factory ([`AsyncSessionMaker::events`]) or the process
@@ -102,6 +102,7 @@ pub mod events {
     };
 }
 pub use exec_options::ExecutionOptions;
+pub use model::VersionCounter;
 /// `#[derive(ColumnType)]`: see [`session_macros::ColumnType`].
 pub use session_macros::ColumnType;
 /// `#[derive(Entity)]`: see [`session_macros::Entity`].
@@ -170,6 +171,18 @@ pub mod __private {
     #[inline]
     pub fn check<T: ColumnType>(value: &T) -> Result<(), String> {
         if T::CHECKED { value.check() } else { Ok(()) }
+    }
+
+    /// The version counter's value, spanned at the field's type (`#[entity(version)]`).
+    #[inline]
+    pub fn version_get<T: crate::VersionCounter>(value: &T) -> i64 {
+        value.to_version()
+    }
+
+    /// Sets the version counter, spanned at the field's type.
+    #[inline]
+    pub fn version_set<T: crate::VersionCounter>(field: &mut T, version: i64) {
+        *field = T::from_version(version);
     }
 
     /// [`ColumnType::same_as`], spanned at a field's type by the derive's `column_eq`.

@@ -1,7 +1,9 @@
 //! `join_transaction_mode` (SQLAlchemy's): what a session bound to a connection does with a
 //! transaction already open on it, checked on the connection and from outside.
 
-use session_core::{AsyncConnection, Engine, JoinTransactionMode, SharedConnection, async_sessionmaker};
+use session_core::{
+    AsyncConnection, Engine, JoinTransactionMode, SharedConnection, async_sessionmaker,
+};
 use session_core::{SessionOptions, text};
 use session_tests::support::{a, count_rows, schema_engine};
 

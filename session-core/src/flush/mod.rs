@@ -123,7 +123,12 @@ pub(crate) async fn insert_batch<T: Entity>(
     // objects almost always share one group).
     let mut groups: Vec<(Vec<bool>, Vec<Snapshot<T>>)> = Vec::new();
     let mut unset = vec![false; server_filled.len()];
+    let versioned = table.version_column().is_some();
     for obj in typed::<T>(objs) {
+        if versioned {
+            // A new row starts at version 1 (SQLAlchemy's default generator).
+            obj.cell.data.write().value.set_version(1);
+        }
         let snapshot = obj.cell.data.read_recursive().value.clone();
         for (flag, &i) in unset.iter_mut().zip(&server_filled) {
             *flag = snapshot.column_is_unset(i);
@@ -277,12 +282,32 @@ pub(crate) async fn update_batch<T: Entity>(
 ) -> Result<Vec<AnyObj>> {
     let table = T::TABLE;
     let keys: Vec<usize> = table.key_columns().collect();
+    let version = table.version_column();
     let mut groups: HashMap<Vec<usize>, Vec<(Obj<T>, T)>> = HashMap::new();
     for obj in typed::<T>(objs) {
-        let data = obj.cell.data.read_recursive();
-        let changed = data.changed_columns();
+        let mut data = obj.cell.data.read_recursive();
+        let mut changed = data.changed_columns();
         if changed.is_empty() {
             continue;
+        }
+        if let Some(v) = version {
+            // The UPDATE sets the row's version one past the one loaded, and matches only
+            // that one (below): a row another writer changed meanwhile matches nothing.
+            drop(data);
+            let mut write = obj.cell.data.write();
+            let loaded = write
+                .committed
+                .as_deref()
+                .unwrap_or(&write.value)
+                .version()
+                .unwrap_or(0);
+            write.value.set_version(loaded + 1);
+            drop(write);
+            data = obj.cell.data.read_recursive();
+            if !changed.contains(&v) {
+                changed.push(v);
+                changed.sort_unstable();
+            }
         }
         if let Some(k) = changed.iter().find(|c| table.columns[**c].primary_key) {
             return Err(Error::InvalidRequest(format!(
@@ -314,7 +339,14 @@ pub(crate) async fn update_batch<T: Entity>(
             .enumerate()
             .map(|(n, &c)| format!("{} = \"t\".\"c{n}\"", quote(table.columns[c].name)))
             .collect();
-        let cond = key_match(table, &keys);
+        let mut cond = key_match(table, &keys);
+        let mut single_cond = sql::key_condition(table, changed.len() + 1);
+        if let Some(v) = version {
+            let n = changed.iter().position(|&c| c == v).unwrap_or(0);
+            let col = quote(table.columns[v].name);
+            cond.push_str(&format!(" AND {t}.{col} = \"t\".\"c{n}\" - 1"));
+            single_cond.push_str(&format!(" AND {col} = ${} - 1", n + 1));
+        }
         let batch_sql = |binding| {
             format!(
                 "UPDATE {t} SET {} FROM {} WHERE {}",
@@ -326,9 +358,8 @@ pub(crate) async fn update_batch<T: Entity>(
         let binding = Binding::of(table, &bound);
         let fixed_sql = (binding == Binding::Arrays).then(|| batch_sql(binding));
         let single_sql = format!(
-            "UPDATE {t} SET {} WHERE {}",
+            "UPDATE {t} SET {} WHERE {single_cond}",
             sql::assignments(table, &changed, 1, ", "),
-            sql::key_condition(table, changed.len() + 1)
         );
         for chunk in items.chunks(binding.chunk(bound.len())) {
             let n = if let [(_, snapshot)] = chunk {
@@ -381,19 +412,29 @@ pub(crate) async fn delete_batch<T: Entity>(
     let table = T::TABLE;
     let keys: Vec<usize> = table.key_columns().collect();
     let t = quote(table.name);
-    let vars: Vec<String> = (0..keys.len()).map(|n| format!("\"k{n}\"")).collect();
+    // With a version counter, the DELETE matches the version loaded too.
+    let mut bound = keys.clone();
+    let mut vars: Vec<String> = (0..keys.len()).map(|n| format!("\"k{n}\"")).collect();
+    let mut cond = key_match(table, &keys);
+    let mut single_cond = sql::key_condition(table, 1);
+    if let Some(v) = table.version_column() {
+        let col = quote(table.columns[v].name);
+        bound.push(v);
+        vars.push("\"v\"".into());
+        cond.push_str(&format!(" AND {t}.{col} = \"t\".\"v\""));
+        single_cond.push_str(&format!(" AND {col} = ${}", keys.len() + 1));
+    }
     let batch_sql = |binding| {
         format!(
-            "DELETE FROM {t} USING {} WHERE {}",
-            source(table, &keys, &vars, "t", false, binding),
-            key_match(table, &keys)
+            "DELETE FROM {t} USING {} WHERE {cond}",
+            source(table, &bound, &vars, "t", false, binding),
         )
     };
-    let binding = Binding::of(table, &keys);
+    let binding = Binding::of(table, &bound);
     let fixed_sql = (binding == Binding::Arrays).then(|| batch_sql(binding));
-    let single_sql = format!("DELETE FROM {t} WHERE {}", sql::key_condition(table, 1));
+    let single_sql = format!("DELETE FROM {t} WHERE {single_cond}");
     let objs = typed::<T>(objs);
-    for chunk in objs.chunks(binding.chunk(keys.len())) {
+    for chunk in objs.chunks(binding.chunk(bound.len())) {
         let snapshots: Vec<T> = chunk
             .iter()
             .map(|o| {
@@ -402,14 +443,14 @@ pub(crate) async fn delete_batch<T: Entity>(
             })
             .collect();
         let n = if let [snapshot] = snapshots.as_slice() {
-            let params: Vec<Param<'_>> = keys.iter().map(|&i| snapshot.column_param(i)).collect();
+            let params: Vec<Param<'_>> = bound.iter().map(|&i| snapshot.column_param(i)).collect();
             conn.execute(&single_sql, &params).await?
         } else {
             let refs: Vec<&T> = snapshots.iter().collect();
             execute_batch(
                 conn,
                 &refs,
-                &keys,
+                &bound,
                 binding,
                 fixed_sql.as_deref(),
                 &batch_sql,

@@ -69,6 +69,10 @@ pub struct Column {
     /// The PostgreSQL enum type of the column, created before the table
     /// ([`ColumnType::ENUM_TYPE`]).
     pub enum_type: Option<&'static EnumType>,
+    /// The row's version counter (`#[entity(version)]`, SQLAlchemy's `version_id_col`): 1 on
+    /// insert, one more on every UPDATE, and every UPDATE and DELETE matches it, so a write
+    /// over another writer's change fails with [`Error::StaleData`](crate::Error::StaleData).
+    pub version: bool,
 }
 
 impl Column {
@@ -110,6 +114,11 @@ impl Table {
     /// Index of the column whose Rust field is `field`.
     pub fn column_by_field(&self, field: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.field == field)
+    }
+
+    /// Index of the version counter column (`#[entity(version)]`), if any.
+    pub fn version_column(&self) -> Option<usize> {
+        self.columns.iter().position(|c| c.version)
     }
 
     /// Primary-key columns as `table.col, ...` for messages.
@@ -191,6 +200,16 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
         Ok(())
     }
 
+    /// The version counter's value (`#[entity(version)]`); `None` without one (the default).
+    fn version(&self) -> Option<i64> {
+        None
+    }
+
+    /// Sets the version counter; does nothing without one (the default).
+    fn set_version(&mut self, version: i64) {
+        let _ = version;
+    }
+
     /// Sets every relationship field back to unloaded (`Collection::unloaded`,
     /// `Reference::unloaded`), e.g. when the object is expired. The default (for entities
     /// without relationships) does nothing.
@@ -218,3 +237,33 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
         let _ = (obj, visit);
     }
 }
+
+/// An integer field that can be an entity's version counter (`#[entity(version)]`): `i16`,
+/// `i32` or `i64`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a version counter",
+    label = "not an integer",
+    note = "`#[entity(version)]` takes an `i16`, `i32` or `i64` field"
+)]
+pub trait VersionCounter {
+    /// The value as `i64`.
+    fn to_version(&self) -> i64;
+    /// The counter for `version` (which never exceeds the type: it grows by one per UPDATE).
+    fn from_version(version: i64) -> Self;
+}
+
+macro_rules! version_counter {
+    ($($t:ty),*) => {$(
+        impl VersionCounter for $t {
+            fn to_version(&self) -> i64 {
+                i64::from(*self)
+            }
+
+            fn from_version(version: i64) -> Self {
+                <$t>::try_from(version).unwrap_or(<$t>::MAX)
+            }
+        }
+    )*};
+}
+
+version_counter!(i16, i32, i64);

@@ -11,7 +11,7 @@ mod object;
 mod relationship;
 mod types;
 
-pub use entity::{Column, Entity, ForeignKey, Index, OwnedParam, Table};
+pub use entity::{Column, Entity, ForeignKey, Index, OwnedParam, Table, VersionCounter};
 pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub(crate) use object::{
     Cell, DirtySink, ErasedCell, check_none_held, held_by_this_thread, same_row,

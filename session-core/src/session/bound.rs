@@ -186,7 +186,6 @@ impl fmt::Debug for SharedConnection {
     }
 }
 
-
 /// What a session bound to a connection ([`SharedConnection`]) does with a transaction that is
 /// already open on it (SQLAlchemy's `join_transaction_mode`). Without one, the session begins
 /// and ends its own transaction on the connection in every mode.

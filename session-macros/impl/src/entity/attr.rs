@@ -27,6 +27,7 @@ pub(crate) const FIELD_KEYS: &[&str] = &[
     "on_update",
     "index",
     "check",
+    "version",
 ];
 
 /// The referential actions `on_delete` / `on_update` take, as SQL spells them.
@@ -82,6 +83,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) index: Option<Span>,
     /// `check = "sql"`: a CHECK constraint on the column.
     pub(crate) check: Option<LitStr>,
+    /// `version`: the row's version counter (SQLAlchemy's `version_id_col`).
+    pub(crate) version: Option<Span>,
     /// Every key read, in source order, with the span of its name.
     pub(crate) keys: Vec<(String, Span)>,
 }
@@ -330,6 +333,7 @@ fn field_key(out: &mut FieldAttrs, meta: &ParseNestedMeta<'_>, name: &str) -> sy
         "on_update" => set_once(&mut out.on_update, meta, name, || action(meta, name)),
         "index" => flag(&mut out.index, meta, name),
         "check" => set_once(&mut out.check, meta, name, || nonempty_str(meta, name)),
+        "version" => flag(&mut out.version, meta, name),
         _ => Err(unknown_key(meta, FIELD_KEYS)),
     }
 }

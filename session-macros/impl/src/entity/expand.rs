@@ -38,10 +38,11 @@ fn column_def(c: &ColumnField<'_>) -> TokenStream {
     let nullable = quote_spanned!(span=> <#ty as ::session_core::ColumnType>::NULLABLE);
     let enum_type = quote_spanned!(span=> <#ty as ::session_core::ColumnType>::ENUM_TYPE);
     let a = &c.attrs;
-    let (pk, generated, unique) = (
+    let (pk, generated, unique, version) = (
         a.primary_key.is_some(),
         a.generated.is_some(),
         a.unique.is_some(),
+        a.version.is_some(),
     );
     let default = match &a.server_default {
         Some(d) => quote!(::core::option::Option::Some(#d)),
@@ -76,6 +77,7 @@ fn column_def(c: &ColumnField<'_>) -> TokenStream {
             foreign_key: #fk,
             unique: #unique,
             enum_type: #enum_type,
+            version: #version,
         }
     }
 }
@@ -339,6 +341,25 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             quote_spanned!(ty.span()=> #i => ::session_core::__private::is_unset::<#ty>(&self.#f))
         })
         .peekable();
+    let version_methods = match cols.iter().find(|c| c.attrs.version.is_some()) {
+        Some(c) => {
+            let (f, ty) = (c.ident, c.ty);
+            let get = quote_spanned!(ty.span()=>
+                ::session_core::__private::version_get::<#ty>(&self.#f));
+            let set = quote_spanned!(ty.span()=>
+                ::session_core::__private::version_set::<#ty>(&mut self.#f, version));
+            quote! {
+                fn version(&self) -> ::core::option::Option<i64> {
+                    ::core::option::Option::Some(#get)
+                }
+
+                fn set_version(&mut self, version: i64) {
+                    #set
+                }
+            }
+        }
+        None => quote!(),
+    };
     let column_is_unset = if unsets.peek().is_none() {
         // Nothing server-filled: the trait's default (false).
         quote!()
@@ -496,6 +517,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             }
 
             #column_is_unset
+            #version_methods
             #relation_methods
 
             #relations

@@ -75,6 +75,41 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
         }
     }
 
+    let versions: Vec<_> = model
+        .columns
+        .iter()
+        .filter_map(|c| c.attrs.version.map(|span| (c, span)))
+        .collect();
+    for (c, span) in &versions {
+        let clash = [
+            ("primary_key", c.attrs.primary_key.is_some()),
+            ("generated", c.attrs.generated.is_some()),
+            ("server_default", c.attrs.server_default.is_some()),
+        ];
+        for (key, set) in clash {
+            if set {
+                errors.push(syn::Error::new(
+                    *span,
+                    format!(
+                        "`{}` is the version counter and `{key}`: the session sets the version \
+                         itself (1 on insert, +1 on every UPDATE); remove one of them",
+                        c.field_name()
+                    ),
+                ));
+            }
+        }
+    }
+    if let [_, (second, span), ..] = versions.as_slice() {
+        errors.push(syn::Error::new(
+            *span,
+            format!(
+                "`{}` is a second version counter; an entity has at most one \
+                 #[entity(version)] field",
+                second.field_name()
+            ),
+        ));
+    }
+
     let column_names: Vec<String> = model.columns.iter().map(|c| c.field_name()).collect();
     for rel in &mut model.relationships {
         for span in &rel.stray_keys {
