@@ -230,6 +230,13 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     fn __mapper() -> &'static (dyn std::any::Any + Send + Sync);
 
+    /// Visits `obj`'s one-to-many relationships as [`Dependent`](crate::Dependent)s, for what
+    /// deleting `obj` does to its children (delete cascade, or their foreign key set to NULL).
+    /// Entities without collections keep the default, which visits nothing.
+    fn dependents(obj: &Obj<Self>, visit: &mut dyn FnMut(crate::Dependent)) {
+        let _ = (obj, visit);
+    }
+
     /// Visits the objects `obj` reaches through its loaded relationships, as parent/child
     /// [`Link`]s (for the cascade of `add` and the foreign-key copy at flush). Entities without
     /// relationships keep the default, which visits nothing.

@@ -251,8 +251,12 @@ impl Link {
             parent: parent.erase(),
             child: child.erase(),
             sync: Box::new(move || {
-                if !p.cell.meta().has_row() {
-                    return; // no key yet
+                {
+                    let m = p.cell.meta();
+                    if !m.has_row() || m.marked_deleted {
+                        // No key yet; or a parent being deleted, whose children were set free.
+                        return;
+                    }
                 }
                 let value = key(&p.cell.data.read_recursive().value);
                 // A pending child is inserted whole; one with a row is queued for an UPDATE.
@@ -270,5 +274,68 @@ impl Link {
     /// Copies the parent's key into the child's foreign key, if the parent has one.
     pub(crate) fn apply(&self) {
         (self.sync)();
+    }
+}
+
+/// A one-to-many relationship of one parent object, as deleting that parent sees it (made by
+/// the mapping's [`Entity::dependents`]): which children belong to it, and what may be done to
+/// them (delete them with it, or set their foreign key to NULL).
+pub struct Dependent {
+    pub(crate) parent: AnyObj,
+    pub(crate) child_table: &'static crate::model::Table,
+    pub(crate) child_type: std::any::TypeId,
+    /// Index of the child's foreign-key column in `child_table.columns`.
+    pub(crate) fk_column: usize,
+    /// `cascade = "delete"` on the relationship.
+    pub(crate) cascade_delete: bool,
+    /// The loaded collection, `None` when not loaded.
+    pub(crate) loaded: Option<Vec<AnyObj>>,
+    /// True when the child's foreign key holds this parent's key.
+    pub(crate) belongs: Box<dyn Fn(&AnyObj) -> bool + Send + Sync>,
+    /// Sets the child's foreign key to NULL (through the session's change tracking, so the
+    /// next flush UPDATEs it); only called when that column is nullable.
+    pub(crate) clear: Box<dyn Fn(&AnyObj) + Send + Sync>,
+}
+
+impl fmt::Debug for Dependent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dependent")
+            .field("parent", &self.parent)
+            .field("child_table", &self.child_table.name)
+            .field("cascade_delete", &self.cascade_delete)
+            .finish()
+    }
+}
+
+impl Dependent {
+    /// The relationship `parent.children` (loaded or `None`), whose children `C` hold the
+    /// parent's key (read by `key`) in the foreign-key field `fk_field` (read by `get`; set
+    /// to NULL by `clear`, which returns whether it changed anything).
+    pub fn new<P: Entity, C: Entity, K: Clone + PartialEq + Send + Sync + 'static>(
+        parent: &Obj<P>,
+        children: Option<Vec<Obj<C>>>,
+        fk_field: &'static str,
+        cascade_delete: bool,
+        (key, get, clear): (fn(&P) -> K, fn(&C) -> Option<K>, fn(&mut C) -> bool),
+    ) -> Dependent {
+        let parent_key = parent.peek(key);
+        Dependent {
+            parent: parent.erase(),
+            child_table: C::TABLE,
+            child_type: std::any::TypeId::of::<C>(),
+            fk_column: C::TABLE.column_by_field(fk_field).unwrap_or(0),
+            cascade_delete,
+            loaded: children.map(|c| c.iter().map(Obj::erase).collect()),
+            belongs: Box::new(move |child| {
+                child
+                    .downcast::<C>()
+                    .is_some_and(|c| c.peek(|c| get(c).as_ref() == Some(&parent_key)))
+            }),
+            clear: Box::new(move |child| {
+                if let Some(c) = child.downcast::<C>() {
+                    c.change(clear);
+                }
+            }),
+        }
     }
 }

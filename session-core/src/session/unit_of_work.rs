@@ -202,6 +202,9 @@ impl AsyncSession {
         let (plan, links, looked_at, depth) = {
             let mut state = self.state();
             state.check_usable()?;
+            if !state.deleted.is_empty() {
+                self.delete_dependents(&mut state)?;
+            }
             let queued = self.take_queued();
             if state.new.is_empty() && state.deleted.is_empty() && queued.is_empty() {
                 return Ok(());
@@ -291,6 +294,80 @@ impl AsyncSession {
             let _ = bound.rollback_root().await;
             bound.release().await;
         }
+    }
+
+    /// What deleting a parent does to its children (SQLAlchemy's rules), for every object
+    /// marked deleted: with `cascade = "delete"` on the relationship, or `ON DELETE CASCADE`
+    /// on the foreign key, the children in the session are deleted too (and theirs, in turn);
+    /// otherwise their foreign key is set to NULL, or, when that column is NOT NULL, the flush
+    /// is refused before anything is sent. Children not in the session are left to the
+    /// database (its `ON DELETE` action, or a foreign-key error).
+    fn delete_dependents(&self, state: &mut SessionState) -> Result<()> {
+        let me = self.inner.id;
+        let mut queue: Vec<AnyObj> = state.deleted.clone();
+        let mut seen = IdSet::default();
+        let mut by_type: Option<HashMap<TypeId, Vec<AnyObj>>> = None;
+        while let Some(parent) = queue.pop() {
+            if !seen.insert(parent.id()) {
+                continue;
+            }
+            let mut dependents = Vec::new();
+            parent.cell.clone().dependents(&mut |d| dependents.push(d));
+            for d in dependents {
+                let candidates = match &d.loaded {
+                    Some(children) => children.clone(),
+                    None => by_type
+                        .get_or_insert_with(|| {
+                            let mut map: HashMap<TypeId, Vec<AnyObj>> = HashMap::new();
+                            for obj in state.identity.objects() {
+                                map.entry(obj.cell.entity_type()).or_default().push(obj);
+                            }
+                            map
+                        })
+                        .get(&d.child_type)
+                        .cloned()
+                        .unwrap_or_default(),
+                };
+                let children: Vec<AnyObj> = candidates
+                    .into_iter()
+                    .filter(|c| is_flushable_update(c, me) && (d.belongs)(c))
+                    .collect();
+                if children.is_empty() {
+                    continue;
+                }
+                let fk = &d.child_table.columns[d.fk_column];
+                let database_cascades = fk
+                    .foreign_key
+                    .as_ref()
+                    .and_then(|f| f.on_delete)
+                    .is_some_and(|a| a == "CASCADE");
+                if d.cascade_delete || database_cascades {
+                    for child in children {
+                        state.delete(&child, self.owner(), AsyncSession::is_alive)?;
+                        queue.push(child);
+                    }
+                } else if fk.nullable {
+                    for child in &children {
+                        (d.clear)(child);
+                    }
+                } else {
+                    return Err(Error::InvalidRequest(format!(
+                        "Deleting {:?} would leave {} object(s) of {} ({:?}, ...) pointing at a \
+                         deleted row: without a delete cascade their {}.{} is set to NULL \
+                         (SQLAlchemy's default), but that column is NOT NULL; add \
+                         cascade = \"delete\" to the relationship, on_delete = \"cascade\" to \
+                         the foreign key, or delete or move the children first",
+                        d.parent,
+                        children.len(),
+                        d.child_table.entity,
+                        children[0],
+                        d.child_table.name,
+                        fk.name
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Walks the relationships of `roots` and of every object added on the way: transient

@@ -85,6 +85,8 @@ pub(crate) trait ErasedCell: Send + Sync + 'static {
     fn unload_relations(&self);
     /// Visits the object's relationship links.
     fn relations(self: Arc<Self>, visit: &mut dyn FnMut(Link));
+    /// Visits the object's one-to-many relationships, for deleting it.
+    fn dependents(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Dependent));
     /// The per-type operations of the object's entity (opaque here: see `crate::mapper`).
     fn mapper_handle(&self) -> &'static (dyn Any + Send + Sync);
 }
@@ -177,6 +179,10 @@ impl<T: Entity> ErasedCell for Cell<T> {
 
     fn relations(self: Arc<Self>, visit: &mut dyn FnMut(Link)) {
         T::relations(&Obj::from_cell(self), visit);
+    }
+
+    fn dependents(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Dependent)) {
+        T::dependents(&Obj::from_cell(self), visit);
     }
 
     fn mapper_handle(&self) -> &'static (dyn Any + Send + Sync) {

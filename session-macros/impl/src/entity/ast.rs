@@ -93,6 +93,10 @@ pub(crate) struct Relationship<'a> {
     pub(crate) target: &'a Type,
     /// The field holding the parent's key.
     pub(crate) foreign_key: LitStr,
+    /// `cascade = "delete"`: deleting the parent deletes its children (the literal's span).
+    pub(crate) cascade_delete: Option<proc_macro2::Span>,
+    /// A mistake in `cascade = "..."` (reported by validation).
+    pub(crate) cascade_error: Option<syn::Error>,
     /// Column keys given on this field (an error: they mean nothing here).
     pub(crate) stray_keys: Vec<proc_macro2::Span>,
     /// Passed validation: its link and loader descriptor are generated. Otherwise the field
@@ -205,6 +209,8 @@ pub(crate) fn model<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Option<M
                 many,
                 target,
                 foreign_key: rel.foreign_key.clone(),
+                cascade_delete: rel.cascade_delete,
+                cascade_error: rel.cascade_error.clone(),
                 stray_keys: attrs.column_keys(),
                 usable: true,
             });

@@ -58,10 +58,59 @@ pub(crate) struct ForeignKeyAttr {
     pub(crate) column: String,
 }
 
-/// `relationship(foreign_key = "field")`.
+/// `relationship(foreign_key = "field", cascade = "...")`.
 pub(crate) struct RelationshipAttr {
     /// The field holding the parent's key.
     pub(crate) foreign_key: LitStr,
+    /// `cascade = "save-update, delete"` includes `delete` (the literal's span).
+    pub(crate) cascade_delete: Option<Span>,
+    /// A mistake in `cascade = "..."`, reported by validation: the field stays a
+    /// relationship, so the mistake does not cascade into column errors.
+    pub(crate) cascade_error: Option<syn::Error>,
+}
+
+/// The cascades `relationship(cascade = "...")` takes (SQLAlchemy's spelling).
+const CASCADES: &[&str] = &["save-update", "delete"];
+
+/// SQLAlchemy's cascades that are not built yet: refused rather than ignored.
+const CASCADES_NOT_BUILT: &[&str] = &["merge", "expunge", "refresh-expire", "delete-orphan", "all"];
+
+/// Parses `cascade = "save-update, delete"`: whether `delete` is in it.
+fn cascade(meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Span>> {
+    let lit = nonempty_str(meta, "cascade")?;
+    let mut delete = false;
+    for part in lit
+        .value()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        match part {
+            "delete" => delete = true,
+            "save-update" => {}
+            _ if CASCADES_NOT_BUILT.contains(&part) => {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "cascade `{part}` is not supported yet; the cascades are {} (save-update \
+                         is always on); spell `all` out as the ones you need",
+                        CASCADES.join(", ")
+                    ),
+                ));
+            }
+            _ => {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "unknown cascade `{part}`; the cascades are {} (as SQLAlchemy spells \
+                         them, comma-separated)",
+                        CASCADES.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(delete.then(|| lit.span()))
 }
 
 /// `#[entity(...)]` on a field. Flags keep the span of their key.
@@ -219,14 +268,26 @@ fn action(meta: &ParseNestedMeta<'_>, what: &str) -> syn::Result<(String, LitStr
 fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
     let span = meta.path.segments[0].ident.span();
     let mut fk: Option<LitStr> = None;
+    let mut cascade_delete: Option<Option<Span>> = None;
+    let mut cascade_error: Option<syn::Error> = None;
     let mut first_error: Option<syn::Error> = None;
     meta.parse_nested_meta(|inner| {
         let read = if inner.path.is_ident("foreign_key") && fk.is_none() {
             nonempty_str(&inner, "foreign_key").map(|lit| fk = Some(lit))
+        } else if inner.path.is_ident("cascade") && cascade_delete.is_none() {
+            match cascade(&inner) {
+                Ok(d) => cascade_delete = Some(d),
+                Err(e) => {
+                    cascade_delete = Some(None);
+                    cascade_error = Some(e);
+                }
+            }
+            Ok(())
         } else {
             Err(inner.error(
                 "`relationship` takes one `foreign_key = \"field\"`: the field holding the \
-                 parent's key (on the child for a `Collection`, on this struct for a `Reference`)",
+                 parent's key (on the child for a `Collection`, on this struct for a `Reference`), \
+                 and at most one `cascade = \"...\"`",
             ))
         };
         if let Err(e) = read {
@@ -239,7 +300,11 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
         return Err(e);
     }
     match fk {
-        Some(foreign_key) => Ok(RelationshipAttr { foreign_key }),
+        Some(foreign_key) => Ok(RelationshipAttr {
+            foreign_key,
+            cascade_delete: cascade_delete.flatten(),
+            cascade_error,
+        }),
         None => Err(syn::Error::new(
             span,
             "`relationship` needs `foreign_key = \"field\"` naming the field that holds the \

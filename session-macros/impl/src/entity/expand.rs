@@ -21,6 +21,10 @@ fn private_fk_set(field: &syn::Ident) -> syn::Ident {
     format_ident!("__session_fk_set_{}", field)
 }
 
+fn private_fk_clear(field: &syn::Ident) -> syn::Ident {
+    format_ident!("__session_fk_clear_{}", field)
+}
+
 fn private_col(field: &syn::Ident) -> syn::Ident {
     format_ident!("__session_col_{}", field)
 }
@@ -163,7 +167,12 @@ fn hidden_items(model: &Model<'_>) -> TokenStream {
         let f = c.ident;
         let hidden = private_col(f);
         let inner = c.inner.unwrap_or(c.ty);
-        let (get, set) = (private_fk_get(f), private_fk_set(f));
+        let (get, set, clear) = (private_fk_get(f), private_fk_set(f), private_fk_clear(f));
+        let clear_body = if c.inner.is_some() {
+            quote!(::core::option::Option::take(&mut self.#f).is_some())
+        } else {
+            quote!(false)
+        };
         let (get_body, set_body) = if c.inner.is_some() {
             (
                 quote!(::core::clone::Clone::clone(&self.#f)),
@@ -188,6 +197,11 @@ fn hidden_items(model: &Model<'_>) -> TokenStream {
             #[inline]
             #vis fn #set(&mut self, value: #inner) {
                 #set_body;
+            }
+            #[doc(hidden)]
+            #[inline]
+            #vis fn #clear(&mut self) -> bool {
+                #clear_body
             }
         }
     });
@@ -413,6 +427,20 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             }
         }
     };
+    let collections: Vec<&&Relationship<'_>> = usable.iter().filter(|r| r.many).collect();
+    let dependents = if collections.is_empty() {
+        quote!()
+    } else {
+        let visits = collections.iter().map(|r| dependent_visit(ident, r));
+        quote! {
+            fn dependents(
+                obj: &::session_core::Obj<Self>,
+                visit: &mut dyn ::core::ops::FnMut(::session_core::Dependent),
+            ) {
+                #(#visits)*
+            }
+        }
+    };
     let indexes = model.indexes.iter().map(|ix| {
         let (name, cols, unique) = (&ix.name, &ix.columns, ix.unique);
         quote!(::session_core::Index { name: #name, columns: &[#(#cols),*], unique: #unique })
@@ -519,6 +547,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             #column_is_unset
             #version_methods
             #relation_methods
+            #dependents
 
             #relations
         }
@@ -530,6 +559,30 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         }
 
         #columns
+    }
+}
+
+/// One `visit(Dependent::new(...))` of `dependents` for the collection `r`.
+fn dependent_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenStream {
+    let f = r.ident;
+    let target = r.target;
+    let fk_name = r.foreign_key.value();
+    let fk = syn::Ident::new(&fk_name, r.foreign_key.span());
+    let (get, clear) = (private_fk_get(&fk), private_fk_clear(&fk));
+    let cascade = r.cascade_delete.is_some();
+    let span: Span = r.foreign_key.span();
+    quote_spanned! {span=>
+        visit(::session_core::Dependent::new(
+            obj,
+            obj.peek(|s| s.#f.loaded().map(|c| c.to_vec())),
+            #fk_name,
+            #cascade,
+            (
+                |p: &#parent| <#parent as ::session_core::Entity>::key(p),
+                |c: &#target| c.#get(),
+                |c: &mut #target| c.#clear(),
+            ),
+        ));
     }
 }
 

@@ -122,6 +122,19 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
                 ),
             ));
         }
+        if let Some(e) = rel.cascade_error.take() {
+            errors.push(e);
+        }
+        if let (false, Some(span)) = (rel.many, rel.cascade_delete) {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "cascade `delete` on the many-to-one `{}` would delete the parent with a \
+                     child; it is not supported: put it on the parent's `Collection`",
+                    rel.ident
+                ),
+            ));
+        }
         if rel.many && keys > 1 {
             errors.push(syn::Error::new(
                 rel.ident.span(),
