@@ -10,6 +10,7 @@
 mod api;
 mod connection;
 mod dml;
+mod get;
 mod ops;
 mod query;
 mod state;
@@ -30,6 +31,7 @@ use crate::model::{Entity, Table};
 
 pub use api::AsyncSession;
 pub use connection::SessionConnection;
+pub use get::GetOptions;
 pub use ops::IdentityKey;
 pub use query::{Executable, ObjStream, ReturnsRows, STREAM_CHUNK, Value};
 use state::SessionState;
