@@ -401,7 +401,10 @@ impl Session {
                 Ok(value)
             }
             Err(e) => {
-                let _ = savepoint.rollback();
+                if let Err(rollback) = savepoint.rollback() {
+                    tracing::warn!(target: "session_core::session", error = %rollback,
+                        "rolling back to the savepoint after a failed body failed");
+                }
                 Err(e)
             }
         }

@@ -414,6 +414,15 @@ fn blocking_session_has_the_async_surface_on_postgres() {
     let mut it = session.stream_scalars(select::<A>()).unwrap();
     assert!(it.next().unwrap().is_ok());
     drop(it); // dropping a stream early is safe
+    // Iterated from async code: one clear error, then the end.
+    let mut it = session.stream_scalars(select::<A>()).unwrap();
+    let (first, second) = current_thread_runtime().block_on(async { (it.next(), it.next()) });
+    assert!(
+        matches!(&first, Some(Err(Error::InvalidRequest(m))) if m.contains("use AsyncSession there")),
+        "{first:?}"
+    );
+    assert!(second.is_none());
+    drop(it);
     // expire_all / expunge_all / set_identity_map.
     session.expire_all();
     assert!(one.read().is_err(), "expired");
