@@ -185,7 +185,32 @@ impl fmt::Debug for SessionMaker {
     }
 }
 
-/// A blocking session: [`AsyncSession`]'s API without `.await`.
+/// A blocking session: [`AsyncSession`]'s API without `.await` (every member; the ones that
+/// hand out async things have blocking counterparts: [`SessionTransaction`],
+/// [`SessionConnection`], [`ObjIter`], closures over `&Session`).
+///
+/// ```no_run
+/// use session_core::blocking::sessionmaker;
+/// use session_core::{GetOptions, RowLock, TransactionOptions, IsolationLevel};
+/// # #[derive(Debug, Clone, Default, session_core::Entity)]
+/// # struct Account { #[entity(primary_key)] id: i32, balance: i64 }
+/// # fn demo(engine: session_core::Engine) -> session_core::Result<()> {
+/// let maker = sessionmaker(engine)?;
+/// let session = maker.session();
+/// let serializable = TransactionOptions::new().isolation_level(IsolationLevel::Serializable);
+/// session.transaction_with(serializable, |s| {
+///     let from = s.get_one_with::<Account>(1, GetOptions::new().with_for_update(RowLock::update()))?;
+///     from.write()?.balance -= 10;
+///     // A savepoint: rolled back to (and its error returned) when the closure fails.
+///     s.nested_transaction(|s| -> session_core::Result<()> {
+///         let to = s.get_one::<Account>(2)?;
+///         to.write()?.balance += 10;
+///         Ok(())
+///     })?;
+///     Ok::<_, session_core::Error>(())
+/// })?;
+/// # Ok(()) }
+/// ```
 pub struct Session {
     inner: AsyncSession,
 }
