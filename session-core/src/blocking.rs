@@ -270,8 +270,10 @@ impl fmt::Debug for Session {
         get_transaction,
         get_nested_transaction,
         execute,
+        execute_with,
         scalar,
-        scalars
+        scalars,
+        events
     ),
     attributes(
         bind,

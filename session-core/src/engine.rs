@@ -62,6 +62,7 @@ struct Shared {
     ssl_asked: bool,
     encrypted: Arc<AtomicU32>,
     transaction_options: TransactionOptions,
+    execution_options: crate::ExecutionOptions,
 }
 
 /// Options for an [`Engine`]; every option documents its default.
@@ -80,6 +81,7 @@ pub struct EngineBuilder {
     echo: bool,
     tls: TlsSettings,
     transaction_options: TransactionOptions,
+    execution_options: crate::ExecutionOptions,
 }
 
 impl Engine {
@@ -99,6 +101,7 @@ impl Engine {
             echo: false,
             tls: TlsSettings::default(),
             transaction_options: TransactionOptions::new(),
+            execution_options: crate::ExecutionOptions::new(),
         }
     }
 
@@ -198,6 +201,12 @@ impl Engine {
     /// transaction's own say otherwise.
     pub fn transaction_options(&self) -> TransactionOptions {
         self.shared.transaction_options
+    }
+
+    /// The execution options of every statement a session runs on this engine, unless the
+    /// session's, the statement's or the call's say otherwise.
+    pub fn execution_options(&self) -> &crate::ExecutionOptions {
+        &self.shared.execution_options
     }
 
     /// The `sslmode` connections use (libpq's; `prefer` unless the URL or the builder says
@@ -340,6 +349,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Execution options for every statement sessions run on this engine (SQLAlchemy's
+    /// `create_engine(execution_options=...)`); the session's, the statement's and the call's
+    /// win where they are set. Defaults to none.
+    pub fn execution_options(mut self, options: crate::ExecutionOptions) -> Self {
+        self.execution_options = options;
+        self
+    }
+
     /// How connections use TLS (libpq's `sslmode`; see [`SslMode`]). Defaults to the URL's
     /// `sslmode`, else `prefer`.
     pub fn ssl_mode(mut self, mode: SslMode) -> Self {
@@ -429,6 +446,7 @@ impl EngineBuilder {
                 ssl_asked,
                 encrypted,
                 transaction_options: self.transaction_options,
+                execution_options: self.execution_options,
             }),
         })
     }

@@ -187,6 +187,17 @@ pub enum Error {
     /// (SQLAlchemy's `MultipleResultsFound`).
     #[error("Multiple rows were found when exactly one was required")]
     MultipleResultsFound,
+
+    /// An event listener returned an error; the operation that fired the event stopped there
+    /// (for `after_commit`, the transaction was already committed).
+    #[error("the {event} listener failed: {source}")]
+    Listener {
+        /// The event's name, as SQLAlchemy spells it (`before_flush`, `before_update`, ...).
+        event: &'static str,
+        /// What the listener returned.
+        #[source]
+        source: crate::mapper_events::BoxError,
+    },
 }
 
 /// The driver error's cause (the conversion's message), else its own text.

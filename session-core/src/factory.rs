@@ -51,6 +51,9 @@ pub struct SessionOptions {
     close_resets_only: Option<bool>,
     info: Option<Info>,
     transaction_options: Option<crate::TransactionOptions>,
+    execution_options: Option<crate::ExecutionOptions>,
+    autobegin: Option<bool>,
+    join_transaction_mode: Option<crate::JoinTransactionMode>,
 }
 
 impl fmt::Debug for SessionOptions {
@@ -64,6 +67,9 @@ impl fmt::Debug for SessionOptions {
             .field("close_resets_only", &self.close_resets_only)
             .field("info", &self.info)
             .field("transaction_options", &self.transaction_options)
+            .field("execution_options", &self.execution_options)
+            .field("autobegin", &self.autobegin)
+            .field("join_transaction_mode", &self.join_transaction_mode)
             .finish()
     }
 }
@@ -135,6 +141,25 @@ impl SessionOptions {
         self
     }
 
+    /// Execution options for the sessions' statements, over the engine's.
+    pub fn execution_options(mut self, options: crate::ExecutionOptions) -> Self {
+        self.execution_options = Some(options);
+        self
+    }
+
+    /// Start a transaction on first use (SQLAlchemy's `autobegin`).
+    pub fn autobegin(mut self, on: bool) -> Self {
+        self.autobegin = Some(on);
+        self
+    }
+
+    /// What sessions bound to a connection do with a transaction already open on it
+    /// (SQLAlchemy's `join_transaction_mode`).
+    pub fn join_transaction_mode(mut self, mode: crate::JoinTransactionMode) -> Self {
+        self.join_transaction_mode = Some(mode);
+        self
+    }
+
     /// Applies these options to `config`; `merge_info` merges `info` (call time) instead of
     /// replacing it (configure).
     fn apply(self, config: &mut SessionConfig, merge_info: bool) {
@@ -161,6 +186,15 @@ impl SessionOptions {
         }
         if let Some(v) = self.transaction_options {
             config.transaction_options = v;
+        }
+        if let Some(v) = self.execution_options {
+            config.execution_options = v;
+        }
+        if let Some(v) = self.autobegin {
+            config.autobegin = v;
+        }
+        if let Some(v) = self.join_transaction_mode {
+            config.join_transaction_mode = v;
         }
         if let Some(info) = self.info {
             if merge_info {
@@ -211,6 +245,7 @@ impl<S: SessionClass> AsyncSessionMaker<S> {
             shared: Arc::new(Mutex::new(Kw {
                 config: SessionConfig {
                     bind: bind.into(),
+                    factory_events: Some(crate::Events::new()),
                     ..SessionConfig::default()
                 },
                 info_given: false,
@@ -252,6 +287,45 @@ impl<S: SessionClass> AsyncSessionMaker<S> {
     pub fn transaction_options(self, options: crate::TransactionOptions) -> Self {
         self.kw().config.transaction_options = options;
         self
+    }
+
+    /// Sets the execution options of the sessions' statements (builder form of `configure`).
+    #[must_use]
+    pub fn execution_options(self, options: crate::ExecutionOptions) -> Self {
+        self.kw().config.execution_options = options;
+        self
+    }
+
+    /// Sets what sessions bound to a connection do with a transaction already open on it
+    /// (builder form of `configure`).
+    #[must_use]
+    pub fn join_transaction_mode(self, mode: crate::JoinTransactionMode) -> Self {
+        self.kw().config.join_transaction_mode = mode;
+        self
+    }
+
+    /// Turns autobegin on or off for sessions made from now on (builder form of `configure`).
+    #[must_use]
+    pub fn autobegin(self, on: bool) -> Self {
+        self.kw().config.autobegin = on;
+        self
+    }
+
+    /// The factory's listener registry: its listeners hear only the sessions this factory
+    /// makes (SQLAlchemy's `event.listen(maker, ...)`, which listens on the maker's own
+    /// Session subclass). Clones of the factory share it.
+    ///
+    /// ```
+    /// use session_core::async_sessionmaker;
+    /// let maker = async_sessionmaker(None);
+    /// maker.events().before_commit(|_session| Ok(()));
+    /// ```
+    pub fn events(&self) -> crate::Events {
+        let mut kw = self.kw();
+        kw.config
+            .factory_events
+            .get_or_insert_with(crate::Events::new)
+            .clone()
     }
 
     /// Sets the user dictionary each session starts from (builder form of `configure`).
@@ -377,6 +451,21 @@ fn write_repr(f: &mut fmt::Formatter<'_>, maker: &str, class: &str, kw: &Kw) -> 
             ", transaction_options='{}'",
             c.transaction_options.begin_sql()
         )?;
+    }
+    if !c.execution_options.is_empty() {
+        write!(f, ", execution_options={:?}", c.execution_options)?;
+    }
+    if !c.autobegin {
+        f.write_str(", autobegin=false")?;
+    }
+    if c.join_transaction_mode != crate::JoinTransactionMode::default() {
+        let mode = match c.join_transaction_mode {
+            crate::JoinTransactionMode::CreateSavepoint => "create_savepoint",
+            crate::JoinTransactionMode::RollbackOnly => "rollback_only",
+            crate::JoinTransactionMode::ControlFully => "control_fully",
+            _ => "conservative_savepoint",
+        };
+        write!(f, ", join_transaction_mode='{mode}'")?;
     }
     f.write_str(")")
 }

@@ -195,6 +195,14 @@ pub(crate) struct Owner<'a> {
 pub(crate) trait LoadTarget: Sync {
     /// Runs `f` on the identity map, under the session's state lock.
     fn load(&self, f: &mut dyn FnMut(&mut IdentityMap, Owner<'_>));
+
+    /// True when the target wants to hear of new objects loaded (lifecycle listeners).
+    fn wants_loaded(&self) -> bool {
+        false
+    }
+
+    /// New objects a load made, told after the state lock is released.
+    fn loaded(&self, _fresh: Vec<AnyObj>) {}
 }
 
 /// [`load_rows_at`] on `target`'s identity map: the one way rows become session objects.
@@ -213,11 +221,16 @@ where
 {
     let mut rows = Some(rows);
     let mut out = Ok(Vec::new());
+    let mut fresh = target.wants_loaded().then(Vec::new);
     target.load(&mut |map, owner| {
         if let Some(rows) = rows.take() {
-            out = load_rows_at::<T, I>(map, owner, rows, offset, sql, populate_existing);
+            out =
+                load_rows_at::<T, I>(map, owner, rows, offset, sql, populate_existing, &mut fresh);
         }
     });
+    if let Some(fresh) = fresh.filter(|f| !f.is_empty()) {
+        target.loaded(fresh);
+    }
     out
 }
 
@@ -234,6 +247,7 @@ fn load_rows_at<'r, T: Entity, I>(
     offset: usize,
     sql: &str,
     populate_existing: bool,
+    fresh: &mut Option<Vec<AnyObj>>,
 ) -> Result<Vec<Obj<T>>>
 where
     I: IntoIterator<Item = &'r Row>,
@@ -241,8 +255,14 @@ where
     let rows = rows.into_iter();
     let typed = map.typed_mut::<T>();
     typed.reserve(rows.size_hint().0);
-    rows.map(|row| load_row::<T>(typed, owner, row, offset, sql, populate_existing))
-        .collect()
+    rows.map(|row| {
+        let (obj, new) = load_row::<T>(typed, owner, row, offset, sql, populate_existing)?;
+        if let (true, Some(fresh)) = (new, fresh.as_mut()) {
+            fresh.push(obj.erase());
+        }
+        Ok(obj)
+    })
+    .collect()
 }
 
 fn load_row<T: Entity>(
@@ -252,7 +272,7 @@ fn load_row<T: Entity>(
     offset: usize,
     sql: &str,
     populate_existing: bool,
-) -> Result<Obj<T>> {
+) -> Result<(Obj<T>, bool)> {
     let key = T::key_from_row(row, offset).map_err(|e| Error::row(e, row, sql))?;
     if let Some(cell) = identity.get(&key) {
         let refresh = populate_existing || cell.data.read_recursive().expired.any();
@@ -284,7 +304,7 @@ fn load_row<T: Entity>(
                 cell.meta().touched = changed;
             }
         }
-        return Ok(Obj::from_cell(cell));
+        return Ok((Obj::from_cell(cell), false));
     }
     let value = T::from_row(row, offset).map_err(|e| Error::row(e, row, sql))?;
     let obj = Obj::new(value);
@@ -295,5 +315,5 @@ fn load_row<T: Entity>(
         meta.sink = Some(owner.sink.clone());
     }
     identity.insert(key, &obj.cell);
-    Ok(obj)
+    Ok((obj, true))
 }

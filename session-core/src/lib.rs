@@ -41,11 +41,13 @@ pub mod blocking;
 mod connection;
 mod engine;
 mod error;
+mod exec_options;
 mod factory;
 mod flush;
 mod from_row;
 mod identity;
 mod mapper;
+mod mapper_events;
 mod metadata;
 mod model;
 mod pipeline;
@@ -82,11 +84,24 @@ pub use model::{Collection, Link, Reference};
 pub use postgres_types::Json;
 pub use result::{ColumnsResult, DmlResult, EntityResult, RowResult, ScalarResult};
 pub use retry::{Retried, RetryPolicy};
+pub use session::JoinTransactionMode;
 pub use session::{
     AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable, GetOptions,
     IdentityKey, Info, NoAutoflush, ObjStream, ReturnsRows, STREAM_CHUNK, SessionConfig,
     SessionConnection, SharedConnection, TransactionInfo, Value,
 };
+pub use session::{Events, FlushInfo, OrmExecuteState, StatementKind, Transition};
+
+/// Event listeners (SQLAlchemy's `event.listen`): [`Events`] registries on a session
+/// ([`AsyncSession::events`]), a factory ([`AsyncSessionMaker::events`]) or the process
+/// ([`events::global`](crate::events::global)).
+pub mod events {
+    pub use crate::mapper_events::{BoxError, ListenerResult};
+    pub use crate::session::{
+        Events, FlushInfo, OrmExecuteState, StatementKind, Transition, global,
+    };
+}
+pub use exec_options::ExecutionOptions;
 /// `#[derive(ColumnType)]`: see [`session_macros::ColumnType`].
 pub use session_macros::ColumnType;
 /// `#[derive(Entity)]`: see [`session_macros::Entity`].

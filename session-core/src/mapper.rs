@@ -15,6 +15,7 @@ use crate::connection::AsyncConnection;
 use crate::error::Result;
 use crate::flush;
 use crate::identity::IdentityMap;
+use crate::mapper_events::{self, MapperEvent, MapperHooks};
 use crate::model::{AnyObj, Entity};
 
 /// What the unit of work does with objects of one entity type, without knowing the type.
@@ -41,6 +42,13 @@ pub(crate) trait Mapper: Send + Sync {
         conn: &'a mut AsyncConnection,
         objs: &'a [AnyObj],
     ) -> BoxFuture<'a, Result<()>>;
+    /// Calls this type's listeners for `event` in `registries` on `objs`.
+    fn run_hooks(
+        &self,
+        registries: &[&MapperHooks],
+        event: MapperEvent,
+        objs: &[AnyObj],
+    ) -> Result<()>;
 }
 
 /// The mapper of `T`.
@@ -83,6 +91,18 @@ impl<T: Entity> Mapper for Typed<T> {
         objs: &'a [AnyObj],
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(flush::delete_batch::<T>(conn, objs))
+    }
+
+    fn run_hooks(
+        &self,
+        registries: &[&MapperHooks],
+        event: MapperEvent,
+        objs: &[AnyObj],
+    ) -> Result<()> {
+        if registries.is_empty() {
+            return Ok(());
+        }
+        mapper_events::run::<T>(registries, event, objs)
     }
 }
 

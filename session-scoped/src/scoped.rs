@@ -200,6 +200,7 @@ impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
         delete,
         delete_all,
         execute,
+        execute_with,
         expire,
         expire_all,
         expunge,
@@ -240,6 +241,18 @@ impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
     /// `_proxied`); the proxied members go through it.
     pub fn proxied(&self) -> Current<S> {
         Current(self.call())
+    }
+
+    /// The listener registry of the scoped session's factory (SQLAlchemy's
+    /// `event.listen(scoped, ...)`, which listens on the factory's Session class): its
+    /// listeners hear every session this scoped session makes, in every scope.
+    ///
+    /// SQLAlchemy raises `ArgumentError("Session event listen on a scoped_session requires
+    /// that its creation callable is associated with the Session class.")` when the scoped
+    /// session was made from some other callable; here a scoped session is always made from
+    /// an [`AsyncSessionMaker`], so that mistake does not compile.
+    pub fn events(&self) -> session_core::Events {
+        self.session_factory.events()
     }
 }
 
@@ -347,6 +360,7 @@ pub fn scoped_session_with<K: Hash + Eq + Send + 'static>(
         get_transaction,
         get_nested_transaction,
         execute,
+        execute_with,
         scalar,
         scalars,
         begin,

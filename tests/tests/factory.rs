@@ -298,7 +298,11 @@ async fn a_session_bound_to_a_connection_joins_its_transaction() {
     let outer = engine.begin().await.unwrap();
     let shared = SharedConnection::new(outer);
     let maker = async_sessionmaker(None);
-    maker.configure(SessionOptions::new().bind_connection(shared.clone()));
+    maker.configure(
+        SessionOptions::new()
+            .bind_connection(shared.clone())
+            .join_transaction_mode(session_core::JoinTransactionMode::CreateSavepoint),
+    );
 
     let session = maker.session();
     session.add(&a("inside the outer transaction")).unwrap();

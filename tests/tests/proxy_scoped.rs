@@ -76,6 +76,11 @@ const NOT_PROXIED: &[(&str, &str)] = &[
         "scope",
         "closure form of `async with session`; the scoped session has its own scope()",
     ),
+    (
+        "events",
+        "the scoped session's events() is its factory's registry (SQLAlchemy's listen on a \
+         scoped_session); the current session's own is call().events()",
+    ),
     ("get_transaction", "not in SQLAlchemy's proxy list"),
     ("get_nested_transaction", "not in SQLAlchemy's proxy list"),
     ("in_transaction", "not in SQLAlchemy's proxy list"),

@@ -100,3 +100,64 @@ fn the_readme_example_runs_against_postgresql() {
         Err(_) => panic!("the README example did not finish within 60 s (blocked?)"),
     }
 }
+
+/// The README's events example (`## Events, execution options and retries`), kept as a file
+/// that the README quotes in full.
+#[allow(dead_code)]
+mod events_example {
+    include!("readme/events.rs");
+
+    pub(crate) async fn run_example(url: &str) -> Result<()> {
+        run(url).await
+    }
+}
+
+/// The first Rust block after `heading` in the README.
+fn readme_block_after(heading: &str) -> String {
+    let root = session_tools::proxy::workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("the README has a section {heading:?}"));
+    let block = &readme[start..];
+    let open = block.find("```rust").expect("the section's code block");
+    let open = open + block[open..].find('\n').unwrap() + 1;
+    let close = block[open..]
+        .find("\n```")
+        .expect("the end of the code block");
+    block[open..open + close].to_string()
+}
+
+#[test]
+fn the_readme_events_example_is_the_tested_file() {
+    let root = session_tools::proxy::workspace_root();
+    let file = std::fs::read_to_string(root.join("tests/tests/readme/events.rs")).unwrap();
+    assert_eq!(
+        readme_block_after("## Events, execution options and retries").trim_end(),
+        file.trim_end(),
+        "the README's events example differs from tests/tests/readme/events.rs: paste the \
+         file into the block again"
+    );
+}
+
+#[tokio::test]
+async fn the_readme_events_example_runs_against_postgresql() {
+    let url = session_tests::support::fresh_database("readme_events").await;
+    events_example::run_example(&url).await.unwrap();
+    let engine = session_core::create_async_engine(&url).unwrap();
+    let mut conn = engine.connect().await.unwrap();
+    let rows = conn
+        .query(
+            "SELECT id, balance, updated_at IS NOT NULL FROM account ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(i32, i64, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    // The transfer committed once, and the listener stamped both rows in its UPDATE.
+    assert_eq!(got, [(1, 70, true), (2, 30, true)]);
+    conn.close().await;
+}

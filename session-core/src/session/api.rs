@@ -605,6 +605,46 @@ impl AsyncSession {
         self.execute_impl::<Q>(statement).await
     }
 
+    /// [`AsyncSession::execute`] with execution options for this call (SQLAlchemy's
+    /// `execute(stmt, execution_options={...})`): they win over the statement's, the
+    /// session's and the engine's.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: &session_core::AsyncSession) -> session_core::Result<()> {
+    /// use session_core::{ExecutionOptions, text};
+    /// let rows = session
+    ///     .execute_with(text("SELECT 1"), ExecutionOptions::new().autoflush(false))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`AsyncSession::execute`]; an isolation level the begun transaction does not have.
+    pub async fn execute_with<Q: crate::Executable>(
+        &self,
+        statement: Q,
+        options: crate::ExecutionOptions,
+    ) -> crate::Result<Q::Output> {
+        self.execute_with_impl::<Q>(statement, options).await
+    }
+
+    /// The session's own listener registry (SQLAlchemy's `event.listen(session, ...)`): its
+    /// listeners hear this session only. The factory's registry
+    /// ([`AsyncSessionMaker::events`](crate::AsyncSessionMaker::events)) and
+    /// [`events::global`](crate::events::global) reach it too.
+    ///
+    /// ```no_run
+    /// # fn demo(session: &session_core::AsyncSession) {
+    /// session.events().after_commit(|_| {
+    ///     println!("committed");
+    ///     Ok(())
+    /// });
+    /// # }
+    /// ```
+    pub fn events(&self) -> crate::Events {
+        self.events_impl()
+    }
+
     /// The first value of every row: the entities of a select, the first column of a
     /// `select_columns` or `returning` (SQLAlchemy's `scalars()`).
     ///

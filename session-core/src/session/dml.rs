@@ -5,6 +5,7 @@ use futures::future::BoxFuture;
 use tokio_postgres::Row;
 
 use super::AsyncSession;
+use super::events::StatementKind;
 use super::query::{decode_rows, param_refs};
 use crate::error::{Error, Result};
 use crate::model::Entity;
@@ -42,13 +43,28 @@ impl AsyncSession {
         &self,
         dml: &Dml<T>,
         returning: &[Term],
+        options: &crate::ExecutionOptions,
     ) -> Result<(u64, Vec<Row>)> {
         if let Some(message) = dml.error() {
             return Err(Error::InvalidRequest(message));
         }
         let mut conns = self.lock_conns()?;
-        self.autoflush_locked(&mut conns).await?;
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), true)?;
+        let kind = match dml.kind {
+            DmlKind::Insert => StatementKind::Insert,
+            DmlKind::Update => StatementKind::Update,
+            DmlKind::Delete => StatementKind::Delete,
+        };
+        let options = options.over(&dml.options);
+        self.prepare_statement(
+            &mut conns,
+            &engine,
+            &options,
+            &|| dml.render(returning, false).0,
+            kind,
+            Some(T::TABLE),
+        )
+        .await?;
         let conn = self.conn_for(&mut conns, &engine).await?;
         let sync = dml.synchronize && self.state().identity.holds::<T>();
         let (sql, params) = dml.render(returning, sync);
@@ -125,9 +141,14 @@ macro_rules! dml_executable {
 
             fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<DmlResult>> {
                 Box::pin(async move {
-                    let (rowcount, _) = session.run_dml(&self.dml, &[]).await?;
+                    let none = crate::ExecutionOptions::new();
+                    let (rowcount, _) = session.run_dml(&self.dml, &[], &none).await?;
                     Ok(DmlResult { rowcount })
                 })
+            }
+
+            fn options_mut(&mut self) -> &mut crate::ExecutionOptions {
+                &mut self.dml.options
             }
         }
     )*};
@@ -141,9 +162,15 @@ impl<S: DmlStatement, C: Columns> Executable for Returning<S, C> {
     fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<ColumnsResult<C>>> {
         Box::pin(async move {
             let terms = self.columns.terms();
-            let (_, rows) = session.run_dml(self.statement.dml(), &terms).await?;
+            let (_, rows) = session
+                .run_dml(self.statement.dml(), &terms, &self.options)
+                .await?;
             decode_rows::<C>(&rows, "RETURNING")
         })
+    }
+
+    fn options_mut(&mut self) -> &mut crate::ExecutionOptions {
+        &mut self.options
     }
 }
 

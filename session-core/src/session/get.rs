@@ -91,12 +91,13 @@ impl AsyncSession {
         }
         let row = conn.query_opt(&sql, &T::key_params(&key)).await?;
         drop(conns);
-        match row {
-            None => Ok(None),
-            Some(row) => self
-                .load_row::<T>(&row, &sql, options.populate_existing)
-                .map(Some),
-        }
+        let obj = match row {
+            None => None,
+            Some(row) => Some(self.load_row::<T>(&row, &sql, options.populate_existing)?),
+        };
+        // The lifecycle events of the load (as `get`).
+        self.fire_pending()?;
+        Ok(obj)
     }
 
     /// Implements [`AsyncSession::get_one_with`].

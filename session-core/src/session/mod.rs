@@ -8,8 +8,10 @@
 //! operations are not permitted" error instead of corrupting state or deadlocking.
 
 mod api;
+mod bound;
 mod connection;
 mod dml;
+pub(crate) mod events;
 mod get;
 mod ops;
 mod query;
@@ -30,7 +32,10 @@ use crate::model::AnyObj;
 use crate::model::{Entity, Table};
 
 pub use api::AsyncSession;
+pub(crate) use bound::{Bound, release_all_now};
+pub use bound::{JoinTransactionMode, SharedConnection};
 pub use connection::SessionConnection;
+pub use events::{Events, FlushInfo, OrmExecuteState, StatementKind, Transition, global};
 pub use get::GetOptions;
 pub use ops::IdentityKey;
 pub use query::{Executable, ObjStream, ReturnsRows, STREAM_CHUNK, Value};
@@ -70,6 +75,18 @@ pub struct SessionConfig {
     /// The options the session's transactions begin with (isolation level, read only,
     /// deferrable), over the engine's. Defaults to none.
     pub transaction_options: crate::TransactionOptions,
+    /// Execution options for the session's statements, over the engine's. Defaults to none.
+    pub execution_options: crate::ExecutionOptions,
+    /// A factory's listener registry: the session fires its events there too, after its
+    /// own (set by [`AsyncSessionMaker`](crate::AsyncSessionMaker)). Defaults to none.
+    pub factory_events: Option<Events>,
+    /// Start a transaction on first use (SQLAlchemy's `autobegin`). With false, work that
+    /// needs a transaction before `begin()` is refused. Defaults to true.
+    pub autobegin: bool,
+    /// What a session bound to a connection does with a transaction already open on it
+    /// (SQLAlchemy's `join_transaction_mode`). Defaults to
+    /// [`JoinTransactionMode::ConservativeSavepoint`], as SQLAlchemy's.
+    pub join_transaction_mode: JoinTransactionMode,
 }
 
 impl Default for SessionConfig {
@@ -84,6 +101,10 @@ impl Default for SessionConfig {
             close_resets_only: true,
             info: Info::new(),
             transaction_options: crate::TransactionOptions::new(),
+            execution_options: crate::ExecutionOptions::new(),
+            factory_events: None,
+            autobegin: true,
+            join_transaction_mode: JoinTransactionMode::default(),
         }
     }
 }
@@ -100,6 +121,10 @@ impl fmt::Debug for SessionConfig {
             .field("close_resets_only", &self.close_resets_only)
             .field("info", &self.info)
             .field("transaction_options", &self.transaction_options)
+            .field("execution_options", &self.execution_options)
+            .field("factory_events", &self.factory_events.is_some())
+            .field("autobegin", &self.autobegin)
+            .field("join_transaction_mode", &self.join_transaction_mode)
             .finish()
     }
 }
@@ -116,6 +141,42 @@ pub(crate) struct Inner {
     pub(crate) close_requested: std::sync::atomic::AtomicBool,
     /// Objects to look at in the next flush (written to, or re-attached with changes).
     pub(crate) dirty: Arc<Mutex<Vec<AnyObj>>>,
+    /// The listener registries this session fires to.
+    pub(crate) events: events::Chain,
+    /// What the holding task is doing that refuses SQL from its own listeners
+    /// ([`Phase`]).
+    pub(crate) phase: std::sync::atomic::AtomicU8,
+}
+
+/// What the session is in the middle of, for SQL that its own listeners try to run
+/// (SQLAlchemy's transaction states seen from inside `after_commit`, `after_rollback` and a
+/// flush).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum Phase {
+    Idle = 0,
+    Flushing = 1,
+    Committed = 2,
+    RolledBack = 3,
+}
+
+/// Sets the session's [`Phase`] until dropped (a cancelled operation included).
+pub(crate) struct PhaseGuard<'a> {
+    inner: &'a Inner,
+    previous: u8,
+}
+
+impl<'a> PhaseGuard<'a> {
+    pub(crate) fn enter(inner: &'a Inner, phase: Phase) -> Self {
+        let previous = inner.phase.swap(phase as u8, Ordering::AcqRel);
+        PhaseGuard { inner, previous }
+    }
+}
+
+impl Drop for PhaseGuard<'_> {
+    fn drop(&mut self) {
+        self.inner.phase.store(self.previous, Ordering::Release);
+    }
 }
 
 /// A task (or, outside any task, a thread) that holds the session's connections.
@@ -183,127 +244,6 @@ impl Drop for ConnsGuard {
             // back before it is pooled again (AsyncConnection's drop), or discarded.
             release_all_now(&mut self.guard);
         }
-    }
-}
-
-/// A connection of the session's transaction, and the engine it came from.
-pub(crate) struct Bound {
-    pub(crate) engine: Engine,
-    pub(crate) conn: AsyncConnection,
-    /// Transaction levels the connection had when the session joined it: session level `n`
-    /// is connection level `base + n` (a session joining a connection in a transaction works
-    /// in a savepoint, SQLAlchemy's `create_savepoint` mode).
-    pub(crate) base: u32,
-    /// Where an external connection goes back to.
-    pub(crate) home: Option<SharedConnection>,
-}
-
-impl Bound {
-    pub(crate) async fn commit_root(&mut self) -> Result<()> {
-        if self.conn.transaction_depth() <= self.base && self.conn.is_settled() {
-            return Ok(());
-        }
-        self.conn.commit_level(self.base + 1).await
-    }
-
-    pub(crate) async fn rollback_root(&mut self) -> Result<()> {
-        self.conn.rollback_level(self.base + 1).await
-    }
-
-    pub(crate) async fn commit_level(&mut self, level: usize) -> Result<()> {
-        self.conn.commit_level(self.base + level as u32).await
-    }
-
-    pub(crate) async fn rollback_level(&mut self, level: usize) -> Result<()> {
-        self.conn.rollback_level(self.base + level as u32).await
-    }
-
-    /// Begins levels until the connection matches session depth `depth`; a transaction it
-    /// begins (not a savepoint in a joined connection's) has `options`.
-    pub(crate) async fn align(
-        &mut self,
-        depth: usize,
-        options: crate::TransactionOptions,
-    ) -> Result<()> {
-        while self.conn.transaction_depth() < self.base + depth as u32 {
-            if self.conn.transaction_depth() == 0 {
-                self.conn.begin_level_with(options).await?;
-            } else {
-                self.conn.begin_level().await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Gives the connection back: to its pool, or to the [`SharedConnection`] it came from.
-    pub(crate) async fn release(self) {
-        match self.home {
-            Some(home) => home.put(self.conn),
-            None => self.conn.close().await,
-        }
-    }
-
-    /// [`Bound::release`] without waiting: a pooled connection is rolled back by its drop.
-    pub(crate) fn release_now(mut self) {
-        match self.home.take() {
-            Some(home) => {
-                if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(async move {
-                        let _ = self.rollback_root().await;
-                        home.put(self.conn);
-                    });
-                }
-            }
-            None => drop(self.conn),
-        }
-    }
-}
-
-/// Gives every connection back without waiting ([`Bound::release_now`]).
-pub(crate) fn release_all_now(conns: &mut Vec<Bound>) {
-    for bound in conns.drain(..) {
-        bound.release_now();
-    }
-}
-
-/// One connection that sessions bind to (SQLAlchemy's `Session(bind=connection)`, the "join
-/// an external transaction" recipe): a session takes it on first use, works inside the
-/// connection's transaction (in a savepoint when one is open, so the session's commit only
-/// releases the savepoint), and puts it back when its transaction ends.
-#[derive(Clone)]
-pub struct SharedConnection {
-    slot: Arc<Mutex<Option<AsyncConnection>>>,
-    engine: Engine,
-}
-
-impl SharedConnection {
-    /// Shares `conn` with the sessions bound to it.
-    pub fn new(conn: AsyncConnection) -> Self {
-        SharedConnection {
-            engine: conn.engine().clone(),
-            slot: Arc::new(Mutex::new(Some(conn))),
-        }
-    }
-
-    /// Takes the connection back (once no session holds it), e.g. to roll back the outer
-    /// transaction at the end of a test.
-    pub fn take(&self) -> Option<AsyncConnection> {
-        lock(&self.slot).take()
-    }
-
-    pub(crate) fn put(&self, conn: AsyncConnection) {
-        *lock(&self.slot) = Some(conn);
-    }
-
-    /// The engine the connection came from.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-}
-
-impl fmt::Debug for SharedConnection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SharedConnection({:?})", self.engine)
     }
 }
 
@@ -382,6 +322,25 @@ impl AsyncSessionBuilder {
         self
     }
 
+    /// What the session does with a transaction already open on its bound connection
+    /// (SQLAlchemy's `join_transaction_mode`). Defaults to `ConservativeSavepoint`.
+    pub fn join_transaction_mode(mut self, mode: JoinTransactionMode) -> Self {
+        self.config.join_transaction_mode = mode;
+        self
+    }
+
+    /// Start a transaction on first use (SQLAlchemy's `autobegin`). Defaults to true.
+    pub fn autobegin(mut self, on: bool) -> Self {
+        self.config.autobegin = on;
+        self
+    }
+
+    /// Execution options for the session's statements, over the engine's. Defaults to none.
+    pub fn execution_options(mut self, options: crate::ExecutionOptions) -> Self {
+        self.config.execution_options = options;
+        self
+    }
+
     /// The session's user dictionary. Defaults to empty.
     pub fn info(mut self, info: Info) -> Self {
         self.config.info = info;
@@ -408,9 +367,17 @@ impl AsyncSession {
     /// Implements [`AsyncSession::with_config`].
     pub(crate) fn with_config_impl(config: SessionConfig) -> Self {
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+        let chain = events::Chain::new(Events::new(), config.factory_events.clone());
         let inner = Arc::new(Inner {
             id,
-            state: Mutex::new(SessionState::new(id, config.autoflush)),
+            state: Mutex::new(SessionState::new(
+                id,
+                config.autoflush,
+                config.autobegin,
+                chain.clone(),
+            )),
+            events: chain,
+            phase: std::sync::atomic::AtomicU8::new(0),
             config: Mutex::new(config),
             conns: Arc::new(tokio::sync::Mutex::new(Vec::new())),
             holder: Mutex::new(None),
@@ -487,7 +454,7 @@ impl AsyncSession {
             return Ok(engine.clone());
         }
         if let Some(conn) = &config.connection {
-            return Ok(conn.engine.clone());
+            return Ok(conn.engine().clone());
         }
         config.bind.clone().ok_or_else(|| {
             Error::InvalidRequest(match table {
@@ -520,12 +487,37 @@ impl AsyncSession {
     /// while this thread holds an object guard, which could wait on its own caller).
     pub(crate) fn lock_conns(&self) -> Result<ConnsGuard> {
         crate::model::check_none_held("a session method that runs SQL")?;
+        self.check_phase()?;
         self.inner
             .conns
             .clone()
             .try_lock_owned()
             .map(|guard| ConnsGuard::new(guard, self.inner.clone()))
             .map_err(|_| Error::ConcurrentUse)
+    }
+
+    /// Refuses SQL from the session's own listeners while a flush runs, or once the
+    /// transaction committed or rolled back (SQLAlchemy's messages); another task gets
+    /// [`Error::ConcurrentUse`] from the lock as usual.
+    fn check_phase(&self) -> Result<()> {
+        let phase = self.inner.phase.load(Ordering::Acquire);
+        if phase == Phase::Idle as u8 || !lock(&self.inner.holder).is_some_and(|h| h.is_caller()) {
+            return Ok(());
+        }
+        Err(Error::InvalidRequest(
+            match phase {
+                1 => "Session is already flushing",
+                2 => {
+                    "This session is in 'committed' state; no further SQL can be emitted within \
+                     this transaction."
+                }
+                _ => {
+                    "This session is in 'inactive' state, due to the SQL transaction being \
+                     rolled back; no further SQL can be emitted within this transaction."
+                }
+            }
+            .into(),
+        ))
     }
 
     /// The connections for `close()`: at once when free; when the calling task itself holds
@@ -561,16 +553,21 @@ impl AsyncSession {
         let (depth, options) = {
             let mut state = self.state();
             state.check_usable()?;
+            state.check_autobegin()?;
             state.autobegin();
             (state.depth(), state.root_options())
         };
         let index = match conns.iter().position(|b| b.engine.same_pool(engine)) {
             Some(i) => i,
             None => {
-                let shared = lock(&self.inner.config)
-                    .connection
-                    .clone()
-                    .filter(|c| c.engine.same_pool(engine));
+                let (shared, mode) = {
+                    let config = lock(&self.inner.config);
+                    let shared = config
+                        .connection
+                        .clone()
+                        .filter(|c| c.engine().same_pool(engine));
+                    (shared, config.join_transaction_mode)
+                };
                 let bound = match shared {
                     Some(home) => {
                         let conn = home.take().ok_or_else(|| {
@@ -580,19 +577,9 @@ impl AsyncSession {
                                     .into(),
                             )
                         })?;
-                        Bound {
-                            engine: engine.clone(),
-                            base: conn.transaction_depth(),
-                            conn,
-                            home: Some(home),
-                        }
+                        Bound::joined(engine.clone(), conn, home, mode)
                     }
-                    None => Bound {
-                        engine: engine.clone(),
-                        conn: engine.connect().await?,
-                        base: 0,
-                        home: None,
-                    },
+                    None => Bound::own(engine.clone(), engine.connect().await?),
                 };
                 conns.push(bound);
                 conns.len() - 1
@@ -602,10 +589,15 @@ impl AsyncSession {
         if bound.conn.transaction_depth() < bound.base + depth as u32 {
             // Only a begin needs the session's options (the config lock stays off the path
             // of every other statement).
+            let began = bound.conn.transaction_depth() <= bound.base;
             let options = options.or(lock(&self.inner.config).transaction_options);
             bound.align(depth, options).await?;
+            if began {
+                let engine = bound.engine.clone();
+                self.fire_begin(&engine)?;
+            }
         }
-        Ok(&mut bound.conn)
+        Ok(&mut conns[index].conn)
     }
 
     /// Every live session in the process (for [`AsyncSession::close_all`]).

@@ -69,20 +69,33 @@ impl AsyncSession {
     /// Implements [`AsyncSession::add_any`].
     pub(crate) fn add_any_impl(&self, obj: &AnyObj) -> Result<()> {
         check_none_held("AsyncSession::add")?;
-        let mut state = self.state();
-        state.check_usable()?;
-        state.add(obj, self.owner(), AsyncSession::is_alive)?;
-        // Cascade along loaded relationships (SQLAlchemy's "save-update" cascade).
-        self.cascade(&mut state, vec![obj.clone()])?;
+        let attaching = obj.meta().session != Some(self.inner.id);
+        if attaching {
+            self.fire_attach(true, obj)?;
+        }
+        {
+            let mut state = self.state();
+            state.check_usable()?;
+            state.add(obj, self.owner(), AsyncSession::is_alive)?;
+            // Cascade along loaded relationships (SQLAlchemy's "save-update" cascade).
+            self.cascade(&mut state, vec![obj.clone()])?;
+        }
+        self.fire_pending()?;
+        if attaching {
+            self.fire_attach(false, obj)?;
+        }
         Ok(())
     }
 
     /// Implements [`AsyncSession::delete`].
     pub(crate) fn delete_impl<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
         check_none_held("AsyncSession::delete")?;
-        let mut state = self.state();
-        state.check_usable()?;
-        state.delete(&obj.erase(), self.owner(), AsyncSession::is_alive)
+        {
+            let mut state = self.state();
+            state.check_usable()?;
+            state.delete(&obj.erase(), self.owner(), AsyncSession::is_alive)?;
+        }
+        self.fire_pending()
     }
 
     /// Implements [`AsyncSession::delete_all`].
@@ -128,10 +141,12 @@ impl AsyncSession {
         let sql = select_all_sql::<T>();
         let row = conn.query_opt(&sql, &T::key_params(&key)).await?;
         drop(conns);
-        match row {
-            None => Ok(None),
-            Some(row) => self.load_row::<T>(&row, &sql, false).map(Some),
-        }
+        let obj = match row {
+            None => None,
+            Some(row) => Some(self.load_row::<T>(&row, &sql, false)?),
+        };
+        self.fire_pending()?;
+        Ok(obj)
     }
 
     /// Implements [`AsyncSession::get_one`].
@@ -267,13 +282,18 @@ impl AsyncSession {
     /// Implements [`AsyncSession::expunge`].
     pub(crate) fn expunge_impl<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
         check_none_held("AsyncSession::expunge")?;
-        self.state().expunge(&obj.erase(), self.inner.id)
+        self.state().expunge(&obj.erase(), self.inner.id)?;
+        self.fire_pending()
     }
 
     /// Implements [`AsyncSession::expunge_all`].
     pub(crate) fn expunge_all_impl(&self) {
         self.state().expunge_all(false);
         lock(&self.inner.dirty).clear();
+        if let Err(e) = self.fire_pending() {
+            tracing::warn!(target: "session_core::events", error = %e,
+                "a listener failed during expunge_all");
+        }
     }
 
     /// Implements [`AsyncSession::merge`].
@@ -415,5 +435,16 @@ impl LoadTarget for AsyncSession {
     fn load(&self, f: &mut dyn FnMut(&mut crate::identity::IdentityMap, Owner<'_>)) {
         let mut state = self.state();
         f(&mut state.identity, self.owner());
+    }
+
+    fn wants_loaded(&self) -> bool {
+        self.inner.events.wants_lifecycle()
+    }
+
+    fn loaded(&self, fresh: Vec<AnyObj>) {
+        let mut state = self.state();
+        for obj in &fresh {
+            state.note(super::events::Transition::LoadedAsPersistent, obj);
+        }
     }
 }

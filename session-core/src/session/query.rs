@@ -11,11 +11,15 @@ use futures::future::BoxFuture;
 use postgres_types::FromSqlOwned;
 use tokio_postgres::Row;
 
-use super::{AsyncSession, Bound};
+use super::events::StatementKind;
+use super::{AsyncSession, Bound, lock};
 use crate::connection::{AsyncConnection, Param};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::exec_options::ExecutionOptions;
 use crate::identity::load_into;
 use crate::model::Obj;
+use crate::model::Table;
 use crate::model::{Entity, OwnedParam};
 use crate::result::{ColumnsResult, EntityResult, RowResult, ScalarResult};
 use crate::statement::{Columns, Select, SelectColumns, Text};
@@ -36,6 +40,11 @@ pub trait Executable: Send + Sized {
     /// Runs the statement on `session` (use [`AsyncSession::execute`]).
     #[doc(hidden)]
     fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<Self::Output>>;
+
+    /// The statement's execution options (use `.execution_options(...)` or
+    /// [`AsyncSession::execute_with`]).
+    #[doc(hidden)]
+    fn options_mut(&mut self) -> &mut ExecutionOptions;
 }
 
 /// A statement that returns rows, so that `scalar` and `scalars` apply. An `UPDATE` without
@@ -129,20 +138,29 @@ impl<T: Entity> Executable for Select<T> {
 
     fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<EntityResult<T>>> {
         Box::pin(async move {
-            if self.stream_results {
+            check_built(&self.core.error)?;
+            let mut conns = session.lock_conns()?;
+            let engine =
+                session.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
+            let (sql, params) = self.to_sql();
+            let options = session
+                .prepare_statement(
+                    &mut conns,
+                    &engine,
+                    &self.core.options,
+                    &|| sql.clone(),
+                    StatementKind::Select,
+                    Some(T::TABLE),
+                )
+                .await?;
+            if options.get_stream_results() == Some(true) {
                 return Err(Error::InvalidRequest(
                     "Can't use the AsyncSession.execute() method with a server-side cursor. Use \
                      the AsyncSession.stream() method for an async streaming result set."
                         .into(),
                 ));
             }
-            check_built(&self.core.error)?;
-            let mut conns = session.lock_conns()?;
-            session.autoflush_locked(&mut conns).await?;
-            let engine =
-                session.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
             let conn = session.conn_for(&mut conns, &engine).await?;
-            let (sql, params) = self.to_sql();
             let rows = conn
                 .query_with(&sql, &param_refs(&params), !self.core.one_shot())
                 .await?;
@@ -151,12 +169,16 @@ impl<T: Entity> Executable for Select<T> {
                 conn,
                 &rows,
                 &sql,
-                self.populate_existing,
+                options.get_populate_existing().unwrap_or(false),
                 &self.loaders,
             )
             .await?;
             Ok(EntityResult::new(objects))
         })
+    }
+
+    fn options_mut(&mut self) -> &mut ExecutionOptions {
+        &mut self.core.options
     }
 }
 
@@ -180,17 +202,30 @@ impl<C: Columns> Executable for SelectColumns<C> {
         Box::pin(async move {
             check_built(&self.core.error)?;
             let mut conns = session.lock_conns()?;
-            session.autoflush_locked(&mut conns).await?;
             let entity = self.columns.entity();
             let table = self.bind_table().or(entity.map(|(t, _)| t));
             let engine = session.resolve_bind(table, entity.map(|(_, id)| id), false)?;
-            let conn = session.conn_for(&mut conns, &engine).await?;
             let (sql, params) = self.to_sql();
+            session
+                .prepare_statement(
+                    &mut conns,
+                    &engine,
+                    &self.core.options,
+                    &|| sql.clone(),
+                    StatementKind::Select,
+                    table,
+                )
+                .await?;
+            let conn = session.conn_for(&mut conns, &engine).await?;
             let rows = conn
                 .query_with(&sql, &param_refs(&params), !self.core.one_shot())
                 .await?;
             decode_rows::<C>(&rows, &sql)
         })
+    }
+
+    fn options_mut(&mut self) -> &mut ExecutionOptions {
+        &mut self.core.options
     }
 }
 
@@ -221,8 +256,17 @@ impl Executable for Text {
     fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<RowResult>> {
         Box::pin(async move {
             let mut conns = session.lock_conns()?;
-            session.autoflush_locked(&mut conns).await?;
             let engine = session.resolve_bind(None, None, false)?;
+            session
+                .prepare_statement(
+                    &mut conns,
+                    &engine,
+                    &self.options,
+                    &|| self.sql.clone(),
+                    StatementKind::Text,
+                    None,
+                )
+                .await?;
             let conn = session.conn_for(&mut conns, &engine).await?;
             let params: Vec<Param<'_>> = self.params.iter().map(|p| &**p as Param<'_>).collect();
             // A statement without result columns (DML without RETURNING, DDL) runs as an
@@ -236,6 +280,10 @@ impl Executable for Text {
             let rows = conn.query(&self.sql, &params).await?;
             Ok(RowResult::new(rows))
         })
+    }
+
+    fn options_mut(&mut self) -> &mut ExecutionOptions {
+        &mut self.options
     }
 }
 
@@ -262,21 +310,92 @@ impl ReturnsRows for Text {
 pub type ObjStream<T> = Pin<Box<dyn Stream<Item = Result<Obj<T>>> + Send>>;
 
 impl AsyncSession {
-    pub(crate) async fn autoflush_locked(&self, conns: &mut Vec<Bound>) -> Result<()> {
+    /// The options a statement runs with: the engine's, under the session's, under the
+    /// statement's (and the call's, merged into it), as `do_orm_execute` listeners leave them;
+    /// then the autoflush they ask for, and their isolation level applied to the transaction.
+    pub(crate) async fn prepare_statement(
+        &self,
+        conns: &mut Vec<Bound>,
+        engine: &Engine,
+        statement: &ExecutionOptions,
+        sql: &(dyn Fn() -> String + Sync),
+        kind: StatementKind,
+        table: Option<&'static Table>,
+    ) -> Result<ExecutionOptions> {
+        let options = {
+            let config = lock(&self.inner.config);
+            if statement.is_empty()
+                && config.execution_options.is_empty()
+                && engine.execution_options().is_empty()
+            {
+                ExecutionOptions::new()
+            } else {
+                statement.over(&config.execution_options.over(engine.execution_options()))
+            }
+        };
+        let options = self.fire_execute(sql, kind, table, options)?;
         let flush = {
             let state = self.state();
             state.check_usable()?;
-            state.autoflush && self.has_changes(&state)
+            state.autoflush && options.get_autoflush() != Some(false) && self.has_changes(&state)
         };
         if flush {
             self.flush_locked(conns).await?;
         }
-        Ok(())
+        if let Some(level) = options.get_isolation_level() {
+            self.apply_isolation(conns, engine, level)?;
+        }
+        Ok(options)
+    }
+
+    /// Makes `level` the isolation level of the transaction: set for its `BEGIN` when no
+    /// connection has begun it yet; refused when it began at another level.
+    fn apply_isolation(
+        &self,
+        conns: &[Bound],
+        engine: &Engine,
+        level: crate::IsolationLevel,
+    ) -> Result<()> {
+        let configured = lock(&self.inner.config).transaction_options;
+        let mut state = self.state();
+        state.check_autobegin()?;
+        let current = state
+            .root_options()
+            .or(configured)
+            .or(engine.transaction_options())
+            .get_isolation_level();
+        if conns.is_empty() {
+            let root = &mut state.autobegin()[0];
+            root.options = root.options.isolation_level(level);
+            return Ok(());
+        }
+        let effective = current.unwrap_or(crate::IsolationLevel::ReadCommitted);
+        if effective == level {
+            return Ok(());
+        }
+        Err(Error::InvalidRequest(format!(
+            "isolation_level {level} can't apply to this statement: the session's transaction \
+             already began at {effective}, and PostgreSQL fixes the level at the transaction's \
+             first statement; give it on the transaction's first statement, with \
+             begin_with(...), or in the session's transaction_options"
+        )))
     }
 
     /// Implements [`AsyncSession::execute`].
     pub(crate) async fn execute_impl<Q: Executable>(&self, statement: Q) -> Result<Q::Output> {
-        statement.run(self).await
+        let out = statement.run(self).await?;
+        self.fire_pending()?;
+        Ok(out)
+    }
+
+    /// Implements [`AsyncSession::execute_with`].
+    pub(crate) async fn execute_with_impl<Q: Executable>(
+        &self,
+        mut statement: Q,
+        options: ExecutionOptions,
+    ) -> Result<Q::Output> {
+        statement.options_mut().absorb(options);
+        self.execute_impl(statement).await
     }
 
     /// Implements [`AsyncSession::scalars`].
@@ -296,8 +415,19 @@ impl AsyncSession {
     ) -> Result<ObjStream<T>> {
         check_built(&statement.core.error)?;
         let mut conns = self.lock_conns()?;
-        self.autoflush_locked(&mut conns).await?;
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
+        let (sql, params) = statement.to_sql();
+        let options = self
+            .prepare_statement(
+                &mut conns,
+                &engine,
+                &statement.core.options,
+                &|| sql.clone(),
+                StatementKind::Select,
+                Some(T::TABLE),
+            )
+            .await?;
+        let chunk = options.get_yield_per().unwrap_or(STREAM_CHUNK);
         self.conn_for(&mut conns, &engine).await?;
         let index = conns
             .iter()
@@ -305,17 +435,17 @@ impl AsyncSession {
             .unwrap_or(0);
         let conn = &mut conns[index].conn;
         let cursor = format!("sa_cursor_{}", NEXT_CURSOR.fetch_add(1, Ordering::Relaxed));
-        let (sql, params) = statement.to_sql();
         let declare = format!("DECLARE {cursor} NO SCROLL CURSOR WITHOUT HOLD FOR {sql}");
         conn.execute_uncached(&declare, &param_refs(&params))
             .await?;
-        let fetch = format!("FETCH {STREAM_CHUNK} FROM {cursor}");
+        let fetch = format!("FETCH {chunk} FROM {cursor}");
         struct State<T: Entity> {
             conns: super::ConnsGuard,
             index: usize,
             session: AsyncSession,
             fetch: String,
             populate: bool,
+            chunk: usize,
             loaders: Vec<Loader<T>>,
             buffer: VecDeque<Obj<T>>,
             done: bool,
@@ -325,7 +455,8 @@ impl AsyncSession {
             index,
             session: self.handle(),
             fetch,
-            populate: statement.populate_existing,
+            populate: options.get_populate_existing().unwrap_or(false),
+            chunk,
             loaders: statement.loaders,
             buffer: VecDeque::new(),
             done: false,
@@ -365,7 +496,7 @@ impl AsyncSession {
                         return Some((Err(e), st));
                     }
                 };
-                if rows.len() < STREAM_CHUNK {
+                if rows.len() < st.chunk {
                     st.done = true;
                 }
                 let conn = &mut st.conns[st.index].conn;

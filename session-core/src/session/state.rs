@@ -2,6 +2,8 @@
 //! what each level changed, so that a rollback restores exactly what SQLAlchemy restores.
 //! Nothing here awaits; the lock around it is never held across an `.await`.
 
+use super::events::{Chain, Pending, Transition};
+use super::tx::TransactionInfo;
 use crate::error::{Error, Result};
 use crate::identity::IdentityMap;
 use crate::identity::Owner;
@@ -66,7 +68,16 @@ pub(crate) struct SessionState {
     pub(crate) autoflush: bool,
     /// Closed for good (`close_resets_only(false)`).
     pub(crate) closed: bool,
+    /// Start a transaction on first use (false: only `begin()` starts one).
+    autobegin: bool,
+    /// The session's listener registries: transitions are recorded only when someone listens.
+    watch: Chain,
+    /// Recorded changes for listeners, fired once this lock is released.
+    pub(crate) pending: Vec<Pending>,
 }
+
+pub(crate) const AUTOBEGIN_MESSAGE: &str = "Autobegin is disabled on this Session; please call \
+     session.begin() to start a new transaction";
 
 /// A flush that failed at transaction level `level` (1 = the root), and why.
 #[derive(Debug, Clone)]
@@ -79,7 +90,7 @@ pub(crate) const CLOSED_MESSAGE: &str = "This Session has been permanently close
      handle any more transaction requests.";
 
 impl SessionState {
-    pub(crate) fn new(me: u64, autoflush: bool) -> Self {
+    pub(crate) fn new(me: u64, autoflush: bool, autobegin: bool, watch: Chain) -> Self {
         SessionState {
             me,
             identity: IdentityMap::default(),
@@ -90,6 +101,45 @@ impl SessionState {
             block: None,
             autoflush,
             closed: false,
+            autobegin,
+            watch,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Records `obj`'s transition for the lifecycle listeners (when there are any).
+    pub(crate) fn note(&mut self, t: Transition, obj: &AnyObj) {
+        if self.watch.wants_lifecycle() {
+            self.pending.push(Pending::Object(t, obj.clone()));
+        }
+    }
+
+    /// Records a transaction event for the listeners (when there are any).
+    fn note_tx(&mut self, make: impl FnOnce(TransactionInfo) -> Pending, level: usize) {
+        if self.watch.is_active() {
+            self.pending.push(make(TransactionInfo {
+                nested: level > 1,
+                level,
+                is_active: true,
+            }));
+        }
+    }
+
+    /// Refuses to start a transaction implicitly when autobegin is off (SQLAlchemy's
+    /// message); a begun transaction, or autobegin on, passes.
+    pub(crate) fn check_autobegin(&self) -> Result<()> {
+        if self.tx.is_none() && !self.autobegin {
+            return Err(Error::InvalidRequest(AUTOBEGIN_MESSAGE.into()));
+        }
+        Ok(())
+    }
+
+    /// Ends every open level in the bookkeeping (close, reset): innermost first.
+    pub(crate) fn end_all(&mut self) {
+        let depth = self.depth();
+        self.tx = None;
+        for level in (1..=depth).rev() {
+            self.note_tx(Pending::Ended, level);
         }
     }
 
@@ -136,6 +186,9 @@ impl SessionState {
     /// Starts the root transaction in the session's bookkeeping (no I/O: SQLAlchemy's
     /// autobegin).
     pub(crate) fn autobegin(&mut self) -> &mut Vec<Level> {
+        if self.tx.is_none() {
+            self.note_tx(Pending::Created, 1);
+        }
         self.tx.get_or_insert_with(|| vec![Level::new()])
     }
 
@@ -168,6 +221,7 @@ impl SessionState {
         owner: Owner<'_>,
         owner_alive: impl Fn(u64) -> bool,
     ) -> Result<()> {
+        self.check_autobegin()?;
         let (me, sink) = (owner.session, owner.sink);
         let desc = obj.cell.describe();
         let action = {
@@ -183,7 +237,7 @@ impl SessionState {
                     m.status = ObjectState::Pending;
                     m.session = Some(me);
                     m.set_sink(Some(sink.clone()), || obj.clone());
-                    Action::Pending
+                    Action::New
                 }
                 (ObjectState::Pending | ObjectState::Persistent, Some(s)) if s == me => {
                     Action::None
@@ -209,9 +263,12 @@ impl SessionState {
         };
         match action {
             Action::None => Ok(()),
-            Action::Pending => {
+            Action::Pending | Action::New => {
                 self.new.push(obj.clone());
                 self.innermost().added.push(obj.clone());
+                if matches!(action, Action::New) {
+                    self.note(Transition::TransientToPending, obj);
+                }
                 Ok(())
             }
             Action::Reattach => {
@@ -231,6 +288,7 @@ impl SessionState {
                 m.set_sink(Some(sink.clone()), || obj.clone());
                 drop(m);
                 self.autobegin();
+                self.note(Transition::DetachedToPersistent, obj);
                 Ok(())
             }
         }
@@ -300,8 +358,16 @@ impl SessionState {
         self.forget(obj);
         if was_pending {
             obj.cell.make_transient();
+            self.note(Transition::PendingToTransient, obj);
         } else {
+            let deleted = obj.state() == ObjectState::Deleted;
             detach(obj);
+            let t = if deleted {
+                Transition::DeletedToDetached
+            } else {
+                Transition::PersistentToDetached
+            };
+            self.note(t, obj);
         }
         Ok(())
     }
@@ -320,6 +386,7 @@ impl SessionState {
     pub(crate) fn expunge_all(&mut self, break_cycles: bool) {
         for obj in std::mem::take(&mut self.new) {
             obj.cell.make_transient();
+            self.note(Transition::PendingToTransient, &obj);
         }
         self.deleted.clear();
         let mut all = self.identity.clear();
@@ -329,7 +396,14 @@ impl SessionState {
             }
         }
         for obj in &all {
+            let deleted = obj.state() == ObjectState::Deleted;
             detach(obj);
+            let t = if deleted {
+                Transition::DeletedToDetached
+            } else {
+                Transition::PersistentToDetached
+            };
+            self.note(t, obj);
         }
         if break_cycles {
             cut_cycles(&all);
@@ -340,6 +414,8 @@ impl SessionState {
 
     pub(crate) fn push_savepoint(&mut self) {
         self.autobegin().push(Level::new());
+        let depth = self.depth();
+        self.note_tx(Pending::Created, depth);
     }
 
     /// A savepoint was released: its bookkeeping moves to the enclosing level.
@@ -349,6 +425,7 @@ impl SessionState {
                 if let Some(level) = levels.pop() {
                     let last = levels.len() - 1;
                     level.merge_into(&mut levels[last]);
+                    self.note_tx(Pending::Ended, last + 2);
                 }
             }
         }
@@ -357,13 +434,20 @@ impl SessionState {
     /// The root transaction committed.
     pub(crate) fn commit_root(&mut self, expire_on_commit: bool) {
         if let Some(levels) = self.tx.take() {
+            let depth = levels.len();
             for level in levels {
                 for obj in level.deleted {
-                    let mut m = obj.meta();
-                    m.status = ObjectState::Detached;
-                    m.session = None;
-                    m.was_deleted = true;
+                    {
+                        let mut m = obj.meta();
+                        m.status = ObjectState::Detached;
+                        m.session = None;
+                        m.was_deleted = true;
+                    }
+                    self.note(Transition::DeletedToDetached, &obj);
                 }
+            }
+            for level in (1..=depth).rev() {
+                self.note_tx(Pending::Ended, level);
             }
         }
         if expire_on_commit {
@@ -384,6 +468,8 @@ impl SessionState {
             return;
         };
         let depth = self.depth();
+        self.note_tx(Pending::SoftRollback, depth + 1);
+        self.note_tx(Pending::Ended, depth + 1);
         if self.failed.as_ref().is_some_and(|f| f.level > depth) {
             self.failed = None;
         }
@@ -403,12 +489,20 @@ impl SessionState {
     /// deleted ones come back, and every persistent object is expired.
     pub(crate) fn rollback_root(&mut self) {
         let levels = self.tx.take().unwrap_or_default();
+        let depth = levels.len();
         for level in levels.into_iter().rev() {
             self.undo(level.added, level.inserted, level.deleted, level.marked);
+        }
+        if depth > 0 {
+            self.note_tx(Pending::SoftRollback, 1);
+        }
+        for level in (1..=depth).rev() {
+            self.note_tx(Pending::Ended, level);
         }
         // Pending objects added outside any transaction bookkeeping (none normally).
         for obj in std::mem::take(&mut self.new) {
             obj.cell.make_transient();
+            self.note(Transition::PendingToTransient, &obj);
         }
         for obj in std::mem::take(&mut self.deleted) {
             obj.meta().marked_deleted = false;
@@ -430,17 +524,24 @@ impl SessionState {
         for obj in added.into_iter().chain(inserted) {
             // Only objects still in this session: one expunged and added elsewhere since
             // belongs to that session now.
-            let ours = {
+            let (ours, was) = {
                 let m = obj.meta();
-                m.session == Some(self.me)
+                let ours = m.session == Some(self.me)
                     && matches!(
                         m.status,
                         ObjectState::Pending | ObjectState::Persistent | ObjectState::Deleted
-                    )
+                    );
+                (ours, m.status)
             };
             if ours && gone.insert(obj.id()) {
                 mapper::of(&obj).identity_remove(&obj, &mut self.identity);
                 obj.cell.make_transient();
+                let t = if was == ObjectState::Pending {
+                    Transition::PendingToTransient
+                } else {
+                    Transition::PersistentToTransient
+                };
+                self.note(t, &obj);
             }
         }
         if !gone.is_empty() {
@@ -456,6 +557,7 @@ impl SessionState {
             }
             let _ = mapper::of(&obj).identity_insert(&obj, &mut self.identity);
             obj.cell.expire(None);
+            self.note(Transition::DeletedToPersistent, &obj);
         }
         let unmarked: std::collections::HashSet<u64> = marked
             .iter()
@@ -506,6 +608,9 @@ fn cut_cycles(objs: &[AnyObj]) {
 
 enum Action {
     None,
+    /// Transient → pending.
+    New,
+    /// Pending again (its old session is gone).
     Pending,
     Reattach,
 }

@@ -2,7 +2,8 @@
 //! that end exactly the level they began.
 
 use super::connection::SessionConnection;
-use super::{AsyncSession, Bound, lock, release_all_now};
+use super::events::Plain;
+use super::{AsyncSession, Bound, Phase, PhaseGuard, lock, release_all_now};
 use crate::error::{Error, Result};
 
 /// What [`AsyncSession::get_transaction`] reports.
@@ -29,7 +30,23 @@ impl AsyncSession {
     /// Implements [`AsyncSession::commit`].
     pub(crate) async fn commit_impl(&self) -> Result<()> {
         let mut conns = self.lock_conns()?;
-        self.flush_locked(&mut conns).await?;
+        self.fire(Plain::BeforeCommit)?;
+        // Flush until clean: an after_flush listener may add work (SQLAlchemy's bound).
+        let mut flushes = 0;
+        loop {
+            self.flush_locked(&mut conns).await?;
+            if !self.has_changes(&self.state()) {
+                break;
+            }
+            flushes += 1;
+            if flushes >= 100 {
+                return Err(Error::InvalidRequest(
+                    "Over 100 subsequent flushes have occurred within session.commit() - is an \
+                     after_flush() hook creating new objects?"
+                        .into(),
+                ));
+            }
+        }
         let mut failure = None;
         for bound in conns.iter_mut() {
             if let Err(e) = bound.commit_root().await {
@@ -46,12 +63,31 @@ impl AsyncSession {
             // cannot make a retry look like a second, successful commit.
             self.state().rollback_root();
             release_all_now(&mut conns);
+            let _ = self.fire_pending();
             return Err(e);
         }
         let expire = self.expire_on_commit();
+        // What listeners have not heard yet is told after after_commit, with the ends of the
+        // transaction's levels.
+        let earlier = std::mem::take(&mut self.state().pending);
         self.state().commit_root(expire);
         release(&mut conns).await;
-        Ok(())
+        // The transaction is over: listeners hear it with SQL refused, and what they return
+        // is reported without undoing the commit.
+        let phase = PhaseGuard::enter(&self.inner, Phase::Committed);
+        let mut outcome = self.fire(Plain::AfterCommit);
+        {
+            let mut state = self.state();
+            let later = std::mem::take(&mut state.pending);
+            state.pending = earlier;
+            state.pending.extend(later);
+        }
+        let pending = self.fire_pending();
+        drop(phase);
+        if outcome.is_ok() {
+            outcome = pending;
+        }
+        outcome
     }
 
     /// Implements [`AsyncSession::rollback`].
@@ -59,13 +95,23 @@ impl AsyncSession {
         let mut conns = self.lock_conns()?;
         self.state().rollback_root();
         let mut first = None;
+        let database = !conns.is_empty();
         for mut bound in conns.drain(..) {
             if let Err(e) = bound.rollback_root().await {
                 first.get_or_insert(e);
             }
             bound.release().await;
         }
-        first.map_or(Ok(()), Err)
+        let _phase = PhaseGuard::enter(&self.inner, Phase::RolledBack);
+        let mut outcome = first.map_or(Ok(()), Err);
+        if database {
+            let fired = self.fire(Plain::AfterRollback);
+            if outcome.is_ok() {
+                outcome = fired;
+            }
+        }
+        let pending = self.fire_pending();
+        outcome.and(pending)
     }
 
     /// Implements [`AsyncSession::begin`] and `begin_with`.
@@ -73,15 +119,18 @@ impl AsyncSession {
         &self,
         options: crate::TransactionOptions,
     ) -> Result<AsyncSessionTransaction> {
-        let mut state = self.state();
-        state.check_usable()?;
-        if state.tx.is_some() {
-            return Err(Error::InvalidRequest(
-                "A transaction is already begun on this Session.".into(),
-            ));
-        }
-        state.autobegin()[0].options = options;
-        let id = state.level_id(1).unwrap_or_default();
+        let id = {
+            let mut state = self.state();
+            state.check_usable()?;
+            if state.tx.is_some() {
+                return Err(Error::InvalidRequest(
+                    "A transaction is already begun on this Session.".into(),
+                ));
+            }
+            state.autobegin()[0].options = options;
+            state.level_id(1).unwrap_or_default()
+        };
+        self.fire_pending()?;
         Ok(AsyncSessionTransaction {
             session: self.handle(),
             level: 1,
@@ -111,6 +160,7 @@ impl AsyncSession {
                 return Err(e);
             }
         }
+        self.fire_pending()?;
         Ok(AsyncSessionTransaction {
             session: self.handle(),
             level,
@@ -221,7 +271,7 @@ impl AsyncSession {
                 state.rollback_savepoint();
             }
         }
-        Ok(())
+        self.fire_pending()
     }
 
     /// Implements [`AsyncSession::close`].
@@ -251,13 +301,17 @@ impl AsyncSession {
         {
             let mut state = self.state();
             state.expunge_all(true);
-            state.tx = None;
+            state.end_all();
             state.failed = None;
             if final_close {
                 state.closed = true;
             }
         }
         lock(&self.inner.dirty).clear();
+        if let Err(e) = self.fire_pending() {
+            tracing::warn!(target: "session_core::events", error = %e,
+                "a listener failed while the session closed");
+        }
         let Some(mut conns) = conns else {
             // The caller's own stream holds the connections: they are given back when it lets
             // go. Should it have let go meanwhile, give them back now (never leave the request

@@ -10,11 +10,13 @@ use std::collections::HashMap;
 type IdSet = std::collections::HashSet<u64, foldhash::fast::RandomState>;
 type IdMap<V> = HashMap<u64, V, foldhash::fast::RandomState>;
 
+use super::events::{FlushInfo, Plain, Transition};
 use super::state::{Failed, SessionState};
-use super::{AsyncSession, Bound, lock};
+use super::{AsyncSession, Bound, Phase, PhaseGuard, lock};
 use crate::error::{Error, Result};
 use crate::flush::dependency_order;
 use crate::mapper;
+use crate::mapper_events::MapperEvent;
 use crate::model::{AnyObj, Link, ObjectState, Table};
 
 /// Work found by a flush, grouped per entity type (by `TypeId`) in first-seen order.
@@ -184,6 +186,18 @@ impl AsyncSession {
     }
 
     pub(crate) async fn flush_locked(&self, conns: &mut Vec<Bound>) -> Result<()> {
+        {
+            let state = self.state();
+            state.check_usable()?;
+            if !self.has_changes(&state) {
+                return Ok(());
+            }
+            state.check_autobegin()?;
+        }
+        // The flush's own listeners (before_flush, mapper events, after_flush) may not run
+        // SQL through the session: "Session is already flushing".
+        let _phase = PhaseGuard::enter(&self.inner, Phase::Flushing);
+        self.fire(Plain::BeforeFlush)?;
         let me = self.inner.id;
         let (plan, links, looked_at, depth) = {
             let mut state = self.state();
@@ -215,6 +229,11 @@ impl AsyncSession {
             state.autobegin();
             (plan, links, looked_at, state.depth())
         };
+        let info = self.inner.events.is_active().then(|| FlushInfo {
+            inserted: plan.inserts.clone(),
+            updated: looked_at.clone(),
+            deleted: plan.deletes.values().flatten().cloned().collect(),
+        });
         let mut guard = FlushGuard {
             session: self,
             level: depth,
@@ -224,7 +243,13 @@ impl AsyncSession {
         guard.armed = false;
         if let Err(e) = result {
             self.flush_failed(conns, depth, &e).await;
+            let _ = self.fire_pending();
             return Err(e);
+        }
+        self.fire_pending()?;
+        if let Some(info) = info {
+            self.fire_flush(false, &info)?;
+            self.fire_flush(true, &info)?;
         }
         Ok(())
     }
@@ -323,9 +348,11 @@ impl AsyncSession {
                     continue;
                 };
                 let engine = self.resolve_bind(Some(table), Some(t), true)?;
-                let conn = self.conn_for(conns, &engine).await?;
                 let mapper = mapper::of(&objs[0]);
+                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::BeforeInsert, &objs)?;
+                let conn = self.conn_for(conns, &engine).await?;
                 mapper.insert_batch(conn, &objs).await?;
+                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::AfterInsert, &objs)?;
                 let mut state = self.state();
                 let done: IdSet = objs.iter().map(AnyObj::id).collect();
                 state.new.retain(|o| !done.contains(&o.id()));
@@ -336,6 +363,7 @@ impl AsyncSession {
                         )));
                     }
                     state.innermost().inserted.push(obj.clone());
+                    state.note(Transition::PendingToPersistent, obj);
                 }
             }
         }
@@ -361,23 +389,29 @@ impl AsyncSession {
         for &(t, table) in &types {
             if let Some(objs) = plan.updates.get(&t) {
                 let engine = self.resolve_bind(Some(table), Some(t), true)?;
+                let mapper = mapper::of(&objs[0]);
+                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::BeforeUpdate, objs)?;
                 let conn = self.conn_for(conns, &engine).await?;
-                let updated = mapper::of(&objs[0]).update_batch(conn, objs).await?;
+                let updated = mapper.update_batch(conn, objs).await?;
+                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::AfterUpdate, objs)?;
                 self.state().innermost().updated.extend(updated);
             }
         }
         for &(t, table) in types.iter().rev() {
             if let Some(objs) = plan.deletes.get(&t) {
                 let engine = self.resolve_bind(Some(table), Some(t), true)?;
-                let conn = self.conn_for(conns, &engine).await?;
                 let mapper = mapper::of(&objs[0]);
+                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::BeforeDelete, objs)?;
+                let conn = self.conn_for(conns, &engine).await?;
                 mapper.delete_batch(conn, objs).await?;
+                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::AfterDelete, objs)?;
                 let mut state = self.state();
                 let done: IdSet = objs.iter().map(AnyObj::id).collect();
                 state.deleted.retain(|o| !done.contains(&o.id()));
                 for obj in objs {
                     mapper.identity_remove(obj, &mut state.identity);
                     state.innermost().deleted.push(obj.clone());
+                    state.note(Transition::PersistentToDeleted, obj);
                 }
             }
         }

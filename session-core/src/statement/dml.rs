@@ -165,6 +165,8 @@ pub(crate) struct Dml<T: Entity> {
     pub(crate) conflict: Option<Conflict<T>>,
     /// Keep the session's objects in step with the rows changed.
     pub(crate) synchronize: bool,
+    /// The statement's execution options.
+    pub(crate) options: crate::ExecutionOptions,
 }
 
 impl<T: Entity> Dml<T> {
@@ -174,6 +176,7 @@ impl<T: Entity> Dml<T> {
             sets: Assignments::new(),
             conflict: None,
             synchronize: kind != DmlKind::Insert,
+            options: crate::ExecutionOptions::new(),
         }
     }
 
@@ -308,7 +311,15 @@ macro_rules! dml_type {
                 Returning {
                     statement: self,
                     columns,
+                    options: crate::ExecutionOptions::new(),
                 }
+            }
+
+            /// Execution options for this statement (SQLAlchemy's `execution_options(...)`).
+            #[must_use]
+            pub fn execution_options(mut self, options: crate::ExecutionOptions) -> Self {
+                self.dml.options.absorb(options);
+                self
             }
 
             /// The SQL and its parameters.
@@ -470,9 +481,17 @@ pub trait DmlStatement: Send + Sync + 'static {
 pub struct Returning<S, C> {
     pub(crate) statement: S,
     pub(crate) columns: C,
+    pub(crate) options: crate::ExecutionOptions,
 }
 
 impl<S: DmlStatement, C: Columns> Returning<S, C> {
+    /// Execution options for this statement (SQLAlchemy's `execution_options(...)`).
+    #[must_use]
+    pub fn execution_options(mut self, options: crate::ExecutionOptions) -> Self {
+        self.options.absorb(options);
+        self
+    }
+
     /// The SQL and its parameters.
     pub fn to_sql(&self) -> (String, Vec<Arc<OwnedParam>>) {
         self.statement.dml().render(&self.columns.terms(), false)

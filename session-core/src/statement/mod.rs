@@ -46,6 +46,7 @@ pub use upsert::{ConflictTarget, ConflictUpdate, OnConflict};
 pub struct Text {
     pub(crate) sql: String,
     pub(crate) params: Vec<OwnedParam>,
+    pub(crate) options: crate::ExecutionOptions,
 }
 
 /// Raw SQL; add its `$n` parameters with [`Text::bind`].
@@ -53,6 +54,7 @@ pub fn text(sql: impl Into<String>) -> Text {
     Text {
         sql: sql.into(),
         params: Vec::new(),
+        options: crate::ExecutionOptions::new(),
     }
 }
 
@@ -61,6 +63,13 @@ impl Text {
     #[must_use]
     pub fn bind(mut self, value: impl ToSql + Sync + Send + 'static) -> Self {
         self.params.push(Box::new(value));
+        self
+    }
+
+    /// Execution options for this statement (SQLAlchemy's `execution_options(...)`).
+    #[must_use]
+    pub fn execution_options(mut self, options: crate::ExecutionOptions) -> Self {
+        self.options.absorb(options);
         self
     }
 }

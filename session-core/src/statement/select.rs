@@ -58,6 +58,8 @@ pub(crate) struct QueryCore {
     distinct: bool,
     /// A mistake found while building (reported when the statement runs).
     pub(crate) error: Option<String>,
+    /// The statement's execution options.
+    pub(crate) options: crate::ExecutionOptions,
 }
 
 fn has(list: &[&'static Table], table: &'static Table) -> bool {
@@ -240,6 +242,14 @@ impl QueryCore {
 /// The builder methods every `SELECT` has, delegating to its [`QueryCore`].
 macro_rules! query_builders {
     () => {
+        /// Execution options for this statement (SQLAlchemy's `execution_options(...)`),
+        /// over the session's and the engine's; a call's (`execute_with`) win over these.
+        #[must_use]
+        pub fn execution_options(mut self, options: crate::ExecutionOptions) -> Self {
+            self.core.options.absorb(options);
+            self
+        }
+
         /// Adds a `WHERE` condition (ANDed with the others; SQLAlchemy's `where` / `filter`).
         #[must_use]
         pub fn filter(mut self, condition: Expr) -> Self {
@@ -332,8 +342,6 @@ macro_rules! query_builders {
 /// `SELECT` of entity `T` (SQLAlchemy's `select(A)`), built with chained calls.
 pub struct Select<T: Entity> {
     pub(crate) core: QueryCore,
-    pub(crate) populate_existing: bool,
-    pub(crate) stream_results: bool,
     pub(crate) loaders: Vec<Loader<T>>,
 }
 
@@ -344,8 +352,6 @@ pub fn select<T: Entity>() -> Select<T> {
             from: vec![T::TABLE],
             ..QueryCore::default()
         },
-        populate_existing: false,
-        stream_results: false,
         loaders: Vec::new(),
     }
 }
@@ -357,7 +363,7 @@ impl<T: Entity> Select<T> {
     /// `execution_options(populate_existing=True)`).
     #[must_use]
     pub fn populate_existing(mut self) -> Self {
-        self.populate_existing = true;
+        self.core.options = self.core.options.clone().populate_existing(true);
         self
     }
 
@@ -365,7 +371,7 @@ impl<T: Entity> Select<T> {
     /// only [`AsyncSession::stream`](crate::AsyncSession::stream) runs such a statement.
     #[must_use]
     pub fn stream_results(mut self) -> Self {
-        self.stream_results = true;
+        self.core.options = self.core.options.clone().stream_results(true);
         self
     }
 
