@@ -31,6 +31,10 @@ use crate::error::{Error, Result};
 use crate::factory::{AsyncSessionMaker, SessionOptions, repr_of};
 use crate::session::AsyncSession;
 
+mod handles;
+
+pub use handles::{ObjIter, SessionConnection, SessionTransaction};
+
 /// Worker threads of the shared runtime: they run the connections' background tasks, while
 /// each blocking call's own future runs on the calling thread.
 const WORKER_THREADS: usize = 2;
@@ -163,26 +167,7 @@ impl SessionMaker {
         body: impl FnOnce(&Session) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let session = self.session();
-        let result = (|| {
-            let tx = block_on(session.inner.begin())??;
-            let block = session.inner.enter_block(&tx);
-            let out = body(&session);
-            drop(block);
-            if !tx.is_current() {
-                tx.forget();
-                return out;
-            }
-            match out {
-                Ok(value) => {
-                    block_on(tx.commit())??;
-                    Ok(value)
-                }
-                Err(e) => {
-                    let _ = block_on(tx.rollback());
-                    Err(e)
-                }
-            }
-        })();
+        let result = run_block(&session, crate::TransactionOptions::new(), body);
         let _ = session.close();
         result
     }
@@ -200,7 +185,32 @@ impl fmt::Debug for SessionMaker {
     }
 }
 
-/// A blocking session: [`AsyncSession`]'s API without `.await`.
+/// A blocking session: [`AsyncSession`]'s API without `.await` (every member; the ones that
+/// hand out async things have blocking counterparts: [`SessionTransaction`],
+/// [`SessionConnection`], [`ObjIter`], closures over `&Session`).
+///
+/// ```no_run
+/// use session_core::blocking::sessionmaker;
+/// use session_core::{GetOptions, RowLock, TransactionOptions, IsolationLevel};
+/// # #[derive(Debug, Clone, Default, session_core::Entity)]
+/// # struct Account { #[entity(primary_key)] id: i32, balance: i64 }
+/// # fn demo(engine: session_core::Engine) -> session_core::Result<()> {
+/// let maker = sessionmaker(engine)?;
+/// let session = maker.session();
+/// let serializable = TransactionOptions::new().isolation_level(IsolationLevel::Serializable);
+/// session.transaction_with(serializable, |s| {
+///     let from = s.get_one_with::<Account>(1, GetOptions::new().with_for_update(RowLock::update()))?;
+///     from.write()?.balance -= 10;
+///     // A savepoint: rolled back to (and its error returned) when the closure fails.
+///     s.nested_transaction(|s| -> session_core::Result<()> {
+///         let to = s.get_one::<Account>(2)?;
+///         to.write()?.balance += 10;
+///         Ok(())
+///     })?;
+///     Ok::<_, session_core::Error>(())
+/// })?;
+/// # Ok(()) }
+/// ```
 pub struct Session {
     inner: AsyncSession,
 }
@@ -213,31 +223,70 @@ impl fmt::Debug for Session {
 
 /// `AsyncSession`'s members without `.await`, written by `#[proxy_methods]` in blocking mode:
 /// each async member runs through [`Session::block_on`] (the shared runtime, refusing inside
-/// async code), each sync one calls the async session directly. Published again, with the
-/// hand-written members, for the blocking `scoped_session`.
+/// async code), each sync one calls the async session directly. The members that hand out
+/// async things (transactions, the connection, streams, async closures) are written by hand
+/// below, with blocking counterparts ([`SessionTransaction`], [`SessionConnection`],
+/// [`ObjIter`], closures over `&Session`). Published again, with the hand-written members,
+/// for the blocking `scoped_session`.
 #[session_macros::publish_signatures]
 #[session_macros::proxy_methods(
     AsyncSession,
     blocking(block_on = block_on, error = crate::Error),
     methods(
+        id,
+        update_info,
+        get_bind,
+        get_bind_for,
         add,
         add_all,
+        add_any,
         delete,
+        delete_all,
         flush,
         commit,
         rollback,
         close,
+        reset,
+        invalidate,
         get,
         get_one,
+        get_with,
+        get_one_with,
         refresh,
+        refresh_with,
         merge,
+        merge_all,
         expire,
+        expire_all,
         expunge,
+        expunge_all,
         contains,
         is_modified,
-        in_transaction
+        iter,
+        len,
+        is_empty,
+        in_transaction,
+        in_nested_transaction,
+        get_transaction,
+        get_nested_transaction,
+        execute,
+        execute_with,
+        scalar,
+        scalars,
+        events
     ),
-    attributes(new_objects, dirty, deleted, info)
+    attributes(
+        bind,
+        autoflush,
+        info,
+        is_active,
+        no_autoflush,
+        new_objects,
+        dirty,
+        deleted,
+        identity_map
+    ),
+    classmethods(make_transient, identity_key)
 )]
 impl Session {
     /// A blocking session bound to `engine` (SQLAlchemy's `Session(engine)`), on the
@@ -246,10 +295,34 @@ impl Session {
     /// # Errors
     /// [`Error::Config`] when that runtime cannot start.
     pub fn new(engine: crate::Engine) -> crate::Result<Self> {
+        Session::from_async(AsyncSession::new(engine))
+    }
+
+    /// A blocking session with these options (see [`AsyncSession::with_config`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the blocking runtime cannot start.
+    pub fn with_config(config: crate::SessionConfig) -> crate::Result<Self> {
+        Session::from_async(AsyncSession::with_config(config))
+    }
+
+    /// The blocking face of an async session (made with [`AsyncSession::builder`], say): both
+    /// act on the same session.
+    ///
+    /// ```no_run
+    /// # fn demo(engine: session_core::Engine) -> session_core::Result<()> {
+    /// let session = session_core::blocking::Session::from_async(
+    ///     session_core::AsyncSession::builder().bind(engine).autoflush(false).build(),
+    /// )?;
+    /// assert!(!session.autoflush());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the blocking runtime cannot start.
+    pub fn from_async(session: crate::AsyncSession) -> crate::Result<Self> {
         runtime()?;
-        Ok(Session {
-            inner: AsyncSession::new(engine),
-        })
+        Ok(Session { inner: session })
     }
 
     /// The async session underneath (SQLAlchemy's `_proxied`): the proxied members go
@@ -263,6 +336,38 @@ impl Session {
         &self.inner
     }
 
+    /// Begins the session's transaction explicitly (SQLAlchemy's `begin()`); end it with
+    /// [`SessionTransaction::commit`] or [`SessionTransaction::rollback`], or use
+    /// [`Session::transaction`], which cannot forget to.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::begin`]; [`Error::InvalidRequest`] from async code.
+    pub fn begin(&self) -> crate::Result<crate::blocking::SessionTransaction> {
+        self.begin_with(crate::TransactionOptions::new())
+    }
+
+    /// [`Session::begin`] with `options` (isolation level, read only, deferrable).
+    ///
+    /// # Errors
+    /// As [`AsyncSession::begin_with`].
+    pub fn begin_with(
+        &self,
+        options: crate::TransactionOptions,
+    ) -> crate::Result<crate::blocking::SessionTransaction> {
+        let tx = block_on(self.inner.begin_with(options))??;
+        Ok(SessionTransaction::new(tx))
+    }
+
+    /// Flushes, then begins a savepoint (SQLAlchemy's `begin_nested()`), beginning the root
+    /// transaction first when there is none.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::begin_nested`].
+    pub fn begin_nested(&self) -> crate::Result<crate::blocking::SessionTransaction> {
+        let tx = block_on(self.inner.begin_nested())??;
+        Ok(SessionTransaction::new(tx))
+    }
+
     /// Runs `body` in a transaction on this session: commits on `Ok`, rolls back on `Err`
     /// (SQLAlchemy's `with session.begin():`).
     ///
@@ -270,26 +375,128 @@ impl Session {
     /// The body's error, or the commit's.
     pub fn transaction<T, E: From<crate::Error>>(
         &self,
-        body: impl FnOnce(&Session) -> ::std::result::Result<T, E>,
+        body: impl FnOnce(&crate::blocking::Session) -> ::std::result::Result<T, E>,
     ) -> ::std::result::Result<T, E> {
-        let tx = block_on(self.inner.begin())??;
-        let block = self.inner.enter_block(&tx);
+        run_block(self, crate::TransactionOptions::new(), body)
+    }
+
+    /// [`Session::transaction`] in a transaction with `options`, e.g. SERIALIZABLE.
+    ///
+    /// # Errors
+    /// As [`Session::transaction`].
+    pub fn transaction_with<T, E: From<crate::Error>>(
+        &self,
+        options: crate::TransactionOptions,
+        body: impl FnOnce(&crate::blocking::Session) -> ::std::result::Result<T, E>,
+    ) -> ::std::result::Result<T, E> {
+        run_block(self, options, body)
+    }
+
+    /// Runs `body` in a savepoint (SQLAlchemy's `with session.begin_nested():`): released
+    /// when `body` returns `Ok`, rolled back to when it returns `Err`; the enclosing
+    /// transaction stays open either way (see [`AsyncSession::nested_transaction`]).
+    ///
+    /// ```no_run
+    /// # fn demo(session: &session_core::blocking::Session, obj: &session_core::Obj<A>)
+    /// # -> session_core::Result<()> {
+    /// let undone: Result<(), session_core::Error> = session.nested_transaction(|s| {
+    ///     s.delete(obj)?;
+    ///     Err(session_core::Error::InvalidRequest("keep it after all".into()))
+    /// });
+    /// assert!(undone.is_err());
+    /// session.commit()?; // the delete was rolled back with the savepoint
+    /// # Ok(()) }
+    /// # #[derive(Debug, Clone, Default, session_core::Entity)]
+    /// # struct A { #[entity(primary_key)] id: i32, data: String }
+    /// ```
+    ///
+    /// # Errors
+    /// The body's error (after rolling back to the savepoint), or the savepoint's.
+    pub fn nested_transaction<T, E: From<crate::Error>>(
+        &self,
+        body: impl FnOnce(&crate::blocking::Session) -> ::std::result::Result<T, E>,
+    ) -> ::std::result::Result<T, E> {
+        let savepoint = self.begin_nested()?;
         let out = body(self);
-        drop(block);
-        if !tx.is_current() {
-            tx.forget();
+        if !savepoint.is_current() {
+            savepoint.forget();
             return out;
         }
         match out {
             Ok(value) => {
-                block_on(tx.commit())??;
+                savepoint.commit()?;
                 Ok(value)
             }
             Err(e) => {
-                let _ = block_on(tx.rollback());
+                if let Err(rollback) = savepoint.rollback() {
+                    tracing::warn!(target: "session_core::session", error = %rollback,
+                        "rolling back to the savepoint after a failed body failed");
+                }
                 Err(e)
             }
         }
+    }
+
+    /// Runs `body` with the session, then closes it whatever the body returned (SQLAlchemy's
+    /// `with Session(engine) as session:`); like it, this never commits.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] from async code (the body ran; the close could not).
+    pub fn scope<R>(&self, body: impl FnOnce(&crate::blocking::Session) -> R) -> crate::Result<R> {
+        let out = body(self);
+        self.close()?;
+        Ok(out)
+    }
+
+    /// The connection of the session's transaction for the default bind, begun on first use
+    /// (SQLAlchemy's `connection()`), with blocking calls.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::connection`].
+    pub fn connection(&self) -> crate::Result<crate::blocking::SessionConnection> {
+        let conn = block_on(self.inner.connection())??;
+        Ok(SessionConnection::new(conn))
+    }
+
+    /// Streams the entities of a select from a server-side cursor (SQLAlchemy's
+    /// `stream_scalars()`), as a blocking iterator; see [`AsyncSession::stream_scalars`].
+    ///
+    /// # Errors
+    /// As [`AsyncSession::stream_scalars`]; items carry the errors of later fetches.
+    pub fn stream_scalars<T: crate::Entity>(
+        &self,
+        statement: crate::Select<T>,
+    ) -> crate::Result<crate::blocking::ObjIter<T>> {
+        let stream = block_on(self.inner.stream_scalars(statement))??;
+        Ok(ObjIter::new(stream))
+    }
+
+    /// Same as [`Session::stream_scalars`] (SQLAlchemy's `stream()`).
+    ///
+    /// # Errors
+    /// As [`Session::stream_scalars`].
+    pub fn stream<T: crate::Entity>(
+        &self,
+        statement: crate::Select<T>,
+    ) -> crate::Result<crate::blocking::ObjIter<T>> {
+        self.stream_scalars(statement)
+    }
+
+    /// Closes every live session of the process, async ones included (SQLAlchemy's
+    /// `close_all_sessions()`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] from async code.
+    pub fn close_all() -> crate::Result<()> {
+        block_on(AsyncSession::close_all())
+    }
+
+    /// The live session owning `obj`, if any, as a blocking session (SQLAlchemy's
+    /// `object_session()`).
+    pub fn object_session<T: crate::Entity>(
+        obj: &crate::Obj<T>,
+    ) -> Option<crate::blocking::Session> {
+        AsyncSession::object_session(obj).map(|inner| Session { inner })
     }
 
     /// Runs async work on the blocking runtime (for raw SQL through
@@ -300,5 +507,32 @@ impl Session {
     /// runtime, outside [`spawn_blocking`]): blocking there would stall the runtime.
     pub fn block_on<F: ::std::future::Future>(&self, future: F) -> crate::Result<F::Output> {
         block_on(future)
+    }
+}
+
+/// Begins a transaction with `options` on `session`, runs `body` in it as a block, and
+/// commits on `Ok` / rolls back on `Err`, unless the body ended the transaction by hand.
+fn run_block<T, E: From<Error>>(
+    session: &Session,
+    options: crate::TransactionOptions,
+    body: impl FnOnce(&Session) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let tx = block_on(session.inner.begin_with(options))??;
+    let block = session.inner.enter_block(&tx);
+    let out = body(session);
+    drop(block);
+    if !tx.is_current() {
+        tx.forget();
+        return out;
+    }
+    match out {
+        Ok(value) => {
+            block_on(tx.commit())??;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = block_on(tx.rollback());
+            Err(e)
+        }
     }
 }

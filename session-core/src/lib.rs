@@ -86,7 +86,7 @@ pub use result::{ColumnsResult, DmlResult, EntityResult, RowResult, ScalarResult
 pub use retry::{Retried, RetryPolicy};
 pub use session::JoinTransactionMode;
 pub use session::{
-    AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable,
+    AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable, GetOptions,
     IdentityKey, Info, NoAutoflush, ObjStream, ReturnsRows, STREAM_CHUNK, SessionConfig,
     SessionConnection, SharedConnection, TransactionInfo, Value,
 };

@@ -181,7 +181,8 @@ impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
 /// `#[proxy_methods]` from the names alone: every member runs on the current scope's session,
 /// creating it first when the scope has none. SQLAlchemy's `new` attribute is `new_objects`
 /// here (`AsyncSession::new` is the constructor); `__contains__` and `__iter__` are `contains`
-/// and `iter`.
+/// and `iter`; `get`'s and `refresh`'s options are `get_with`, `get_one_with` and
+/// `refresh_with`. SQLAlchemy 2.1's `merge_all` and `delete_all` are in the list.
 #[session_macros::proxy_methods(
     AsyncSession,
     methods(
@@ -197,6 +198,7 @@ impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
         commit,
         connection,
         delete,
+        delete_all,
         execute,
         execute_with,
         expire,
@@ -208,12 +210,16 @@ impl<S: SessionClass, K: Hash + Eq + Send + 'static> AsyncScopedSession<S, K> {
         is_modified,
         invalidate,
         merge,
+        merge_all,
         refresh,
+        refresh_with,
         rollback,
         scalar,
         scalars,
         get,
         get_one,
+        get_with,
+        get_one_with,
         stream,
         stream_scalars
     ),
@@ -310,29 +316,77 @@ pub fn scoped_session_with<K: Hash + Eq + Send + 'static>(
     }
 }
 
-/// The blocking proxy list: SQLAlchemy's `scoped_session` members that the blocking
-/// [`Session`] has, written by `#[proxy_methods]`; each runs on the current thread's session.
+/// The blocking proxy list (SQLAlchemy's `scoped_session`): every member of the blocking
+/// [`Session`] but its constructors and `async_session` (a borrow of one scope's session),
+/// written by `#[proxy_methods]`; each runs on the current scope's session, creating it first
+/// when the scope has none.
 #[session_macros::proxy_methods(
     Session,
     methods(
+        id,
+        update_info,
+        get_bind,
+        get_bind_for,
         add,
         add_all,
+        add_any,
         delete,
+        delete_all,
         flush,
         commit,
         rollback,
         close,
+        reset,
+        invalidate,
         get,
         get_one,
+        get_with,
+        get_one_with,
         refresh,
+        refresh_with,
         merge,
+        merge_all,
         expire,
+        expire_all,
         expunge,
+        expunge_all,
         contains,
         is_modified,
-        in_transaction
+        iter,
+        len,
+        is_empty,
+        in_transaction,
+        in_nested_transaction,
+        get_transaction,
+        get_nested_transaction,
+        execute,
+        execute_with,
+        scalar,
+        scalars,
+        begin,
+        begin_with,
+        begin_nested,
+        transaction,
+        transaction_with,
+        nested_transaction,
+        scope,
+        connection,
+        stream,
+        stream_scalars,
+        block_on
     ),
-    attributes(new_objects, dirty, deleted, info)
+    attributes(
+        bind,
+        autoflush,
+        info,
+        is_active,
+        no_autoflush,
+        new_objects,
+        dirty,
+        deleted,
+        identity_map
+    ),
+    classmethods(make_transient, identity_key, object_session, close_all)
 )]
 impl<K: Hash + Eq + Send + 'static> ScopedSession<K> {
     /// The current scope's session, created when missing.

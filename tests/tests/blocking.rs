@@ -7,7 +7,11 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use session_core::blocking::{Session, sessionmaker};
-use session_core::{Engine, create_async_engine};
+use session_core::tokio_postgres::error::SqlState;
+use session_core::{
+    AsyncSession, Engine, Error, GetOptions, IsolationLevel, Obj, ObjectState, RowLock,
+    SessionConfig, TransactionOptions, create_async_engine, select,
+};
 use session_tests::model::{A, metadata};
 use session_tests::support::{a, count_rows, fresh_database};
 
@@ -207,5 +211,289 @@ fn work_after_an_explicit_commit_inside_a_blocking_transaction_block_is_refused(
         rt.block_on(count_rows(&engine, "a")),
         1,
         "only 'inside' is stored"
+    );
+}
+
+/// The committed rows of `a`, counted by a blocking session of its own (a connection made
+/// on a test runtime would have its background task there, stalled between `block_on`s,
+/// once the pool hands it to a blocking session).
+fn committed_rows(engine: &Engine) -> i64 {
+    let probe = Session::new(engine.clone()).unwrap();
+    let n = probe
+        .connection()
+        .unwrap()
+        .scalar("SELECT count(*) FROM a", &[])
+        .unwrap();
+    probe.close().unwrap();
+    n
+}
+
+/// The `data` of every `a` row, in id order, as the session's own transaction sees them.
+fn data_seen(session: &Session) -> Vec<String> {
+    let mut conn = session.connection().unwrap();
+    conn.query("SELECT data FROM a ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn blocking_transactions_savepoints_connections_and_closures() {
+    let _serial = serial();
+    let engine = blocking_engine("blocking_tx", |url| create_async_engine(&url).unwrap());
+    let session = Session::new(engine.clone()).unwrap();
+    // begin(): a blocking handle; commit() blocks.
+    let tx = session.begin().unwrap();
+    assert!(!tx.nested() && tx.is_active(), "{tx:?}");
+    session.add(&a("begun")).unwrap();
+    let err = session.begin().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "A transaction is already begun on this Session."
+    );
+    tx.commit().unwrap();
+    assert!(!session.in_transaction());
+    assert_eq!(committed_rows(&engine), 1);
+    // begin_nested(): its rollback undoes the savepoint only.
+    session.add(&a("outer")).unwrap();
+    let savepoint = session.begin_nested().unwrap();
+    assert!(savepoint.nested());
+    assert!(session.in_nested_transaction());
+    assert_eq!(session.get_nested_transaction().unwrap().level, 2);
+    assert_eq!(session.get_transaction().unwrap().level, 1);
+    session.add(&a("in savepoint")).unwrap();
+    session.flush().unwrap();
+    savepoint.rollback().unwrap();
+    assert!(session.in_transaction() && !session.in_nested_transaction());
+    // nested_transaction(): released on Ok, rolled back on Err, the outer one stays open.
+    let kept: Result<(), Error> = session.nested_transaction(|s| s.add(&a("kept")));
+    kept.unwrap();
+    let undone: Result<(), Error> = session.nested_transaction(|s| {
+        s.add(&a("undone"))?;
+        s.flush()?;
+        assert_eq!(data_seen(s).last().map(String::as_str), Some("undone"));
+        Err(Error::InvalidRequest("undo it".into()))
+    });
+    assert!(matches!(undone, Err(Error::InvalidRequest(m)) if m == "undo it"));
+    assert!(session.in_transaction() && !session.in_nested_transaction());
+    assert_eq!(data_seen(&session), ["begun", "outer", "kept"]);
+    assert_eq!(committed_rows(&engine), 1, "not committed yet");
+    // connection(): blocking calls in the session's transaction.
+    let mut conn = session.connection().unwrap();
+    assert_eq!(
+        conn.execute("UPDATE a SET data = 'kept!' WHERE data = $1", &[&"kept"])
+            .unwrap(),
+        1
+    );
+    conn.batch_execute("SELECT 1; SELECT 2").unwrap();
+    assert!(
+        conn.query_opt("SELECT 1 WHERE false", &[])
+            .unwrap()
+            .is_none()
+    );
+    let n: i64 = conn
+        .query_one("SELECT count(*) FROM a", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+    assert!(conn.engine().url().contains("blocking_tx"), "{conn:?}");
+    drop(conn);
+    session.commit().unwrap();
+    assert_eq!(committed_rows(&engine), 3);
+    // begin_with / transaction_with: the options reach the server.
+    let serializable = || TransactionOptions::new().isolation_level(IsolationLevel::Serializable);
+    let tx = session.begin_with(serializable()).unwrap();
+    let level: String = session
+        .connection()
+        .unwrap()
+        .scalar("SHOW transaction_isolation", &[])
+        .unwrap();
+    assert_eq!(level, "serializable");
+    tx.rollback().unwrap();
+    let level: Result<String, Error> = session.transaction_with(serializable(), |s| {
+        s.connection()?.scalar("SHOW transaction_isolation", &[])
+    });
+    assert_eq!(level.unwrap(), "serializable");
+    // A handle whose transaction ended otherwise acts on nothing.
+    let tx = session.begin().unwrap();
+    session.rollback().unwrap();
+    assert_eq!(
+        tx.commit().unwrap_err().to_string(),
+        "This transaction is closed"
+    );
+    // scope(): runs the body, then closes (never commits).
+    let found = session
+        .scope(|s| {
+            s.add(&a("never committed")).unwrap();
+            s.get::<A>(1).unwrap().is_some()
+        })
+        .unwrap();
+    assert!(found);
+    assert!(session.is_empty() && !session.in_transaction());
+    assert_eq!(committed_rows(&engine), 3);
+}
+
+#[test]
+fn blocking_session_has_the_async_surface_on_postgres() {
+    let _serial = serial();
+    let engine = blocking_engine("blocking_surface", |url| create_async_engine(&url).unwrap());
+    let session = Session::with_config(SessionConfig {
+        bind: Some(engine.clone()),
+        ..SessionConfig::default()
+    })
+    .unwrap();
+    assert_eq!(session.id(), session.async_session().id());
+    // Attributes and their setters.
+    assert!(session.bind().is_some());
+    assert!(session.get_bind(None).is_ok() && session.get_bind_for::<A>().is_ok());
+    session.set_bind(None);
+    assert!(session.get_bind(None).is_err());
+    session.set_bind(Some(engine.clone()));
+    session.update_info(|info| {
+        info.insert("k".into(), "v".into());
+    });
+    assert_eq!(session.info().get("k").map(String::as_str), Some("v"));
+    session.set_info(Default::default());
+    assert!(session.info().is_empty());
+    assert!(session.autoflush() && session.is_active());
+    session.set_autoflush(false);
+    assert!(!session.autoflush());
+    session.set_autoflush(true);
+    {
+        let _guard = session.no_autoflush();
+        assert!(!session.autoflush());
+    }
+    assert!(session.autoflush());
+    // Objects: add_any, the collections, iter, len, identity keys.
+    for d in ["one", "two", "three"] {
+        session.add_any(&a(d).erase()).unwrap();
+    }
+    assert_eq!(session.new_objects().len(), 3);
+    assert_eq!(session.iter().count(), 3);
+    session.commit().unwrap();
+    assert!(
+        session.is_empty(),
+        "the identity map is weak: nobody holds those objects"
+    );
+    let one = session.get_one::<A>(1).unwrap();
+    assert_eq!(session.len(), 1);
+    assert_eq!(Session::identity_key::<A>(1).key, 1);
+    assert_eq!(
+        Session::object_session(&one).map(|s| s.id()),
+        Some(session.id())
+    );
+    assert_eq!(session.identity_map().len(), 1);
+    // execute / scalars / scalar / stream / stream_scalars.
+    let all = session
+        .execute(select::<A>().order_by(A::C.id.asc()))
+        .unwrap()
+        .all();
+    assert_eq!(all.len(), 3);
+    assert!(all[0].ptr_eq(&one), "through the identity map");
+    let data: Vec<String> = session
+        .scalars(select::<A>().order_by(A::C.id.desc()))
+        .unwrap()
+        .all()
+        .iter()
+        .map(|o| o.read().unwrap().data.clone())
+        .collect();
+    assert_eq!(data, ["three", "two", "one"]);
+    let first = session
+        .scalar(select::<A>().filter(A::C.data.eq("two")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.read().unwrap().id, 2);
+    let streamed: Vec<Obj<A>> = session
+        .stream(select::<A>().order_by(A::C.id.asc()))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(streamed.len(), 3);
+    assert!(streamed[0].ptr_eq(&one));
+    let mut it = session.stream_scalars(select::<A>()).unwrap();
+    assert!(it.next().unwrap().is_ok());
+    drop(it); // dropping a stream early is safe
+    // Iterated from async code: one clear error, then the end.
+    let mut it = session.stream_scalars(select::<A>()).unwrap();
+    let (first, second) = current_thread_runtime().block_on(async { (it.next(), it.next()) });
+    assert!(
+        matches!(&first, Some(Err(Error::InvalidRequest(m))) if m.contains("use AsyncSession there")),
+        "{first:?}"
+    );
+    assert!(second.is_none());
+    drop(it);
+    // expire_all / expunge_all / set_identity_map.
+    session.expire_all();
+    assert!(one.read().is_err(), "expired");
+    session.refresh(&one, &[]).unwrap();
+    session.expunge_all();
+    assert!(session.is_empty());
+    assert_eq!(one.state(), ObjectState::Detached);
+    session.set_identity_map(vec![one.erase()]).unwrap();
+    assert_eq!(session.len(), 1);
+    // get_with / get_one_with / refresh_with: the row lock is held against another session.
+    let other = Session::new(engine.clone()).unwrap();
+    let nowait = || GetOptions::new().with_for_update(RowLock::update().nowait());
+    let locked = session.get_one_with::<A>(1, nowait()).unwrap();
+    assert!(locked.ptr_eq(&one));
+    let err = other.get_with::<A>(1, nowait()).unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::LOCK_NOT_AVAILABLE), "{err:?}");
+    other.rollback().unwrap();
+    let two = other.get_one::<A>(2).unwrap();
+    other
+        .refresh_with(&two, &[], RowLock::update().nowait())
+        .unwrap();
+    let err = session.get_with::<A>(2, nowait()).unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::LOCK_NOT_AVAILABLE), "{err:?}");
+    session.rollback().unwrap();
+    other.rollback().unwrap();
+    session.set_autoflush(false);
+    let one = session.get_one::<A>(1).unwrap();
+    one.write().unwrap().data = "unflushed".into();
+    session
+        .get_one_with::<A>(1, GetOptions::new().populate_existing())
+        .unwrap();
+    assert_eq!(
+        one.read().unwrap().data,
+        "one",
+        "populate_existing discards it"
+    );
+    session.set_autoflush(true);
+    // merge_all / delete_all / make_transient.
+    let sources: Vec<Obj<A>> = (1..=2)
+        .map(|id| {
+            Obj::new(A {
+                id,
+                data: format!("merged {id}"),
+                ..A::default()
+            })
+        })
+        .collect();
+    let merged = session.merge_all(&sources).unwrap();
+    assert!(merged[0].ptr_eq(&one) && session.dirty().len() == 2);
+    session.commit().unwrap();
+    let three = session.get_one::<A>(3).unwrap();
+    session.delete_all([&merged[0], &three]).unwrap();
+    assert_eq!(session.deleted().len(), 2);
+    session.commit().unwrap();
+    assert_eq!(committed_rows(&engine), 1);
+    Session::make_transient(&three);
+    assert_eq!(three.state(), ObjectState::Transient);
+    // reset / invalidate / close_all give the connections back; the session stays usable.
+    assert!(session.get::<A>(2).unwrap().is_some());
+    session.reset().unwrap();
+    assert!(!session.in_transaction() && session.is_empty());
+    assert!(session.get::<A>(2).unwrap().is_some());
+    session.invalidate().unwrap();
+    assert!(!session.in_transaction());
+    assert!(other.get::<A>(2).unwrap().is_some());
+    Session::close_all().unwrap();
+    assert!(!other.in_transaction() && other.is_empty());
+    // from_async: the blocking face of a session built by the async builder.
+    let built = Session::from_async(AsyncSession::builder().bind(engine.clone()).build()).unwrap();
+    assert_eq!(
+        built.get_one::<A>(2).unwrap().read().unwrap().data,
+        "merged 2"
     );
 }

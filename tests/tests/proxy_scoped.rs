@@ -65,6 +65,10 @@ const NOT_PROXIED: &[(&str, &str)] = &[
         "closure form of `session.begin()` with options; use call().transaction_with",
     ),
     (
+        "nested_transaction",
+        "closure form of `async with session.begin_nested()`; use call().nested_transaction",
+    ),
+    (
         "begin_with",
         "not in SQLAlchemy's proxy list (its begin() takes no options); use call().begin_with",
     ),
@@ -142,6 +146,11 @@ fn proxied_names() -> BTreeSet<String> {
                     .is_some_and(|s| s.ident == "proxy_methods")
                 {
                     let tokens = attr.meta.require_list().unwrap().tokens.to_string();
+                    // The async block only (the blocking one proxies `Session`: see
+                    // proxy_blocking.rs).
+                    if !tokens.starts_with("AsyncSession") {
+                        continue;
+                    }
                     for section in ["methods", "attributes", "classmethods"] {
                         let Some(start) = tokens.find(&format!("{section} (")) else {
                             continue;

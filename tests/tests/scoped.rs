@@ -94,6 +94,57 @@ async fn call_with_options_configure_and_remove() {
 }
 
 #[tokio::test]
+async fn merge_all_delete_all_and_get_options_through_the_scoped_session() {
+    use session_core::{AsyncSession, GetOptions, RowLock};
+    let engine = schema_engine("scoped_21", 4).await;
+    let scoped = async_scoped_session(async_sessionmaker(engine.clone()), scope::task_scope);
+    scoped
+        .scope(async {
+            scoped.add_all([&a("one"), &a("two")]).unwrap();
+            scoped.commit().await.unwrap();
+            let sources = [1, 2].map(|id| {
+                Obj::new(A {
+                    id,
+                    data: format!("merged {id}"),
+                    ..A::default()
+                })
+            });
+            let merged = scoped.merge_all(&sources).await.unwrap();
+            assert_eq!(merged.len(), 2);
+            assert_eq!(scoped.dirty().len(), 2, "one autoflush, before the first");
+            scoped.commit().await.unwrap();
+            // get_with: a NOWAIT row lock held by the scope's session.
+            let nowait = || GetOptions::new().with_for_update(RowLock::update().nowait());
+            let one = scoped.get_one_with::<A>(1, nowait()).await.unwrap();
+            assert_eq!(one.read().unwrap().data, "merged 1");
+            let other = AsyncSession::new(engine.clone());
+            let err = other.get_with::<A>(1, nowait()).await.unwrap_err();
+            assert_eq!(
+                err.code(),
+                Some(&session_core::tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE)
+            );
+            other.rollback().await.unwrap();
+            scoped
+                .refresh_with(&one, &[], RowLock::update())
+                .await
+                .unwrap();
+            let two = scoped
+                .get_with::<A>(2, GetOptions::new().populate_existing())
+                .await
+                .unwrap()
+                .unwrap();
+            scoped.delete_all([&one, &two]).unwrap();
+            assert_eq!(scoped.deleted().len(), 2);
+            scoped.commit().await.unwrap();
+        })
+        .await;
+    let mut conn = engine.connect().await.unwrap();
+    let left: i64 = conn.scalar("SELECT count(*) FROM a", &[]).await.unwrap();
+    assert_eq!(left, 0);
+    conn.close().await;
+}
+
+#[tokio::test]
 async fn one_scope_begin_add_flush_connection_count_delete() {
     // SQLAlchemy's test_scoping flow, through the generated proxy members.
     let engine = schema_engine("scoped_flow", 4).await;

@@ -193,6 +193,41 @@ impl AsyncSession {
         self.run_block_with(options, body(self)).await
     }
 
+    /// Runs `body` in a savepoint (SQLAlchemy's `with session.begin_nested():`): flushes and
+    /// begins a `SAVEPOINT` (and the root transaction first when there is none), releases it
+    /// when `body` returns `Ok`, rolls back to it when `body` returns `Err`. Either way the
+    /// enclosing transaction stays open: commit or roll it back as usual. Should the body end
+    /// the savepoint itself (or roll back the whole transaction), nothing more is done.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: &session_core::AsyncSession) -> session_core::Result<()> {
+    /// # #[derive(Debug, Clone, Default, session_core::Entity)]
+    /// # struct A { #[entity(primary_key)] id: i32, data: String }
+    /// let kept: session_core::Result<()> = session
+    ///     .nested_transaction(async |s| s.add(&session_core::Obj::new(A::default())))
+    ///     .await;
+    /// let undone: Result<(), session_core::Error> = session
+    ///     .nested_transaction(async |s| {
+    ///         s.add(&session_core::Obj::new(A::default()))?;
+    ///         Err(session_core::Error::InvalidRequest("changed my mind".into()))
+    ///     })
+    ///     .await;
+    /// assert!(kept.is_ok() && undone.is_err());
+    /// session.commit().await?; // stores the first object only
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The body's error (after rolling back to the savepoint), or the flush's, `SAVEPOINT`'s
+    /// or `RELEASE`'s.
+    pub async fn nested_transaction<T, E, F>(&self, body: F) -> ::std::result::Result<T, E>
+    where
+        F: AsyncFnOnce(&crate::AsyncSession) -> ::std::result::Result<T, E>,
+        E: From<crate::Error>,
+    {
+        self.nested_transaction_impl::<T, E, F>(body).await
+    }
+
     /// Runs `body` with the session, then closes it whatever the body returned (SQLAlchemy's
     /// `async with AsyncSession(engine) as session:`): like it, this never commits; commit in
     /// the body, or use [`AsyncSession::transaction`].
@@ -308,6 +343,18 @@ impl AsyncSession {
         self.delete_impl::<T>(obj)
     }
 
+    /// Marks every object for deletion (SQLAlchemy 2.1's `delete_all()`), stopping at the
+    /// first error (the objects before it stay marked).
+    ///
+    /// # Errors
+    /// As [`AsyncSession::delete`].
+    pub fn delete_all<'a, T: crate::Entity>(
+        &self,
+        objs: impl IntoIterator<Item = &'a crate::Obj<T>>,
+    ) -> crate::Result<()> {
+        self.delete_all_impl(objs)
+    }
+
     /// Sends a deleted or detached object back to the transient state, so that it can be added
     /// again as a new row (SQLAlchemy's `make_transient()`).
     pub fn make_transient<T: crate::Entity>(obj: &crate::Obj<T>) {
@@ -332,6 +379,50 @@ impl AsyncSession {
         self.get_one_impl::<T>(key).await
     }
 
+    /// [`AsyncSession::get`] with options (SQLAlchemy's `get(..., populate_existing=...,
+    /// with_for_update=...)`). With either option the SELECT is always sent, also for an
+    /// object already in the identity map: `populate_existing` overwrites that object with
+    /// the row, unflushed changes included (with autoflush on, they are flushed first, as in
+    /// SQLAlchemy); `with_for_update` appends the row lock (`FOR UPDATE [OF t] [NOWAIT |
+    /// SKIP LOCKED]`, ...) and, without `populate_existing`, keeps the loaded object as it is.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: &session_core::AsyncSession) -> session_core::Result<()> {
+    /// # #[derive(Debug, Clone, Default, session_core::Entity)]
+    /// # struct Account { #[entity(primary_key)] id: i32, balance: i64 }
+    /// use session_core::{GetOptions, RowLock};
+    /// // SELECT ... FROM account WHERE id = $1 FOR UPDATE NOWAIT
+    /// let account = session
+    ///     .get_with::<Account>(7, GetOptions::new().with_for_update(RowLock::update().nowait()))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`AsyncSession::get`]; a contradictory lock (NOWAIT and SKIP LOCKED) is
+    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest); a row held elsewhere under
+    /// NOWAIT is the database's `55P03` (`lock_not_available`).
+    pub async fn get_with<T: crate::Entity>(
+        &self,
+        key: T::Key,
+        options: crate::GetOptions,
+    ) -> crate::Result<Option<crate::Obj<T>>> {
+        self.get_with_impl::<T>(key, options).await
+    }
+
+    /// [`AsyncSession::get_with`], but a missing row is an error (SQLAlchemy's `get_one()`
+    /// with options).
+    ///
+    /// # Errors
+    /// As [`AsyncSession::get_with`], and [`Error::NoResultFound`](crate::Error::NoResultFound).
+    pub async fn get_one_with<T: crate::Entity>(
+        &self,
+        key: T::Key,
+        options: crate::GetOptions,
+    ) -> crate::Result<crate::Obj<T>> {
+        self.get_one_with_impl::<T>(key, options).await
+    }
+
     /// Reloads the object's attributes from the database (all, or the named ones), after an
     /// autoflush (SQLAlchemy's `refresh()`).
     ///
@@ -344,6 +435,23 @@ impl AsyncSession {
         attributes: &[&str],
     ) -> crate::Result<()> {
         self.refresh_impl::<T>(obj, attributes).await
+    }
+
+    /// [`AsyncSession::refresh`] with a row lock (SQLAlchemy's `refresh(...,
+    /// with_for_update=...)`): the reloading SELECT ends with `with_for_update`'s clause, so
+    /// the row stays locked until the transaction ends.
+    ///
+    /// # Errors
+    /// As [`AsyncSession::refresh`]; a contradictory lock is
+    /// [`Error::InvalidRequest`](crate::Error::InvalidRequest); `55P03` under NOWAIT.
+    pub async fn refresh_with<T: crate::Entity>(
+        &self,
+        obj: &crate::Obj<T>,
+        attributes: &[&str],
+        with_for_update: crate::RowLock,
+    ) -> crate::Result<()> {
+        self.refresh_with_impl::<T>(obj, attributes, with_for_update)
+            .await
     }
 
     /// Expires the object's attributes (all, or the named ones): reading them is then an error
@@ -390,6 +498,30 @@ impl AsyncSession {
         source: &crate::Obj<T>,
     ) -> crate::Result<crate::Obj<T>> {
         self.merge_impl::<T>(source).await
+    }
+
+    /// Merges every object (SQLAlchemy 2.1's `merge_all()`) and returns the session's
+    /// objects in the same order. Like SQLAlchemy's, it autoflushes once before the first,
+    /// then merges with autoflush off, and stops at the first error.
+    ///
+    /// ```no_run
+    /// # #[derive(Debug, Clone, Default, session_core::Entity)]
+    /// # struct A { #[entity(primary_key)] id: i32, data: String }
+    /// # async fn demo(session: &session_core::AsyncSession, detached: Vec<session_core::Obj<A>>)
+    /// # -> session_core::Result<()> {
+    /// let merged = session.merge_all(&detached).await?;
+    /// assert_eq!(merged.len(), detached.len());
+    /// session.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`AsyncSession::merge`].
+    pub async fn merge_all<'a, T: crate::Entity>(
+        &self,
+        sources: impl IntoIterator<Item = &'a crate::Obj<T>>,
+    ) -> crate::Result<Vec<crate::Obj<T>>> {
+        self.merge_all_impl(sources).await
     }
 
     /// True when the object's loaded attributes differ from the database image (SQLAlchemy's

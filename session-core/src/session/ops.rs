@@ -23,7 +23,7 @@ pub struct IdentityKey<T: Entity> {
 }
 
 /// `SELECT <all columns> FROM t WHERE <key> = $1 ...`, built once per table.
-fn select_all_sql<T: Entity>() -> Arc<str> {
+pub(super) fn select_all_sql<T: Entity>() -> Arc<str> {
     static CACHE: OnceLock<RwLock<HashMap<usize, Arc<str>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(RwLock::default);
     let key = T::TABLE as *const crate::model::Table as usize;
@@ -39,7 +39,7 @@ fn select_all_sql<T: Entity>() -> Arc<str> {
     sql
 }
 
-fn select_sql<T: Entity>(columns: &[usize]) -> String {
+pub(super) fn select_sql<T: Entity>(columns: &[usize]) -> String {
     let table = T::TABLE;
     format!(
         "SELECT {} FROM {} WHERE {}",
@@ -96,6 +96,17 @@ impl AsyncSession {
             state.delete(&obj.erase(), self.owner(), AsyncSession::is_alive)?;
         }
         self.fire_pending()
+    }
+
+    /// Implements [`AsyncSession::delete_all`].
+    pub(crate) fn delete_all_impl<'a, T: Entity>(
+        &self,
+        objs: impl IntoIterator<Item = &'a Obj<T>>,
+    ) -> Result<()> {
+        for obj in objs {
+            self.delete(obj)?;
+        }
+        Ok(())
     }
 
     /// Implements [`AsyncSession::make_transient`].
@@ -168,7 +179,21 @@ impl AsyncSession {
         obj: &Obj<T>,
         attributes: &[&str],
     ) -> Result<()> {
+        self.refresh_locking(obj, attributes, None).await
+    }
+
+    /// [`AsyncSession::refresh`], its SELECT ending with `lock`'s clause when given (for
+    /// `refresh_with`).
+    pub(super) async fn refresh_locking<T: Entity>(
+        &self,
+        obj: &Obj<T>,
+        attributes: &[&str],
+        lock: Option<&crate::RowLock>,
+    ) -> Result<()> {
         check_none_held("AsyncSession::refresh")?;
+        if let Some(message) = lock.and_then(crate::RowLock::error) {
+            return Err(Error::InvalidRequest(message));
+        }
         let columns = self.persistent_columns(obj, attributes)?;
         let mut conns = self.lock_conns()?;
         if self.autoflush() && self.has_changes(&self.state()) {
@@ -177,7 +202,10 @@ impl AsyncSession {
         let key = obj.cell.data.read_recursive().row_key();
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
         let conn = self.conn_for(&mut conns, &engine).await?;
-        let sql = select_sql::<T>(&columns);
+        let mut sql = select_sql::<T>(&columns);
+        if let Some(lock) = lock {
+            sql.push_str(&lock.sql(&[]));
+        }
         let row = conn.query_opt(&sql, &T::key_params(&key)).await?;
         drop(conns);
         let row = row.ok_or_else(|| {
@@ -286,6 +314,25 @@ impl AsyncSession {
                 Ok(target)
             }
         }
+    }
+
+    /// Implements [`AsyncSession::merge_all`]: one autoflush first, then every merge with
+    /// autoflush off (SQLAlchemy's `merge_all`), so that one merge's changes are not flushed
+    /// by the next one's load.
+    pub(crate) async fn merge_all_impl<'a, T: Entity>(
+        &self,
+        sources: impl IntoIterator<Item = &'a Obj<T>>,
+    ) -> Result<Vec<Obj<T>>> {
+        check_none_held("AsyncSession::merge_all")?;
+        if self.autoflush() && self.has_changes(&self.state()) {
+            self.flush().await?;
+        }
+        let _no_autoflush = self.no_autoflush();
+        let mut merged = Vec::new();
+        for source in sources {
+            merged.push(self.merge(source).await?);
+        }
+        Ok(merged)
     }
 
     /// Implements [`AsyncSession::is_modified`].
