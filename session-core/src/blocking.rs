@@ -126,6 +126,13 @@ pub fn sessionmaker(bind: impl Into<Option<Engine>>) -> Result<SessionMaker> {
 }
 
 impl SessionMaker {
+    /// The factory's listener registry: its listeners hear only the sessions this factory
+    /// makes (SQLAlchemy's `event.listen(sessionmaker, ...)`); see
+    /// [`AsyncSessionMaker::events`].
+    pub fn events(&self) -> crate::Events {
+        self.maker.events()
+    }
+
     /// Changes the options of sessions made from now on (SQLAlchemy's `configure`).
     pub fn configure(&self, options: SessionOptions) {
         self.maker.configure(options);

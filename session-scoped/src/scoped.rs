@@ -389,6 +389,13 @@ pub fn scoped_session_with<K: Hash + Eq + Send + 'static>(
     classmethods(make_transient, identity_key, object_session, close_all)
 )]
 impl<K: Hash + Eq + Send + 'static> ScopedSession<K> {
+    /// The listener registry of the scoped session's factory: its listeners hear every
+    /// session this scoped session makes, on every thread (SQLAlchemy's
+    /// `event.listen(scoped_session, ...)`; see [`AsyncScopedSession::events`]).
+    pub fn events(&self) -> session_core::Events {
+        self.session_factory.events()
+    }
+
     /// The current scope's session, created when missing.
     pub fn call(&self) -> Arc<Session> {
         self.registry.call()

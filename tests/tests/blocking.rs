@@ -497,3 +497,41 @@ fn blocking_session_has_the_async_surface_on_postgres() {
         "merged 2"
     );
 }
+
+#[test]
+fn the_blocking_factorys_listeners_hear_its_sessions() {
+    let _serial = serial();
+    let engine = blocking_engine("blocking_events", |url| {
+        Engine::builder(url).pool_size(2).build().unwrap()
+    });
+    let maker = sessionmaker(engine.clone()).unwrap();
+    let commits = std::sync::Arc::new(AtomicUsize::new(0));
+    let heard = commits.clone();
+    maker.events().after_commit(move |_| {
+        heard.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    });
+    maker.events().before_update::<A>(|a| {
+        a.data.push_str(" (stamped)");
+        Ok(())
+    });
+    let s = maker.session();
+    let obj = a("x");
+    s.add(&obj).unwrap();
+    s.commit().unwrap();
+    s.refresh(&obj, &[]).unwrap();
+    obj.write().unwrap().data = "y".into();
+    s.commit().unwrap();
+    assert_eq!(commits.load(Ordering::SeqCst), 2);
+    // Another factory's sessions are not heard.
+    let other = sessionmaker(engine.clone()).unwrap().session();
+    other.commit().unwrap();
+    assert_eq!(commits.load(Ordering::SeqCst), 2);
+    let row = maker
+        .session()
+        .scalars(select::<A>())
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(row.read().unwrap().data, "y (stamped)");
+}

@@ -37,12 +37,6 @@ const NOT_IN_BLOCKING_SCOPED: &[(&str, &str)] = &[
         "async_session",
         "returns a borrow of one scope's session; use call().async_session()",
     ),
-    (
-        "events",
-        "SQLAlchemy's listen on a scoped_session reaches its factory (as AsyncScopedSession's \
-         events() does), and the blocking sessionmaker has no registry of its own yet; the \
-         current session's is call().events()",
-    ),
 ];
 
 /// Blocking members allowed to mention async things: the way to the async session and to

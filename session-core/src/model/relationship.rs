@@ -277,6 +277,10 @@ impl Link {
     }
 }
 
+/// How [`Dependent::new`] reads the parent's key, reads a child's foreign key, and sets it
+/// to NULL (returning whether that changed anything).
+pub type DependentFns<P, C, K> = (fn(&P) -> K, fn(&C) -> Option<K>, fn(&mut C) -> bool);
+
 /// A one-to-many relationship of one parent object, as deleting that parent sees it (made by
 /// the mapping's [`Entity::dependents`]): which children belong to it, and what may be done to
 /// them (delete them with it, or set their foreign key to NULL).
@@ -316,7 +320,7 @@ impl Dependent {
         children: Option<Vec<Obj<C>>>,
         fk_field: &'static str,
         cascade_delete: bool,
-        (key, get, clear): (fn(&P) -> K, fn(&C) -> Option<K>, fn(&mut C) -> bool),
+        (key, get, clear): DependentFns<P, C, K>,
     ) -> Dependent {
         let parent_key = parent.peek(key);
         Dependent {
