@@ -72,7 +72,7 @@ pub use model::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub use model::{
     ArrayElement, Column, ColumnType, Entity, EnumType, ForeignKey, Index, OwnedParam, Table,
 };
-pub use model::{Collection, Dependent, DependentFns, Link, Reference};
+pub use model::{Cascades, Collection, Dependent, DependentFns, Link, Reference};
 /// A `jsonb` (or `json`) column holding any serde type: `Json<Settings>`.
 ///
 /// ```

@@ -350,3 +350,162 @@ async fn a_parent_changed_then_deleted_does_not_hand_its_key_back_to_its_childre
     assert_eq!(nulls, 1);
     conn.close().await;
 }
+
+/// `delete-orphan`: a line taken out of its order is deleted.
+#[derive(Debug, Clone, Default, Entity)]
+#[entity(table = "cart")]
+struct Cart {
+    #[entity(primary_key, generated)]
+    id: i32,
+    #[entity(relationship(foreign_key = "cart_id", cascade = "delete, delete-orphan"))]
+    items: Collection<CartItem>,
+}
+
+#[derive(Debug, Clone, Default, Entity)]
+#[entity(table = "cart_item")]
+struct CartItem {
+    #[entity(primary_key, generated)]
+    id: i32,
+    #[entity(foreign_key = "cart.id")]
+    cart_id: i32,
+    sku: String,
+}
+
+async fn cart_engine(prefix: &str) -> Engine {
+    let engine = setup(prefix).await;
+    create_schema(&engine, MetaData::new().with::<Cart>().with::<CartItem>()).await;
+    engine
+}
+
+fn cart_with(skus: &[&str]) -> Obj<Cart> {
+    let cart = Obj::new(Cart::default());
+    for sku in skus {
+        cart.write()
+            .unwrap()
+            .items
+            .push(Obj::new(CartItem {
+                sku: (*sku).into(),
+                ..CartItem::default()
+            }))
+            .unwrap();
+    }
+    cart
+}
+
+async fn skus(engine: &Engine, table_sql: &str) -> Vec<String> {
+    let mut conn = engine.connect().await.unwrap();
+    let rows = conn.query(table_sql, &[]).await.unwrap();
+    conn.close().await;
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+#[tokio::test]
+async fn delete_orphan_deletes_a_child_taken_out_of_the_collection() {
+    let engine = cart_engine("casc_orphan").await;
+    let s = session(&engine);
+    let cart = cart_with(&["apple", "pear", "plum"]);
+    s.add(&cart).unwrap();
+    s.commit().await.unwrap();
+    let pear = cart.read().unwrap().items.get().unwrap()[1].clone();
+    {
+        let mut c = cart.write().unwrap();
+        let kept: Vec<_> = c
+            .items
+            .get()
+            .unwrap()
+            .iter()
+            .filter(|i| !i.ptr_eq(&pear))
+            .cloned()
+            .collect();
+        c.items.set(kept);
+    }
+    s.commit().await.unwrap();
+    assert_eq!(
+        skus(&engine, "SELECT sku FROM cart_item ORDER BY sku").await,
+        ["apple", "plum"]
+    );
+    assert_eq!(pear.state(), ObjectState::Detached);
+}
+
+#[tokio::test]
+async fn a_child_moved_to_another_parent_is_neither_orphaned_nor_nulled() {
+    let engine = cart_engine("casc_move").await;
+    let s = session(&engine);
+    let (first, second) = (cart_with(&["apple", "pear"]), cart_with(&[]));
+    s.add_all([&first, &second]).unwrap();
+    s.commit().await.unwrap();
+    let pear = first.read().unwrap().items.get().unwrap()[1].clone();
+    {
+        let mut f = first.write().unwrap();
+        let kept = vec![f.items.get().unwrap()[0].clone()];
+        f.items.set(kept);
+    }
+    second.write().unwrap().items.push(pear.clone()).unwrap();
+    s.commit().await.unwrap();
+    let second_id = second.read().unwrap().id;
+    let mut conn = engine.connect().await.unwrap();
+    let cart_of_pear: i32 = conn
+        .scalar("SELECT cart_id FROM cart_item WHERE sku = 'pear'", &[])
+        .await
+        .unwrap();
+    conn.close().await;
+    assert_eq!(cart_of_pear, second_id);
+    assert_eq!(pear.state(), ObjectState::Persistent);
+}
+
+#[tokio::test]
+async fn a_child_taken_out_without_delete_orphan_gets_a_null_key_or_a_clear_error() {
+    let engine = setup("casc_release").await;
+    let s = session(&engine);
+    let team = Obj::new(Team::default());
+    for name in ["ann", "bob"] {
+        team.write()
+            .unwrap()
+            .members
+            .push(Obj::new(Member {
+                name: name.into(),
+                ..Member::default()
+            }))
+            .unwrap();
+    }
+    s.add(&team).unwrap();
+    s.commit().await.unwrap();
+    {
+        let mut t = team.write().unwrap();
+        let kept = vec![t.members.get().unwrap()[0].clone()];
+        t.members.set(kept);
+    }
+    s.commit().await.unwrap();
+    // Before, bob kept his team_id and came back in the collection on the next load.
+    assert_eq!(
+        skus(&engine, "SELECT name FROM member WHERE team_id IS NULL").await,
+        ["bob"]
+    );
+    let fresh = session(&engine);
+    let team = fresh
+        .scalars(select::<Team>().options(selectinload(Team::C.members)))
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(team.read().unwrap().members.len(), 1);
+
+    // A NOT NULL key: refused, nothing sent.
+    let invoice = Obj::new(Invoice::default());
+    invoice
+        .write()
+        .unwrap()
+        .lines
+        .push(Obj::new(Line::default()))
+        .unwrap();
+    s.add(&invoice).unwrap();
+    s.commit().await.unwrap();
+    invoice.write().unwrap().lines.set(Vec::new());
+    let e = s.commit().await.unwrap_err();
+    assert!(
+        e.to_string().contains("line.invoice_id is set to NULL"),
+        "{e}"
+    );
+    s.rollback().await.unwrap();
+    assert_eq!(count_rows(&engine, "line").await, 1);
+}

@@ -16,6 +16,6 @@ pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub(crate) use object::{
     Cell, DirtySink, ErasedCell, check_none_held, held_by_this_thread, same_row,
 };
-pub use relationship::{Collection, Dependent, DependentFns, Link, Reference};
+pub use relationship::{Cascades, Collection, Dependent, DependentFns, Link, Reference};
 pub(crate) use types::is_array_type;
 pub use types::{ArrayElement, ColumnType, EnumType};

@@ -277,9 +277,25 @@ impl Link {
     }
 }
 
-/// How [`Dependent::new`] reads the parent's key, reads a child's foreign key, and sets it
-/// to NULL (returning whether that changed anything).
-pub type DependentFns<P, C, K> = (fn(&P) -> K, fn(&C) -> Option<K>, fn(&mut C) -> bool);
+/// How [`Dependent::new`] reads the parent's collection (`None` when not loaded) and key, a
+/// child's foreign key, and sets it to NULL (returning whether that changed anything).
+pub type DependentFns<P, C, K> = (
+    fn(&P) -> Option<Vec<Obj<C>>>,
+    fn(&P) -> K,
+    fn(&C) -> Option<K>,
+    fn(&mut C) -> bool,
+);
+
+/// The cascades of a one-to-many relationship that act on its children
+/// (`relationship(cascade = "...")`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cascades {
+    /// `delete`: deleting the parent deletes its children.
+    pub delete: bool,
+    /// `delete-orphan`: a child taken out of the collection is deleted (instead of getting a
+    /// NULL foreign key).
+    pub delete_orphan: bool,
+}
 
 /// A one-to-many relationship of one parent object, as deleting that parent sees it (made by
 /// the mapping's [`Entity::dependents`]): which children belong to it, and what may be done to
@@ -292,8 +308,12 @@ pub struct Dependent {
     pub(crate) fk_column: usize,
     /// `cascade = "delete"` on the relationship.
     pub(crate) cascade_delete: bool,
+    /// `cascade = "delete-orphan"` on the relationship.
+    pub(crate) delete_orphan: bool,
     /// The loaded collection, `None` when not loaded.
     pub(crate) loaded: Option<Vec<AnyObj>>,
+    /// Children of the collection as last loaded or flushed that it no longer holds.
+    pub(crate) removed: Vec<AnyObj>,
     /// True when the child's foreign key holds this parent's key.
     pub(crate) belongs: Box<dyn Fn(&AnyObj) -> bool + Send + Sync>,
     /// Sets the child's foreign key to NULL (through the session's change tracking, so the
@@ -312,24 +332,37 @@ impl fmt::Debug for Dependent {
 }
 
 impl Dependent {
-    /// The relationship `parent.children` (loaded or `None`), whose children `C` hold the
-    /// parent's key (read by `key`) in the foreign-key field `fk_field` (read by `get`; set
-    /// to NULL by `clear`, which returns whether it changed anything).
+    /// The relationship `parent.children` (read by `collection`), whose children `C` hold
+    /// the parent's key (read by `key`) in the foreign-key field `fk_field` (read by `get`;
+    /// set to NULL by `clear`, which returns whether it changed anything).
     pub fn new<P: Entity, C: Entity, K: Clone + PartialEq + Send + Sync + 'static>(
         parent: &Obj<P>,
-        children: Option<Vec<Obj<C>>>,
         fk_field: &'static str,
-        cascade_delete: bool,
-        (key, get, clear): DependentFns<P, C, K>,
+        cascades: Cascades,
+        (collection, key, get, clear): DependentFns<P, C, K>,
     ) -> Dependent {
-        let parent_key = parent.peek(key);
+        let (parent_key, loaded, removed) = {
+            let data = parent.cell.data.read_recursive();
+            let loaded = collection(&data.value);
+            let removed: Vec<AnyObj> = match (&loaded, data.committed.as_deref().map(collection)) {
+                (Some(now), Some(Some(before))) => before
+                    .iter()
+                    .filter(|b| !now.iter().any(|n| n.ptr_eq(b)))
+                    .map(Obj::erase)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (key(&data.value), loaded, removed)
+        };
         Dependent {
             parent: parent.erase(),
             child_table: C::TABLE,
             child_type: std::any::TypeId::of::<C>(),
             fk_column: C::TABLE.column_by_field(fk_field).unwrap_or(0),
-            cascade_delete,
-            loaded: children.map(|c| c.iter().map(Obj::erase).collect()),
+            cascade_delete: cascades.delete,
+            delete_orphan: cascades.delete_orphan,
+            loaded: loaded.map(|c| c.iter().map(Obj::erase).collect()),
+            removed,
             belongs: Box::new(move |child| {
                 child
                     .downcast::<C>()

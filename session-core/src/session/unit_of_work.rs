@@ -202,15 +202,18 @@ impl AsyncSession {
         let (plan, links, looked_at, depth) = {
             let mut state = self.state();
             state.check_usable()?;
+            let mut queued = self.take_queued();
+            let roots = state.new.iter().chain(&queued).cloned().collect();
+            let links = self.cascade(&mut state, roots)?;
+            self.release_orphans(&mut state, &queued, &links)?;
             if !state.deleted.is_empty() {
                 self.delete_dependents(&mut state)?;
             }
-            let queued = self.take_queued();
+            // Children whose foreign key was just set to NULL.
+            queued.extend(self.take_queued());
             if state.new.is_empty() && state.deleted.is_empty() && queued.is_empty() {
                 return Ok(());
             }
-            let roots = state.new.iter().chain(&queued).cloned().collect();
-            let links = self.cascade(&mut state, roots)?;
             let mut plan = Plan::default();
             for obj in &state.new {
                 plan.insert(obj.clone());
@@ -294,6 +297,57 @@ impl AsyncSession {
             let _ = bound.rollback_root().await;
             bound.release().await;
         }
+    }
+
+    /// Children taken out of a loaded collection of a parent being updated (and not put into
+    /// another parent's in this flush): deleted with `cascade = "delete-orphan"`, otherwise
+    /// their foreign key is set to NULL (SQLAlchemy's de-association), or, for a NOT NULL
+    /// column, the flush is refused before anything is sent.
+    fn release_orphans(
+        &self,
+        state: &mut SessionState,
+        queued: &[AnyObj],
+        links: &[Link],
+    ) -> Result<()> {
+        let me = self.inner.id;
+        let mut dependents = Vec::new();
+        for parent in queued {
+            if is_flushable_update(parent, me) {
+                parent.cell.clone().dependents(&mut |d| {
+                    if !d.removed.is_empty() {
+                        dependents.push(d);
+                    }
+                });
+            }
+        }
+        for d in dependents {
+            for child in &d.removed {
+                if !is_flushable_update(child, me) || !(d.belongs)(child) {
+                    continue; // gone, or already pointing elsewhere
+                }
+                let adopted = links
+                    .iter()
+                    .any(|l| l.child.ptr_eq(child) && !l.parent.ptr_eq(&d.parent));
+                if adopted {
+                    continue;
+                }
+                let fk = &d.child_table.columns[d.fk_column];
+                if d.delete_orphan {
+                    state.delete(child, self.owner(), AsyncSession::is_alive)?;
+                } else if fk.nullable {
+                    (d.clear)(child);
+                } else {
+                    return Err(Error::InvalidRequest(format!(
+                        "{child:?} was taken out of a collection of {:?}: without \
+                         cascade = \"delete-orphan\" its {}.{} is set to NULL (SQLAlchemy's \
+                         default), but that column is NOT NULL; add cascade = \"delete-orphan\" \
+                         to the relationship, move it to another parent, or delete it",
+                        d.parent, d.child_table.name, fk.name
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// What deleting a parent does to its children (SQLAlchemy's rules), for every object

@@ -95,6 +95,8 @@ pub(crate) struct Relationship<'a> {
     pub(crate) foreign_key: LitStr,
     /// `cascade = "delete"`: deleting the parent deletes its children (the literal's span).
     pub(crate) cascade_delete: Option<proc_macro2::Span>,
+    /// `cascade = "delete-orphan"`: a child taken out of the collection is deleted.
+    pub(crate) delete_orphan: Option<proc_macro2::Span>,
     /// A mistake in `cascade = "..."` (reported by validation).
     pub(crate) cascade_error: Option<syn::Error>,
     /// Column keys given on this field (an error: they mean nothing here).
@@ -210,6 +212,7 @@ pub(crate) fn model<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Option<M
                 target,
                 foreign_key: rel.foreign_key.clone(),
                 cascade_delete: rel.cascade_delete,
+                delete_orphan: rel.delete_orphan,
                 cascade_error: rel.cascade_error.clone(),
                 stray_keys: attrs.column_keys(),
                 usable: true,

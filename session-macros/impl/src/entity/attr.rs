@@ -64,21 +64,24 @@ pub(crate) struct RelationshipAttr {
     pub(crate) foreign_key: LitStr,
     /// `cascade = "save-update, delete"` includes `delete` (the literal's span).
     pub(crate) cascade_delete: Option<Span>,
+    /// It includes `delete-orphan`.
+    pub(crate) delete_orphan: Option<Span>,
     /// A mistake in `cascade = "..."`, reported by validation: the field stays a
     /// relationship, so the mistake does not cascade into column errors.
     pub(crate) cascade_error: Option<syn::Error>,
 }
 
 /// The cascades `relationship(cascade = "...")` takes (SQLAlchemy's spelling).
-const CASCADES: &[&str] = &["save-update", "delete"];
+const CASCADES: &[&str] = &["save-update", "delete", "delete-orphan"];
 
 /// SQLAlchemy's cascades that are not built yet: refused rather than ignored.
-const CASCADES_NOT_BUILT: &[&str] = &["merge", "expunge", "refresh-expire", "delete-orphan", "all"];
+const CASCADES_NOT_BUILT: &[&str] = &["merge", "expunge", "refresh-expire", "all"];
 
-/// Parses `cascade = "save-update, delete"`: whether `delete` is in it.
-fn cascade(meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Span>> {
+/// Parses `cascade = "save-update, delete"`: whether `delete` and `delete-orphan` are in it
+/// (the literal's span for each).
+fn cascade(meta: &ParseNestedMeta<'_>) -> syn::Result<(Option<Span>, Option<Span>)> {
     let lit = nonempty_str(meta, "cascade")?;
-    let mut delete = false;
+    let (mut delete, mut orphan) = (false, false);
     for part in lit
         .value()
         .split(',')
@@ -87,6 +90,7 @@ fn cascade(meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Span>> {
     {
         match part {
             "delete" => delete = true,
+            "delete-orphan" => orphan = true,
             "save-update" => {}
             _ if CASCADES_NOT_BUILT.contains(&part) => {
                 return Err(syn::Error::new(
@@ -110,7 +114,7 @@ fn cascade(meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Span>> {
             }
         }
     }
-    Ok(delete.then(|| lit.span()))
+    Ok((delete.then(|| lit.span()), orphan.then(|| lit.span())))
 }
 
 /// `#[entity(...)]` on a field. Flags keep the span of their key.
@@ -268,7 +272,7 @@ fn action(meta: &ParseNestedMeta<'_>, what: &str) -> syn::Result<(String, LitStr
 fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
     let span = meta.path.segments[0].ident.span();
     let mut fk: Option<LitStr> = None;
-    let mut cascade_delete: Option<Option<Span>> = None;
+    let mut cascade_delete: Option<(Option<Span>, Option<Span>)> = None;
     let mut cascade_error: Option<syn::Error> = None;
     let mut first_error: Option<syn::Error> = None;
     meta.parse_nested_meta(|inner| {
@@ -278,7 +282,7 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
             match cascade(&inner) {
                 Ok(d) => cascade_delete = Some(d),
                 Err(e) => {
-                    cascade_delete = Some(None);
+                    cascade_delete = Some((None, None));
                     cascade_error = Some(e);
                 }
             }
@@ -302,7 +306,8 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
     match fk {
         Some(foreign_key) => Ok(RelationshipAttr {
             foreign_key,
-            cascade_delete: cascade_delete.flatten(),
+            cascade_delete: cascade_delete.and_then(|c| c.0),
+            delete_orphan: cascade_delete.and_then(|c| c.1),
             cascade_error,
         }),
         None => Err(syn::Error::new(

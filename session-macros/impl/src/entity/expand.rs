@@ -569,15 +569,16 @@ fn dependent_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenStream {
     let fk_name = r.foreign_key.value();
     let fk = syn::Ident::new(&fk_name, r.foreign_key.span());
     let (get, clear) = (private_fk_get(&fk), private_fk_clear(&fk));
-    let cascade = r.cascade_delete.is_some();
+    let delete = r.cascade_delete.is_some();
+    let delete_orphan = r.delete_orphan.is_some();
     let span: Span = r.foreign_key.span();
     quote_spanned! {span=>
         visit(::session_core::Dependent::new(
             obj,
-            obj.peek(|s| s.#f.loaded().map(|c| c.to_vec())),
             #fk_name,
-            #cascade,
+            ::session_core::Cascades { delete: #delete, delete_orphan: #delete_orphan },
             (
+                |p: &#parent| p.#f.loaded().map(|c| c.to_vec()),
                 |p: &#parent| <#parent as ::session_core::Entity>::key(p),
                 |c: &#target| c.#get(),
                 |c: &mut #target| c.#clear(),

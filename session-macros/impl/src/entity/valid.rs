@@ -125,12 +125,13 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
         if let Some(e) = rel.cascade_error.take() {
             errors.push(e);
         }
-        if let (false, Some(span)) = (rel.many, rel.cascade_delete) {
+        if let (false, Some(span)) = (rel.many, rel.cascade_delete.or(rel.delete_orphan)) {
             errors.push(syn::Error::new(
                 span,
                 format!(
-                    "cascade `delete` on the many-to-one `{}` would delete the parent with a \
-                     child; it is not supported: put it on the parent's `Collection`",
+                    "cascade `delete` / `delete-orphan` on the many-to-one `{}` would delete \
+                     the parent with a child; it is not supported: put it on the parent's \
+                     `Collection`",
                     rel.ident
                 ),
             ));
