@@ -261,6 +261,7 @@ impl fmt::Debug for Session {
         get_one_with,
         refresh,
         refresh_with,
+        load,
         merge,
         merge_all,
         expire,

@@ -179,6 +179,7 @@ fn the_blocking_session_has_every_async_session_member() {
         "get_with",
         "get_one_with",
         "refresh_with",
+        "load",
     ] {
         assert!(blocking.contains_key(name), "blocking Session lacks {name}");
     }

@@ -304,3 +304,57 @@ async fn nested_transaction_keeps_the_savepoint_on_ok_and_undoes_it_on_err() {
     session.commit().await.unwrap();
     assert_eq!(count_rows(&engine, "a").await, 2);
 }
+
+#[tokio::test]
+async fn load_fills_a_relationship_of_loaded_objects_in_one_query_and_get_takes_loaders() {
+    use session_core::{joinedload, select, selectinload};
+    let engine = schema_engine("api_load", 4).await;
+    let s = AsyncSession::builder()
+        .bind(engine.clone())
+        .expire_on_commit(false)
+        .build();
+    for i in 0..3 {
+        let parent = a(&format!("p{i}"));
+        for j in 0..=i {
+            parent
+                .write()
+                .unwrap()
+                .bs
+                .push(Obj::new(session_tests::model::B {
+                    data: format!("c{i}{j}"),
+                    ..Default::default()
+                }))
+                .unwrap();
+        }
+        s.add(&parent).unwrap();
+    }
+    s.commit().await.unwrap();
+
+    let fresh = AsyncSession::new(engine.clone());
+    let parents = fresh.scalars(select::<A>()).await.unwrap().all();
+    assert!(parents.iter().all(|p| !p.read().unwrap().bs.is_loaded()));
+    fresh.load(&parents, selectinload(A::C.bs)).await.unwrap();
+    let mut sizes: Vec<usize> = parents
+        .iter()
+        .map(|p| p.read().unwrap().bs.get().unwrap().len())
+        .collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 2, 3]);
+    let e = fresh
+        .load(&[], joinedload(session_tests::model::B::C.a))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("use selectinload"), "{e}");
+
+    // get_with + a loader option: loaded also for an object from the identity map.
+    let other = AsyncSession::new(engine.clone());
+    let id = parents[0].read().unwrap().id;
+    let plain = other.get::<A>(id).await.unwrap().unwrap();
+    assert!(!plain.read().unwrap().bs.is_loaded());
+    let same = other
+        .get_one_with::<A>(id, GetOptions::new().options(selectinload(A::C.bs)))
+        .await
+        .unwrap();
+    assert!(same.ptr_eq(&plain));
+    assert!(same.read().unwrap().bs.is_loaded());
+}

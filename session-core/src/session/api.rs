@@ -405,7 +405,7 @@ impl AsyncSession {
     pub async fn get_with<T: crate::Entity>(
         &self,
         key: T::Key,
-        options: crate::GetOptions,
+        options: crate::GetOptions<T>,
     ) -> crate::Result<Option<crate::Obj<T>>> {
         self.get_with_impl::<T>(key, options).await
     }
@@ -418,9 +418,42 @@ impl AsyncSession {
     pub async fn get_one_with<T: crate::Entity>(
         &self,
         key: T::Key,
-        options: crate::GetOptions,
+        options: crate::GetOptions<T>,
     ) -> crate::Result<crate::Obj<T>> {
         self.get_one_with_impl::<T>(key, options).await
+    }
+
+    /// Loads a relationship of objects already in the session, for all of them in one query
+    /// per chunk of keys (SQLAlchemy's `awaitable_attrs` / `refresh(obj, ["bs"])` for a whole
+    /// list), e.g. `session.load(&authors, selectinload(Author::C.books))`; afterwards the
+    /// relationship is read without I/O. Autoflushes first.
+    ///
+    /// ```no_run
+    /// # use session_core::{AsyncSession, Collection, Entity, select, selectinload};
+    /// # #[derive(Debug, Clone, Default, Entity)]
+    /// # #[entity(table = "author")]
+    /// # struct Author { #[entity(primary_key)] id: i32,
+    /// #   #[entity(relationship(foreign_key = "author_id"))] books: Collection<Book> }
+    /// # #[derive(Debug, Clone, Default, Entity)]
+    /// # #[entity(table = "book")]
+    /// # struct Book { #[entity(primary_key)] id: i32,
+    /// #   #[entity(foreign_key = "author.id")] author_id: i32 }
+    /// # async fn demo(session: &AsyncSession) -> session_core::Result<()> {
+    /// let authors = session.scalars(select::<Author>()).await?.all();
+    /// session.load(&authors, selectinload(Author::C.books)).await?;
+    /// let first_books = authors[0].read()?.books.get()?.len();
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The database's error; [`Error::InvalidRequest`](crate::Error::InvalidRequest) for a
+    /// `joinedload` (it needs the query's own join: use `selectinload`).
+    pub async fn load<T: crate::Entity>(
+        &self,
+        objs: &[crate::Obj<T>],
+        loader: crate::Loader<T>,
+    ) -> crate::Result<()> {
+        self.load_impl::<T>(objs, loader).await
     }
 
     /// Reloads the object's attributes from the database (all, or the named ones), after an

@@ -5,27 +5,54 @@ use super::AsyncSession;
 use super::ops::select_all_sql;
 use crate::error::{Error, Result};
 use crate::model::{Entity, Obj, check_none_held};
-use crate::statement::RowLock;
+use crate::statement::{Loader, LoaderKind, RowLock};
 
-/// Options of [`AsyncSession::get_with`] and [`AsyncSession::get_one_with`] (SQLAlchemy's
-/// keyword arguments of `Session.get()`). Either option makes `get` send its SELECT even when
-/// the object is already in the identity map.
+/// Options of [`AsyncSession::get_with`] and [`AsyncSession::get_one_with`] for entity `T`
+/// (SQLAlchemy's keyword arguments of `Session.get()`). `populate_existing` and
+/// `with_for_update` make `get` send its SELECT even when the object is already in the
+/// identity map; loader options load relationships of the object it returns.
 ///
 /// ```
-/// use session_core::{GetOptions, RowLock};
-/// let options = GetOptions::new()
+/// use session_core::{Entity, GetOptions, RowLock};
+/// #[derive(Debug, Clone, Default, Entity)]
+/// #[entity(table = "account")]
+/// struct Account {
+///     #[entity(primary_key)]
+///     id: i32,
+/// }
+/// let options = GetOptions::<Account>::new()
 ///     .populate_existing()
 ///     .with_for_update(RowLock::update().skip_locked());
 /// assert!(options.is_populate_existing());
 /// assert!(options.lock().is_some());
 /// ```
-#[derive(Debug, Clone, Default)]
-pub struct GetOptions {
+pub struct GetOptions<T: Entity> {
     populate_existing: bool,
     lock: Option<RowLock>,
+    loaders: Vec<Loader<T>>,
 }
 
-impl GetOptions {
+impl<T: Entity> Default for GetOptions<T> {
+    fn default() -> Self {
+        GetOptions {
+            populate_existing: false,
+            lock: None,
+            loaders: Vec::new(),
+        }
+    }
+}
+
+impl<T: Entity> std::fmt::Debug for GetOptions<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetOptions")
+            .field("populate_existing", &self.populate_existing)
+            .field("lock", &self.lock)
+            .field("loaders", &self.loaders.len())
+            .finish()
+    }
+}
+
+impl<T: Entity> GetOptions<T> {
     /// No options: [`AsyncSession::get_with`] behaves as [`AsyncSession::get`].
     pub fn new() -> Self {
         Self::default()
@@ -45,6 +72,16 @@ impl GetOptions {
     #[must_use]
     pub fn with_for_update(mut self, lock: RowLock) -> Self {
         self.lock = Some(lock);
+        self
+    }
+
+    /// A loader option (SQLAlchemy's `get(A, 1, options=[selectinload(A.bs)])`): the
+    /// relationship is loaded for the object `get` returns, also when it came from the
+    /// identity map (one query per loader, as [`AsyncSession::load`]). Only
+    /// [`selectinload`](crate::selectinload) applies here.
+    #[must_use]
+    pub fn options(mut self, loader: Loader<T>) -> Self {
+        self.loaders.push(loader);
         self
     }
 
@@ -69,7 +106,23 @@ impl AsyncSession {
     pub(crate) async fn get_with_impl<T: Entity>(
         &self,
         key: T::Key,
-        options: GetOptions,
+        mut options: GetOptions<T>,
+    ) -> Result<Option<Obj<T>>> {
+        let loaders = std::mem::take(&mut options.loaders);
+        let obj = self.get_with_options(key, options).await?;
+        if let Some(obj) = &obj {
+            for loader in loaders {
+                self.load_impl(std::slice::from_ref(obj), loader).await?;
+            }
+        }
+        Ok(obj)
+    }
+
+    /// [`AsyncSession::get_with`] without its loaders.
+    async fn get_with_options<T: Entity>(
+        &self,
+        key: T::Key,
+        options: GetOptions<T>,
     ) -> Result<Option<Obj<T>>> {
         if !options.always_select() {
             return self.get::<T>(key).await;
@@ -104,11 +157,43 @@ impl AsyncSession {
     pub(crate) async fn get_one_with_impl<T: Entity>(
         &self,
         key: T::Key,
-        options: GetOptions,
+        options: GetOptions<T>,
     ) -> Result<Obj<T>> {
         self.get_with_impl::<T>(key, options)
             .await?
             .ok_or(Error::NoResultFound)
+    }
+
+    /// Implements [`AsyncSession::load`].
+    pub(crate) async fn load_impl<T: Entity>(
+        &self,
+        objs: &[Obj<T>],
+        loader: Loader<T>,
+    ) -> Result<()> {
+        check_none_held("AsyncSession::load")?;
+        let run = match loader.kind {
+            LoaderKind::Select(run) => run,
+            LoaderKind::Joined(_) => {
+                return Err(Error::InvalidRequest(
+                    "joinedload adds a join to a query; for objects already loaded use \
+                     selectinload(...), which loads the relationship of all of them in one \
+                     query"
+                        .into(),
+                ));
+            }
+        };
+        if objs.is_empty() {
+            return Ok(());
+        }
+        let mut conns = self.lock_conns()?;
+        if self.autoflush() && self.has_changes(&self.state()) {
+            self.flush_locked(&mut conns).await?;
+        }
+        let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
+        let conn = self.conn_for(&mut conns, &engine).await?;
+        run(self, conn, objs).await?;
+        drop(conns);
+        self.fire_pending()
     }
 
     /// Implements [`AsyncSession::refresh_with`].
