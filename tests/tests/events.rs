@@ -792,3 +792,57 @@ async fn autobegin_false_refuses_implicit_transactions_with_sqlalchemys_message(
     .unwrap();
     assert_eq!(count_rows(&engine, "a").await, 2);
 }
+
+#[tokio::test]
+async fn do_orm_execute_adds_criteria_to_every_select_of_a_table() {
+    let engine = schema_engine("ev_criteria", 2).await;
+    let s = session(&engine);
+    for d in ["visible", "hidden", "visible too"] {
+        s.add(&a(d)).unwrap();
+    }
+    s.commit().await.unwrap();
+    // SQLAlchemy's with_loader_criteria recipe: a global filter for one table.
+    s.events().do_orm_execute(|state| {
+        if state.is_select() && state.table().is_some_and(|t| t.name == "a") {
+            state.add_criteria(A::C.data.ne("hidden".to_string()));
+        }
+        Ok(())
+    });
+    let seen: Vec<String> = s
+        .scalars(select::<A>())
+        .await
+        .unwrap()
+        .all()
+        .iter()
+        .map(|o| o.read().unwrap().data.clone())
+        .collect();
+    assert_eq!(seen.len(), 2);
+    assert!(!seen.contains(&"hidden".to_string()));
+    let n: i64 = s
+        .scalar(session_core::select_columns(session_core::func::count()).select_from::<A>())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 2, "column selects get it too");
+    {
+        use futures::StreamExt;
+        let streamed = s.stream(select::<A>()).await.unwrap().count().await;
+        assert_eq!(streamed, 2, "and streams");
+    }
+    // Criteria on a statement that is not a select: an error, not a silent no-op.
+    s.events().do_orm_execute(|state| {
+        if state.kind() == StatementKind::Update {
+            state.add_criteria(A::C.id.gt(0));
+        }
+        Ok(())
+    });
+    let e = s
+        .execute(session_core::update::<A>().set(A::C.data, "x".to_string()))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("add_criteria applies to selects only"),
+        "{e}"
+    );
+}

@@ -60,9 +60,14 @@ impl AsyncSession {
             &mut conns,
             &engine,
             &options,
-            &|| dml.render(returning, false).0,
-            kind,
-            Some(T::TABLE),
+            super::query::About {
+                sql: &|| dml.render(returning, false).0,
+
+                kind,
+
+                table: Some(T::TABLE),
+            },
+            None,
         )
         .await?;
         let conn = self.conn_for(&mut conns, &engine).await?;

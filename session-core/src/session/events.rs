@@ -81,17 +81,28 @@ pub enum StatementKind {
 /// A statement about to run through a session (SQLAlchemy's `ORMExecuteState`), given to
 /// `do_orm_execute` listeners. The options are the effective ones (engine, session,
 /// statement and call merged); a listener may change them, and the statement runs with the
-/// changed options (`populate_existing`, `autoflush`, `yield_per`, user keys). The SQL text is
-/// read-only: SQLAlchemy's listeners that rewrite the statement have no counterpart yet.
+/// changed options (`populate_existing`, `autoflush`, `yield_per`, user keys). A listener may
+/// also add `WHERE` conditions to a select ([`OrmExecuteState::add_criteria`], SQLAlchemy's
+/// `with_loader_criteria` recipe for soft deletes and tenants); the SQL it sees is the
+/// statement before them.
 pub struct OrmExecuteState<'a> {
     pub(crate) session: &'a AsyncSession,
     pub(crate) sql: &'a str,
     pub(crate) kind: StatementKind,
     pub(crate) table: Option<&'static Table>,
     pub(crate) options: ExecutionOptions,
+    pub(crate) criteria: Vec<crate::statement::Expr>,
 }
 
 impl OrmExecuteState<'_> {
+    /// Adds a `WHERE` condition to the select about to run (ANDed with its own), e.g.
+    /// `state.add_criteria(Doc::C.deleted.eq(false))` for every select of `doc`. Only a
+    /// select takes criteria: on another statement the statement fails with an error saying
+    /// so. A condition naming a table the select does not read is the database's error.
+    pub fn add_criteria(&mut self, condition: crate::statement::Expr) {
+        self.criteria.push(condition);
+    }
+
     /// The session running the statement.
     pub fn session(&self) -> &AsyncSession {
         self.session
@@ -506,13 +517,13 @@ impl AsyncSession {
         kind: StatementKind,
         table: Option<&'static Table>,
         options: ExecutionOptions,
-    ) -> Result<ExecutionOptions> {
+    ) -> Result<(ExecutionOptions, Vec<crate::statement::Expr>)> {
         if !self.inner.events.is_active() {
-            return Ok(options);
+            return Ok((options, Vec::new()));
         }
         let hooks = self.inner.events.collect(|l| &l.do_orm_execute);
         if hooks.is_empty() {
-            return Ok(options);
+            return Ok((options, Vec::new()));
         }
         let text = sql();
         let mut state = OrmExecuteState {
@@ -521,11 +532,12 @@ impl AsyncSession {
             kind,
             table,
             options,
+            criteria: Vec::new(),
         };
         for h in &hooks {
             h(&mut state).map_err(failed("do_orm_execute"))?;
         }
-        Ok(state.options)
+        Ok((state.options, state.criteria))
     }
 
     /// Fires what the state recorded (transitions, transactions created and ended) since the

@@ -136,23 +136,36 @@ fn check_built(error: &Option<String>) -> Result<()> {
 impl<T: Entity> Executable for Select<T> {
     type Output = EntityResult<T>;
 
-    fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<EntityResult<T>>> {
+    fn run(mut self, session: &AsyncSession) -> BoxFuture<'_, Result<EntityResult<T>>> {
         Box::pin(async move {
             check_built(&self.core.error)?;
             let mut conns = session.lock_conns()?;
             let engine =
                 session.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
-            let (sql, params) = self.to_sql();
+            let (mut sql, mut params) = self.to_sql();
+            let mut criteria = Vec::new();
             let options = session
                 .prepare_statement(
                     &mut conns,
                     &engine,
                     &self.core.options,
-                    &|| sql.clone(),
-                    StatementKind::Select,
-                    Some(T::TABLE),
+                    About {
+                        sql: &|| sql.clone(),
+
+                        kind: StatementKind::Select,
+
+                        table: Some(T::TABLE),
+                    },
+                    Some(&mut criteria),
                 )
                 .await?;
+            if !criteria.is_empty() {
+                for condition in criteria {
+                    self.core.add_condition(condition, false);
+                }
+                check_built(&self.core.error)?;
+                (sql, params) = self.to_sql();
+            }
             if options.get_stream_results() == Some(true) {
                 return Err(Error::InvalidRequest(
                     "Can't use the AsyncSession.execute() method with a server-side cursor. Use \
@@ -198,24 +211,37 @@ impl<T: Entity> ReturnsRows for Select<T> {
 impl<C: Columns> Executable for SelectColumns<C> {
     type Output = ColumnsResult<C>;
 
-    fn run(self, session: &AsyncSession) -> BoxFuture<'_, Result<ColumnsResult<C>>> {
+    fn run(mut self, session: &AsyncSession) -> BoxFuture<'_, Result<ColumnsResult<C>>> {
         Box::pin(async move {
             check_built(&self.core.error)?;
             let mut conns = session.lock_conns()?;
             let entity = self.columns.entity();
             let table = self.bind_table().or(entity.map(|(t, _)| t));
             let engine = session.resolve_bind(table, entity.map(|(_, id)| id), false)?;
-            let (sql, params) = self.to_sql();
+            let (mut sql, mut params) = self.to_sql();
+            let mut criteria = Vec::new();
             session
                 .prepare_statement(
                     &mut conns,
                     &engine,
                     &self.core.options,
-                    &|| sql.clone(),
-                    StatementKind::Select,
-                    table,
+                    About {
+                        sql: &|| sql.clone(),
+
+                        kind: StatementKind::Select,
+
+                        table,
+                    },
+                    Some(&mut criteria),
                 )
                 .await?;
+            if !criteria.is_empty() {
+                for condition in criteria {
+                    self.core.add_condition(condition, false);
+                }
+                check_built(&self.core.error)?;
+                (sql, params) = self.to_sql();
+            }
             let conn = session.conn_for(&mut conns, &engine).await?;
             let rows = conn
                 .query_with(&sql, &param_refs(&params), !self.core.one_shot())
@@ -262,8 +288,13 @@ impl Executable for Text {
                     &mut conns,
                     &engine,
                     &self.options,
-                    &|| self.sql.clone(),
-                    StatementKind::Text,
+                    About {
+                        sql: &|| self.sql.clone(),
+
+                        kind: StatementKind::Text,
+
+                        table: None,
+                    },
                     None,
                 )
                 .await?;
@@ -306,6 +337,14 @@ impl ReturnsRows for Text {
     }
 }
 
+/// What `do_orm_execute` listeners are told of a statement: its SQL (made only when a
+/// listener asks), kind and entity table.
+pub(crate) struct About<'a> {
+    pub(crate) sql: &'a (dyn Fn() -> String + Sync),
+    pub(crate) kind: StatementKind,
+    pub(crate) table: Option<&'static Table>,
+}
+
 /// Objects streamed from a server-side cursor (from [`AsyncSession::stream_scalars`]).
 pub type ObjStream<T> = Pin<Box<dyn Stream<Item = Result<Obj<T>>> + Send>>;
 
@@ -318,10 +357,10 @@ impl AsyncSession {
         conns: &mut Vec<Bound>,
         engine: &Engine,
         statement: &ExecutionOptions,
-        sql: &(dyn Fn() -> String + Sync),
-        kind: StatementKind,
-        table: Option<&'static Table>,
+        about: About<'_>,
+        criteria: Option<&mut Vec<crate::statement::Expr>>,
     ) -> Result<ExecutionOptions> {
+        let About { sql, kind, table } = about;
         let options = {
             let config = lock(&self.inner.config);
             if statement.is_empty()
@@ -333,7 +372,18 @@ impl AsyncSession {
                 statement.over(&config.execution_options.over(engine.execution_options()))
             }
         };
-        let options = self.fire_execute(sql, kind, table, options)?;
+        let (options, added) = self.fire_execute(sql, kind, table, options)?;
+        if !added.is_empty() {
+            match criteria {
+                Some(criteria) => criteria.extend(added),
+                None => {
+                    return Err(Error::InvalidRequest(format!(
+                        "a do_orm_execute listener added criteria to a {kind:?} statement; \
+                         add_criteria applies to selects only"
+                    )));
+                }
+            }
+        }
         let flush = {
             let state = self.state();
             state.check_usable()?;
@@ -411,22 +461,35 @@ impl AsyncSession {
     /// Implements [`AsyncSession::stream_scalars`].
     pub(crate) async fn stream_scalars_impl<T: Entity>(
         &self,
-        statement: Select<T>,
+        mut statement: Select<T>,
     ) -> Result<ObjStream<T>> {
         check_built(&statement.core.error)?;
         let mut conns = self.lock_conns()?;
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
-        let (sql, params) = statement.to_sql();
+        let (mut sql, mut params) = statement.to_sql();
+        let mut criteria = Vec::new();
         let options = self
             .prepare_statement(
                 &mut conns,
                 &engine,
                 &statement.core.options,
-                &|| sql.clone(),
-                StatementKind::Select,
-                Some(T::TABLE),
+                About {
+                    sql: &|| sql.clone(),
+
+                    kind: StatementKind::Select,
+
+                    table: Some(T::TABLE),
+                },
+                Some(&mut criteria),
             )
             .await?;
+        if !criteria.is_empty() {
+            for condition in criteria {
+                statement.core.add_condition(condition, false);
+            }
+            check_built(&statement.core.error)?;
+            (sql, params) = statement.to_sql();
+        }
         let chunk = options.get_yield_per().unwrap_or(STREAM_CHUNK);
         self.conn_for(&mut conns, &engine).await?;
         let index = conns
