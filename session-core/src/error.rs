@@ -13,6 +13,9 @@ use tokio_postgres::error::{DbError, SqlState};
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A boxed error an event listener returns.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Everything that can go wrong in the session stack.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -196,7 +199,7 @@ pub enum Error {
         event: &'static str,
         /// What the listener returned.
         #[source]
-        source: crate::mapper_events::BoxError,
+        source: BoxError,
     },
 }
 

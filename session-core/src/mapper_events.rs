@@ -14,8 +14,7 @@ use std::sync::{Arc, RwLock};
 use crate::error::{Error, Result};
 use crate::model::{AnyObj, Entity, Obj};
 
-/// A boxed error a listener returns.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::error::BoxError;
 
 /// What a listener returns: `Err` stops the operation that fired the event, which returns
 /// [`Error::Listener`] naming the event.

@@ -409,7 +409,7 @@ impl Chain {
     }
 }
 
-fn failed(event: &'static str) -> impl Fn(crate::mapper_events::BoxError) -> Error {
+fn failed(event: &'static str) -> impl Fn(crate::error::BoxError) -> Error {
     move |source| Error::Listener { event, source }
 }
 
