@@ -35,18 +35,7 @@ mod example {
 
 /// The README's first Rust block (the one after `## Example`).
 fn readme_example_block() -> String {
-    let root = session_tools::proxy::workspace_root();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let start = readme
-        .find("## Example")
-        .expect("the README's example section");
-    let block = &readme[start..];
-    let open = block.find("```rust").expect("the example's code block");
-    let open = open + block[open..].find('\n').unwrap() + 1;
-    let close = block[open..]
-        .find("\n```")
-        .expect("the end of the code block");
-    block[open..open + close].to_string()
+    readme_block_after("## Example")
 }
 
 #[test]

@@ -62,9 +62,7 @@ impl AsyncSession {
             &options,
             super::query::About {
                 sql: &|| dml.render(returning, false).0,
-
                 kind,
-
                 table: Some(T::TABLE),
             },
             None,

@@ -133,6 +133,72 @@ fn check_built(error: &Option<String>) -> Result<()> {
     }
 }
 
+/// A select whose WHERE a `do_orm_execute` listener may extend.
+trait SelectLike: Sync {
+    fn core(&self) -> &crate::statement::QueryCore;
+    fn core_mut(&mut self) -> &mut crate::statement::QueryCore;
+    fn sql(&self) -> (String, Vec<Arc<OwnedParam>>);
+}
+
+impl<T: Entity> SelectLike for Select<T> {
+    fn core(&self) -> &crate::statement::QueryCore {
+        &self.core
+    }
+    fn core_mut(&mut self) -> &mut crate::statement::QueryCore {
+        &mut self.core
+    }
+    fn sql(&self) -> (String, Vec<Arc<OwnedParam>>) {
+        self.to_sql()
+    }
+}
+
+impl<C: Columns> SelectLike for SelectColumns<C> {
+    fn core(&self) -> &crate::statement::QueryCore {
+        &self.core
+    }
+    fn core_mut(&mut self) -> &mut crate::statement::QueryCore {
+        &mut self.core
+    }
+    fn sql(&self) -> (String, Vec<Arc<OwnedParam>>) {
+        self.to_sql()
+    }
+}
+
+/// [`AsyncSession::prepare_statement`] for a select: the criteria listeners add go into its
+/// WHERE; returns its SQL, parameters and effective options.
+async fn prepare_select<S: SelectLike>(
+    session: &AsyncSession,
+    conns: &mut Vec<Bound>,
+    engine: &Engine,
+    statement: &mut S,
+    table: Option<&'static Table>,
+) -> Result<(String, Vec<Arc<OwnedParam>>, ExecutionOptions)> {
+    let (sql, params) = statement.sql();
+    let mut criteria = Vec::new();
+    let options = session
+        .prepare_statement(
+            conns,
+            engine,
+            &statement.core().options,
+            About {
+                sql: &|| sql.clone(),
+                kind: StatementKind::Select,
+                table,
+            },
+            Some(&mut criteria),
+        )
+        .await?;
+    if criteria.is_empty() {
+        return Ok((sql, params, options));
+    }
+    for condition in criteria {
+        statement.core_mut().add_condition(condition, false);
+    }
+    check_built(&statement.core().error)?;
+    let (sql, params) = statement.sql();
+    Ok((sql, params, options))
+}
+
 impl<T: Entity> Executable for Select<T> {
     type Output = EntityResult<T>;
 
@@ -142,30 +208,8 @@ impl<T: Entity> Executable for Select<T> {
             let mut conns = session.lock_conns()?;
             let engine =
                 session.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
-            let (mut sql, mut params) = self.to_sql();
-            let mut criteria = Vec::new();
-            let options = session
-                .prepare_statement(
-                    &mut conns,
-                    &engine,
-                    &self.core.options,
-                    About {
-                        sql: &|| sql.clone(),
-
-                        kind: StatementKind::Select,
-
-                        table: Some(T::TABLE),
-                    },
-                    Some(&mut criteria),
-                )
-                .await?;
-            if !criteria.is_empty() {
-                for condition in criteria {
-                    self.core.add_condition(condition, false);
-                }
-                check_built(&self.core.error)?;
-                (sql, params) = self.to_sql();
-            }
+            let (sql, params, options) =
+                prepare_select(session, &mut conns, &engine, &mut self, Some(T::TABLE)).await?;
             if options.get_stream_results() == Some(true) {
                 return Err(Error::InvalidRequest(
                     "Can't use the AsyncSession.execute() method with a server-side cursor. Use \
@@ -218,30 +262,8 @@ impl<C: Columns> Executable for SelectColumns<C> {
             let entity = self.columns.entity();
             let table = self.bind_table().or(entity.map(|(t, _)| t));
             let engine = session.resolve_bind(table, entity.map(|(_, id)| id), false)?;
-            let (mut sql, mut params) = self.to_sql();
-            let mut criteria = Vec::new();
-            session
-                .prepare_statement(
-                    &mut conns,
-                    &engine,
-                    &self.core.options,
-                    About {
-                        sql: &|| sql.clone(),
-
-                        kind: StatementKind::Select,
-
-                        table,
-                    },
-                    Some(&mut criteria),
-                )
-                .await?;
-            if !criteria.is_empty() {
-                for condition in criteria {
-                    self.core.add_condition(condition, false);
-                }
-                check_built(&self.core.error)?;
-                (sql, params) = self.to_sql();
-            }
+            let (sql, params, _) =
+                prepare_select(session, &mut conns, &engine, &mut self, table).await?;
             let conn = session.conn_for(&mut conns, &engine).await?;
             let rows = conn
                 .query_with(&sql, &param_refs(&params), !self.core.one_shot())
@@ -290,9 +312,7 @@ impl Executable for Text {
                     &self.options,
                     About {
                         sql: &|| self.sql.clone(),
-
                         kind: StatementKind::Text,
-
                         table: None,
                     },
                     None,
@@ -466,30 +486,8 @@ impl AsyncSession {
         check_built(&statement.core.error)?;
         let mut conns = self.lock_conns()?;
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
-        let (mut sql, mut params) = statement.to_sql();
-        let mut criteria = Vec::new();
-        let options = self
-            .prepare_statement(
-                &mut conns,
-                &engine,
-                &statement.core.options,
-                About {
-                    sql: &|| sql.clone(),
-
-                    kind: StatementKind::Select,
-
-                    table: Some(T::TABLE),
-                },
-                Some(&mut criteria),
-            )
-            .await?;
-        if !criteria.is_empty() {
-            for condition in criteria {
-                statement.core.add_condition(condition, false);
-            }
-            check_built(&statement.core.error)?;
-            (sql, params) = statement.to_sql();
-        }
+        let (sql, params, options) =
+            prepare_select(self, &mut conns, &engine, &mut statement, Some(T::TABLE)).await?;
         let chunk = options.get_yield_per().unwrap_or(STREAM_CHUNK);
         self.conn_for(&mut conns, &engine).await?;
         let index = conns

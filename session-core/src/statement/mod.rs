@@ -38,6 +38,7 @@ pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, joinedload, selectinl
 pub use lock::RowLock;
 pub use ops::{Numeric, Operand, TextType};
 pub use raw::{SqlParams, sql_expr};
+pub(crate) use select::QueryCore;
 pub use select::{JoinOn, Relation, Select, SelectColumns, select, select_columns};
 pub use upsert::{ConflictTarget, ConflictUpdate, OnConflict};
 
