@@ -262,6 +262,7 @@ impl fmt::Debug for Session {
         refresh,
         refresh_with,
         load,
+        get_many,
         merge,
         merge_all,
         expire,

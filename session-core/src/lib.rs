@@ -86,9 +86,9 @@ pub use result::{ColumnsResult, DmlResult, EntityResult, RowResult, ScalarResult
 pub use retry::{Retried, RetryPolicy};
 pub use session::JoinTransactionMode;
 pub use session::{
-    AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable, GetOptions,
-    IdentityKey, Info, NoAutoflush, ObjStream, ReturnsRows, STREAM_CHUNK, SessionConfig,
-    SessionConnection, SharedConnection, TransactionInfo, Value,
+    AsyncSession, AsyncSessionBuilder, AsyncSessionTransaction, BindRouter, Executable,
+    GET_MANY_CHUNK, GetOptions, IdentityKey, Info, NoAutoflush, ObjStream, ReturnsRows,
+    STREAM_CHUNK, SessionConfig, SessionConnection, SharedConnection, TransactionInfo, Value,
 };
 pub use session::{Events, FlushInfo, OrmExecuteState, StatementKind, Transition};
 

@@ -22,6 +22,7 @@ async fn every_workload_runs_and_reports() {
             "get_by_pk",
             "update_dirty",
             "request_mix",
+            "get_many",
             "factory_overhead",
             "proxy_10m_calls",
             "stream"

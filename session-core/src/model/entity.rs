@@ -145,6 +145,13 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
     /// The key's values as parameters, in primary-key column order.
     fn key_params(key: &Self::Key) -> Vec<&(dyn ToSql + Sync)>;
 
+    /// The keys as one array parameter per key column (for `get_many`'s `unnest`). The
+    /// default (for hand-written impls) is none: `get_many` then asks for each key alone.
+    fn key_arrays(keys: &[Self::Key]) -> Vec<OwnedParam> {
+        let _ = keys;
+        Vec::new()
+    }
+
     /// Column `index` of this object, as a parameter.
     fn column_param(&self, index: usize) -> &(dyn ToSql + Sync);
 

@@ -423,6 +423,32 @@ impl AsyncSession {
         self.get_one_with_impl::<T>(key, options).await
     }
 
+    /// The objects of `keys`, in the same order, `None` for a key without a row (Hibernate's
+    /// `multiLoad`): keys whose object is in the identity map are answered without SQL, the
+    /// others in one query per [`GET_MANY_CHUNK`](crate::GET_MANY_CHUNK) keys (`WHERE key IN
+    /// (SELECT * FROM unnest($1))`), instead of one round trip per key. Autoflushes first when
+    /// it sends SQL.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: &session_core::AsyncSession) -> session_core::Result<()> {
+    /// # use session_core::Entity;
+    /// # #[derive(Debug, Clone, Default, Entity)]
+    /// # #[entity(table = "account")]
+    /// # struct Account { #[entity(primary_key)] id: i32 }
+    /// let accounts = session.get_many::<Account>(&[3, 1, 99]).await?;
+    /// assert!(accounts[2].is_none(), "no account 99");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The database's error.
+    pub async fn get_many<T: crate::Entity>(
+        &self,
+        keys: &[T::Key],
+    ) -> crate::Result<Vec<Option<crate::Obj<T>>>> {
+        self.get_many_impl::<T>(keys).await
+    }
+
     /// Loads a relationship of objects already in the session, for all of them in one query
     /// per chunk of keys (SQLAlchemy's `awaitable_attrs` / `refresh(obj, ["bs"])` for a whole
     /// list), e.g. `session.load(&authors, selectinload(Author::C.books))`; afterwards the

@@ -5,7 +5,22 @@ use super::AsyncSession;
 use super::ops::select_all_sql;
 use crate::error::{Error, Result};
 use crate::model::{Entity, Obj, check_none_held};
+use std::collections::HashMap;
+
+use crate::sql::quote;
 use crate::statement::{Loader, LoaderKind, RowLock};
+
+/// Keys per `get_many` query.
+pub const GET_MANY_CHUNK: usize = 50_000;
+
+/// An identity-map object `get` may return without SQL: persistent, not deleted, not expired.
+fn usable<T: Entity>(obj: &Obj<T>) -> bool {
+    if obj.cell.data.read_recursive().expired.any() {
+        return false;
+    }
+    let meta = obj.cell.meta();
+    meta.status == crate::model::ObjectState::Persistent && !meta.marked_deleted
+}
 
 /// Options of [`AsyncSession::get_with`] and [`AsyncSession::get_one_with`] for entity `T`
 /// (SQLAlchemy's keyword arguments of `Session.get()`). `populate_existing` and
@@ -162,6 +177,94 @@ impl AsyncSession {
         self.get_with_impl::<T>(key, options)
             .await?
             .ok_or(Error::NoResultFound)
+    }
+
+    /// Implements [`AsyncSession::get_many`].
+    pub(crate) async fn get_many_impl<T: Entity>(
+        &self,
+        keys: &[T::Key],
+    ) -> Result<Vec<Option<Obj<T>>>> {
+        check_none_held("AsyncSession::get_many")?;
+        let mut found: HashMap<T::Key, Obj<T>> = HashMap::with_capacity(keys.len());
+        let mut missing: Vec<T::Key> = Vec::new();
+        {
+            let state = self.state();
+            state.check_usable()?;
+            let mut asked = std::collections::HashSet::with_capacity(keys.len());
+            for key in keys {
+                if !asked.insert(key) {
+                    continue;
+                }
+                match state.identity.get::<T>(key).map(Obj::from_cell) {
+                    Some(obj) if usable(&obj) => {
+                        found.insert(key.clone(), obj);
+                    }
+                    _ => missing.push(key.clone()),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            if T::key_arrays(&missing[..1]).is_empty() {
+                // A hand-written entity without key arrays: one get per key.
+                for key in missing {
+                    if let Some(obj) = self.get::<T>(key.clone()).await? {
+                        found.insert(key, obj);
+                    }
+                }
+            } else {
+                for obj in self.load_keys::<T>(&missing).await? {
+                    found.insert(obj.peek(Entity::key), obj);
+                }
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    /// Loads the rows of `keys` (none in the identity map usable), in chunks of
+    /// [`GET_MANY_CHUNK`] keys, one `unnest` query each.
+    async fn load_keys<T: Entity>(&self, keys: &[T::Key]) -> Result<Vec<Obj<T>>> {
+        let table = T::TABLE;
+        let key_cols: Vec<usize> = table.key_columns().collect();
+        let names: Vec<String> = key_cols
+            .iter()
+            .map(|&i| format!("{}.{}", quote(table.name), quote(table.columns[i].name)))
+            .collect();
+        let arrays: Vec<String> = key_cols
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| format!("${}::{}[]", n + 1, table.columns[i].sql_type))
+            .collect();
+        let sql = format!(
+            "{} WHERE ({}) IN (SELECT * FROM unnest({}))",
+            select_all_sql::<T>()
+                .split(" WHERE ")
+                .next()
+                .unwrap_or_default(),
+            names.join(", "),
+            arrays.join(", ")
+        );
+        let mut conns = self.lock_conns()?;
+        if self.autoflush() && self.has_changes(&self.state()) {
+            self.flush_locked(&mut conns).await?;
+        }
+        let engine = self.resolve_bind(Some(table), Some(std::any::TypeId::of::<T>()), false)?;
+        let conn = self.conn_for(&mut conns, &engine).await?;
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(GET_MANY_CHUNK) {
+            let params = T::key_arrays(chunk);
+            let refs: Vec<crate::connection::Param<'_>> = params
+                .iter()
+                .map(|p| &**p as crate::connection::Param<'_>)
+                .collect();
+            // Unnamed: the plan is made with the keys each time (see the loaders).
+            let rows = conn.query_with(&sql, &refs, false).await?;
+            out.extend(crate::identity::load_into::<T, _>(
+                self, &rows, 0, &sql, false,
+            )?);
+        }
+        drop(conns);
+        self.fire_pending()?;
+        Ok(out)
     }
 
     /// Implements [`AsyncSession::load`].

@@ -36,7 +36,7 @@ pub(crate) use bound::{Bound, release_all_now};
 pub use bound::{JoinTransactionMode, SharedConnection};
 pub use connection::SessionConnection;
 pub use events::{Events, FlushInfo, OrmExecuteState, StatementKind, Transition, global};
-pub use get::GetOptions;
+pub use get::{GET_MANY_CHUNK, GetOptions};
 pub use ops::IdentityKey;
 pub use query::{Executable, ObjStream, ReturnsRows, STREAM_CHUNK, Value};
 use state::SessionState;

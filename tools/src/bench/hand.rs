@@ -110,6 +110,31 @@ pub(crate) async fn load_eager(engine: &Engine) -> Result<Vec<RowA>> {
     Ok(parents)
 }
 
+/// The rows of `keys` in one `= ANY($1)` query (unnamed, planned with the keys), in key
+/// order with `None` for a missing key: what `get_many` does for keys not in its map.
+pub(crate) async fn get_many(engine: &Engine, keys: &[i32]) -> Result<Vec<Option<Arc<RowA>>>> {
+    let mut conn = engine.begin().await?;
+    let rows = conn
+        .query_uncached(
+            "SELECT id, data, create_date FROM a WHERE id = ANY($1)",
+            &[&keys],
+        )
+        .await?;
+    let mut by_id: HashMap<i32, Arc<RowA>> = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let a = RowA {
+            id: r.get(0),
+            data: r.get(1),
+            create_date: r.get(2),
+            bs: Vec::new(),
+        };
+        by_id.insert(a.id, Arc::new(a));
+    }
+    conn.commit().await?;
+    conn.close().await;
+    Ok(keys.iter().map(|k| by_id.get(k).cloned()).collect())
+}
+
 /// N lookups by key (one round trip each, in a transaction like the session's), then N hits
 /// in a map of what was loaded.
 pub(crate) async fn get_by_pk(engine: &Engine, n: i32) -> Result<usize> {

@@ -112,11 +112,16 @@ fn seed_objects(n: usize) -> Vec<Obj<A>> {
         .collect()
 }
 
-/// Workloads 1–5, compared with the hand-written side one by one.
-const STEPS: usize = 5;
+/// Workloads 1–5 and get_many, compared with the hand-written side one by one.
+const STEPS: usize = 6;
 
-/// Workload `step` (0-based: insert_flush, load_eager, get_by_pk, update_dirty, request_mix)
-/// on the session.
+/// The keys `get_many` asks for: every row, last first (so that order matters).
+fn many_keys(n: usize) -> Vec<i32> {
+    (1..=n as i32).rev().collect()
+}
+
+/// Workload `step` (0-based: insert_flush, load_eager, get_by_pk, update_dirty, request_mix,
+/// get_many) on the session.
 async fn ours_step(
     step: usize,
     maker: &AsyncSessionMaker,
@@ -177,6 +182,16 @@ async fn ours_step(
             }))
             .await?;
             report.ours("update_dirty", t, m);
+        }
+        5 => {
+            let keys = many_keys(n);
+            let (t, m) = timed(maker.scope(async |s| {
+                let got = s.get_many::<A>(&keys).await?;
+                assert!(got.iter().all(Option::is_some));
+                Ok(())
+            }))
+            .await?;
+            report.ours("get_many", t, m);
         }
         _ => {
             let scoped = Arc::new(async_scoped_session(maker.clone(), scope::task_scope));
@@ -249,6 +264,16 @@ async fn hand_step(step: usize, engine: &Engine, n: usize, report: &mut Report) 
         3 => {
             let (t, m) = timed(hand::update_dirty(engine)).await?;
             report.hand("update_dirty", t, m);
+        }
+        5 => {
+            let keys = many_keys(n);
+            let (t, m) = timed(async {
+                let got = hand::get_many(engine, &keys).await?;
+                assert!(got.iter().all(Option::is_some));
+                Ok(())
+            })
+            .await?;
+            report.hand("get_many", t, m);
         }
         _ => {
             let ids = request_ids(n);

@@ -104,6 +104,8 @@ struct KeyParts {
     key: TokenStream,
     params: TokenStream,
     from_row: TokenStream,
+    /// The body of `key_arrays`: one array parameter per key column.
+    arrays: TokenStream,
 }
 
 /// The primary-key columns with their indices, in column order.
@@ -126,15 +128,20 @@ fn key_parts(model: &Model<'_>) -> KeyParts {
             key: quote!(()),
             params: quote!(::session_core::__private::Vec::new()),
             from_row: quote!(::core::result::Result::Ok(())),
+            arrays: quote!(::session_core::__private::Vec::new()),
         },
         [(_, c)] => {
             let (ty, f) = (c.ty, c.ident);
             let p = param(c, &quote!(key));
+            let array = quote_spanned!(ty.span()=> ::session_core::__private::array::<#ty>(
+                keys.iter().cloned().collect()
+            ));
             KeyParts {
                 ty: quote!(#ty),
                 key: quote!(::core::clone::Clone::clone(&self.#f)),
                 params: quote!(::session_core::__private::Vec::from([#p])),
                 from_row: quote!(::core::result::Result::Ok(#(#reads)*)),
+                arrays: quote!(::session_core::__private::Vec::from([#array])),
             }
         }
         many => {
@@ -144,11 +151,18 @@ fn key_parts(model: &Model<'_>) -> KeyParts {
                 let n = syn::Index::from(n);
                 param(c, &quote!(&key.#n))
             });
+            let arrays = many.iter().enumerate().map(|(n, (_, c))| {
+                let (ty, n) = (c.ty, syn::Index::from(n));
+                quote_spanned!(ty.span()=> ::session_core::__private::array::<#ty>(
+                    keys.iter().map(|k| ::core::clone::Clone::clone(&k.#n)).collect()
+                ))
+            });
             KeyParts {
                 ty: quote!((#(#tys),*)),
                 key: quote!((#(::core::clone::Clone::clone(&self.#fields)),*)),
                 params: quote!(::session_core::__private::Vec::from([#(#params),*])),
                 from_row: quote!(::core::result::Result::Ok((#(#reads),*))),
+                arrays: quote!(::session_core::__private::Vec::from([#(#arrays),*])),
             }
         }
     }
@@ -311,6 +325,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         key: key_expr,
         params: key_params,
         from_row: key_from_row,
+        arrays: key_arrays,
     } = key_parts(model);
     let defs = cols.iter().map(column_def);
     let idx: Vec<usize> = (0..cols.len()).collect();
@@ -476,6 +491,12 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                 key: &Self::Key,
             ) -> ::session_core::__private::Vec<&(dyn ::session_core::__private::ToSql + ::core::marker::Sync)> {
                 #key_params
+            }
+
+            fn key_arrays(
+                keys: &[Self::Key],
+            ) -> ::session_core::__private::Vec<::session_core::OwnedParam> {
+                #key_arrays
             }
 
             fn column_param(
