@@ -234,15 +234,18 @@ impl AsyncSession {
             .enumerate()
             .map(|(n, &i)| format!("${}::{}[]", n + 1, table.columns[i].sql_type))
             .collect();
-        let sql = format!(
-            "{} WHERE ({}) IN (SELECT * FROM unnest({}))",
-            select_all_sql::<T>()
-                .split(" WHERE ")
-                .next()
-                .unwrap_or_default(),
-            names.join(", "),
-            arrays.join(", ")
-        );
+        let select = select_all_sql::<T>();
+        let select = select.split(" WHERE ").next().unwrap_or_default();
+        // One key column: `= ANY($1)`, which PostgreSQL plans as an index scan over the array;
+        // several: the rows of `unnest` compared as a tuple.
+        let sql = match (names.as_slice(), arrays.as_slice()) {
+            ([name], [array]) => format!("{select} WHERE {name} = ANY({array})"),
+            _ => format!(
+                "{select} WHERE ({}) IN (SELECT * FROM unnest({}))",
+                names.join(", "),
+                arrays.join(", ")
+            ),
+        };
         let mut conns = self.lock_conns()?;
         if self.autoflush() && self.has_changes(&self.state()) {
             self.flush_locked(&mut conns).await?;
