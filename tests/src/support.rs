@@ -35,6 +35,15 @@ pub async fn engine(prefix: &str, pool_size: u32) -> Engine {
         .expect("engine")
 }
 
+/// A session on `engine` whose objects stay loaded across commits (`expire_on_commit(false)`),
+/// so that tests read them back without a refresh.
+pub fn kept_session(engine: &Engine) -> session_core::AsyncSession {
+    session_core::AsyncSession::builder()
+        .bind(engine.clone())
+        .expire_on_commit(false)
+        .build()
+}
+
 /// Backends of `engine`'s database in state `idle in transaction` (seen from a separate,
 /// unpooled connection, so the pool under test is not disturbed).
 pub async fn idle_in_transaction(engine: &Engine) -> i64 {

@@ -5,10 +5,9 @@
 //! error before anything is sent.
 
 use session_core::{
-    AsyncSession, Collection, Engine, Entity, MetaData, Obj, ObjectState, Reference, select,
-    selectinload,
+    Collection, Engine, Entity, MetaData, Obj, ObjectState, Reference, select, selectinload,
 };
-use session_tests::support::{count_rows, create_schema, engine};
+use session_tests::support::{count_rows, create_schema, engine, kept_session as session};
 
 /// `cascade = "delete"`, NOT NULL foreign key.
 #[derive(Debug, Clone, Default, Entity)]
@@ -124,13 +123,6 @@ async fn setup(prefix: &str) -> Engine {
     )
     .await;
     engine
-}
-
-fn session(engine: &Engine) -> AsyncSession {
-    AsyncSession::builder()
-        .bind(engine.clone())
-        .expire_on_commit(false)
-        .build()
 }
 
 #[tokio::test]

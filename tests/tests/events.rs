@@ -9,7 +9,9 @@ use session_core::{
     StatementKind, async_sessionmaker, select, text,
 };
 use session_tests::model::A;
-use session_tests::support::{a, count_rows, create_schema, engine, schema_engine};
+use session_tests::support::{
+    a, count_rows, create_schema, engine, kept_session as session, schema_engine,
+};
 
 /// A shared list of what listeners heard, in order.
 #[derive(Clone, Default)]
@@ -30,13 +32,6 @@ impl Log {
             Ok(())
         }
     }
-}
-
-fn session(engine: &Engine) -> AsyncSession {
-    AsyncSession::builder()
-        .bind(engine.clone())
-        .expire_on_commit(false)
-        .build()
 }
 
 #[tokio::test]

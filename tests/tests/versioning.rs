@@ -3,8 +3,8 @@
 //! version the session loaded, so a write over another writer's change fails with SQLAlchemy's
 //! StaleDataError message and leaves nothing of the flush behind.
 
-use session_core::{AsyncSession, Engine, Entity, Error, MetaData, Obj, select};
-use session_tests::support::{create_schema, engine};
+use session_core::{Engine, Entity, Error, MetaData, Obj, select};
+use session_tests::support::{create_schema, engine, kept_session as session};
 
 #[derive(Debug, Clone, Default, PartialEq, Entity)]
 #[entity(table = "page")]
@@ -28,13 +28,6 @@ async fn setup(prefix: &str) -> Engine {
     let engine = engine(prefix, 4).await;
     create_schema(&engine, MetaData::new().with::<Page>().with::<LogLine>()).await;
     engine
-}
-
-fn session(engine: &Engine) -> AsyncSession {
-    AsyncSession::builder()
-        .bind(engine.clone())
-        .expire_on_commit(false)
-        .build()
 }
 
 fn page(id: i32, body: &str) -> Obj<Page> {
