@@ -68,17 +68,28 @@ fn bind<'a, T: Entity>(
     }
 }
 
-/// Runs a batch over `cols` of `rows`: the `fixed` text (prepared and cached), or for a
-/// `VALUES` list the text `build` makes for this many rows (run unprepared: its text depends
-/// on the row count). Returns the rows affected.
+/// The statement for one row of an UPDATE / DELETE chunk: its text, and the columns of the
+/// row it binds, in order.
+type Single<'a> = (&'a str, &'a [usize]);
+
+/// Runs one chunk of `rows`: a single row through the `single` statement; several as a batch
+/// over `cols`, with the `fixed` text (prepared and cached), or for a `VALUES` list the text
+/// `build` makes for this many rows (run unprepared: its text depends on the row count).
+/// Returns the rows affected.
 async fn execute_batch<T: Entity>(
     conn: &mut AsyncConnection,
     rows: &[&T],
+    single: Single<'_>,
     cols: &[usize],
     binding: Binding,
     fixed: Option<&str>,
     build: impl Fn(Binding) -> String,
 ) -> Result<u64> {
+    if let [row] = rows {
+        let (sql, single_cols) = single;
+        let params: Vec<Param<'_>> = single_cols.iter().map(|&i| row.column_param(i)).collect();
+        return conn.execute(sql, &params).await;
+    }
     let binding = binding.rows(rows.len());
     let built;
     let sql = match fixed {
@@ -361,26 +372,19 @@ pub(crate) async fn update_batch<T: Entity>(
             "UPDATE {t} SET {} WHERE {single_cond}",
             sql::assignments(table, &changed, 1, ", "),
         );
+        let single_cols: Vec<usize> = changed.iter().chain(keys.iter()).copied().collect();
         for chunk in items.chunks(binding.chunk(bound.len())) {
-            let n = if let [(_, snapshot)] = chunk {
-                let params: Vec<Param<'_>> = changed
-                    .iter()
-                    .chain(keys.iter())
-                    .map(|&i| snapshot.column_param(i))
-                    .collect();
-                conn.execute(&single_sql, &params).await?
-            } else {
-                let refs: Vec<&T> = chunk.iter().map(|(_, s)| s).collect();
-                execute_batch(
-                    conn,
-                    &refs,
-                    &bound,
-                    binding,
-                    fixed_sql.as_deref(),
-                    &batch_sql,
-                )
-                .await?
-            };
+            let refs: Vec<&T> = chunk.iter().map(|(_, s)| s).collect();
+            let n = execute_batch(
+                conn,
+                &refs,
+                (&single_sql, &single_cols),
+                &bound,
+                binding,
+                fixed_sql.as_deref(),
+                &batch_sql,
+            )
+            .await?;
             if n != chunk.len() as u64 {
                 return Err(Error::StaleData(format!(
                     "UPDATE statement on table '{}' expected to update {} row(s); {n} were \
@@ -442,21 +446,17 @@ pub(crate) async fn delete_batch<T: Entity>(
                 data.committed.as_deref().unwrap_or(&data.value).clone()
             })
             .collect();
-        let n = if let [snapshot] = snapshots.as_slice() {
-            let params: Vec<Param<'_>> = bound.iter().map(|&i| snapshot.column_param(i)).collect();
-            conn.execute(&single_sql, &params).await?
-        } else {
-            let refs: Vec<&T> = snapshots.iter().collect();
-            execute_batch(
-                conn,
-                &refs,
-                &bound,
-                binding,
-                fixed_sql.as_deref(),
-                &batch_sql,
-            )
-            .await?
-        };
+        let refs: Vec<&T> = snapshots.iter().collect();
+        let n = execute_batch(
+            conn,
+            &refs,
+            (&single_sql, &bound),
+            &bound,
+            binding,
+            fixed_sql.as_deref(),
+            &batch_sql,
+        )
+        .await?;
         if n != chunk.len() as u64 {
             return Err(Error::StaleData(format!(
                 "DELETE statement on table '{}' expected to delete {} row(s); Only {n} were \
