@@ -144,6 +144,11 @@ impl IdentityMap {
         self.typed_mut::<T>().insert(key, &cell)
     }
 
+    /// Puts `cell` under `key`, in place of whatever was there.
+    pub(crate) fn replace<T: Entity>(&mut self, key: T::Key, cell: &Arc<Cell<T>>) {
+        self.typed_mut::<T>().map.insert(key, Arc::downgrade(cell));
+    }
+
     /// Removes the entry for `key` if it is `cell`.
     pub(crate) fn remove<T: Entity>(&mut self, key: &T::Key, cell: &Arc<Cell<T>>) {
         if let Some(typed) = self

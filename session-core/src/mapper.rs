@@ -7,41 +7,34 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use futures::future::BoxFuture;
-
-use crate::connection::AsyncConnection;
 use crate::error::Result;
-use crate::flush;
+use crate::flush::{self, Work};
 use crate::identity::IdentityMap;
 use crate::mapper_events::{self, MapperEvent, MapperHooks};
 use crate::model::{AnyObj, Entity};
 
 /// What the unit of work does with objects of one entity type, without knowing the type.
 pub(crate) trait Mapper: Send + Sync {
+    /// The other live object (not marked deleted) that `map` holds under the key of `obj`, a
+    /// new object, described; `None` as well when the server fills in the key.
+    fn identity_conflict(&self, obj: &AnyObj, map: &IdentityMap) -> Option<String>;
     /// Registers `obj` in `map` under its key; describes the other object on a clash.
     fn identity_insert(&self, obj: &AnyObj, map: &mut IdentityMap) -> Option<String>;
+    /// Registers `obj`, just inserted, in `map` under its key. Another object there (a key the
+    /// server generated again, e.g. after its sequence was reset) is replaced and detached,
+    /// with a warning (SQLAlchemy's).
+    fn identity_register(&self, obj: &AnyObj, map: &mut IdentityMap);
     /// Removes `obj` (under the key of its row) from `map`.
     fn identity_remove(&self, obj: &AnyObj, map: &mut IdentityMap);
-    /// INSERTs `objs`, all of this type.
-    fn insert_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<()>>;
-    /// UPDATEs the changed ones of `objs`; returns those.
-    fn update_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<Vec<AnyObj>>>;
-    /// DELETEs `objs`.
-    fn delete_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<()>>;
+    /// The INSERTs of `objs`, all of this type.
+    fn insert_work(&self, objs: &[AnyObj]) -> Result<Box<dyn Work>>;
+    /// The UPDATEs of the changed ones of `objs`; `checked` has the server check the row
+    /// counts (a COMMIT travels with them).
+    fn update_work(&self, objs: &[AnyObj], checked: bool) -> Result<Box<dyn Work>>;
+    /// The DELETEs of `objs`; `checked` as for [`Mapper::update_work`].
+    fn delete_work(&self, objs: &[AnyObj], checked: bool) -> Result<Box<dyn Work>>;
     /// Calls this type's listeners for `event` in `registries` on `objs`.
     fn run_hooks(
         &self,
@@ -55,10 +48,45 @@ pub(crate) trait Mapper: Send + Sync {
 struct Typed<T>(PhantomData<fn() -> T>);
 
 impl<T: Entity> Mapper for Typed<T> {
+    fn identity_conflict(&self, obj: &AnyObj, map: &IdentityMap) -> Option<String> {
+        let obj = obj.downcast::<T>()?;
+        let key = {
+            let data = obj.cell.data.read_recursive();
+            let generated = T::TABLE
+                .key_columns()
+                .any(|c| T::TABLE.columns[c].server_filled() && data.value.column_is_unset(c));
+            if generated {
+                return None;
+            }
+            data.value.key()
+        };
+        let other = map.get::<T>(&key)?;
+        if Arc::ptr_eq(&other, &obj.cell) || other.meta().marked_deleted {
+            return None;
+        }
+        Some(other.describe())
+    }
+
     fn identity_insert(&self, obj: &AnyObj, map: &mut IdentityMap) -> Option<String> {
         let obj = obj.downcast::<T>()?;
         let key = obj.cell.data.read_recursive().value.key();
         map.insert::<T>(key, obj.cell).map(|other| other.describe())
+    }
+
+    fn identity_register(&self, obj: &AnyObj, map: &mut IdentityMap) {
+        let Some(obj) = obj.downcast::<T>() else {
+            return;
+        };
+        let key = obj.cell.data.read_recursive().value.key();
+        if let Some(other) = map.insert::<T>(key.clone(), obj.cell.clone()) {
+            tracing::warn!(target: "session_core::session",
+                "Identity map already had an identity for {key:?}, replacing it with newly \
+                 flushed object {}; the object it held is detached", obj.cell.describe());
+            map.replace::<T>(key, &obj.cell);
+            let mut meta = other.meta();
+            meta.status = crate::model::ObjectState::Detached;
+            meta.session = None;
+        }
     }
 
     fn identity_remove(&self, obj: &AnyObj, map: &mut IdentityMap) {
@@ -69,28 +97,16 @@ impl<T: Entity> Mapper for Typed<T> {
         map.remove::<T>(&key, &obj.cell);
     }
 
-    fn insert_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(flush::insert_batch::<T>(conn, objs))
+    fn insert_work(&self, objs: &[AnyObj]) -> Result<Box<dyn Work>> {
+        flush::insert_work::<T>(objs)
     }
 
-    fn update_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<Vec<AnyObj>>> {
-        Box::pin(flush::update_batch::<T>(conn, objs))
+    fn update_work(&self, objs: &[AnyObj], checked: bool) -> Result<Box<dyn Work>> {
+        flush::update_work::<T>(objs, checked)
     }
 
-    fn delete_batch<'a>(
-        &self,
-        conn: &'a mut AsyncConnection,
-        objs: &'a [AnyObj],
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(flush::delete_batch::<T>(conn, objs))
+    fn delete_work(&self, objs: &[AnyObj], checked: bool) -> Result<Box<dyn Work>> {
+        flush::delete_work::<T>(objs, checked)
     }
 
     fn run_hooks(

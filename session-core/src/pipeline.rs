@@ -38,3 +38,28 @@ pub(crate) async fn with_begin<T>(
     let (begun, result) = futures::join!(begun, work);
     (Some(begun), result)
 }
+
+/// Runs `futures` concurrently and returns their outputs in order. Every poll polls them in
+/// order, so each future of tokio-postgres queues its request (at its first poll) after the
+/// ones before it: the server receives and answers them in this order, in one flight.
+pub(crate) async fn in_order<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut all: Vec<_> = futures
+        .into_iter()
+        .map(|f| Box::pin(futures::future::maybe_done(f)))
+        .collect();
+    poll_fn(|cx| {
+        let mut ready = true;
+        for f in &mut all {
+            ready &= f.as_mut().poll(cx).is_ready();
+        }
+        if ready {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    all.iter_mut()
+        .filter_map(|f| f.as_mut().take_output())
+        .collect()
+}

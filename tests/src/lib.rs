@@ -8,3 +8,4 @@ pub mod support;
 
 /// The seed's schema, shared with the demo and the benchmarks.
 pub use session_tools::model;
+pub mod wire;

@@ -65,6 +65,12 @@ impl Bound {
         }
     }
 
+    /// True when the session's root transaction is this connection's own (checked out by the
+    /// session, not joined): committing the session commits it and nothing else.
+    pub(crate) fn owns_transaction(&self) -> bool {
+        self.base == 0 && self.outer.is_none() && self.home.is_none()
+    }
+
     pub(crate) async fn commit_root(&mut self) -> Result<()> {
         if self.outer == Some(false) {
             // The outer transaction stays open; the session's own savepoints are released.

@@ -12,6 +12,7 @@ mod bound;
 mod connection;
 mod dml;
 pub(crate) mod events;
+mod flights;
 mod get;
 mod ops;
 mod query;

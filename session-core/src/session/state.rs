@@ -451,8 +451,12 @@ impl SessionState {
             }
         }
         if expire_on_commit {
+            // An object changed while the commit ran (another task) keeps its change for the
+            // next flush: only a COMMIT sent with the flush's last statements lets that happen.
             for obj in self.identity.objects() {
-                obj.cell.expire(None);
+                if !obj.meta().queued {
+                    obj.cell.expire(None);
+                }
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use super::connection::SessionConnection;
 use super::events::Plain;
+use super::flights::Ride;
 use super::{AsyncSession, Bound, Phase, PhaseGuard, lock, release_all_now};
 use crate::error::{Error, Result};
 
@@ -33,8 +34,22 @@ impl AsyncSession {
         self.fire(Plain::BeforeCommit)?;
         // Flush until clean: an after_flush listener may add work (SQLAlchemy's bound).
         let mut flushes = 0;
+        let mut committed = false;
         loop {
-            self.flush_locked(&mut conns).await?;
+            // The first flush may send COMMIT with its last statements (`flights.rs`).
+            match self.flush_riding(&mut conns, flushes == 0).await? {
+                Ride::NotTaken => {}
+                Ride::Committed => {
+                    committed = true;
+                    break;
+                }
+                Ride::CommitFailed(e) => {
+                    self.state().rollback_root();
+                    release_all_now(&mut conns);
+                    let _ = self.fire_pending();
+                    return Err(e);
+                }
+            }
             if !self.has_changes(&self.state()) {
                 break;
             }
@@ -48,7 +63,7 @@ impl AsyncSession {
             }
         }
         let mut failure = None;
-        for bound in conns.iter_mut() {
+        for bound in conns.iter_mut().filter(|_| !committed) {
             if let Err(e) = bound.commit_root().await {
                 failure = Some(e);
                 break;

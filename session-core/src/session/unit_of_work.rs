@@ -7,25 +7,24 @@ use std::any::TypeId;
 use std::collections::HashMap;
 
 /// Sets and maps of object ids (a fast hash: a flush keys tens of thousands of them).
-type IdSet = std::collections::HashSet<u64, foldhash::fast::RandomState>;
+pub(super) type IdSet = std::collections::HashSet<u64, foldhash::fast::RandomState>;
 type IdMap<V> = HashMap<u64, V, foldhash::fast::RandomState>;
 
-use super::events::{FlushInfo, Plain, Transition};
+use super::events::{FlushInfo, Plain};
+use super::flights::Ride;
 use super::state::{Failed, SessionState};
 use super::{AsyncSession, Bound, Phase, PhaseGuard, lock};
 use crate::error::{Error, Result};
 use crate::flush::dependency_order;
-use crate::mapper;
-use crate::mapper_events::MapperEvent;
 use crate::model::{AnyObj, Link, ObjectState, Table};
 
 /// Work found by a flush, grouped per entity type (by `TypeId`) in first-seen order.
 #[derive(Default)]
-struct Plan {
+pub(super) struct Plan {
     types: Vec<(TypeId, &'static Table)>,
-    inserts: Vec<AnyObj>,
-    updates: HashMap<TypeId, Vec<AnyObj>>,
-    deletes: HashMap<TypeId, Vec<AnyObj>>,
+    pub(super) inserts: Vec<AnyObj>,
+    pub(super) updates: HashMap<TypeId, Vec<AnyObj>>,
+    pub(super) deletes: HashMap<TypeId, Vec<AnyObj>>,
 }
 
 #[derive(Clone, Copy)]
@@ -57,12 +56,17 @@ impl Plan {
         map.entry(t).or_default().push(obj);
     }
 
+    /// Queues `obj` for an UPDATE.
+    pub(super) fn push_update(&mut self, obj: AnyObj) {
+        self.push(Kind::Update, obj);
+    }
+
     fn is_empty(&self) -> bool {
         self.types.is_empty()
     }
 
     /// The plan's types with their tables in foreign-key order (parents first).
-    fn ordered_types(&self) -> Vec<(TypeId, &'static Table)> {
+    pub(super) fn ordered_types(&self) -> Vec<(TypeId, &'static Table)> {
         let tables: Vec<&'static Table> = self.types.iter().map(|(_, t)| *t).collect();
         dependency_order(&tables)
             .into_iter()
@@ -75,7 +79,7 @@ impl Plan {
 /// refers to through a relationship, so that parents of the same table (a tree) or of a
 /// cycle of tables get their keys before their children are inserted. Within a wave, tables
 /// keep foreign-key order. Refuses a cycle of pending rows, which no order can insert.
-fn insert_waves(inserts: &[AnyObj], links: &[Link]) -> Result<Waves> {
+pub(super) fn insert_waves(inserts: &[AnyObj], links: &[Link]) -> Result<Waves> {
     let index: IdMap<usize> = inserts
         .iter()
         .enumerate()
@@ -139,13 +143,13 @@ fn insert_waves(inserts: &[AnyObj], links: &[Link]) -> Result<Waves> {
 
 /// Inserts in dependency order: `waves[w]` are inserted after every earlier wave, once the
 /// links `links_of[w]` (indices into the flush's links) copied their parents' keys in.
-struct Waves {
-    waves: Vec<Vec<AnyObj>>,
-    links_of: Vec<Vec<usize>>,
+pub(super) struct Waves {
+    pub(super) waves: Vec<Vec<AnyObj>>,
+    pub(super) links_of: Vec<Vec<usize>>,
 }
 
 /// True when `obj` is a persistent object of session `me` that a flush may UPDATE.
-fn is_flushable_update(obj: &AnyObj, me: u64) -> bool {
+pub(super) fn is_flushable_update(obj: &AnyObj, me: u64) -> bool {
     let m = obj.meta();
     m.status == ObjectState::Persistent && m.session == Some(me) && !m.marked_deleted
 }
@@ -186,11 +190,17 @@ impl AsyncSession {
     }
 
     pub(crate) async fn flush_locked(&self, conns: &mut Vec<Bound>) -> Result<()> {
+        self.flush_riding(conns, false).await.map(|_| ())
+    }
+
+    /// Flushes; with `ride`, COMMIT travels with the last flight where it may
+    /// (`flights.rs`): the outcome says whether it did.
+    pub(crate) async fn flush_riding(&self, conns: &mut Vec<Bound>, ride: bool) -> Result<Ride> {
         {
             let state = self.state();
             state.check_usable()?;
             if !self.has_changes(&state) {
-                return Ok(());
+                return Ok(Ride::NotTaken);
             }
             state.check_autobegin()?;
         }
@@ -212,7 +222,7 @@ impl AsyncSession {
             // Children whose foreign key was just set to NULL.
             queued.extend(self.take_queued());
             if state.new.is_empty() && state.deleted.is_empty() && queued.is_empty() {
-                return Ok(());
+                return Ok(Ride::NotTaken);
             }
             let mut plan = Plan::default();
             for obj in &state.new {
@@ -230,7 +240,7 @@ impl AsyncSession {
                 plan.push(Kind::Delete, obj.clone());
             }
             if plan.is_empty() {
-                return Ok(());
+                return Ok(Ride::NotTaken);
             }
             state.autobegin();
             (plan, links, looked_at, state.depth())
@@ -245,23 +255,27 @@ impl AsyncSession {
             level: depth,
             armed: true,
         };
-        let result = self.run_plan(conns, plan, &links, looked_at).await;
+        let ride = ride && self.may_ride(conns);
+        let result = self.run_plan(conns, plan, &links, looked_at, ride).await;
         guard.armed = false;
-        if let Err(e) = result {
-            self.flush_failed(conns, depth, &e).await;
-            let _ = self.fire_pending();
-            return Err(e);
-        }
+        let ridden = match result {
+            Ok(ridden) => ridden,
+            Err(e) => {
+                self.flush_failed(conns, depth, &e).await;
+                let _ = self.fire_pending();
+                return Err(e);
+            }
+        };
         self.fire_pending()?;
         if let Some(info) = info {
             self.fire_flush(false, &info)?;
             self.fire_flush(true, &info)?;
         }
-        Ok(())
+        Ok(ridden)
     }
 
     /// The objects queued for the next flush, each taken off the queue.
-    fn take_queued(&self) -> Vec<AnyObj> {
+    pub(super) fn take_queued(&self) -> Vec<AnyObj> {
         let queued = std::mem::take(&mut *lock(&self.inner.dirty));
         for obj in &queued {
             obj.meta().queued = false;
@@ -452,105 +466,5 @@ impl AsyncSession {
             }
         }
         Ok(links)
-    }
-
-    async fn run_plan(
-        &self,
-        conns: &mut Vec<Bound>,
-        mut plan: Plan,
-        links: &[Link],
-        mut looked_at: Vec<AnyObj>,
-    ) -> Result<()> {
-        let me = self.inner.id;
-        let types = plan.ordered_types();
-        let inserts = std::mem::take(&mut plan.inserts);
-        let Waves { waves, links_of } = insert_waves(&inserts, links)?;
-        for (wave, wave_links) in waves.into_iter().zip(links_of) {
-            // Children take their parents' keys (parents were inserted in earlier waves).
-            for l in wave_links {
-                links[l].apply();
-            }
-            let mut by_type: HashMap<TypeId, Vec<AnyObj>> = HashMap::new();
-            for obj in wave {
-                by_type.entry(obj.cell.entity_type()).or_default().push(obj);
-            }
-            for &(t, table) in &types {
-                let Some(objs) = by_type.remove(&t) else {
-                    continue;
-                };
-                let engine = self.resolve_bind(Some(table), Some(t), true)?;
-                let mapper = mapper::of(&objs[0]);
-                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::BeforeInsert, &objs)?;
-                let conn = self.conn_for(conns, &engine).await?;
-                mapper.insert_batch(conn, &objs).await?;
-                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::AfterInsert, &objs)?;
-                let mut state = self.state();
-                let done: IdSet = objs.iter().map(AnyObj::id).collect();
-                state.new.retain(|o| !done.contains(&o.id()));
-                for obj in &objs {
-                    if let Some(other) = mapper.identity_insert(obj, &mut state.identity) {
-                        return Err(Error::InvalidRequest(format!(
-                            "New instance {obj:?} conflicts with persistent instance {other}"
-                        )));
-                    }
-                    state.innermost().inserted.push(obj.clone());
-                    state.note(Transition::PendingToPersistent, obj);
-                }
-            }
-        }
-        // Persistent children moved to a parent get its key now, and are updated below.
-        for link in links {
-            link.apply();
-        }
-        let inserted: IdSet = inserts.iter().map(AnyObj::id).collect();
-        let mut seen: IdSet = looked_at.iter().map(AnyObj::id).collect();
-        for obj in self.take_queued() {
-            let id = obj.id();
-            if inserted.contains(&id) {
-                // Changed while its INSERT ran: look at it in the next flush.
-                obj.meta().enqueue(|| obj.clone());
-                continue;
-            }
-            if seen.insert(id) && is_flushable_update(&obj, me) {
-                looked_at.push(obj.clone());
-                plan.push(Kind::Update, obj);
-            }
-        }
-        let types = plan.ordered_types();
-        for &(t, table) in &types {
-            if let Some(objs) = plan.updates.get(&t) {
-                let engine = self.resolve_bind(Some(table), Some(t), true)?;
-                let mapper = mapper::of(&objs[0]);
-                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::BeforeUpdate, objs)?;
-                let conn = self.conn_for(conns, &engine).await?;
-                let updated = mapper.update_batch(conn, objs).await?;
-                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::AfterUpdate, objs)?;
-                self.state().innermost().updated.extend(updated);
-            }
-        }
-        for &(t, table) in types.iter().rev() {
-            if let Some(objs) = plan.deletes.get(&t) {
-                let engine = self.resolve_bind(Some(table), Some(t), true)?;
-                let mapper = mapper::of(&objs[0]);
-                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::BeforeDelete, objs)?;
-                let conn = self.conn_for(conns, &engine).await?;
-                mapper.delete_batch(conn, objs).await?;
-                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::AfterDelete, objs)?;
-                let mut state = self.state();
-                let done: IdSet = objs.iter().map(AnyObj::id).collect();
-                state.deleted.retain(|o| !done.contains(&o.id()));
-                for obj in objs {
-                    mapper.identity_remove(obj, &mut state.identity);
-                    state.innermost().deleted.push(obj.clone());
-                    state.note(Transition::PersistentToDeleted, obj);
-                }
-            }
-        }
-        // What this flush looked at is clean now: its columns were written and its
-        // relationships cascaded.
-        for obj in looked_at {
-            obj.cell.flushed();
-        }
-        Ok(())
     }
 }

@@ -69,6 +69,10 @@ macro_rules! on_client {
     }};
 }
 
+mod flight;
+
+pub(crate) use flight::{Answer, FlightError, Planned};
+
 /// What was in flight when a connection was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lost {

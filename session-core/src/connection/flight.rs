@@ -1,0 +1,244 @@
+//! A flight: statements that do not need each other's answers, sent together and answered
+//! together (one round trip, however many statements), optionally with `COMMIT` behind them.
+//!
+//! PostgreSQL runs a connection's statements in the order they arrive, so sending them
+//! together changes no outcome: a statement that fails aborts the transaction, every later
+//! one fails with "current transaction is aborted", and a `COMMIT` behind them answers
+//! `ROLLBACK`. What was reported by the first failing statement is what the caller gets; with
+//! `COMMIT` in the flight, the transaction is over either way. A statement whose success
+//! depends on a row count (the unit of work's stale-row check) must check that count on the
+//! server when `COMMIT` travels with it, or a mismatch would be committed.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use tokio_postgres::{Row, Statement};
+
+use super::{AsyncConnection, InFlight, Lost, Param};
+use crate::error::{Error, Result};
+use crate::pipeline::in_order;
+
+/// One statement of a flight.
+pub(crate) struct Planned<'a> {
+    /// Its text.
+    pub(crate) sql: &'a str,
+    /// Its parameters.
+    pub(crate) params: Vec<Param<'a>>,
+    /// Prepared once per connection and kept (else prepared for this run and closed).
+    pub(crate) cached: bool,
+    /// Whether its rows are wanted (else only the count of rows it affected).
+    pub(crate) rows: bool,
+}
+
+/// The answer to one [`Planned`] statement.
+pub(crate) enum Answer {
+    /// Its rows ([`Planned::rows`]).
+    Rows(Vec<Row>),
+    /// The rows it affected.
+    Count(u64),
+}
+
+impl Answer {
+    fn len(&self) -> u64 {
+        match self {
+            Answer::Rows(rows) => rows.len() as u64,
+            Answer::Count(n) => *n,
+        }
+    }
+}
+
+/// A flight that failed: the first error, and which statement raised it (`None`: the flight
+/// as a whole, its `BEGIN` or its `COMMIT`).
+pub(crate) struct FlightError {
+    pub(crate) statement: Option<usize>,
+    /// The statements all succeeded and `COMMIT` failed: the transaction is over, nothing of
+    /// it stored.
+    pub(crate) commit: bool,
+    pub(crate) error: Error,
+}
+
+impl FlightError {
+    fn whole(error: Error) -> Self {
+        FlightError {
+            statement: None,
+            commit: false,
+            error,
+        }
+    }
+}
+
+/// What the server said to a flight: each statement's answer, and `COMMIT`'s when it was sent.
+type Said = (
+    Vec<std::result::Result<Answer, tokio_postgres::Error>>,
+    Option<std::result::Result<(), tokio_postgres::Error>>,
+);
+
+impl AsyncConnection {
+    /// Runs `statements` in one flight (a first flight prepares those not prepared yet), with
+    /// `COMMIT` behind them when `commit` (only at transaction depth 1). Returns the answers in
+    /// order, or the first error.
+    pub(crate) async fn run_flight(
+        &mut self,
+        statements: &[Planned<'_>],
+        commit: bool,
+    ) -> std::result::Result<Vec<Answer>, FlightError> {
+        self.settle().await.map_err(FlightError::whole)?;
+        if commit && self.levels.len() != 1 {
+            return Err(FlightError::whole(Error::InvalidRequest(
+                "COMMIT can only travel with a flight at transaction depth 1".into(),
+            )));
+        }
+        if statements.is_empty() {
+            // Nothing to send but COMMIT (or nothing at all): as a plain commit.
+            if commit {
+                return self
+                    .commit_level(1)
+                    .await
+                    .map(|()| Vec::new())
+                    .map_err(|error| FlightError {
+                        statement: None,
+                        commit: true,
+                        error,
+                    });
+            }
+            return Ok(Vec::new());
+        }
+        let prepared = self.prepare_flight(statements).await?;
+        let started = Instant::now();
+        let (answers, committed) = self
+            .send_flight(statements, &prepared, commit)
+            .await
+            .map_err(FlightError::whole)?;
+        let mut failed: Option<FlightError> = None;
+        let mut out = Vec::with_capacity(answers.len());
+        for (i, (planned, answer)) in statements.iter().zip(answers).enumerate() {
+            match answer {
+                Ok(answer) => {
+                    self.echo(planned.sql, &planned.params, answer.len(), started);
+                    out.push(answer);
+                }
+                // Later statements fail only because this one aborted the transaction.
+                Err(e) if failed.is_none() => {
+                    let error = self
+                        .finish(planned.sql, &planned.params, started, Err::<(), _>(e))
+                        .err()
+                        .unwrap_or_else(|| Error::InvalidRequest("statement failed".into()));
+                    failed = Some(FlightError {
+                        statement: Some(i),
+                        commit: false,
+                        error,
+                    });
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(committed) = committed {
+            let ended = self.finish("COMMIT", &[], started, committed);
+            // The server has ended the transaction either way: COMMIT in an aborted one
+            // answers ROLLBACK. A failed COMMIT leaves the connection dirty, so the next
+            // statement rolls back first.
+            self.levels.clear();
+            self.aborted = None;
+            match ended {
+                Ok(()) => {
+                    if let Some(conn) = self.conn.as_mut() {
+                        conn.dirty = false;
+                    }
+                    self.echo("COMMIT", &[], 0, started);
+                }
+                Err(error) => {
+                    failed.get_or_insert(FlightError {
+                        statement: None,
+                        commit: true,
+                        error,
+                    });
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// The prepared statement of each of `statements`: from the cache, else prepared now,
+    /// all in one flight (the cached ones are kept).
+    async fn prepare_flight(
+        &mut self,
+        statements: &[Planned<'_>],
+    ) -> std::result::Result<Vec<Statement>, FlightError> {
+        let conn = self.live().map_err(FlightError::whole)?;
+        let mut known: HashMap<&str, Statement> = HashMap::new();
+        let mut missing: Vec<(usize, &str)> = Vec::new();
+        for (i, planned) in statements.iter().enumerate() {
+            if known.contains_key(planned.sql) || missing.iter().any(|(_, s)| *s == planned.sql) {
+                continue;
+            }
+            match planned.cached.then(|| conn.statements.get(planned.sql)) {
+                Some(Some(statement)) => {
+                    known.insert(planned.sql, statement);
+                }
+                _ => missing.push((i, planned.sql)),
+            }
+        }
+        if !missing.is_empty() {
+            let started = Instant::now();
+            let client = &conn.client;
+            let results = in_order(missing.iter().map(|(_, sql)| client.prepare(sql))).await;
+            for ((i, sql), result) in missing.iter().zip(results) {
+                let statement =
+                    self.finish(sql, &[], started, result)
+                        .map_err(|error| FlightError {
+                            statement: Some(*i),
+                            commit: false,
+                            error,
+                        })?;
+                if statements[*i].cached {
+                    self.live()
+                        .map_err(FlightError::whole)?
+                        .statements
+                        .insert(sql, statement.clone());
+                }
+                known.insert(sql, statement);
+            }
+        }
+        Ok(statements
+            .iter()
+            .filter_map(|planned| known.get(planned.sql).cloned())
+            .collect())
+    }
+
+    /// Sends the flight (the deferred `BEGIN` ahead of it, `COMMIT` behind it) and collects
+    /// what the server said to each part.
+    async fn send_flight(
+        &mut self,
+        statements: &[Planned<'_>],
+        prepared: &[Statement],
+        commit: bool,
+    ) -> Result<Said> {
+        let what = if commit {
+            Lost::Commit
+        } else {
+            Lost::Statement
+        };
+        on_client!(self, what, client => async {
+            let sends = statements.iter().zip(prepared).map(|(planned, statement)| async move {
+                if planned.rows {
+                    client.query(statement, &planned.params).await.map(Answer::Rows)
+                } else {
+                    client.execute(statement, &planned.params).await.map(Answer::Count)
+                }
+            });
+            let all = in_order(sends);
+            let said: Said = if commit {
+                // Polled after every statement was queued: COMMIT goes out last.
+                let (answers, committed) = futures::join!(all, client.batch_execute("COMMIT"));
+                (answers, Some(committed))
+            } else {
+                (all.await, None)
+            };
+            Ok::<_, tokio_postgres::Error>(said)
+        })
+        .map_err(|e| Error::statement(e, "(flight)"))
+    }
+}
