@@ -23,6 +23,7 @@ async fn every_workload_runs_and_reports() {
             "update_dirty",
             "request_mix",
             "get_many",
+            "graph_flush",
             "factory_overhead",
             "proxy_10m_calls",
             "stream"

@@ -2,6 +2,7 @@
 //! tokio-postgres doing the same database work, in one process on one cluster (and, with
 //! `--sqla`, SQLAlchemy's asyncio ORM on the same cluster).
 
+mod graph;
 mod hand;
 mod report;
 
@@ -50,6 +51,19 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// [`timed`] for the hand-written side, whose errors are strings.
+async fn timed_hand<T>(
+    work: impl std::future::Future<Output = std::result::Result<T, String>>,
+) -> std::result::Result<(Duration, f64), String> {
+    reset_peak();
+    let before = rss_kb().1;
+    let started = Instant::now();
+    work.await?;
+    let elapsed = started.elapsed();
+    let peak = rss_kb().0;
+    Ok((elapsed, peak.saturating_sub(before) as f64 / 1024.0))
+}
+
 async fn timed<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<(Duration, f64)> {
     reset_peak();
     let before = rss_kb().1;
@@ -60,7 +74,11 @@ async fn timed<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<
     Ok((elapsed, peak.saturating_sub(before) as f64 / 1024.0))
 }
 
-async fn fresh_engine(cluster: &Cluster, name: &str) -> std::result::Result<Engine, String> {
+async fn fresh_engine(
+    cluster: &Cluster,
+    name: &str,
+    n: usize,
+) -> std::result::Result<Engine, String> {
     let url = cluster
         .create_database(name)
         .await
@@ -71,8 +89,14 @@ async fn fresh_engine(cluster: &Cluster, name: &str) -> std::result::Result<Engi
         .build()
         .map_err(|e| e.to_string())?;
     let md = seed_metadata();
+    let graph = graph::metadata();
+    let seed = graph::seed_sql(graph_chains(n));
     engine
-        .transaction(async |conn| md.create_all(conn).await)
+        .transaction(async |conn| {
+            md.create_all(conn).await?;
+            graph.create_all(conn).await?;
+            conn.batch_execute(&seed).await
+        })
         .await
         .map_err(|e| e.to_string())?;
     Ok(engine)
@@ -112,8 +136,13 @@ fn seed_objects(n: usize) -> Vec<Obj<A>> {
         .collect()
 }
 
-/// Workloads 1–5 and get_many, compared with the hand-written side one by one.
-const STEPS: usize = 6;
+/// Workloads 1–5, get_many and graph_flush, compared with the hand-written side one by one.
+const STEPS: usize = 7;
+
+/// New chains of four rows graph_flush adds (and shelves it renames, slots it deletes).
+fn graph_chains(n: usize) -> usize {
+    (n / 10).max(1)
+}
 
 /// The keys `get_many` asks for: every row, last first (so that order matters).
 fn many_keys(n: usize) -> Vec<i32> {
@@ -121,7 +150,7 @@ fn many_keys(n: usize) -> Vec<i32> {
 }
 
 /// Workload `step` (0-based: insert_flush, load_eager, get_by_pk, update_dirty, request_mix,
-/// get_many) on the session.
+/// get_many, graph_flush) on the session.
 async fn ours_step(
     step: usize,
     maker: &AsyncSessionMaker,
@@ -193,6 +222,10 @@ async fn ours_step(
             .await?;
             report.ours("get_many", t, m);
         }
+        6 => {
+            let (t, m) = timed(graph::ours(maker, graph_chains(n))).await?;
+            report.ours("graph_flush", t, m);
+        }
         _ => {
             let scoped = Arc::new(async_scoped_session(maker.clone(), scope::task_scope));
             let ids = request_ids(n);
@@ -240,16 +273,21 @@ async fn factory_overhead(maker: &AsyncSessionMaker, n: usize, report: &mut Repo
     Ok(())
 }
 
-/// Workload `step` (as in [`ours_step`]) written by hand on tokio-postgres.
-async fn hand_step(step: usize, engine: &Engine, n: usize, report: &mut Report) -> Result<()> {
+/// Workload `step` (as in [`ours_step`]) written by hand on plain tokio-postgres.
+async fn hand_step(
+    step: usize,
+    pool: &hand::Pool,
+    n: usize,
+    report: &mut Report,
+) -> std::result::Result<(), String> {
     match step {
         0 => {
-            let (t, m) = timed(hand::insert_flush(engine, n)).await?;
+            let (t, m) = timed_hand(hand::insert_flush(pool, n)).await?;
             report.hand("insert_flush", t, m);
         }
         1 => {
-            let (t, m) = timed(async {
-                let rows = hand::load_eager(engine).await?;
+            let (t, m) = timed_hand(async {
+                let rows = hand::load_eager(pool).await?;
                 assert_eq!(rows.len(), n);
                 assert!(rows.iter().all(|a| a.bs.len() == 2));
                 Ok(())
@@ -258,37 +296,41 @@ async fn hand_step(step: usize, engine: &Engine, n: usize, report: &mut Report) 
             report.hand("load_eager", t, m);
         }
         2 => {
-            let (t, m) = timed(hand::get_by_pk(engine, n as i32)).await?;
+            let (t, m) = timed_hand(hand::get_by_pk(pool, n as i32)).await?;
             report.hand("get_by_pk", t, m);
         }
         3 => {
-            let (t, m) = timed(hand::update_dirty(engine)).await?;
+            let (t, m) = timed_hand(hand::update_dirty(pool)).await?;
             report.hand("update_dirty", t, m);
         }
         5 => {
             let keys = many_keys(n);
-            let (t, m) = timed(async {
-                let got = hand::get_many(engine, &keys).await?;
+            let (t, m) = timed_hand(async {
+                let got = hand::get_many(pool, &keys).await?;
                 assert!(got.iter().all(Option::is_some));
                 Ok(())
             })
             .await?;
             report.hand("get_many", t, m);
         }
+        6 => {
+            let (t, m) = timed_hand(graph::hand(pool, graph_chains(n))).await?;
+            report.hand("graph_flush", t, m);
+        }
         _ => {
             let ids = request_ids(n);
-            let (t, m) = timed(async {
+            let (t, m) = timed_hand(async {
                 let gate = Arc::new(tokio::sync::Semaphore::new(16));
                 let mut tasks = Vec::with_capacity(ids.len());
                 for id in ids {
-                    let (engine, gate) = (engine.clone(), gate.clone());
+                    let (pool, gate) = (pool.clone(), gate.clone());
                     tasks.push(tokio::spawn(async move {
                         let _permit = gate.acquire().await;
-                        hand::request(&engine, id).await
+                        hand::request(&pool, id).await
                     }));
                 }
                 for task in tasks {
-                    task.await.expect("request task")?;
+                    task.await.map_err(|e| e.to_string())??;
                 }
                 Ok(())
             })
@@ -366,21 +408,24 @@ pub async fn run(options: &Options) -> std::result::Result<Report, String> {
     let mut runs = Vec::new();
     for run in 0..options.repeat.max(1) {
         let mut report = Report::new(options.n);
-        let hand_engine = fresh_engine(&cluster, &format!("bench_hand_{run}")).await?;
-        let engine = fresh_engine(&cluster, &format!("bench_ours_{run}")).await?;
+        let hand_engine = fresh_engine(&cluster, &format!("bench_hand_{run}"), options.n).await?;
+        let hand_pool = hand::pool(hand_engine.url(), 10).await?;
+        let engine = fresh_engine(&cluster, &format!("bench_ours_{run}"), options.n).await?;
         let maker = async_sessionmaker(engine.clone()).expire_on_commit(false);
         // Each workload on both sides back to back, the side going first alternating by run,
         // so that drift on a shared machine hits both alike.
         for step in 0..STEPS {
             for side in [run % 2, 1 - run % 2] {
-                let done = if side == 0 {
-                    hand_step(step, &hand_engine, options.n, &mut report).await
+                if side == 0 {
+                    hand_step(step, &hand_pool, options.n, &mut report).await?;
                 } else {
-                    ours_step(step, &maker, options.n, &mut report).await
-                };
-                done.map_err(|e| e.to_string())?;
+                    ours_step(step, &maker, options.n, &mut report)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
             }
         }
+        drop(hand_pool);
         hand_engine.dispose().await;
         factory_overhead(&maker, options.n, &mut report)
             .await
@@ -389,7 +434,7 @@ pub async fn run(options: &Options) -> std::result::Result<Report, String> {
         engine.dispose().await;
 
         if run == 0 && options.stream_rows > 0 {
-            let engine = fresh_engine(&cluster, "bench_stream").await?;
+            let engine = fresh_engine(&cluster, "bench_stream", options.n).await?;
             let maker = async_sessionmaker(engine.clone()).expire_on_commit(false);
             stream(&maker, options.stream_rows, &mut report)
                 .await
