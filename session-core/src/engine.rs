@@ -82,6 +82,7 @@ pub struct EngineBuilder {
     tls: TlsSettings,
     transaction_options: TransactionOptions,
     execution_options: crate::ExecutionOptions,
+    statement_cache_size: usize,
 }
 
 impl Engine {
@@ -102,6 +103,7 @@ impl Engine {
             tls: TlsSettings::default(),
             transaction_options: TransactionOptions::new(),
             execution_options: crate::ExecutionOptions::new(),
+            statement_cache_size: crate::pool::STATEMENT_CACHE_CAPACITY,
         }
     }
 
@@ -357,6 +359,29 @@ impl EngineBuilder {
         self
     }
 
+    /// How many prepared statements each connection keeps (SQLAlchemy's asyncpg
+    /// `prepared_statement_cache_size`). Defaults to 512; the oldest is closed when a new one
+    /// needs the room.
+    ///
+    /// `0` turns the cache off: each statement is prepared when it runs and closed right
+    /// after, inside its transaction (a statement run outside one gets a transaction of its
+    /// own). That is what PgBouncer's `pool_mode = transaction` needs (before PgBouncer 1.21's
+    /// `max_prepared_statements`), since each transaction may run on another server
+    /// connection, where a statement prepared earlier does not exist.
+    ///
+    /// ```
+    /// # fn demo() -> session_core::Result<()> {
+    /// // Through PgBouncer in transaction mode:
+    /// let engine = session_core::Engine::builder("postgresql://app@pgbouncer:6432/app")
+    ///     .statement_cache_size(0)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn statement_cache_size(mut self, statements: usize) -> Self {
+        self.statement_cache_size = statements;
+        self
+    }
+
     /// How connections use TLS (libpq's `sslmode`; see [`SslMode`]). Defaults to the URL's
     /// `sslmode`, else `prefer`.
     pub fn ssl_mode(mut self, mode: SslMode) -> Self {
@@ -422,7 +447,7 @@ impl EngineBuilder {
         }
         let shown = url::display(&config);
         let (ssl_mode, ssl_asked) = (connector.mode(), connector.asked());
-        let manager = Manager::new(config, connector);
+        let manager = Manager::new(config, connector, self.statement_cache_size);
         let failures = manager.failures.clone();
         let encrypted = manager.encrypted.clone();
         let builder = Pool::builder()

@@ -17,7 +17,8 @@ use tokio_postgres::{Client, Statement};
 
 use crate::tls::Connector;
 
-/// How many prepared statements one connection keeps.
+/// How many prepared statements one connection keeps, unless the engine says otherwise
+/// ([`EngineBuilder::statement_cache_size`](crate::EngineBuilder::statement_cache_size)).
 pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 512;
 
 /// A live connection as the pool holds it.
@@ -48,20 +49,37 @@ impl Drop for EncryptedGuard {
     }
 }
 
-/// Prepared statements by SQL text, evicting the oldest when full.
-#[derive(Default)]
+/// Prepared statements by SQL text, evicting the oldest when full; with a capacity of 0 it
+/// keeps none (every statement is prepared for its run and closed after it).
 pub(crate) struct StatementCache {
     map: HashMap<Box<str>, Statement>,
     order: VecDeque<Box<str>>,
+    capacity: usize,
 }
 
 impl StatementCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        StatementCache {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    /// How many statements it keeps at most (0: none).
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub(crate) fn get(&self, sql: &str) -> Option<Statement> {
         self.map.get(sql).cloned()
     }
 
     pub(crate) fn insert(&mut self, sql: &str, statement: Statement) {
-        if self.map.len() >= STATEMENT_CACHE_CAPACITY {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.map.len() >= self.capacity {
             if let Some(oldest) = self.order.pop_front() {
                 self.map.remove(&oldest);
             }
@@ -142,15 +160,22 @@ pub(crate) struct Manager {
     pub(crate) failures: Arc<ConnectFailures>,
     /// Open connections that run over TLS.
     pub(crate) encrypted: Arc<AtomicU32>,
+    /// Prepared statements each connection keeps.
+    statement_cache: usize,
 }
 
 impl Manager {
-    pub(crate) fn new(config: tokio_postgres::Config, tls: Connector) -> Self {
+    pub(crate) fn new(
+        config: tokio_postgres::Config,
+        tls: Connector,
+        statement_cache: usize,
+    ) -> Self {
         Manager {
             config,
             tls,
             failures: Arc::default(),
             encrypted: Arc::default(),
+            statement_cache,
         }
     }
 }
@@ -165,7 +190,7 @@ impl bb8::ManageConnection for Manager {
         match self.tls.connect(&self.config).await {
             Ok(opened) => Ok(PgConnection {
                 client: opened.client,
-                statements: StatementCache::default(),
+                statements: StatementCache::new(self.statement_cache),
                 dirty: false,
                 tls: self.tls.clone(),
                 encrypted: opened.encrypted.then(|| {

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Prefix of the temporary directories clusters live in.
 const DIR_PREFIX: &str = "session-pg-";
 
+pub mod pgbouncer;
+
 /// Why a throwaway cluster could not be had.
 #[derive(Debug)]
 #[non_exhaustive]

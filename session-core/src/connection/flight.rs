@@ -183,8 +183,8 @@ impl AsyncConnection {
         }
         if !missing.is_empty() {
             let started = Instant::now();
-            let client = &conn.client;
-            let results = in_order(missing.iter().map(|(_, sql)| client.prepare(sql))).await;
+            let sqls: Vec<&str> = missing.iter().map(|(_, sql)| *sql).collect();
+            let results = self.prepare_many(&sqls).await.map_err(FlightError::whole)?;
             for ((i, sql), result) in missing.iter().zip(results) {
                 let statement =
                     self.finish(sql, &[], started, result)
@@ -206,6 +206,18 @@ impl AsyncConnection {
             .iter()
             .filter_map(|planned| known.get(planned.sql).cloned())
             .collect())
+    }
+
+    /// Prepares `sqls` in one flight, the deferred `BEGIN` ahead of them (so that they are
+    /// prepared inside the transaction that runs them).
+    async fn prepare_many(
+        &mut self,
+        sqls: &[&str],
+    ) -> Result<Vec<std::result::Result<Statement, tokio_postgres::Error>>> {
+        on_client!(self, client => async {
+            Ok::<_, tokio_postgres::Error>(in_order(sqls.iter().map(|sql| client.prepare(sql))).await)
+        })
+        .map_err(|e| Error::statement(e, "(prepare)"))
     }
 
     /// Sends the flight (the deferred `BEGIN` ahead of it, `COMMIT` behind it) and collects

@@ -271,6 +271,12 @@ impl AsyncConnection {
     /// the driver's message for a wrong parameter count or type.
     pub async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         self.settle().await?;
+        let own = self.begin_own().await?;
+        let result = self.execute_here(sql, params).await;
+        self.end_own(own, result).await
+    }
+
+    async fn execute_here(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         let statement = self.prepare(sql).await?;
         let started = Instant::now();
         let result = on_client!(self, client => client.execute(&statement, params));
@@ -285,6 +291,12 @@ impl AsyncConnection {
     /// As [`AsyncConnection::execute`].
     pub async fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         self.settle().await?;
+        let own = self.begin_own().await?;
+        let result = self.query_here(sql, params).await;
+        self.end_own(own, result).await
+    }
+
+    async fn query_here(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let statement = self.prepare(sql).await?;
         let started = Instant::now();
         let result = on_client!(self, client => client.query(&statement, params));
@@ -300,11 +312,14 @@ impl AsyncConnection {
     /// As [`AsyncConnection::execute`].
     pub async fn query_uncached(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         self.settle().await?;
+        let own = self.begin_own().await?;
         let started = Instant::now();
         let result = on_client!(self, client => client.query(sql, params));
-        let rows = self.finish(sql, params, started, result)?;
-        self.echo(sql, params, rows.len() as u64, started);
-        Ok(rows)
+        let result = self.finish(sql, params, started, result);
+        if let Ok(rows) = &result {
+            self.echo(sql, params, rows.len() as u64, started);
+        }
+        self.end_own(own, result).await
     }
 
     /// [`AsyncConnection::execute`] without caching the prepared statement.
@@ -313,11 +328,14 @@ impl AsyncConnection {
     /// As [`AsyncConnection::execute`].
     pub async fn execute_uncached(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         self.settle().await?;
+        let own = self.begin_own().await?;
         let started = Instant::now();
         let result = on_client!(self, client => client.execute(sql, params));
-        let n = self.finish(sql, params, started, result)?;
-        self.echo(sql, params, n, started);
-        Ok(n)
+        let result = self.finish(sql, params, started, result);
+        if let Ok(n) = &result {
+            self.echo(sql, params, *n, started);
+        }
+        self.end_own(own, result).await
     }
 
     /// [`AsyncConnection::query`] when `cached`, else [`AsyncConnection::query_uncached`]: a
@@ -410,10 +428,54 @@ impl AsyncConnection {
             return Ok(statement);
         }
         let started = Instant::now();
-        let result = conn.client.prepare(sql).await;
+        // A deferred BEGIN goes out ahead of the Parse: the statement is prepared inside the
+        // transaction that runs it (through PgBouncer's transaction mode, on the same server
+        // connection).
+        let result = on_client!(self, client => client.prepare(sql));
         let statement = self.finish(sql, &[], started, result)?;
         self.live()?.statements.insert(sql, statement.clone());
         Ok(statement)
+    }
+
+    /// True when statements are not cached ([`EngineBuilder::statement_cache_size`] 0) and no
+    /// transaction is open: a statement then runs in a transaction of its own, so that its
+    /// Parse and its Execute reach the same server connection through a transaction pooler.
+    ///
+    /// [`EngineBuilder::statement_cache_size`]: crate::EngineBuilder::statement_cache_size
+    fn needs_own_transaction(&self) -> bool {
+        self.levels.is_empty()
+            && self.pending_rollback.is_none()
+            && self
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.statements.capacity() == 0)
+    }
+
+    /// Begins a transaction for one statement when [`AsyncConnection::needs_own_transaction`];
+    /// returns whether it did.
+    async fn begin_own(&mut self) -> Result<bool> {
+        if !self.needs_own_transaction() {
+            return Ok(false);
+        }
+        self.begin_level().await?;
+        Ok(true)
+    }
+
+    /// Ends the transaction [`AsyncConnection::begin_own`] began: commits after `Ok`.
+    async fn end_own<T>(&mut self, own: bool, result: Result<T>) -> Result<T> {
+        if !own {
+            return result;
+        }
+        match result {
+            Ok(value) => {
+                self.commit_level(1).await?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.rollback_level(1).await;
+                Err(e)
+            }
+        }
     }
 
     /// Forgets every prepared statement of this connection (after DDL changed a table that
