@@ -24,6 +24,7 @@ async fn every_workload_runs_and_reports() {
             "request_mix",
             "get_many",
             "graph_flush",
+            "request_mix_pgbouncer",
             "factory_overhead",
             "proxy_10m_calls",
             "stream"

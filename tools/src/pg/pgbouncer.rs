@@ -44,6 +44,14 @@ impl PgBouncer {
     /// [`PgError::Command`] when the binary is missing (install the Debian package
     /// `pgbouncer`), or with PgBouncer's log when it does not come up within 10 s.
     pub fn start(cluster: &Cluster) -> Result<PgBouncer, PgError> {
+        PgBouncer::start_with(cluster, SERVER_POOL)
+    }
+
+    /// [`PgBouncer::start`] with `server_pool` server connections per database.
+    ///
+    /// # Errors
+    /// As [`PgBouncer::start`].
+    pub fn start_with(cluster: &Cluster, server_pool: u32) -> Result<PgBouncer, PgError> {
         let Some(bin) = binary() else {
             return Err(PgError::Command {
                 what: "starting pgbouncer".into(),
@@ -73,7 +81,7 @@ impl PgBouncer {
                  unix_socket_dir =\n\
                  auth_type = any\n\
                  pool_mode = transaction\n\
-                 default_pool_size = {SERVER_POOL}\n\
+                 default_pool_size = {server_pool}\n\
                  max_client_conn = 500\n\
                  ignore_startup_parameters = extra_float_digits,options\n\
                  logfile = {}\n\
