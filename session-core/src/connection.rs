@@ -36,26 +36,36 @@ use crate::tx_options::TransactionOptions;
 /// Runs `$work` (a driver future on `$client`) on the live connection, with a deferred `BEGIN`
 /// sent ahead of it in the same flight; evaluates to the driver's result, after echoing and
 /// checking the `BEGIN`. While `$work` runs, the pooled connection sits in an [`InFlight`]
-/// guard: a future dropped there discards the connection and cancels the statement.
+/// guard: a future dropped there discards the connection and cancels the statement. With
+/// `sql <text>`, the flight runs in a `statement` span for that SQL (see `telemetry`).
 macro_rules! on_client {
     ($self:ident, $client:ident => $work:expr) => {
-        on_client!($self, Lost::Statement, $client => $work)
+        on_client!(@run $self, Lost::Statement, "", $client => $work)
     };
-    ($self:ident, $what:expr, $client:ident => $work:expr) => {{
+    ($self:ident, sql $sql:expr, $client:ident => $work:expr) => {
+        on_client!(@run $self, Lost::Statement, $sql, $client => $work)
+    };
+    ($self:ident, $what:expr, $client:ident => $work:expr) => {
+        on_client!(@run $self, $what, "", $client => $work)
+    };
+    ($self:ident, $what:expr, sql $sql:expr, $client:ident => $work:expr) => {
+        on_client!(@run $self, $what, $sql, $client => $work)
+    };
+    (@run $self:ident, $what:expr, $sql:expr, $client:ident => $work:expr) => {{
         let started = Instant::now();
         let Some(pooled) = $self.conn.take() else {
             return Err($self.gone());
         };
+        let span = crate::telemetry::statement_span($self.engine.telemetry(), &pooled.server, $sql);
         $self.lost = Some($what);
         let flight = InFlight(Some(pooled));
         let $client = &flight.client();
-        let (begun, result) = crate::pipeline::with_begin(
-            $client,
-            &mut $self.begin_unsent,
-            &$self.begin_sql,
-            $work,
+        let (begun, result) = crate::telemetry::instrument(
+            &span,
+            crate::pipeline::with_begin($client, &mut $self.begin_unsent, &$self.begin_sql, $work),
         )
         .await;
+        crate::telemetry::statement_done($self.engine.telemetry(), &span, $sql, started, &result);
         $self.conn = flight.land();
         $self.lost = None;
         if let Some(begun) = begun {
@@ -269,7 +279,7 @@ impl AsyncConnection {
         self.settle().await?;
         let statement = self.prepare(sql).await?;
         let started = Instant::now();
-        let result = on_client!(self, client => client.execute(&statement, params));
+        let result = on_client!(self, sql sql, client => client.execute(&statement, params));
         let affected = self.finish(sql, params, started, result)?;
         self.echo(sql, params, affected, started);
         Ok(affected)
@@ -283,7 +293,7 @@ impl AsyncConnection {
         self.settle().await?;
         let statement = self.prepare(sql).await?;
         let started = Instant::now();
-        let result = on_client!(self, client => client.query(&statement, params));
+        let result = on_client!(self, sql sql, client => client.query(&statement, params));
         let rows = self.finish(sql, params, started, result)?;
         self.echo(sql, params, rows.len() as u64, started);
         Ok(rows)
@@ -297,7 +307,7 @@ impl AsyncConnection {
     pub async fn query_uncached(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         self.settle().await?;
         let started = Instant::now();
-        let result = on_client!(self, client => client.query(sql, params));
+        let result = on_client!(self, sql sql, client => client.query(sql, params));
         let rows = self.finish(sql, params, started, result)?;
         self.echo(sql, params, rows.len() as u64, started);
         Ok(rows)
@@ -310,7 +320,7 @@ impl AsyncConnection {
     pub async fn execute_uncached(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         self.settle().await?;
         let started = Instant::now();
-        let result = on_client!(self, client => client.execute(sql, params));
+        let result = on_client!(self, sql sql, client => client.execute(sql, params));
         let n = self.finish(sql, params, started, result)?;
         self.echo(sql, params, n, started);
         Ok(n)
@@ -390,7 +400,7 @@ impl AsyncConnection {
     pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.settle().await?;
         let started = Instant::now();
-        let result = on_client!(self, client => client.batch_execute(sql));
+        let result = on_client!(self, sql sql, client => client.batch_execute(sql));
         self.finish(sql, &[], started, result)?;
         self.echo(sql, &[], 0, started);
         Ok(())
@@ -406,7 +416,11 @@ impl AsyncConnection {
             return Ok(statement);
         }
         let started = Instant::now();
-        let result = conn.client.prepare(sql).await;
+        let server = conn.server.clone();
+        let span = crate::telemetry::prepare_span(self.engine.telemetry(), &server, sql);
+        let conn = self.live()?;
+        let result = crate::telemetry::instrument(&span, conn.client.prepare(sql)).await;
+        crate::telemetry::statement_done(self.engine.telemetry(), &span, sql, started, &result);
         let statement = self.finish(sql, &[], started, result)?;
         self.live()?.statements.insert(sql, statement.clone());
         Ok(statement)
@@ -649,7 +663,7 @@ impl AsyncConnection {
 
     async fn simple_as(&mut self, sql: &str, what: Lost) -> Result<()> {
         let started = Instant::now();
-        let result = on_client!(self, what, client => client.batch_execute(sql));
+        let result = on_client!(self, what, sql sql, client => client.batch_execute(sql));
         self.finish(sql, &[], started, result)?;
         self.echo(sql, &[], 0, started);
         Ok(())

@@ -11,6 +11,7 @@ use bb8::{Pool, PooledConnection, RunError};
 
 use crate::error::{Error, Result};
 use crate::pool::{ConnectFailure, ConnectFailures, Manager, TracingSink};
+use crate::telemetry::{self, Telemetry};
 use crate::tls::{self, RootCert, SslMode, TlsSettings};
 use crate::tx_options::TransactionOptions;
 use crate::url;
@@ -63,6 +64,7 @@ struct Shared {
     encrypted: Arc<AtomicU32>,
     transaction_options: TransactionOptions,
     execution_options: crate::ExecutionOptions,
+    telemetry: Telemetry,
 }
 
 /// Options for an [`Engine`]; every option documents its default.
@@ -82,6 +84,7 @@ pub struct EngineBuilder {
     tls: TlsSettings,
     transaction_options: TransactionOptions,
     execution_options: crate::ExecutionOptions,
+    slow_statement_threshold: Option<Duration>,
 }
 
 impl Engine {
@@ -102,11 +105,17 @@ impl Engine {
             tls: TlsSettings::default(),
             transaction_options: TransactionOptions::new(),
             execution_options: crate::ExecutionOptions::new(),
+            slow_statement_threshold: None,
         }
     }
 
     /// Takes a pooled connection (what [`AsyncConnection`](crate::AsyncConnection) wraps).
     pub(crate) async fn checkout(&self) -> Result<PooledConnection<'static, Manager>> {
+        let span = telemetry::checkout_span(&self.shared.telemetry);
+        telemetry::traced(span, self.checkout_untraced()).await
+    }
+
+    async fn checkout_untraced(&self) -> Result<PooledConnection<'static, Manager>> {
         let pool = self.pool()?;
         let failures = &self.shared.failures;
         let mut checkout = pin!(pool.get_owned());
@@ -172,6 +181,7 @@ impl Engine {
         match &*slot {
             Slot::Started(pool) => {
                 let state = pool.state();
+                let stats = &state.statistics;
                 PoolStatus {
                     size: self.shared.pool_size,
                     connections: state.connections,
@@ -179,6 +189,12 @@ impl Engine {
                     checked_out: state.connections - state.idle_connections,
                     encrypted: self.shared.encrypted.load(Ordering::Relaxed),
                     disposed: false,
+                    checkouts: stats.get_direct + stats.get_waited,
+                    waits: stats.get_waited,
+                    wait_timeouts: stats.get_timed_out,
+                    wait_time: stats.get_wait_time,
+                    opened: stats.connections_created,
+                    discarded: stats.connections_closed_broken + stats.connections_closed_invalid,
                 }
             }
             Slot::Unstarted(_) | Slot::Disposed => PoolStatus {
@@ -188,6 +204,12 @@ impl Engine {
                 checked_out: 0,
                 encrypted: 0,
                 disposed: matches!(*slot, Slot::Disposed),
+                checkouts: 0,
+                waits: 0,
+                wait_timeouts: 0,
+                wait_time: Duration::ZERO,
+                opened: 0,
+                discarded: 0,
             },
         }
     }
@@ -218,6 +240,17 @@ impl Engine {
     /// Whether statements are logged through `tracing` (target `session_core::echo`).
     pub fn echo(&self) -> bool {
         self.shared.echo
+    }
+
+    /// Statements at least this slow are logged at WARN (see
+    /// [`EngineBuilder::slow_statement_threshold`]); `None` when not set.
+    pub fn slow_statement_threshold(&self) -> Option<Duration> {
+        self.shared.telemetry.slow
+    }
+
+    /// What this engine's spans carry.
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        &self.shared.telemetry
     }
 
     /// True when both handles share one pool.
@@ -341,6 +374,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Log every statement that takes at least `threshold` at WARN under the target
+    /// `session_core::slow`, with its SQL (never the parameter values) and how long it took.
+    /// Defaults to none (no statement is timed against a threshold).
+    pub fn slow_statement_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_statement_threshold = Some(threshold);
+        self
+    }
+
     /// The options every transaction begins with (isolation level, read only, deferrable;
     /// SQLAlchemy's `create_engine(isolation_level=...)`). A session's, a factory's or a
     /// transaction's own options win where they are set. Defaults to none (PostgreSQL's).
@@ -421,6 +462,7 @@ impl EngineBuilder {
             config.application_name(name);
         }
         let shown = url::display(&config);
+        let telemetry = Telemetry::new(&config, self.slow_statement_threshold);
         let (ssl_mode, ssl_asked) = (connector.mode(), connector.asked());
         let manager = Manager::new(config, connector);
         let failures = manager.failures.clone();
@@ -447,6 +489,7 @@ impl EngineBuilder {
                 encrypted,
                 transaction_options: self.transaction_options,
                 execution_options: self.execution_options,
+                telemetry,
             }),
         })
     }
@@ -468,6 +511,21 @@ pub struct PoolStatus {
     pub encrypted: u32,
     /// The engine was disposed.
     pub disposed: bool,
+    /// Checkouts that got a connection, since the pool started (the rest of these counters
+    /// too).
+    pub checkouts: u64,
+    /// Checkouts that had to wait for a connection (none was idle and the pool was full, or
+    /// a new one had to be opened).
+    pub waits: u64,
+    /// Checkouts that waited out the checkout timeout ([`Error::PoolTimeout`]).
+    pub wait_timeouts: u64,
+    /// Time spent waiting by every checkout together.
+    pub wait_time: Duration,
+    /// Connections opened.
+    pub opened: u64,
+    /// Connections discarded because they were broken or failed the checkout test (closed by
+    /// the server, left in a transaction).
+    pub discarded: u64,
 }
 
 impl fmt::Display for PoolStatus {

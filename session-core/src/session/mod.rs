@@ -16,6 +16,7 @@ mod get;
 mod ops;
 mod query;
 mod state;
+mod traced;
 mod tx;
 mod unit_of_work;
 
