@@ -683,6 +683,17 @@ impl AsyncConnection {
         }
     }
 
+    /// Runs `sql` (a `SET LOCAL`) at the start of the transaction just begun: with its
+    /// deferred `BEGIN`, in the same flight, when that is still unsent; else now.
+    pub(crate) async fn set_local(&mut self, sql: &str) -> Result<()> {
+        if self.begin_unsent {
+            self.begin_sql.push_str("; ");
+            self.begin_sql.push_str(sql);
+            return Ok(());
+        }
+        self.simple(sql).await
+    }
+
     /// Ends a transaction whose `BEGIN` was never sent: nothing to tell the server.
     fn forget_unsent_begin(&mut self) -> bool {
         if !self.begin_unsent {

@@ -59,6 +59,7 @@ mod session;
 mod sql;
 mod statement;
 mod telemetry;
+mod tenant;
 mod tls;
 mod transaction;
 mod tx_options;
@@ -93,6 +94,7 @@ pub use session::{
     STREAM_CHUNK, SessionConfig, SessionConnection, SharedConnection, TransactionInfo, Value,
 };
 pub use session::{Events, FlushInfo, OrmExecuteState, StatementKind, Transition};
+pub use tenant::SchemaTranslateMap;
 
 /// Event listeners (SQLAlchemy's `event.listen`): [`Events`] registries on a session
 /// ([`AsyncSession::events`]), a factory ([`AsyncSessionMaker::events`]) or the process

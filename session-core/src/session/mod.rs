@@ -16,6 +16,7 @@ mod get;
 mod ops;
 mod query;
 mod state;
+mod tenant;
 mod traced;
 mod tx;
 mod unit_of_work;
@@ -595,6 +596,7 @@ impl AsyncSession {
             bound.align(depth, options).await?;
             if began {
                 let engine = bound.engine.clone();
+                self.begin_tenant(&mut bound.conn, &engine).await?;
                 self.fire_begin(&engine)?;
             }
         }

@@ -404,6 +404,7 @@ impl AsyncSession {
                 }
             }
         }
+        self.check_statement_tenant(engine, &options)?;
         let flush = {
             let state = self.state();
             state.check_usable()?;
