@@ -683,14 +683,9 @@ impl AsyncConnection {
         }
     }
 
-    /// Runs `sql` (a `SET LOCAL`) at the start of the transaction just begun: with its
-    /// deferred `BEGIN`, in the same flight, when that is still unsent; else now.
+    /// Runs `sql` (a `SET LOCAL`) now, at the start of the transaction just begun (with its
+    /// deferred `BEGIN` in the same flight), so that the statements prepared after it see it.
     pub(crate) async fn set_local(&mut self, sql: &str) -> Result<()> {
-        if self.begin_unsent {
-            self.begin_sql.push_str("; ");
-            self.begin_sql.push_str(sql);
-            return Ok(());
-        }
         self.simple(sql).await
     }
 

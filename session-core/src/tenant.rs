@@ -7,8 +7,9 @@
 //! writes that schema's tables: ORM selects, `get`, flushes, bulk DML and plain SQL alike.
 //!
 //! It works through PostgreSQL's `search_path`, set with `SET LOCAL` inside the session's
-//! transaction: it goes out with the deferred `BEGIN` in the same flight (no round trip of
-//! its own) and ends with the transaction, so nothing stays on the pooled connection. The path
+//! transaction as soon as it begins (one round trip, with the deferred `BEGIN` in the same
+//! flight, before any statement is prepared, since PostgreSQL resolves table names when it
+//! prepares), and it ends with the transaction, so nothing stays on the pooled connection. The path
 //! holds the tenant's schema only (`pg_catalog` is always searched): a table missing there is
 //! an error, never another tenant's or `public`'s table. Functions and types outside
 //! `pg_catalog` need their schema written out.

@@ -3,7 +3,8 @@
 //! session, checked with plain SQL against each schema; nothing stays on the pooled connection.
 
 use session_core::{
-    AsyncSession, Engine, Entity, ExecutionOptions, Obj, SessionOptions, async_sessionmaker, select,
+    AsyncSession, Engine, Entity, ExecutionOptions, Obj, SessionOptions, async_sessionmaker,
+    select, text,
 };
 use session_tests::support::engine;
 
@@ -30,6 +31,7 @@ async fn tenants_engine(prefix: &str) -> Engine {
          CREATE TABLE tenant_a.note (id serial PRIMARY KEY, body text NOT NULL);
          CREATE TABLE tenant_b.note (id serial PRIMARY KEY, body text NOT NULL);
          CREATE TABLE public.note (id serial PRIMARY KEY, body text NOT NULL);
+         CREATE TABLE tenant_b.only_b (x int); INSERT INTO tenant_b.only_b VALUES (7);
          INSERT INTO public.note (body) VALUES ('public row')",
     )
     .await
@@ -92,6 +94,14 @@ async fn each_tenant_reads_and_writes_its_own_schema() {
         .collect();
     assert_eq!(all, ["b1"]);
     assert!(b.get::<Note>(2).await.unwrap().is_none());
+    // Plain SQL too, on a table that only tenant_b has (prepared after the search_path).
+    let x: Option<i32> = b
+        .execute(text("SELECT x FROM only_b"))
+        .await
+        .unwrap()
+        .scalar()
+        .unwrap();
+    assert_eq!(x, Some(7));
     b.close().await;
     assert_eq!(bodies(&engine, "tenant_a.note").await, ["a1 changed"]);
     assert_eq!(bodies(&engine, "tenant_b.note").await, ["b1"]);
