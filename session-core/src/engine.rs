@@ -11,6 +11,7 @@ use bb8::{Pool, PooledConnection, RunError};
 
 use crate::error::{Error, Result};
 use crate::pool::{ConnectFailure, ConnectFailures, Manager, TracingSink};
+use crate::replicas::ReplicaSet;
 use crate::telemetry::{self, Telemetry};
 use crate::tls::{self, RootCert, SslMode, TlsSettings};
 use crate::tx_options::TransactionOptions;
@@ -65,6 +66,7 @@ struct Shared {
     transaction_options: TransactionOptions,
     execution_options: crate::ExecutionOptions,
     telemetry: Telemetry,
+    replicas: Option<Arc<ReplicaSet<Engine>>>,
 }
 
 /// Options for an [`Engine`]; every option documents its default.
@@ -85,6 +87,9 @@ pub struct EngineBuilder {
     transaction_options: TransactionOptions,
     execution_options: crate::ExecutionOptions,
     slow_statement_threshold: Option<Duration>,
+    replica_urls: Vec<String>,
+    replica_max_lag: Option<Duration>,
+    read_your_writes: Option<Duration>,
 }
 
 impl Engine {
@@ -106,6 +111,9 @@ impl Engine {
             transaction_options: TransactionOptions::new(),
             execution_options: crate::ExecutionOptions::new(),
             slow_statement_threshold: None,
+            replica_urls: Vec::new(),
+            replica_max_lag: None,
+            read_your_writes: None,
         }
     }
 
@@ -163,6 +171,11 @@ impl Engine {
             Slot::Disposed,
         );
         drop(old);
+        if let Some(replicas) = &self.shared.replicas {
+            for replica in &replicas.engines {
+                Box::pin(replica.dispose()).await;
+            }
+        }
         // Let the connection tasks see their clients dropped.
         tokio::task::yield_now().await;
     }
@@ -246,6 +259,20 @@ impl Engine {
     /// [`EngineBuilder::slow_statement_threshold`]); `None` when not set.
     pub fn slow_statement_threshold(&self) -> Option<Duration> {
         self.shared.telemetry.slow
+    }
+
+    /// The engines of the read replicas ([`EngineBuilder::read_replica`]), in the order they
+    /// were given; each has its own pool (see its [`Engine::status`]).
+    pub fn replicas(&self) -> &[Engine] {
+        self.shared
+            .replicas
+            .as_deref()
+            .map_or(&[], |set| set.engines.as_slice())
+    }
+
+    /// The replicas and their routing state, when there are any.
+    pub(crate) fn replica_set(&self) -> Option<&ReplicaSet<Engine>> {
+        self.shared.replicas.as_deref()
     }
 
     /// What this engine's spans carry.
@@ -382,6 +409,32 @@ impl EngineBuilder {
         self
     }
 
+    /// A streaming standby (hot standby) that sessions' reads may go to, by URL; call once per
+    /// replica. The replica's engine gets this builder's options (pool size, timeouts, TLS,
+    /// ...) and a pool of its own. How reads are routed: [`crate::replicas`]. Defaults to
+    /// none: everything runs on the primary.
+    pub fn read_replica(mut self, url: impl Into<String>) -> Self {
+        self.replica_urls.push(url.into());
+        self
+    }
+
+    /// Skip a replica whose replay is further behind than `lag` (see
+    /// [`crate::replicas`] for how lag is measured). Defaults to no bound.
+    pub fn replica_max_lag(mut self, lag: Duration) -> Self {
+        self.replica_max_lag = Some(lag);
+        self
+    }
+
+    /// Read-your-writes: before a transaction reads from a replica, wait up to `wait` until
+    /// the replica has replayed the last commit written through this engine (the session's
+    /// own last commit among them); a replica still behind then is skipped (the read goes to
+    /// another replica or the primary). Costs one query on the primary after each transaction
+    /// that used it. Defaults to off.
+    pub fn read_your_writes(mut self, wait: Duration) -> Self {
+        self.read_your_writes = Some(wait);
+        self
+    }
+
     /// The options every transaction begins with (isolation level, read only, deferrable;
     /// SQLAlchemy's `create_engine(isolation_level=...)`). A session's, a factory's or a
     /// transaction's own options win where they are set. Defaults to none (PostgreSQL's).
@@ -445,6 +498,22 @@ impl EngineBuilder {
                 self.pool_size
             )));
         }
+        let replicas = if self.replica_urls.is_empty() {
+            None
+        } else {
+            let mut engines = Vec::with_capacity(self.replica_urls.len());
+            for url in &self.replica_urls {
+                let mut replica = self.clone();
+                replica.url = url.clone();
+                replica.replica_urls.clear();
+                engines.push(replica.build()?);
+            }
+            Some(Arc::new(ReplicaSet::new(
+                engines,
+                self.replica_max_lag,
+                self.read_your_writes,
+            )))
+        };
         let (url, mut tls_settings) = tls::split_url(&self.url)?;
         let asked = &self.tls;
         tls_settings.mode = asked.mode.or(tls_settings.mode);
@@ -490,6 +559,7 @@ impl EngineBuilder {
                 transaction_options: self.transaction_options,
                 execution_options: self.execution_options,
                 telemetry,
+                replicas,
             }),
         })
     }

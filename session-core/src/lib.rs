@@ -53,6 +53,7 @@ mod metadata;
 mod model;
 mod pipeline;
 mod pool;
+pub mod replicas;
 mod result;
 mod retry;
 mod session;

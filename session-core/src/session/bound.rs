@@ -109,7 +109,8 @@ impl Bound {
     }
 
     /// Gives the connection back: to its pool, or to the [`SharedConnection`] it came from.
-    pub(crate) async fn release(self) {
+    pub(crate) async fn release(mut self) {
+        super::replica::after_transaction(&self.engine, &mut self.conn).await;
         match self.home {
             Some(home) => home.put(self.conn),
             None => self.conn.close().await,

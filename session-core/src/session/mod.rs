@@ -15,6 +15,7 @@ pub(crate) mod events;
 mod get;
 mod ops;
 mod query;
+mod replica;
 mod state;
 mod tenant;
 mod traced;
