@@ -49,6 +49,11 @@ impl Cluster {
                 log: "only a cluster this process started can have a standby".into(),
             });
         };
+        if !primary.bin.join("pg_basebackup").is_file() {
+            return Err(PgError::BinariesMissing {
+                searched: vec![primary.bin.join("pg_basebackup")],
+            });
+        }
         let base = new_base_dir()?;
         if primary.as_postgres {
             let (uid, gid) = postgres_ids()?;
