@@ -19,7 +19,14 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 
 /// Schema names by the schema a table names (`None`: tables that name none, i.e. every
-/// mapped table). See the [module docs](self) for how it applies.
+/// mapped table): SQLAlchemy's `schema_translate_map`, given to
+/// [`ExecutionOptions::schema_translate_map`](crate::ExecutionOptions::schema_translate_map).
+///
+/// Only the `None` entry applies (mapped tables name no schema). A session's transactions
+/// work in that schema: it is set with `SET LOCAL search_path` when each transaction begins
+/// (one round trip, with the deferred `BEGIN`) and ends with it, so nothing stays on the
+/// pooled connection. The path holds that schema only: a table missing there is an error,
+/// never `public`'s; functions and types outside `pg_catalog` need their schema written out.
 ///
 /// ```
 /// use session_core::{ExecutionOptions, SchemaTranslateMap};
