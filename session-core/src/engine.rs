@@ -425,11 +425,10 @@ impl EngineBuilder {
         self
     }
 
-    /// Read-your-writes: before a transaction reads from a replica, wait up to `wait` until
-    /// the replica has replayed the last commit written through this engine (the session's
-    /// own last commit among them); a replica still behind then is skipped (the read goes to
-    /// another replica or the primary). Costs one query on the primary after each transaction
-    /// that used it. Defaults to off.
+    /// Read-your-writes: before a session's transaction reads from a replica, wait up to
+    /// `wait` until the replica has replayed that session's last commit; a replica still
+    /// behind then is skipped (the read goes to another replica or the primary). Costs one
+    /// query on the primary after each transaction that used it. Defaults to off.
     pub fn read_your_writes(mut self, wait: Duration) -> Self {
         self.read_your_writes = Some(wait);
         self

@@ -1,6 +1,5 @@
 //! Read replicas: the engines of an engine's streaming standbys, and what routing to them
-//! needs to remember (which are down, how far behind each was last seen, the last commit
-//! written through the primary). The routing itself is the session's (`session/replica.rs`).
+//! needs to remember (which are down, how far behind each was last seen). The routing itself is the session's (`session/replica.rs`).
 //!
 //! A session's transaction reads from a replica while it has written nothing: its reads
 //! (ORM selects, `get`, `get_many`, relationship loads, and `text` statements that are a plain
@@ -11,7 +10,7 @@
 //! [`REPLICA_RETRY_AFTER`] after a failure), when it lags more than
 //! [`EngineBuilder::replica_max_lag`](crate::EngineBuilder::replica_max_lag), and, with
 //! [`EngineBuilder::read_your_writes`](crate::EngineBuilder::read_your_writes), when it has
-//! not replayed the last commit written through the engine within the wait given; with no
+//! not replayed the session's last commit within the wait given; with no
 //! replica left, the read goes to the primary. A `SERIALIZABLE` transaction always uses the
 //! primary (a hot standby refuses that level).
 //!
@@ -20,7 +19,7 @@
 //! One probe query per replica tells it, and its answer is reused for [`PROBE_TTL`].
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a replica that could not be reached is skipped.
@@ -52,10 +51,9 @@ pub(crate) struct ReplicaSet<E> {
     health: Vec<Mutex<Health>>,
     /// Skip a replica further behind than this.
     pub(crate) max_lag: Option<Duration>,
-    /// Wait at most this long for a replica to replay the last commit; `None`: don't wait.
+    /// Wait at most this long for a replica to replay the session's last commit; `None`:
+    /// don't wait.
     pub(crate) read_your_writes: Option<Duration>,
-    /// The end of the last commit written through the primary (an LSN), for read-your-writes.
-    watermark: AtomicU64,
 }
 
 impl<E> ReplicaSet<E> {
@@ -70,7 +68,6 @@ impl<E> ReplicaSet<E> {
             next: AtomicUsize::new(0),
             max_lag,
             read_your_writes,
-            watermark: AtomicU64::new(0),
         }
     }
 
@@ -111,21 +108,9 @@ impl<E> ReplicaSet<E> {
         health.probe = Some(probe);
     }
 
-    /// Whether `probe` is acceptable for a read (lag within the bound, the watermark replayed
-    /// when reading our writes).
+    /// Whether `probe`'s lag is within the bound.
     pub(crate) fn lag_ok(&self, probe: &Probe) -> bool {
         self.max_lag.is_none_or(|max| probe.lag <= max)
-    }
-
-    /// The position a replica must have replayed to show every commit made through the
-    /// primary so far (0: nothing to wait for).
-    pub(crate) fn watermark(&self) -> u64 {
-        self.watermark.load(Ordering::Acquire)
-    }
-
-    /// A commit through the primary ended at `lsn`.
-    pub(crate) fn note_commit(&self, lsn: u64) {
-        self.watermark.fetch_max(lsn, Ordering::AcqRel);
     }
 }
 

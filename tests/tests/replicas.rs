@@ -238,21 +238,22 @@ async fn read_your_writes_waits_for_the_replica_or_reads_the_primary() {
         .read_your_writes(Duration::from_millis(200))
         .build()
         .unwrap();
-    let count = async |engine: &Engine| {
-        let s = AsyncSession::new(engine.clone());
+    // (rows, on a standby) as one transaction of `s` sees them.
+    let count = async |s: &AsyncSession| {
         let row = s
             .execute(text("SELECT count(*), pg_is_in_recovery() FROM note"))
             .await
             .unwrap()
             .one()
             .unwrap();
-        s.close().await;
+        s.commit().await.unwrap();
         (row.get::<_, i64>(0), row.get::<_, bool>(1))
     };
-    assert_eq!(count(&engine).await, (1, true));
+    let writer = AsyncSession::new(engine.clone());
+    let other = AsyncSession::new(engine.clone());
+    assert_eq!(count(&writer).await, (1, true));
 
     standby_sql("SELECT pg_wal_replay_pause()").await;
-    let writer = AsyncSession::new(engine.clone());
     writer
         .add(&Obj::new(Note {
             body: "mine".into(),
@@ -260,17 +261,20 @@ async fn read_your_writes_waits_for_the_replica_or_reads_the_primary() {
         }))
         .unwrap();
     writer.commit().await.unwrap();
-    // The replica has not replayed it: the read waits, then goes to the primary and sees it.
-    assert_eq!(count(&engine).await, (2, false));
+    until_standby_is_behind().await;
+    // The writer's read waits for the replica, which has not replayed the commit, then goes to
+    // the primary and sees it; another session has nothing to wait for and reads the replica.
+    assert_eq!(count(&writer).await, (2, false));
+    assert_eq!(count(&other).await, (1, true));
 
     standby_sql("SELECT pg_wal_replay_resume()").await;
-    // Replayed (soon): the replica is used again, and shows the write.
-    let mut seen = count(&engine).await;
+    // Replayed (soon): the writer reads the replica again, and sees its write there.
+    let mut seen = count(&writer).await;
     for _ in 0..50 {
         if seen.1 {
             break;
         }
-        seen = count(&engine).await;
+        seen = count(&writer).await;
     }
     assert_eq!(seen, (2, true));
 }

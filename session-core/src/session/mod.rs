@@ -149,6 +149,9 @@ pub(crate) struct Inner {
     /// What the holding task is doing that refuses SQL from its own listeners
     /// ([`Phase`]).
     pub(crate) phase: std::sync::atomic::AtomicU8,
+    /// Where the session's last commit ended on the primary, for read-your-writes on
+    /// replicas (0: none yet).
+    pub(crate) commit_lsn: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What the session is in the middle of, for SQL that its own listeners try to run
@@ -386,6 +389,7 @@ impl AsyncSession {
             holder: Mutex::new(None),
             close_requested: std::sync::atomic::AtomicBool::new(false),
             dirty: Arc::default(),
+            commit_lsn: Arc::default(),
         });
         lock(registry()).insert(id, Arc::downgrade(&inner));
         AsyncSession { inner }
@@ -584,6 +588,8 @@ impl AsyncSession {
                     }
                     None => Bound::own(engine.clone(), engine.connect().await?),
                 };
+                let mut bound = bound;
+                bound.commit_lsn = Some(self.inner.commit_lsn.clone());
                 conns.push(bound);
                 conns.len() - 1
             }

@@ -2,6 +2,7 @@
 //! the probe of a replica's lag and replayed position, and the commit position recorded for
 //! read-your-writes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{AsyncSession, Bound, lock};
@@ -53,11 +54,12 @@ impl AsyncSession {
         if self.serializable(engine) {
             return engine.clone();
         }
+        let watermark = self.inner.commit_lsn.load(Ordering::Acquire);
         for i in set.rotation() {
             if set.is_down(i) {
                 continue;
             }
-            if usable(set, i).await {
+            if usable(set, i, watermark).await {
                 return set.engines[i].clone();
             }
         }
@@ -77,9 +79,9 @@ impl AsyncSession {
 }
 
 /// Whether replica `i` may serve a transaction's reads now: reachable, within the lag bound,
-/// and (read-your-writes) caught up with the last commit, waiting for that as configured.
-async fn usable(set: &ReplicaSet<Engine>, i: usize) -> bool {
-    let watermark = set.watermark();
+/// and (read-your-writes) caught up with the session's last commit (`watermark`), waiting for
+/// that as configured.
+async fn usable(set: &ReplicaSet<Engine>, i: usize, watermark: u64) -> bool {
     if let Some(probe) = set.fresh_probe(i) {
         if !set.lag_ok(&probe) {
             return false;
@@ -129,9 +131,14 @@ async fn probe(replica: &Engine) -> Result<Probe> {
 }
 
 /// After a transaction of `conn` on `engine` ended: with read-your-writes, the position of
-/// the last commit, so that later reads wait for a replica to have replayed it.
-pub(crate) async fn after_transaction(engine: &Engine, conn: &mut AsyncConnection) {
-    let Some(set) = engine.replica_set() else {
+/// its commit goes to the session's `sink`, so that its later reads wait for a replica to
+/// have replayed it.
+pub(crate) async fn after_transaction(
+    engine: &Engine,
+    conn: &mut AsyncConnection,
+    sink: Option<&AtomicU64>,
+) {
+    let (Some(set), Some(sink)) = (engine.replica_set(), sink) else {
         return;
     };
     if set.read_your_writes.is_none() || conn.in_transaction() || !conn.is_settled() {
@@ -142,7 +149,7 @@ pub(crate) async fn after_transaction(engine: &Engine, conn: &mut AsyncConnectio
         .await
     {
         if let Some(lsn) = parse_lsn(&lsn) {
-            set.note_commit(lsn);
+            sink.fetch_max(lsn, Ordering::AcqRel);
         }
     }
 }
