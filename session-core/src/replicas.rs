@@ -12,7 +12,8 @@
 //! [`EngineBuilder::read_your_writes`](crate::EngineBuilder::read_your_writes), when it has
 //! not replayed the session's last commit within the wait given; with no
 //! replica left, the read goes to the primary. A `SERIALIZABLE` transaction always uses the
-//! primary (a hot standby refuses that level).
+//! primary (a hot standby refuses that level), and so does a session bound to a connection
+//! (`bind_connection`).
 //!
 //! How far behind a replica is: nothing when it has replayed all the WAL it received, else the
 //! time since the last transaction it replayed (`now() - pg_last_xact_replay_timestamp()`).

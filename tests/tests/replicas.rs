@@ -7,7 +7,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use session_core::{AsyncSession, Engine, EngineBuilder, Entity, Obj, select, text};
+use session_core::{
+    AsyncSession, Engine, EngineBuilder, Entity, Obj, SharedConnection, select, text,
+};
 use session_tests::spans::SpanCapture;
 use session_tools::pg::{Cluster, ClusterOptions};
 
@@ -181,6 +183,15 @@ async fn reads_go_to_replicas_until_the_transaction_writes() {
         "the lock keeps it on the primary"
     );
     locked.close().await;
+
+    // A session bound to a connection of the primary stays in that connection's transaction.
+    let shared = SharedConnection::new(engine.connect().await.unwrap());
+    let bound = AsyncSession::builder()
+        .bind(engine.clone())
+        .bind_connection(shared.clone())
+        .build();
+    assert!(!on_standby(&bound).await.unwrap());
+    bound.close().await;
 
     // Spread: each replica's pool served transactions.
     for _ in 0..4 {

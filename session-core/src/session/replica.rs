@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{AsyncSession, Bound, lock};
 use crate::connection::AsyncConnection;
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::replicas::{Probe, ReplicaSet, is_read, parse_lsn};
 
 /// Lag (0 when everything received is replayed), replayed position, and whether the server
@@ -28,10 +28,28 @@ impl AsyncSession {
         engine: &Engine,
         sql: &str,
     ) -> Result<&'c mut AsyncConnection> {
-        let target = match engine.replica_set() {
-            Some(set) if is_read(sql) => self.read_target(conns, engine, set).await,
-            _ => engine.clone(),
+        let Some(set) = engine.replica_set().filter(|_| is_read(sql)) else {
+            return self.conn_for(conns, engine).await;
         };
+        let mut target = self.read_target(conns, engine, set).await;
+        let new = !conns.iter().any(|b| b.engine.same_pool(&target));
+        if new && !target.same_pool(engine) {
+            // A replica connection for this transaction: when none can be had (the replica
+            // went away since its last probe), the primary serves the read.
+            if let Err(e) = self.conn_for(conns, &target).await.map(|_| ()) {
+                if !(matches!(e, Error::Connect { .. } | Error::PoolTimeout { .. })
+                    || e.is_disconnect())
+                {
+                    return Err(e);
+                }
+                if let Some(i) = set.engines.iter().position(|r| r.same_pool(&target)) {
+                    tracing::warn!(target: "session_core::replicas", replica = %target.url(),
+                        error = %e, "replica unreachable; reads go elsewhere for a while");
+                    set.mark_down(i);
+                }
+                target = engine.clone();
+            }
+        }
         self.conn_for(conns, &target).await
     }
 
@@ -51,7 +69,9 @@ impl AsyncSession {
         {
             return bound.engine.clone();
         }
-        if self.serializable(engine) {
+        if self.serializable(engine) || lock(&self.inner.config).connection.is_some() {
+            // A standby refuses SERIALIZABLE; a session bound to a connection works in its
+            // transaction only.
             return engine.clone();
         }
         let watermark = self.inner.commit_lsn.load(Ordering::Acquire);
