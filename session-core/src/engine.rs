@@ -11,6 +11,8 @@ use bb8::{Pool, PooledConnection, RunError};
 
 use crate::error::{Error, Result};
 use crate::pool::{ConnectFailure, ConnectFailures, Manager, TracingSink};
+use crate::replicas::ReplicaSet;
+use crate::telemetry::{self, Telemetry};
 use crate::tls::{self, RootCert, SslMode, TlsSettings};
 use crate::tx_options::TransactionOptions;
 use crate::url;
@@ -63,6 +65,8 @@ struct Shared {
     encrypted: Arc<AtomicU32>,
     transaction_options: TransactionOptions,
     execution_options: crate::ExecutionOptions,
+    telemetry: Telemetry,
+    replicas: Option<Arc<ReplicaSet<Engine>>>,
 }
 
 /// Options for an [`Engine`]; every option documents its default.
@@ -83,6 +87,10 @@ pub struct EngineBuilder {
     transaction_options: TransactionOptions,
     execution_options: crate::ExecutionOptions,
     statement_cache_size: usize,
+    slow_statement_threshold: Option<Duration>,
+    replica_urls: Vec<String>,
+    replica_max_lag: Option<Duration>,
+    read_your_writes: Option<Duration>,
 }
 
 impl Engine {
@@ -104,11 +112,20 @@ impl Engine {
             transaction_options: TransactionOptions::new(),
             execution_options: crate::ExecutionOptions::new(),
             statement_cache_size: crate::pool::STATEMENT_CACHE_CAPACITY,
+            slow_statement_threshold: None,
+            replica_urls: Vec::new(),
+            replica_max_lag: None,
+            read_your_writes: None,
         }
     }
 
     /// Takes a pooled connection (what [`AsyncConnection`](crate::AsyncConnection) wraps).
     pub(crate) async fn checkout(&self) -> Result<PooledConnection<'static, Manager>> {
+        let span = telemetry::checkout_span(&self.shared.telemetry);
+        telemetry::traced(span, self.checkout_untraced()).await
+    }
+
+    async fn checkout_untraced(&self) -> Result<PooledConnection<'static, Manager>> {
         let pool = self.pool()?;
         let failures = &self.shared.failures;
         let mut checkout = pin!(pool.get_owned());
@@ -156,6 +173,11 @@ impl Engine {
             Slot::Disposed,
         );
         drop(old);
+        if let Some(replicas) = &self.shared.replicas {
+            for replica in &replicas.engines {
+                Box::pin(replica.dispose()).await;
+            }
+        }
         // Let the connection tasks see their clients dropped.
         tokio::task::yield_now().await;
     }
@@ -174,6 +196,7 @@ impl Engine {
         match &*slot {
             Slot::Started(pool) => {
                 let state = pool.state();
+                let stats = &state.statistics;
                 PoolStatus {
                     size: self.shared.pool_size,
                     connections: state.connections,
@@ -181,6 +204,12 @@ impl Engine {
                     checked_out: state.connections - state.idle_connections,
                     encrypted: self.shared.encrypted.load(Ordering::Relaxed),
                     disposed: false,
+                    checkouts: stats.get_direct + stats.get_waited,
+                    waits: stats.get_waited,
+                    wait_timeouts: stats.get_timed_out,
+                    wait_time: stats.get_wait_time,
+                    opened: stats.connections_created,
+                    discarded: stats.connections_closed_broken + stats.connections_closed_invalid,
                 }
             }
             Slot::Unstarted(_) | Slot::Disposed => PoolStatus {
@@ -190,6 +219,12 @@ impl Engine {
                 checked_out: 0,
                 encrypted: 0,
                 disposed: matches!(*slot, Slot::Disposed),
+                checkouts: 0,
+                waits: 0,
+                wait_timeouts: 0,
+                wait_time: Duration::ZERO,
+                opened: 0,
+                discarded: 0,
             },
         }
     }
@@ -220,6 +255,31 @@ impl Engine {
     /// Whether statements are logged through `tracing` (target `session_core::echo`).
     pub fn echo(&self) -> bool {
         self.shared.echo
+    }
+
+    /// Statements at least this slow are logged at WARN (see
+    /// [`EngineBuilder::slow_statement_threshold`]); `None` when not set.
+    pub fn slow_statement_threshold(&self) -> Option<Duration> {
+        self.shared.telemetry.slow
+    }
+
+    /// The engines of the read replicas ([`EngineBuilder::read_replica`]), in the order they
+    /// were given; each has its own pool (see its [`Engine::status`]).
+    pub fn replicas(&self) -> &[Engine] {
+        self.shared
+            .replicas
+            .as_deref()
+            .map_or(&[], |set| set.engines.as_slice())
+    }
+
+    /// The replicas and their routing state, when there are any.
+    pub(crate) fn replica_set(&self) -> Option<&ReplicaSet<Engine>> {
+        self.shared.replicas.as_deref()
+    }
+
+    /// What this engine's spans carry.
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        &self.shared.telemetry
     }
 
     /// True when both handles share one pool.
@@ -343,6 +403,39 @@ impl EngineBuilder {
         self
     }
 
+    /// Log every statement that takes at least `threshold` at WARN under the target
+    /// `session_core::slow`, with its SQL (never the parameter values) and how long it took.
+    /// Defaults to none (no statement is timed against a threshold).
+    pub fn slow_statement_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_statement_threshold = Some(threshold);
+        self
+    }
+
+    /// A streaming standby (hot standby) that sessions' reads may go to, by URL; call once per
+    /// replica. The replica's engine gets this builder's options (pool size, timeouts, TLS,
+    /// ...) and a pool of its own. How reads are routed: [`crate::replicas`]. Defaults to
+    /// none: everything runs on the primary.
+    pub fn read_replica(mut self, url: impl Into<String>) -> Self {
+        self.replica_urls.push(url.into());
+        self
+    }
+
+    /// Skip a replica whose replay is further behind than `lag` (see
+    /// [`crate::replicas`] for how lag is measured). Defaults to no bound.
+    pub fn replica_max_lag(mut self, lag: Duration) -> Self {
+        self.replica_max_lag = Some(lag);
+        self
+    }
+
+    /// Read-your-writes: before a session's transaction reads from a replica, wait up to
+    /// `wait` until the replica has replayed that session's last commit; a replica still
+    /// behind then is skipped (the read goes to another replica or the primary). Costs one
+    /// query on the primary after each transaction that used it. Defaults to off.
+    pub fn read_your_writes(mut self, wait: Duration) -> Self {
+        self.read_your_writes = Some(wait);
+        self
+    }
+
     /// The options every transaction begins with (isolation level, read only, deferrable;
     /// SQLAlchemy's `create_engine(isolation_level=...)`). A session's, a factory's or a
     /// transaction's own options win where they are set. Defaults to none (PostgreSQL's).
@@ -429,6 +522,22 @@ impl EngineBuilder {
                 self.pool_size
             )));
         }
+        let replicas = if self.replica_urls.is_empty() {
+            None
+        } else {
+            let mut engines = Vec::with_capacity(self.replica_urls.len());
+            for url in &self.replica_urls {
+                let mut replica = self.clone();
+                replica.url = url.clone();
+                replica.replica_urls.clear();
+                engines.push(replica.build()?);
+            }
+            Some(Arc::new(ReplicaSet::new(
+                engines,
+                self.replica_max_lag,
+                self.read_your_writes,
+            )))
+        };
         let (url, mut tls_settings) = tls::split_url(&self.url)?;
         let asked = &self.tls;
         tls_settings.mode = asked.mode.or(tls_settings.mode);
@@ -446,6 +555,7 @@ impl EngineBuilder {
             config.application_name(name);
         }
         let shown = url::display(&config);
+        let telemetry = Telemetry::new(&config, self.slow_statement_threshold);
         let (ssl_mode, ssl_asked) = (connector.mode(), connector.asked());
         let manager = Manager::new(config, connector, self.statement_cache_size);
         let failures = manager.failures.clone();
@@ -472,6 +582,8 @@ impl EngineBuilder {
                 encrypted,
                 transaction_options: self.transaction_options,
                 execution_options: self.execution_options,
+                telemetry,
+                replicas,
             }),
         })
     }
@@ -493,6 +605,21 @@ pub struct PoolStatus {
     pub encrypted: u32,
     /// The engine was disposed.
     pub disposed: bool,
+    /// Checkouts that got a connection, since the pool started (the rest of these counters
+    /// too).
+    pub checkouts: u64,
+    /// Checkouts that had to wait for a connection (none was idle and the pool was full, or
+    /// a new one had to be opened).
+    pub waits: u64,
+    /// Checkouts that waited out the checkout timeout ([`Error::PoolTimeout`]).
+    pub wait_timeouts: u64,
+    /// Time spent waiting by every checkout together.
+    pub wait_time: Duration,
+    /// Connections opened.
+    pub opened: u64,
+    /// Connections discarded because they were broken or failed the checkout test (closed by
+    /// the server, left in a transaction).
+    pub discarded: u64,
 }
 
 impl fmt::Display for PoolStatus {

@@ -1,5 +1,5 @@
 //! Execution options (SQLAlchemy's `execution_options(...)`): `populate_existing`,
-//! `autoflush`, `stream_results`, `yield_per`, `isolation_level`, and user keys that
+//! `autoflush`, `stream_results`, `yield_per`, `isolation_level`, `schema_translate_map`, and user keys that
 //! `do_orm_execute` listeners read.
 //!
 //! Set them on the engine ([`EngineBuilder::execution_options`](crate::EngineBuilder::execution_options)),
@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::tenant::SchemaTranslateMap;
 use crate::tx_options::IsolationLevel;
 
 /// Options for running a statement; every unset one falls through to the next level.
@@ -30,6 +31,7 @@ pub struct ExecutionOptions {
     stream_results: Option<bool>,
     yield_per: Option<usize>,
     isolation_level: Option<IsolationLevel>,
+    schema_translate_map: Option<SchemaTranslateMap>,
     user: BTreeMap<String, String>,
 }
 
@@ -75,6 +77,25 @@ impl ExecutionOptions {
     pub fn isolation_level(mut self, level: IsolationLevel) -> Self {
         self.isolation_level = Some(level);
         self
+    }
+
+    /// The schema the session's tables are in (SQLAlchemy's `schema_translate_map`, e.g.
+    /// `[(None, "tenant_a")]`): applied to the session's transaction when it begins, from the
+    /// engine's, the factory's or the session's options (see [`SchemaTranslateMap`]). A
+    /// statement's or a call's map must be the transaction's (a transaction reads one
+    /// tenant's schema), else the statement is refused.
+    #[must_use]
+    pub fn schema_translate_map<'a>(
+        mut self,
+        map: impl IntoIterator<Item = (Option<&'a str>, &'a str)>,
+    ) -> Self {
+        self.schema_translate_map = Some(map.into_iter().collect());
+        self
+    }
+
+    /// `schema_translate_map`, when set.
+    pub fn get_schema_translate_map(&self) -> Option<&SchemaTranslateMap> {
+        self.schema_translate_map.as_ref()
     }
 
     /// A user key, for `do_orm_execute` listeners (`orm_execute_state.execution_options`).
@@ -140,6 +161,10 @@ impl ExecutionOptions {
             stream_results: self.stream_results.or(under.stream_results),
             yield_per: self.yield_per.or(under.yield_per),
             isolation_level: self.isolation_level.or(under.isolation_level),
+            schema_translate_map: self
+                .schema_translate_map
+                .clone()
+                .or_else(|| under.schema_translate_map.clone()),
             user,
         }
     }

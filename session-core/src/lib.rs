@@ -43,6 +43,7 @@ mod engine;
 mod error;
 mod exec_options;
 mod factory;
+mod failover;
 mod flush;
 mod from_row;
 mod identity;
@@ -52,11 +53,14 @@ mod metadata;
 mod model;
 mod pipeline;
 mod pool;
+pub mod replicas;
 mod result;
 mod retry;
 mod session;
 mod sql;
 mod statement;
+mod telemetry;
+mod tenant;
 mod tls;
 mod transaction;
 mod tx_options;
@@ -91,6 +95,7 @@ pub use session::{
     STREAM_CHUNK, SessionConfig, SessionConnection, SharedConnection, TransactionInfo, Value,
 };
 pub use session::{Events, FlushInfo, OrmExecuteState, StatementKind, Transition};
+pub use tenant::SchemaTranslateMap;
 
 /// Event listeners (SQLAlchemy's `event.listen`): [`Events`] registries on a session
 /// ([`AsyncSession::events`]), a factory ([`AsyncSessionMaker::events`]) or the process

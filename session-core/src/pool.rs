@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use tokio::sync::Notify;
 use tokio_postgres::{Client, Statement};
 
+use crate::telemetry::Server;
 use crate::tls::Connector;
 
 /// How many prepared statements one connection keeps, unless the engine says otherwise
@@ -31,6 +32,8 @@ pub(crate) struct PgConnection {
     pub(crate) tls: Connector,
     /// Counted in [`Manager::encrypted`] while open; `None` for a plaintext connection.
     encrypted: Option<EncryptedGuard>,
+    /// The server it reached (for the spans' `server.address` / `server.port`).
+    pub(crate) server: Server,
 }
 
 impl PgConnection {
@@ -189,6 +192,7 @@ impl bb8::ManageConnection for Manager {
     async fn connect(&self) -> Result<PgConnection, Self::Error> {
         match self.tls.connect(&self.config).await {
             Ok(opened) => Ok(PgConnection {
+                server: crate::failover::server_of(&self.config, &opened.client).await,
                 client: opened.client,
                 statements: StatementCache::new(self.statement_cache),
                 dirty: false,

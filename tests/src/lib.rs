@@ -4,6 +4,7 @@
 
 pub mod odd;
 pub mod proxy_targets;
+pub mod spans;
 pub mod support;
 
 /// The seed's schema, shared with the demo and the benchmarks.

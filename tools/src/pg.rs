@@ -25,6 +25,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod standby;
+
+pub use standby::REPLICATION_HBA;
+
 /// Prefix of the temporary directories clusters live in.
 const DIR_PREFIX: &str = "session-pg-";
 

@@ -36,26 +36,36 @@ use crate::tx_options::TransactionOptions;
 /// Runs `$work` (a driver future on `$client`) on the live connection, with a deferred `BEGIN`
 /// sent ahead of it in the same flight; evaluates to the driver's result, after echoing and
 /// checking the `BEGIN`. While `$work` runs, the pooled connection sits in an [`InFlight`]
-/// guard: a future dropped there discards the connection and cancels the statement.
+/// guard: a future dropped there discards the connection and cancels the statement. With
+/// `sql <text>`, the flight runs in a `statement` span for that SQL (see `telemetry`).
 macro_rules! on_client {
     ($self:ident, $client:ident => $work:expr) => {
-        on_client!($self, Lost::Statement, $client => $work)
+        on_client!(@run $self, Lost::Statement, "", $client => $work)
     };
-    ($self:ident, $what:expr, $client:ident => $work:expr) => {{
+    ($self:ident, sql $sql:expr, $client:ident => $work:expr) => {
+        on_client!(@run $self, Lost::Statement, $sql, $client => $work)
+    };
+    ($self:ident, $what:expr, $client:ident => $work:expr) => {
+        on_client!(@run $self, $what, "", $client => $work)
+    };
+    ($self:ident, $what:expr, sql $sql:expr, $client:ident => $work:expr) => {
+        on_client!(@run $self, $what, $sql, $client => $work)
+    };
+    (@run $self:ident, $what:expr, $sql:expr, $client:ident => $work:expr) => {{
         let started = Instant::now();
         let Some(pooled) = $self.conn.take() else {
             return Err($self.gone());
         };
+        let span = crate::telemetry::statement_span($self.engine.telemetry(), &pooled.server, $sql);
         $self.lost = Some($what);
         let flight = InFlight(Some(pooled));
         let $client = &flight.client();
-        let (begun, result) = crate::pipeline::with_begin(
-            $client,
-            &mut $self.begin_unsent,
-            &$self.begin_sql,
-            $work,
+        let (begun, result) = crate::telemetry::instrument(
+            &span,
+            crate::pipeline::with_begin($client, &mut $self.begin_unsent, &$self.begin_sql, $work),
         )
         .await;
+        crate::telemetry::statement_done($self.engine.telemetry(), &span, $sql, started, &result);
         $self.conn = flight.land();
         $self.lost = None;
         if let Some(begun) = begun {
@@ -279,7 +289,7 @@ impl AsyncConnection {
     async fn execute_here(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         let statement = self.prepare(sql).await?;
         let started = Instant::now();
-        let result = on_client!(self, client => client.execute(&statement, params));
+        let result = on_client!(self, sql sql, client => client.execute(&statement, params));
         let affected = self.finish(sql, params, started, result)?;
         self.echo(sql, params, affected, started);
         Ok(affected)
@@ -299,7 +309,7 @@ impl AsyncConnection {
     async fn query_here(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let statement = self.prepare(sql).await?;
         let started = Instant::now();
-        let result = on_client!(self, client => client.query(&statement, params));
+        let result = on_client!(self, sql sql, client => client.query(&statement, params));
         let rows = self.finish(sql, params, started, result)?;
         self.echo(sql, params, rows.len() as u64, started);
         Ok(rows)
@@ -314,7 +324,7 @@ impl AsyncConnection {
         self.settle().await?;
         let own = self.begin_own().await?;
         let started = Instant::now();
-        let result = on_client!(self, client => client.query(sql, params));
+        let result = on_client!(self, sql sql, client => client.query(sql, params));
         let result = self.finish(sql, params, started, result);
         if let Ok(rows) = &result {
             self.echo(sql, params, rows.len() as u64, started);
@@ -330,7 +340,7 @@ impl AsyncConnection {
         self.settle().await?;
         let own = self.begin_own().await?;
         let started = Instant::now();
-        let result = on_client!(self, client => client.execute(sql, params));
+        let result = on_client!(self, sql sql, client => client.execute(sql, params));
         let result = self.finish(sql, params, started, result);
         if let Ok(n) = &result {
             self.echo(sql, params, *n, started);
@@ -412,7 +422,7 @@ impl AsyncConnection {
     pub async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.settle().await?;
         let started = Instant::now();
-        let result = on_client!(self, client => client.batch_execute(sql));
+        let result = on_client!(self, sql sql, client => client.batch_execute(sql));
         self.finish(sql, &[], started, result)?;
         self.echo(sql, &[], 0, started);
         Ok(())
@@ -431,7 +441,13 @@ impl AsyncConnection {
         // A deferred BEGIN goes out ahead of the Parse: the statement is prepared inside the
         // transaction that runs it (through PgBouncer's transaction mode, on the same server
         // connection).
-        let result = on_client!(self, client => client.prepare(sql));
+        let server = conn.server.clone();
+        let span = crate::telemetry::prepare_span(self.engine.telemetry(), &server, sql);
+        let result = crate::telemetry::instrument(&span, async {
+            Ok::<_, Error>(on_client!(self, client => client.prepare(sql)))
+        })
+        .await?;
+        crate::telemetry::statement_done(self.engine.telemetry(), &span, sql, started, &result);
         let statement = self.finish(sql, &[], started, result)?;
         self.live()?.statements.insert(sql, statement.clone());
         Ok(statement)
@@ -715,7 +731,7 @@ impl AsyncConnection {
 
     async fn simple_as(&mut self, sql: &str, what: Lost) -> Result<()> {
         let started = Instant::now();
-        let result = on_client!(self, what, client => client.batch_execute(sql));
+        let result = on_client!(self, what, sql sql, client => client.batch_execute(sql));
         self.finish(sql, &[], started, result)?;
         self.echo(sql, &[], 0, started);
         Ok(())
@@ -733,6 +749,12 @@ impl AsyncConnection {
             Some(conn) => Ok(conn),
             None => Err(closed()),
         }
+    }
+
+    /// Runs `sql` (a `SET LOCAL`) now, at the start of the transaction just begun (with its
+    /// deferred `BEGIN` in the same flight), so that the statements prepared after it see it.
+    pub(crate) async fn set_local(&mut self, sql: &str) -> Result<()> {
+        self.simple(sql).await
     }
 
     /// Ends a transaction whose `BEGIN` was never sent: nothing to tell the server.

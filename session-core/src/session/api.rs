@@ -107,7 +107,7 @@ impl AsyncSession {
     /// The database error of the failing batch; the transaction is then rolled back and the
     /// session refuses work with [`Error::PendingRollback`](crate::Error::PendingRollback) until `rollback()`.
     pub async fn flush(&self) -> crate::Result<()> {
-        self.flush_impl().await
+        crate::telemetry::traced(self.operation_span("flush"), self.flush_impl()).await
     }
 
     /// Flushes, then commits the whole transaction, savepoints included (SQLAlchemy's
@@ -117,7 +117,7 @@ impl AsyncSession {
     /// # Errors
     /// The flush's or COMMIT's error; after a COMMIT error the session is rolled back.
     pub async fn commit(&self) -> crate::Result<()> {
-        self.commit_impl().await
+        crate::telemetry::traced(self.operation_span("commit"), self.commit_impl()).await
     }
 
     /// Rolls back the whole transaction (SQLAlchemy's `rollback()`): objects added in it become

@@ -4,6 +4,7 @@
 //! (what such a session does with a transaction already open on it).
 
 use std::fmt;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use super::lock;
@@ -25,6 +26,9 @@ pub(crate) struct Bound {
     pub(crate) outer: Option<bool>,
     /// Where an external connection goes back to.
     pub(crate) home: Option<SharedConnection>,
+    /// Where the position of this connection's last commit goes (the session's, for
+    /// read-your-writes on replicas; see `session/replica.rs`).
+    pub(crate) commit_lsn: Option<Arc<AtomicU64>>,
 }
 
 impl Bound {
@@ -36,6 +40,7 @@ impl Bound {
             base: 0,
             outer: None,
             home: None,
+            commit_lsn: None,
         }
     }
 
@@ -62,6 +67,7 @@ impl Bound {
             conn,
             outer,
             home: Some(home),
+            commit_lsn: None,
         }
     }
 
@@ -115,7 +121,9 @@ impl Bound {
     }
 
     /// Gives the connection back: to its pool, or to the [`SharedConnection`] it came from.
-    pub(crate) async fn release(self) {
+    pub(crate) async fn release(mut self) {
+        super::replica::after_transaction(&self.engine, &mut self.conn, self.commit_lsn.as_deref())
+            .await;
         match self.home {
             Some(home) => home.put(self.conn),
             None => self.conn.close().await,

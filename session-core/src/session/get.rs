@@ -152,11 +152,11 @@ impl AsyncSession {
             self.flush_locked(&mut conns).await?;
         }
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
-        let conn = self.conn_for(&mut conns, &engine).await?;
         let mut sql = select_all_sql::<T>().to_string();
         if let Some(lock) = &options.lock {
             sql.push_str(&lock.sql(&[]));
         }
+        let conn = self.conn_for_read(&mut conns, &engine, &sql).await?;
         let row = conn.query_opt(&sql, &T::key_params(&key)).await?;
         drop(conns);
         let obj = match row {
@@ -251,7 +251,7 @@ impl AsyncSession {
             self.flush_locked(&mut conns).await?;
         }
         let engine = self.resolve_bind(Some(table), Some(std::any::TypeId::of::<T>()), false)?;
-        let conn = self.conn_for(&mut conns, &engine).await?;
+        let conn = self.conn_for_read(&mut conns, &engine, &sql).await?;
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(GET_MANY_CHUNK) {
             let params = T::key_arrays(chunk);
@@ -296,7 +296,8 @@ impl AsyncSession {
             self.flush_locked(&mut conns).await?;
         }
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
-        let conn = self.conn_for(&mut conns, &engine).await?;
+        // The loaders only read.
+        let conn = self.conn_for_read(&mut conns, &engine, "SELECT").await?;
         run(self, conn, objs).await?;
         drop(conns);
         self.fire_pending()

@@ -16,7 +16,10 @@ mod flights;
 mod get;
 mod ops;
 mod query;
+mod replica;
 mod state;
+mod tenant;
+mod traced;
 mod tx;
 mod unit_of_work;
 
@@ -147,6 +150,9 @@ pub(crate) struct Inner {
     /// What the holding task is doing that refuses SQL from its own listeners
     /// ([`Phase`]).
     pub(crate) phase: std::sync::atomic::AtomicU8,
+    /// Where the session's last commit ended on the primary, for read-your-writes on
+    /// replicas (0: none yet).
+    pub(crate) commit_lsn: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What the session is in the middle of, for SQL that its own listeners try to run
@@ -384,6 +390,7 @@ impl AsyncSession {
             holder: Mutex::new(None),
             close_requested: std::sync::atomic::AtomicBool::new(false),
             dirty: Arc::default(),
+            commit_lsn: Arc::default(),
         });
         lock(registry()).insert(id, Arc::downgrade(&inner));
         AsyncSession { inner }
@@ -582,6 +589,8 @@ impl AsyncSession {
                     }
                     None => Bound::own(engine.clone(), engine.connect().await?),
                 };
+                let mut bound = bound;
+                bound.commit_lsn = Some(self.inner.commit_lsn.clone());
                 conns.push(bound);
                 conns.len() - 1
             }
@@ -595,6 +604,7 @@ impl AsyncSession {
             bound.align(depth, options).await?;
             if began {
                 let engine = bound.engine.clone();
+                self.begin_tenant(&mut bound.conn, &engine).await?;
                 self.fire_begin(&engine)?;
             }
         }

@@ -217,7 +217,7 @@ impl<T: Entity> Executable for Select<T> {
                         .into(),
                 ));
             }
-            let conn = session.conn_for(&mut conns, &engine).await?;
+            let conn = session.conn_for_read(&mut conns, &engine, &sql).await?;
             let rows = conn
                 .query_with(&sql, &param_refs(&params), !self.core.one_shot())
                 .await?;
@@ -264,7 +264,7 @@ impl<C: Columns> Executable for SelectColumns<C> {
             let engine = session.resolve_bind(table, entity.map(|(_, id)| id), false)?;
             let (sql, params, _) =
                 prepare_select(session, &mut conns, &engine, &mut self, table).await?;
-            let conn = session.conn_for(&mut conns, &engine).await?;
+            let conn = session.conn_for_read(&mut conns, &engine, &sql).await?;
             let rows = conn
                 .query_with(&sql, &param_refs(&params), !self.core.one_shot())
                 .await?;
@@ -318,7 +318,9 @@ impl Executable for Text {
                     None,
                 )
                 .await?;
-            let conn = session.conn_for(&mut conns, &engine).await?;
+            let conn = session
+                .conn_for_read(&mut conns, &engine, &self.sql)
+                .await?;
             let params: Vec<Param<'_>> = self.params.iter().map(|p| &**p as Param<'_>).collect();
             // A statement without result columns (DML without RETURNING, DDL) runs as an
             // execute, whose command tag gives the row count; the prepare is cached, so this
@@ -404,6 +406,7 @@ impl AsyncSession {
                 }
             }
         }
+        self.check_statement_tenant(engine, &options)?;
         let flush = {
             let state = self.state();
             state.check_usable()?;
