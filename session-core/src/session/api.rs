@@ -477,9 +477,9 @@ impl AsyncSession {
     pub async fn load<T: crate::Entity>(
         &self,
         objs: &[crate::Obj<T>],
-        loader: crate::Loader<T>,
+        loader: impl Into<crate::Loader<T>>,
     ) -> crate::Result<()> {
-        self.load_impl::<T>(objs, loader).await
+        self.load_impl::<T>(objs, loader.into()).await
     }
 
     /// Reloads the object's attributes from the database (all, or the named ones), after an

@@ -95,8 +95,8 @@ impl<T: Entity> GetOptions<T> {
     /// identity map (one query per loader, as [`AsyncSession::load`]). Only
     /// [`selectinload`](crate::selectinload) applies here.
     #[must_use]
-    pub fn options(mut self, loader: Loader<T>) -> Self {
-        self.loaders.push(loader);
+    pub fn options(mut self, loader: impl Into<Loader<T>>) -> Self {
+        self.loaders.push(loader.into());
         self
     }
 

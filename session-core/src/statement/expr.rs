@@ -471,7 +471,7 @@ impl<T: Entity, V: ColumnType> Col<T, V> {
     }
 
     /// The column's index in `T::TABLE.columns`.
-    pub fn index(&self) -> usize {
+    pub const fn index(&self) -> usize {
         self.index
     }
 

@@ -34,7 +34,10 @@ pub use expr::Term;
 pub use expr::{Col, ColumnExpr, Expr, IntoColumn, Order};
 pub use keyset::Keyset;
 pub(crate) use loader::LoaderKind;
-pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, joinedload, selectinload};
+pub use loader::{
+    IntoLoader, JoinLoader, Load, Loader, ManyToOne, OneToMany, OneToOne, Unloaded, joinedload,
+    noload, raiseload, selectinload,
+};
 pub use lock::RowLock;
 pub use ops::{Numeric, Operand, TextType};
 pub use raw::{SqlParams, sql_expr};

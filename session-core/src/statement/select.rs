@@ -375,10 +375,11 @@ impl<T: Entity> Select<T> {
         self
     }
 
-    /// Adds a loader option: `selectinload(A::C.bs)` or `joinedload(B::C.a)`.
+    /// Adds a loader option: `selectinload(A::C.bs)`, `joinedload(B::C.a)`, a chain of them
+    /// (`selectinload(A::C.bs).selectinload(B::C.cs)`), `raiseload(A::C.bs)`, `noload(...)`.
     #[must_use]
-    pub fn options(mut self, loader: Loader<T>) -> Self {
-        self.loaders.push(loader);
+    pub fn options(mut self, loader: impl Into<Loader<T>>) -> Self {
+        self.loaders.push(loader.into());
         self
     }
 
