@@ -122,10 +122,10 @@ pub use statement::{
     Operand, RowLock, SqlParams, TextType, sql_expr,
 };
 pub use statement::{
-    Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn, IntoLoader,
-    JoinLoader, JoinOn, Load, Loader, ManyToOne, OneToMany, OneToOne, Order, Relation, Returning,
-    Select, SelectColumns, Text, Update, delete, func, insert, joinedload, noload, raiseload,
-    select, select_columns, selectinload, text, update,
+    Attribute, Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn,
+    IntoLoader, JoinLoader, JoinOn, Load, Loader, ManyToOne, OneToMany, OneToOne, Order, Relation,
+    Returning, Select, SelectColumns, Text, Update, delete, func, insert, joinedload, noload,
+    raiseload, select, select_columns, selectinload, text, update,
 };
 pub use tls::SslMode;
 pub use transaction::AsyncTransaction;

@@ -306,7 +306,7 @@ impl AsyncSession {
     pub(crate) async fn refresh_with_impl<T: Entity>(
         &self,
         obj: &Obj<T>,
-        attributes: &[&str],
+        attributes: &[&dyn crate::Attribute<T>],
         lock: RowLock,
     ) -> Result<()> {
         self.refresh_locking(obj, attributes, Some(&lock)).await

@@ -172,6 +172,28 @@ impl<T, V> Clone for Col<T, V> {
 
 impl<T, V> Copy for Col<T, V> {}
 
+/// An attribute of entity `T`, named by its typed column (`A::C.data`), as
+/// [`AsyncSession::refresh`](crate::AsyncSession::refresh) and
+/// [`AsyncSession::expire`](crate::AsyncSession::expire) take them:
+/// `session.refresh(&obj, &[&A::C.data, &A::C.id])`. A misspelled attribute, or one of
+/// another entity, does not compile.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an attribute of `{T}`",
+    label = "not a column of `{T}`",
+    note = "name the attributes by the entity's columns: `&[&{T}::C.<field>]`"
+)]
+pub trait Attribute<T: Entity>: Sync {
+    /// The column's index in `T::TABLE.columns` (plumbing).
+    #[doc(hidden)]
+    fn column_index(&self) -> usize;
+}
+
+impl<T: Entity, V: ColumnType> Attribute<T> for Col<T, V> {
+    fn column_index(&self) -> usize {
+        self.index
+    }
+}
+
 impl<T, V> fmt::Debug for Col<T, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Col({})", self.index)

@@ -31,7 +31,7 @@ pub use containers::{ArrayType, Containment, JsonType};
 pub use dml::{Delete, DmlStatement, Insert, Returning, Update, delete, insert, update};
 pub(crate) use dml::{Dml, DmlKind};
 pub use expr::Term;
-pub use expr::{Col, ColumnExpr, Expr, IntoColumn, Order};
+pub use expr::{Attribute, Col, ColumnExpr, Expr, IntoColumn, Order};
 pub use keyset::Keyset;
 pub(crate) use loader::LoaderKind;
 pub use loader::{
