@@ -283,3 +283,68 @@ async fn objects_linked_both_ways_are_freed_after_the_session_closes() {
     assert!(weak_u.upgrade().is_none(), "the user was freed");
     assert!(weak_a.upgrade().is_none(), "the address was freed");
 }
+
+/// With `delete-orphan`, a child taken out (its reference and key cleared at once) is
+/// deleted at the flush; one moved to another parent is kept with the new key
+/// (`test_cascade.py`'s `O2MCascadeDeleteOrphanTest` with a backref).
+#[derive(Debug, Clone, Default, Entity)]
+#[entity(table = "basket")]
+struct Basket {
+    #[entity(primary_key, generated)]
+    id: i32,
+    #[entity(relationship(
+        foreign_key = "basket_id",
+        back_populates = "basket",
+        cascade = "delete, delete-orphan"
+    ))]
+    fruit: Collection<Fruit>,
+}
+
+#[derive(Debug, Clone, Default, Entity)]
+#[entity(table = "fruit")]
+struct Fruit {
+    #[entity(primary_key, generated)]
+    id: i32,
+    #[entity(foreign_key = "basket.id")]
+    basket_id: Option<i32>,
+    name: String,
+    #[entity(relationship(foreign_key = "basket_id", back_populates = "fruit"))]
+    basket: Reference<Basket>,
+}
+
+#[tokio::test]
+async fn delete_orphan_with_back_populates_deletes_the_removed_and_keeps_the_moved() {
+    let engine = engine("br_orphan", 2).await;
+    create_schema(&engine, MetaData::new().with::<Basket>().with::<Fruit>()).await;
+    let s = session(&engine);
+    let (b1, b2) = (Obj::new(Basket::default()), Obj::new(Basket::default()));
+    let fruit: Vec<Obj<Fruit>> = ["apple", "pear"]
+        .iter()
+        .map(|n| {
+            Obj::new(Fruit {
+                name: (*n).into(),
+                basket: Reference::to(b1.clone()),
+                ..Fruit::default()
+            })
+        })
+        .collect();
+    assert_eq!(
+        b1.read().unwrap().fruit.len(),
+        2,
+        "Fruit(basket=b1) joined b1"
+    );
+    s.add_all([&b1, &b2]).unwrap();
+    s.commit().await.unwrap();
+    b1.write().unwrap().fruit.remove(&fruit[0]).unwrap();
+    fruit[1].write().unwrap().basket.set(Some(b2.clone()));
+    assert!(b1.read().unwrap().fruit.is_empty());
+    s.commit().await.unwrap();
+    let mut conn = engine.connect().await.unwrap();
+    let rows = conn
+        .query("SELECT name, basket_id FROM fruit ORDER BY name", &[])
+        .await
+        .unwrap();
+    conn.close().await;
+    let got: Vec<(String, Option<i32>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, [("pear".to_string(), Some(b2.read().unwrap().id))]);
+}

@@ -490,6 +490,9 @@ pub struct Dependent {
     pub(crate) removed: Vec<AnyObj>,
     /// True when the child's foreign key holds this parent's key.
     pub(crate) belongs: Box<dyn Fn(&AnyObj) -> bool + Send + Sync>,
+    /// True when the child's foreign key holds another parent's key (not NULL: a child taken
+    /// out whose key `back_populates` already cleared is still an orphan).
+    pub(crate) elsewhere: Box<dyn Fn(&AnyObj) -> bool + Send + Sync>,
     /// Sets the child's foreign key to NULL (through the session's change tracking, so the
     /// next flush UPDATEs it); only called when that column is nullable.
     pub(crate) clear: Box<dyn Fn(&AnyObj) + Send + Sync>,
@@ -537,10 +540,18 @@ impl Dependent {
             delete_orphan: cascades.delete_orphan,
             loaded: loaded.map(|c| c.iter().map(Obj::erase).collect()),
             removed,
-            belongs: Box::new(move |child| {
+            belongs: {
+                let parent_key = parent_key.clone();
+                Box::new(move |child| {
+                    child
+                        .downcast::<C>()
+                        .is_some_and(|c| c.peek(|c| get(c).as_ref() == Some(&parent_key)))
+                })
+            },
+            elsewhere: Box::new(move |child| {
                 child
                     .downcast::<C>()
-                    .is_some_and(|c| c.peek(|c| get(c).as_ref() == Some(&parent_key)))
+                    .is_some_and(|c| c.peek(|c| get(c).is_some_and(|k| k != parent_key)))
             }),
             clear: Box::new(move |child| {
                 if let Some(c) = child.downcast::<C>() {
