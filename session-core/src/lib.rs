@@ -118,14 +118,14 @@ pub use statement::Term;
 #[doc(hidden)]
 pub use statement::Unloaded;
 pub use statement::{
-    ArrayType, ConflictTarget, ConflictUpdate, Containment, JsonType, Keyset, Numeric, OnConflict,
-    Operand, RowLock, SqlParams, TextType, sql_expr,
+    Aliased, Attribute, Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn,
+    IntoLoader, JoinLoader, JoinOn, Load, Loader, ManyToOne, OneToMany, OneToOne, Order, Relation,
+    Returning, Select, SelectColumns, Text, Update, aliased, delete, func, insert, joinedload,
+    noload, raiseload, select, select_columns, selectinload, text, update,
 };
 pub use statement::{
-    Attribute, Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn,
-    IntoLoader, JoinLoader, JoinOn, Load, Loader, ManyToOne, OneToMany, OneToOne, Order, Relation,
-    Returning, Select, SelectColumns, Text, Update, delete, func, insert, joinedload, noload,
-    raiseload, select, select_columns, selectinload, text, update,
+    ArrayType, ConflictTarget, ConflictUpdate, Containment, JsonType, Keyset, Numeric, OnConflict,
+    Operand, RowLock, SqlParams, TextType, sql_expr,
 };
 pub use tls::SslMode;
 pub use transaction::AsyncTransaction;

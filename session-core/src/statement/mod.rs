@@ -13,6 +13,7 @@ use postgres_types::ToSql;
 
 use crate::model::OwnedParam;
 
+mod alias;
 mod columns;
 mod containers;
 mod dml;
@@ -26,6 +27,7 @@ mod raw;
 mod select;
 mod upsert;
 
+pub use alias::{Aliased, aliased};
 pub use columns::Columns;
 pub use containers::{ArrayType, Containment, JsonType};
 pub use dml::{Delete, DmlStatement, Insert, Returning, Update, delete, insert, update};

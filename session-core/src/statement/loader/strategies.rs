@@ -403,6 +403,8 @@ where
 }
 
 impl<P: Entity, C: Entity, K: ColumnType> Relation for OneToMany<P, C, K> {
+    type Target = C;
+
     fn join_on(&self) -> JoinOn {
         JoinOn {
             from: P::TABLE,
@@ -414,6 +416,8 @@ impl<P: Entity, C: Entity, K: ColumnType> Relation for OneToMany<P, C, K> {
 }
 
 impl<P: Entity, C: Entity, K: ColumnType> Relation for OneToOne<P, C, K> {
+    type Target = C;
+
     fn join_on(&self) -> JoinOn {
         JoinOn {
             from: P::TABLE,
@@ -425,6 +429,8 @@ impl<P: Entity, C: Entity, K: ColumnType> Relation for OneToOne<P, C, K> {
 }
 
 impl<C: Entity, P: Entity, K: ColumnType> Relation for ManyToOne<C, P, K> {
+    type Target = P;
+
     fn join_on(&self) -> JoinOn {
         JoinOn {
             from: C::TABLE,
