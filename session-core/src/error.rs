@@ -127,6 +127,18 @@ pub enum Error {
         relationship: String,
     },
 
+    /// A relationship left unloaded by a [`raiseload`](crate::raiseload) option was read
+    /// (SQLAlchemy's `lazy='raise'` message).
+    #[error(
+        "'{relationship}' is not available due to lazy='raise'; the query that loaded the \
+         object asked for raiseload({relationship}): eager-load it there instead, or load it \
+         with session.load(...)"
+    )]
+    RaiseLoad {
+        /// `Entity.field`.
+        relationship: String,
+    },
+
     /// A flush failed (or was cancelled) and the session's transaction was rolled back
     /// (SQLAlchemy's `PendingRollbackError`).
     #[error(

@@ -76,7 +76,10 @@ pub use model::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub use model::{
     ArrayElement, Column, ColumnType, Entity, EnumType, ForeignKey, Index, OwnedParam, Table,
 };
-pub use model::{Cascades, Collection, Dependent, DependentFns, Link, Reference};
+pub use model::{
+    BackPopulates, Cascades, Change, Collection, Dependent, DependentFns, Link, ParentSide,
+    Reference,
+};
 /// A `jsonb` (or `json`) column holding any serde type: `Json<Settings>`.
 ///
 /// ```
@@ -117,14 +120,17 @@ pub use session_macros::FromRow;
 /// Plumbing of [`IntoColumn`]; not public API.
 #[doc(hidden)]
 pub use statement::Term;
+#[doc(hidden)]
+pub use statement::Unloaded;
+pub use statement::{
+    Aliased, Attribute, Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn,
+    IntoLoader, JoinLoader, JoinOn, Load, Loader, ManyToOne, OneToMany, OneToOne, Order, Relation,
+    Returning, Select, SelectColumns, Text, Update, aliased, delete, func, insert, joinedload,
+    noload, raiseload, select, select_columns, selectinload, text, update,
+};
 pub use statement::{
     ArrayType, ConflictTarget, ConflictUpdate, Containment, JsonType, Keyset, Numeric, OnConflict,
     Operand, RowLock, SqlParams, TextType, sql_expr,
-};
-pub use statement::{
-    Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn, IntoLoader, JoinOn,
-    Loader, ManyToOne, OneToMany, Order, Relation, Returning, Select, SelectColumns, Text, Update,
-    delete, func, insert, joinedload, select, select_columns, selectinload, text, update,
 };
 pub use tls::SslMode;
 pub use transaction::AsyncTransaction;
@@ -176,6 +182,48 @@ pub mod __private {
     #[inline]
     pub fn check<T: ColumnType>(value: &T) -> Result<(), String> {
         if T::CHECKED { value.check() } else { Ok(()) }
+    }
+
+    /// Whether two strings are equal, at compile time (the derive's `back_populates` check).
+    pub const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// A collection's logged changes as (added, removed) objects.
+    pub fn split_changes<T: crate::Entity>(
+        changes: Vec<crate::Change<T>>,
+    ) -> (Vec<crate::Obj<T>>, Vec<crate::Obj<T>>) {
+        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        for change in changes {
+            match change {
+                crate::Change::Added(o) => added.push(o),
+                crate::Change::Removed(o) => removed.push(o),
+            }
+        }
+        (added, removed)
+    }
+
+    /// A one-to-one reference's move from `old` to `now` as (added, removed) objects.
+    pub fn one_change<T: crate::Entity>(
+        old: Option<crate::Obj<T>>,
+        now: Option<crate::Obj<T>>,
+    ) -> (Vec<crate::Obj<T>>, Vec<crate::Obj<T>>) {
+        let same =
+            |a: &Option<crate::Obj<T>>, b: &crate::Obj<T>| a.as_ref().is_some_and(|a| a.ptr_eq(b));
+        let removed = old.clone().filter(|o| !same(&now, o));
+        let added = now.filter(|n| !same(&old, n));
+        (added.into_iter().collect(), removed.into_iter().collect())
     }
 
     /// The version counter's value, spanned at the field's type (`#[entity(version)]`).

@@ -196,7 +196,7 @@ async fn refresh_with_reloads_under_a_row_lock() {
     assert!(lock_not_available(&err), "{err:?}");
     writer.rollback().await.unwrap();
     let err = holder
-        .refresh_with(&obj, &["data"], RowLock::share().nowait().skip_locked())
+        .refresh_with(&obj, &[&A::C.data], RowLock::share().nowait().skip_locked())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");

@@ -690,7 +690,7 @@ async fn reloading_a_partly_expired_object_keeps_its_unflushed_changes() {
     session.add(&obj).unwrap();
     session.commit().await.unwrap();
     obj.write().unwrap().data = "changed".into();
-    session.expire(&obj, &["create_date"]).unwrap();
+    session.expire(&obj, &[&A::C.create_date]).unwrap();
     let loaded = session
         .scalars(session_core::select::<A>())
         .await

@@ -244,6 +244,16 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
         let _ = (obj, visit);
     }
 
+    /// Keeps the other side of `obj`'s `back_populates` relationships in step with `value`
+    /// (`obj`'s value, under its write lock): turns what its collections and references logged
+    /// since the last call (everything they hold when `initial`, for a new object) into queued
+    /// actions on the other objects, run once the lock is released. Written by the derive;
+    /// entities without `back_populates` keep the default, which does nothing.
+    #[doc(hidden)]
+    fn sync_back_references(obj: &Obj<Self>, value: &mut Self, initial: bool) {
+        let _ = (obj, value, initial);
+    }
+
     /// Visits the objects `obj` reaches through its loaded relationships, as parent/child
     /// [`Link`]s (for the cascade of `add` and the foreign-key copy at flush). Entities without
     /// relationships keep the default, which visits nothing.

@@ -18,6 +18,20 @@ use crate::model::{AnyObj, Obj};
 pub struct Collection<T: Entity> {
     items: Option<Vec<Obj<T>>>,
     name: &'static str,
+    /// Appends and removals since the owner's last write guard, recorded only for a
+    /// relationship with `back_populates` (the derive turns it on).
+    log: Option<Vec<Change<T>>>,
+    /// Not loaded on purpose ([`raiseload`](crate::raiseload)): reading it says so.
+    raise: bool,
+}
+
+/// One change of a tracked [`Collection`] (plumbing of `back_populates`).
+#[doc(hidden)]
+pub enum Change<T: Entity> {
+    /// `obj` was appended.
+    Added(Obj<T>),
+    /// `obj` was taken out.
+    Removed(Obj<T>),
 }
 
 impl<T: Entity> Collection<T> {
@@ -26,6 +40,8 @@ impl<T: Entity> Collection<T> {
         Collection {
             items: Some(Vec::new()),
             name: "",
+            log: None,
+            raise: false,
         }
     }
 
@@ -34,12 +50,28 @@ impl<T: Entity> Collection<T> {
         Collection {
             items: Some(items),
             name: "",
+            log: None,
+            raise: false,
         }
     }
 
     /// A collection not loaded yet; `name` is `Entity.field` for messages.
     pub fn unloaded(name: &'static str) -> Self {
-        Collection { items: None, name }
+        Collection {
+            items: None,
+            name,
+            log: None,
+            raise: false,
+        }
+    }
+
+    /// A collection left unloaded by [`raiseload`](crate::raiseload): reading it is
+    /// [`Error::RaiseLoad`].
+    pub fn raising(name: &'static str) -> Self {
+        Collection {
+            raise: true,
+            ..Collection::unloaded(name)
+        }
     }
 
     /// True when loaded.
@@ -51,8 +83,11 @@ impl<T: Entity> Collection<T> {
     ///
     /// # Errors
     /// [`Error::NotLoaded`] when the collection was not loaded.
+    /// [`Error::RaiseLoad`] when a [`raiseload`](crate::raiseload) option left it unloaded.
     pub fn get(&self) -> Result<&[Obj<T>]> {
-        self.items.as_deref().ok_or_else(|| not_loaded(self.name))
+        self.items
+            .as_deref()
+            .ok_or_else(|| not_loaded(self.name, self.raise))
     }
 
     /// Appends `obj`; at the next flush it is added to the session (cascade) and gets this
@@ -60,18 +95,96 @@ impl<T: Entity> Collection<T> {
     ///
     /// # Errors
     /// [`Error::NotLoaded`] when the collection was not loaded.
+    ///
+    /// With `back_populates`, `obj`'s side of the relationship points at this parent as soon
+    /// as the write guard through which it was pushed is released (its reference, and its
+    /// foreign key when this parent has a key), and it leaves the collection of the parent
+    /// it had.
     pub fn push(&mut self, obj: Obj<T>) -> Result<()> {
-        let name = self.name;
-        self.items
-            .as_mut()
-            .ok_or_else(|| not_loaded(name))?
-            .push(obj);
+        let (name, raise) = (self.name, self.raise);
+        let items = self.items.as_mut().ok_or_else(|| not_loaded(name, raise))?;
+        if let Some(log) = &mut self.log {
+            log.push(Change::Added(obj.clone()));
+        }
+        items.push(obj);
         Ok(())
     }
 
-    /// Replaces the objects (and marks the collection loaded).
+    /// Takes `obj` out (every occurrence); returns whether it was there. At the next flush
+    /// it is deleted with `cascade = "delete-orphan"`, else its foreign key is set to NULL.
+    ///
+    /// With `back_populates`, `obj`'s reference to this parent and its foreign key are
+    /// cleared as soon as the write guard is released (a NOT NULL foreign key keeps its
+    /// value until the flush decides).
+    ///
+    /// # Errors
+    /// [`Error::NotLoaded`] when the collection was not loaded.
+    pub fn remove(&mut self, obj: &Obj<T>) -> Result<bool> {
+        let (name, raise) = (self.name, self.raise);
+        let items = self.items.as_mut().ok_or_else(|| not_loaded(name, raise))?;
+        let before = items.len();
+        items.retain(|o| !o.ptr_eq(obj));
+        let removed = items.len() != before;
+        if let (true, Some(log)) = (removed, &mut self.log) {
+            log.push(Change::Removed(obj.clone()));
+        }
+        Ok(removed)
+    }
+
+    /// Replaces the objects (and marks the collection loaded). With `back_populates`, the
+    /// objects that left and the ones that came are synchronised as by [`Collection::remove`]
+    /// and [`Collection::push`].
     pub fn set(&mut self, items: Vec<Obj<T>>) {
+        if let Some(log) = &mut self.log {
+            let old = self.items.as_deref().unwrap_or_default();
+            for o in old.iter().filter(|o| !items.iter().any(|n| n.ptr_eq(o))) {
+                log.push(Change::Removed(o.clone()));
+            }
+            for n in items.iter().filter(|n| !old.iter().any(|o| o.ptr_eq(n))) {
+                log.push(Change::Added(n.clone()));
+            }
+        }
         self.items = Some(items);
+    }
+
+    /// Turns on the change log (`back_populates`); returns whether it was on already.
+    #[doc(hidden)]
+    pub fn __track(&mut self) -> bool {
+        let was = self.log.is_some();
+        if !was {
+            self.log = Some(Vec::new());
+        }
+        was
+    }
+
+    /// The changes logged since the last call.
+    #[doc(hidden)]
+    pub fn __take_changes(&mut self) -> Vec<Change<T>> {
+        self.log.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Appends without logging (the other side of a back-reference), unless already there;
+    /// returns whether it appended. Nothing when not loaded.
+    pub(crate) fn push_quiet(&mut self, obj: &Obj<T>) -> bool {
+        match &mut self.items {
+            Some(items) if !items.iter().any(|o| o.ptr_eq(obj)) => {
+                items.push(obj.clone());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes `obj` out without logging; returns whether it was there.
+    pub(crate) fn remove_quiet(&mut self, obj: &Obj<T>) -> bool {
+        match &mut self.items {
+            Some(items) => {
+                let before = items.len();
+                items.retain(|o| !o.ptr_eq(obj));
+                items.len() != before
+            }
+            None => false,
+        }
     }
 
     /// The objects if loaded (for the mapping's plumbing).
@@ -101,6 +214,8 @@ impl<T: Entity> Clone for Collection<T> {
         Collection {
             items: self.items.clone(),
             name: self.name,
+            log: self.log.as_ref().map(|_| Vec::new()),
+            raise: self.raise,
         }
     }
 }
@@ -126,6 +241,11 @@ impl<T: Entity> fmt::Debug for Collection<T> {
 pub struct Reference<T: Entity> {
     target: Option<Option<Obj<T>>>,
     name: &'static str,
+    /// With `back_populates`: `Some(None)` while tracked and unchanged, `Some(Some(old))`
+    /// once set since the owner's last write guard (`old` is what it held before).
+    log: Option<Option<Option<Obj<T>>>>,
+    /// Not loaded on purpose ([`raiseload`](crate::raiseload)): reading it says so.
+    raise: bool,
 }
 
 impl<T: Entity> Reference<T> {
@@ -134,6 +254,8 @@ impl<T: Entity> Reference<T> {
         Reference {
             target: Some(Some(obj)),
             name: "",
+            log: None,
+            raise: false,
         }
     }
 
@@ -142,12 +264,28 @@ impl<T: Entity> Reference<T> {
         Reference {
             target: Some(None),
             name: "",
+            log: None,
+            raise: false,
         }
     }
 
     /// A reference not loaded yet; `name` is `Entity.field` for messages.
     pub fn unloaded(name: &'static str) -> Self {
-        Reference { target: None, name }
+        Reference {
+            target: None,
+            name,
+            log: None,
+            raise: false,
+        }
+    }
+
+    /// A reference left unloaded by [`raiseload`](crate::raiseload): reading it is
+    /// [`Error::RaiseLoad`].
+    pub fn raising(name: &'static str) -> Self {
+        Reference {
+            raise: true,
+            ..Reference::unloaded(name)
+        }
     }
 
     /// True when loaded.
@@ -163,12 +301,41 @@ impl<T: Entity> Reference<T> {
         self.target
             .as_ref()
             .map(Option::as_ref)
-            .ok_or_else(|| not_loaded(self.name))
+            .ok_or_else(|| not_loaded(self.name, self.raise))
     }
 
     /// Points the reference at `obj`: at the next flush, `obj` is added (cascade) and this
     /// object's foreign key gets its key.
+    ///
+    /// With `back_populates`, the other side follows as soon as the write guard is released:
+    /// for a many-to-one, this object joins `obj`'s loaded collection and leaves the one of
+    /// the parent it had, and its foreign key takes `obj`'s key (or NULL for `None`); for a
+    /// one-to-one parent side, `obj` points back here and the child it replaces lets go.
     pub fn set(&mut self, obj: Option<Obj<T>>) {
+        if let Some(log @ None) = &mut self.log {
+            *log = Some(self.target.clone().flatten());
+        }
+        self.target = Some(obj);
+    }
+
+    /// Turns on the change log (`back_populates`); returns whether it was on already.
+    #[doc(hidden)]
+    pub fn __track(&mut self) -> bool {
+        let was = self.log.is_some();
+        if !was {
+            self.log = Some(None);
+        }
+        was
+    }
+
+    /// What the reference held before it was first set since the last call, if it was set.
+    #[doc(hidden)]
+    pub fn __take_change(&mut self) -> Option<Option<Obj<T>>> {
+        self.log.as_mut().and_then(Option::take)
+    }
+
+    /// Sets without logging (the other side of a back-reference).
+    pub(crate) fn set_quiet(&mut self, obj: Option<Obj<T>>) {
         self.target = Some(obj);
     }
 
@@ -189,6 +356,8 @@ impl<T: Entity> Clone for Reference<T> {
         Reference {
             target: self.target.clone(),
             name: self.name,
+            log: self.log.as_ref().map(|_| None),
+            raise: self.raise,
         }
     }
 }
@@ -209,7 +378,12 @@ impl<T: Entity> fmt::Debug for Reference<T> {
     }
 }
 
-fn not_loaded(name: &'static str) -> Error {
+fn not_loaded(name: &'static str, raise: bool) -> Error {
+    if raise {
+        return Error::RaiseLoad {
+            relationship: name.into(),
+        };
+    }
     Error::NotLoaded {
         relationship: if name.is_empty() {
             "the relationship".into()
@@ -316,6 +490,9 @@ pub struct Dependent {
     pub(crate) removed: Vec<AnyObj>,
     /// True when the child's foreign key holds this parent's key.
     pub(crate) belongs: Box<dyn Fn(&AnyObj) -> bool + Send + Sync>,
+    /// True when the child's foreign key holds another parent's key (not NULL: a child taken
+    /// out whose key `back_populates` already cleared is still an orphan).
+    pub(crate) elsewhere: Box<dyn Fn(&AnyObj) -> bool + Send + Sync>,
     /// Sets the child's foreign key to NULL (through the session's change tracking, so the
     /// next flush UPDATEs it); only called when that column is nullable.
     pub(crate) clear: Box<dyn Fn(&AnyObj) + Send + Sync>,
@@ -363,10 +540,18 @@ impl Dependent {
             delete_orphan: cascades.delete_orphan,
             loaded: loaded.map(|c| c.iter().map(Obj::erase).collect()),
             removed,
-            belongs: Box::new(move |child| {
+            belongs: {
+                let parent_key = parent_key.clone();
+                Box::new(move |child| {
+                    child
+                        .downcast::<C>()
+                        .is_some_and(|c| c.peek(|c| get(c).as_ref() == Some(&parent_key)))
+                })
+            },
+            elsewhere: Box::new(move |child| {
                 child
                     .downcast::<C>()
-                    .is_some_and(|c| c.peek(|c| get(c).as_ref() == Some(&parent_key)))
+                    .is_some_and(|c| c.peek(|c| get(c).is_some_and(|k| k != parent_key)))
             }),
             clear: Box::new(move |child| {
                 if let Some(c) = child.downcast::<C>() {

@@ -477,21 +477,22 @@ impl AsyncSession {
     pub async fn load<T: crate::Entity>(
         &self,
         objs: &[crate::Obj<T>],
-        loader: crate::Loader<T>,
+        loader: impl Into<crate::Loader<T>>,
     ) -> crate::Result<()> {
-        self.load_impl::<T>(objs, loader).await
+        self.load_impl::<T>(objs, loader.into()).await
     }
 
-    /// Reloads the object's attributes from the database (all, or the named ones), after an
-    /// autoflush (SQLAlchemy's `refresh()`).
+    /// Reloads the object's attributes from the database (all for `&[]`, or the named ones:
+    /// `&[&A::C.data]`), after an autoflush (SQLAlchemy's `refresh()`). The names are the
+    /// entity's typed columns, so a misspelled one does not compile.
     ///
     /// # Errors
-    /// "Instance '...' is not persistent within this Session", an unknown attribute name, or
+    /// "Instance '...' is not persistent within this Session", or
     /// "Could not refresh instance '...'" when the row is gone.
     pub async fn refresh<T: crate::Entity>(
         &self,
         obj: &crate::Obj<T>,
-        attributes: &[&str],
+        attributes: &[&dyn crate::Attribute<T>],
     ) -> crate::Result<()> {
         self.refresh_impl::<T>(obj, attributes).await
     }
@@ -506,23 +507,23 @@ impl AsyncSession {
     pub async fn refresh_with<T: crate::Entity>(
         &self,
         obj: &crate::Obj<T>,
-        attributes: &[&str],
+        attributes: &[&dyn crate::Attribute<T>],
         with_for_update: crate::RowLock,
     ) -> crate::Result<()> {
         self.refresh_with_impl::<T>(obj, attributes, with_for_update)
             .await
     }
 
-    /// Expires the object's attributes (all, or the named ones): reading them is then an error
-    /// until a refresh or a new load (SQLAlchemy's `expire()`). Unflushed changes to them are
-    /// discarded. No I/O.
+    /// Expires the object's attributes (all for `&[]`, or the named ones: `&[&A::C.data]`):
+    /// reading them is then an error until a refresh or a new load (SQLAlchemy's `expire()`).
+    /// Unflushed changes to them are discarded. No I/O. A misspelled name does not compile.
     ///
     /// # Errors
-    /// "Instance '...' is not persistent within this Session", or an unknown attribute name.
+    /// "Instance '...' is not persistent within this Session".
     pub fn expire<T: crate::Entity>(
         &self,
         obj: &crate::Obj<T>,
-        attributes: &[&str],
+        attributes: &[&dyn crate::Attribute<T>],
     ) -> crate::Result<()> {
         self.expire_impl::<T>(obj, attributes)
     }

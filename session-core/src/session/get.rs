@@ -95,8 +95,8 @@ impl<T: Entity> GetOptions<T> {
     /// identity map (one query per loader, as [`AsyncSession::load`]). Only
     /// [`selectinload`](crate::selectinload) applies here.
     #[must_use]
-    pub fn options(mut self, loader: Loader<T>) -> Self {
-        self.loaders.push(loader);
+    pub fn options(mut self, loader: impl Into<Loader<T>>) -> Self {
+        self.loaders.push(loader.into());
         self
     }
 
@@ -307,7 +307,7 @@ impl AsyncSession {
     pub(crate) async fn refresh_with_impl<T: Entity>(
         &self,
         obj: &Obj<T>,
-        attributes: &[&str],
+        attributes: &[&dyn crate::Attribute<T>],
         lock: RowLock,
     ) -> Result<()> {
         self.refresh_locking(obj, attributes, Some(&lock)).await

@@ -177,7 +177,7 @@ impl AsyncSession {
     pub(crate) async fn refresh_impl<T: Entity>(
         &self,
         obj: &Obj<T>,
-        attributes: &[&str],
+        attributes: &[&dyn crate::Attribute<T>],
     ) -> Result<()> {
         self.refresh_locking(obj, attributes, None).await
     }
@@ -187,7 +187,7 @@ impl AsyncSession {
     pub(super) async fn refresh_locking<T: Entity>(
         &self,
         obj: &Obj<T>,
-        attributes: &[&str],
+        attributes: &[&dyn crate::Attribute<T>],
         lock: Option<&crate::RowLock>,
     ) -> Result<()> {
         check_none_held("AsyncSession::refresh")?;
@@ -224,7 +224,11 @@ impl AsyncSession {
     }
 
     /// Implements [`AsyncSession::expire`].
-    pub(crate) fn expire_impl<T: Entity>(&self, obj: &Obj<T>, attributes: &[&str]) -> Result<()> {
+    pub(crate) fn expire_impl<T: Entity>(
+        &self,
+        obj: &Obj<T>,
+        attributes: &[&dyn crate::Attribute<T>],
+    ) -> Result<()> {
         check_none_held("AsyncSession::expire")?;
         let columns = self.persistent_columns(obj, attributes)?;
         use crate::model::ErasedCell;
@@ -243,10 +247,12 @@ impl AsyncSession {
         }
     }
 
+    /// The columns of `attributes` (all of them for none), once `obj` is found persistent in
+    /// this session.
     fn persistent_columns<T: Entity>(
         &self,
         obj: &Obj<T>,
-        attributes: &[&str],
+        attributes: &[&dyn crate::Attribute<T>],
     ) -> Result<Vec<usize>> {
         let (status, session) = {
             let meta = obj.cell.meta();
@@ -260,23 +266,10 @@ impl AsyncSession {
         if attributes.is_empty() {
             return Ok((0..T::TABLE.columns.len()).collect());
         }
-        attributes
-            .iter()
-            .map(|name| {
-                T::TABLE.column_by_field(name).ok_or_else(|| {
-                    Error::InvalidRequest(format!(
-                        "{} has no attribute '{name}'; its attributes are: {}",
-                        T::TABLE.entity,
-                        T::TABLE
-                            .columns
-                            .iter()
-                            .map(|c| c.field)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                })
-            })
-            .collect()
+        let mut columns: Vec<usize> = attributes.iter().map(|a| a.column_index()).collect();
+        columns.sort_unstable();
+        columns.dedup();
+        Ok(columns)
     }
 
     /// Implements [`AsyncSession::expunge`].

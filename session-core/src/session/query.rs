@@ -117,8 +117,11 @@ async fn materialize<T: Entity>(
     for loader in loaders {
         match &loader.kind {
             LoaderKind::Joined(joined) => {
-                (joined.apply)(session, rows, offset, &objects, sql)?;
+                let loaded = (joined.apply)(session, rows, offset, &objects, sql)?;
                 offset += joined.on.target.columns.len();
+                if let Some(after) = &joined.after {
+                    after(session, conn, loaded).await?;
+                }
             }
             LoaderKind::Select(run) => run(session, conn, &objects).await?,
         }

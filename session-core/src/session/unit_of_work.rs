@@ -336,7 +336,7 @@ impl AsyncSession {
         }
         for d in dependents {
             for child in &d.removed {
-                if !is_flushable_update(child, me) || !(d.belongs)(child) {
+                if !is_flushable_update(child, me) || (d.elsewhere)(child) {
                     continue; // gone, or already pointing elsewhere
                 }
                 let adopted = links

@@ -50,6 +50,13 @@ pub(crate) enum Kind {
         table: &'static Table,
         index: usize,
     },
+    /// `"alias"."col"`: a column of an aliased copy of a table ([`aliased`](crate::aliased)),
+    /// brought into the query by its join.
+    Aliased {
+        alias: &'static str,
+        table: &'static Table,
+        index: usize,
+    },
 }
 
 impl Term {
@@ -111,6 +118,11 @@ impl Term {
                     None => call,
                 }
             }
+            Kind::Aliased {
+                alias,
+                table,
+                index,
+            } => format!("{}.{}", quote(alias), quote(table.columns[*index].name)),
             Kind::Excluded { table, index } => {
                 format!("EXCLUDED.{}", quote(table.columns[*index].name))
             }
@@ -130,7 +142,8 @@ impl Term {
                     out.push(table);
                 }
             }
-            Kind::Star | Kind::Param { .. } | Kind::Excluded { .. } => {}
+            // An aliased table enters the query by its join only.
+            Kind::Star | Kind::Param { .. } | Kind::Excluded { .. } | Kind::Aliased { .. } => {}
             Kind::Func { arg, .. } => arg.tables(out),
             Kind::Binary { left, right, .. } => {
                 left.tables(out);
@@ -172,6 +185,28 @@ impl<T, V> Clone for Col<T, V> {
 
 impl<T, V> Copy for Col<T, V> {}
 
+/// An attribute of entity `T`, named by its typed column (`A::C.data`), as
+/// [`AsyncSession::refresh`](crate::AsyncSession::refresh) and
+/// [`AsyncSession::expire`](crate::AsyncSession::expire) take them:
+/// `session.refresh(&obj, &[&A::C.data, &A::C.id])`. A misspelled attribute, or one of
+/// another entity, does not compile.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an attribute of `{T}`",
+    label = "not a column of `{T}`",
+    note = "name the attributes by the entity's columns: `&[&{T}::C.<field>]`"
+)]
+pub trait Attribute<T: Entity>: Sync {
+    /// The column's index in `T::TABLE.columns` (plumbing).
+    #[doc(hidden)]
+    fn column_index(&self) -> usize;
+}
+
+impl<T: Entity, V: ColumnType> Attribute<T> for Col<T, V> {
+    fn column_index(&self) -> usize {
+        self.index
+    }
+}
+
 impl<T, V> fmt::Debug for Col<T, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Col({})", self.index)
@@ -180,7 +215,7 @@ impl<T, V> fmt::Debug for Col<T, V> {
 
 /// A SQL expression whose value decodes as `V`, e.g. `func::count()` (an `i64`).
 pub struct ColumnExpr<V> {
-    term: Term,
+    pub(super) term: Term,
     _value: PhantomData<fn() -> V>,
 }
 
@@ -342,6 +377,11 @@ fn inexact<'v, V: ColumnType + 'v>(
     let reason = values.into_iter().find_map(|v| v.check().err())?;
     let column = match &term.0 {
         Kind::Column { table, index } => format!("{}.{}", table.name, table.columns[*index].name),
+        Kind::Aliased {
+            alias,
+            table,
+            index,
+        } => format!("{alias}.{}", table.columns[*index].name),
         _ => "an expression".to_string(),
     };
     Some(Expr {
@@ -471,7 +511,7 @@ impl<T: Entity, V: ColumnType> Col<T, V> {
     }
 
     /// The column's index in `T::TABLE.columns`.
-    pub fn index(&self) -> usize {
+    pub const fn index(&self) -> usize {
         self.index
     }
 

@@ -13,6 +13,7 @@ use postgres_types::ToSql;
 
 use crate::model::OwnedParam;
 
+mod alias;
 mod columns;
 mod containers;
 mod dml;
@@ -26,15 +27,19 @@ mod raw;
 mod select;
 mod upsert;
 
+pub use alias::{Aliased, aliased};
 pub use columns::Columns;
 pub use containers::{ArrayType, Containment, JsonType};
 pub use dml::{Delete, DmlStatement, Insert, Returning, Update, delete, insert, update};
 pub(crate) use dml::{Dml, DmlKind};
 pub use expr::Term;
-pub use expr::{Col, ColumnExpr, Expr, IntoColumn, Order};
+pub use expr::{Attribute, Col, ColumnExpr, Expr, IntoColumn, Order};
 pub use keyset::Keyset;
 pub(crate) use loader::LoaderKind;
-pub use loader::{IntoLoader, Loader, ManyToOne, OneToMany, joinedload, selectinload};
+pub use loader::{
+    IntoLoader, JoinLoader, Load, Loader, ManyToOne, OneToMany, OneToOne, Unloaded, joinedload,
+    noload, raiseload, selectinload,
+};
 pub use lock::RowLock;
 pub use ops::{Numeric, Operand, TextType};
 pub use raw::{SqlParams, sql_expr};

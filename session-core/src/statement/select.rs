@@ -38,6 +38,9 @@ impl JoinOn {
 
 /// A relationship a query can join along (`select::<A>().join(A::C.bs)`).
 pub trait Relation {
+    /// The entity the relationship leads to.
+    type Target: Entity;
+
     /// The join condition (plumbing).
     #[doc(hidden)]
     fn join_on(&self) -> JoinOn;
@@ -48,6 +51,8 @@ pub trait Relation {
 pub(crate) struct QueryCore {
     from: Vec<&'static Table>,
     joins: Vec<(JoinOn, bool)>,
+    /// Joins to aliased copies of a table ([`aliased`](crate::aliased)), with their alias.
+    aliased_joins: Vec<(JoinOn, bool, &'static str)>,
     filters: Vec<Expr>,
     group_by: Vec<Term>,
     having: Vec<Expr>,
@@ -99,12 +104,39 @@ impl QueryCore {
         {
             self.error = Some(format!(
                 "Can't join to {}: it is already in the FROM clause (a second copy of a table \
-                 needs an alias, which is not supported yet)",
+                 needs an alias: aliased::<T>(\"name\") and join_aliased)",
                 on.target.name
             ));
         } else {
             self.from.retain(|t| !t.is(on.target));
             self.joins.push((on, outer));
+        }
+    }
+
+    /// A join to the aliased copy `alias` of `on.target`, which may already be in the query
+    /// (that is what the alias is for).
+    fn join_aliased(&mut self, on: JoinOn, outer: bool, alias: &'static str) {
+        if self.error.is_some() {
+            return;
+        }
+        let joined = self.joined();
+        let reachable = self.from.first().is_some_and(|t| t.is(on.from)) || has(&joined, on.from);
+        let taken = self.aliased_joins.iter().any(|(_, _, a)| *a == alias)
+            || self.from.iter().chain(&joined).any(|t| t.name == alias);
+        if !reachable {
+            self.error = Some(format!(
+                "Don't know how to join to {alias}: the relationship starts at {from}, which is \
+                 neither the first table of the FROM clause nor joined yet (a join from an \
+                 alias is not supported)",
+                from = on.from.name
+            ));
+        } else if taken {
+            self.error = Some(format!(
+                "The alias name {alias:?} is already used in this statement (by a table or \
+                 another alias); give each alias its own name"
+            ));
+        } else {
+            self.aliased_joins.push((on, outer, alias));
         }
     }
 
@@ -173,6 +205,18 @@ impl QueryCore {
                 sql.push_str(&quote(on.target.name));
                 sql.push_str(" ON ");
                 sql.push_str(&on.condition(on.target.name));
+            }
+            for (on, outer, alias) in &self.aliased_joins {
+                sql.push_str(if *outer {
+                    " LEFT OUTER JOIN "
+                } else {
+                    " JOIN "
+                });
+                sql.push_str(&quote(on.target.name));
+                sql.push_str(" AS ");
+                sql.push_str(&quote(alias));
+                sql.push_str(" ON ");
+                sql.push_str(&on.condition(alias));
             }
             for join in extra {
                 sql.push(' ');
@@ -279,6 +323,34 @@ macro_rules! query_builders {
             self
         }
 
+        /// `JOIN` along a relationship to an aliased copy of its target (SQLAlchemy's
+        /// `join(parent_alias, Category.parent)`): `FROM category JOIN category AS parent ON
+        /// parent.id = category.parent_id`. Name the alias's columns with
+        /// [`Aliased::col`](crate::Aliased::col). The relationship must start at the first
+        /// table of the query or at one joined before (not at an alias).
+        #[must_use]
+        pub fn join_aliased<R: Relation>(
+            mut self,
+            relationship: R,
+            alias: &crate::Aliased<R::Target>,
+        ) -> Self {
+            self.core
+                .join_aliased(relationship.join_on(), false, alias.name);
+            self
+        }
+
+        /// [`join_aliased`](Self::join_aliased) as a `LEFT OUTER JOIN`.
+        #[must_use]
+        pub fn outerjoin_aliased<R: Relation>(
+            mut self,
+            relationship: R,
+            alias: &crate::Aliased<R::Target>,
+        ) -> Self {
+            self.core
+                .join_aliased(relationship.join_on(), true, alias.name);
+            self
+        }
+
         /// Adds a `GROUP BY` expression.
         #[must_use]
         pub fn group_by(mut self, column: impl IntoColumn) -> Self {
@@ -375,10 +447,11 @@ impl<T: Entity> Select<T> {
         self
     }
 
-    /// Adds a loader option: `selectinload(A::C.bs)` or `joinedload(B::C.a)`.
+    /// Adds a loader option: `selectinload(A::C.bs)`, `joinedload(B::C.a)`, a chain of them
+    /// (`selectinload(A::C.bs).selectinload(B::C.cs)`), `raiseload(A::C.bs)`, `noload(...)`.
     #[must_use]
-    pub fn options(mut self, loader: Loader<T>) -> Self {
-        self.loaders.push(loader);
+    pub fn options(mut self, loader: impl Into<Loader<T>>) -> Self {
+        self.loaders.push(loader.into());
         self
     }
 

@@ -64,6 +64,11 @@ pub(crate) fn held_by_this_thread(id: u64) -> Option<bool> {
     })
 }
 
+/// True when this thread holds any object guard.
+pub(crate) fn object_guards_held() -> bool {
+    HELD.with(|h| !h.borrow().is_empty())
+}
+
 /// [`Error::ObjectLocked`] when this thread holds any object guard: the session operation
 /// `operation` would lock objects and could wait on its own caller.
 pub(crate) fn check_none_held(operation: &'static str) -> Result<()> {
@@ -87,14 +92,21 @@ pub(crate) fn locked(entity: &'static str, write: bool, operation: &'static str)
 /// `.await` or a session call (a session call made while it is held returns
 /// [`Error::ObjectLocked`]); it is not `Send`, so the compiler stops you in a spawned task.
 pub struct Ref<'a, T: Entity> {
+    // Fields drop in this order: back-references queued while this thread held guards run
+    // once it holds none, after this lock is gone (see `model::backref`).
     guard: RwLockReadGuard<'a, Data<T>>,
     id: u64,
+    _after: RunPending,
 }
 
 impl<'a, T: Entity> Ref<'a, T> {
     pub(crate) fn new(guard: RwLockReadGuard<'a, Data<T>>, id: u64) -> Self {
         note(id, T::TABLE.entity, false);
-        Ref { guard, id }
+        Ref {
+            guard,
+            id,
+            _after: RunPending,
+        }
     }
 }
 
@@ -121,21 +133,42 @@ impl<T: Entity> fmt::Debug for Ref<'_, T> {
 /// A writing guard on an object; dereferences mutably to `T`.
 ///
 /// Holds the object's write lock; the same rules as [`Ref`] apply.
+///
+/// With `back_populates`, the relationship changes made through it reach the other objects
+/// when it is released (see [`Collection::push`](crate::Collection::push)).
 pub struct RefMut<'a, T: Entity> {
+    // Fields drop in this order: the lock is released before `_after` runs what it queued.
     guard: RwLockWriteGuard<'a, Data<T>>,
-    id: u64,
+    owner: &'a super::Obj<T>,
+    _after: RunPending,
+}
+
+/// Runs the queued back-reference actions when dropped (after the guard's lock is gone).
+struct RunPending;
+
+impl Drop for RunPending {
+    fn drop(&mut self) {
+        crate::model::backref::run_pending();
+    }
 }
 
 impl<'a, T: Entity> RefMut<'a, T> {
-    pub(crate) fn new(guard: RwLockWriteGuard<'a, Data<T>>, id: u64) -> Self {
-        note(id, T::TABLE.entity, true);
-        RefMut { guard, id }
+    pub(crate) fn new(guard: RwLockWriteGuard<'a, Data<T>>, owner: &'a super::Obj<T>) -> Self {
+        note(owner.cell.id, T::TABLE.entity, true);
+        RefMut {
+            guard,
+            owner,
+            _after: RunPending,
+        }
     }
 }
 
 impl<T: Entity> Drop for RefMut<'_, T> {
     fn drop(&mut self) {
-        forget(self.id, true);
+        // What changed in back-populated relationships, queued while the lock is held; the
+        // actions run after it is released (`_after`).
+        T::sync_back_references(self.owner, &mut self.guard.value, false);
+        forget(self.owner.cell.id, true);
     }
 }
 

@@ -33,7 +33,7 @@ use parking_lot::RwLock;
 pub use erased::AnyObj;
 pub(crate) use erased::ErasedCell;
 pub use guard::{Ref, RefMut};
-pub(crate) use guard::{check_none_held, held_by_this_thread};
+pub(crate) use guard::{check_none_held, held_by_this_thread, object_guards_held};
 pub(crate) use state::{Data, DirtySink, Meta, same_row};
 
 use crate::error::Result;
@@ -93,14 +93,20 @@ pub(crate) struct Cell<T: Entity> {
 
 impl<T: Entity> Obj<T> {
     /// A new transient object (SQLAlchemy: `A(data="a1")` before `session.add`).
+    ///
+    /// With `back_populates`, the objects already in its relationships point back at it
+    /// (`A { bs: Collection::from_vec(vec![b]), .. }` sets `b.a`).
     pub fn new(value: T) -> Self {
-        Obj {
+        let obj = Obj {
             cell: Arc::new(Cell {
                 id: NEXT_OBJECT.fetch_add(1, Ordering::Relaxed),
                 data: RwLock::new(Data::new(value)),
                 meta: Mutex::new(Meta::default()),
             }),
-        }
+        };
+        T::sync_back_references(&obj, &mut obj.cell.data.write().value, true);
+        crate::model::backref::run_pending();
+        obj
     }
 
     pub(crate) fn from_cell(cell: Arc<Cell<T>>) -> Self {
@@ -142,7 +148,7 @@ impl<T: Entity> Obj<T> {
         data.keep_committed(meta.has_row());
         meta.touch(|| self.erase());
         drop(meta);
-        Ok(RefMut::new(data, self.cell.id))
+        Ok(RefMut::new(data, self))
     }
 
     /// Runs `f` on the value as it is, without the expiry check (expired attributes hold

@@ -77,6 +77,14 @@ pub(crate) struct ColumnField<'a> {
     pub(crate) attrs: FieldAttrs,
 }
 
+impl Relationship<'_> {
+    /// The side without the foreign key (a `Collection`, or a `uselist = false` `Reference`):
+    /// the foreign key is a field of the target.
+    pub(crate) fn parent_side(&self) -> bool {
+        self.many || self.one.is_some()
+    }
+}
+
 impl ColumnField<'_> {
     /// The Rust field name without `r#`.
     pub(crate) fn field_name(&self) -> String {
@@ -99,6 +107,11 @@ pub(crate) struct Relationship<'a> {
     pub(crate) delete_orphan: Option<proc_macro2::Span>,
     /// A mistake in `cascade = "..."` (reported by validation).
     pub(crate) cascade_error: Option<syn::Error>,
+    /// `back_populates = "field"`: the other side's relationship field.
+    pub(crate) back_populates: Option<LitStr>,
+    /// `uselist = false`: a one-to-one `Reference` whose foreign key is on the target (the
+    /// parent side); its span.
+    pub(crate) one: Option<proc_macro2::Span>,
     /// Column keys given on this field (an error: they mean nothing here).
     pub(crate) stray_keys: Vec<proc_macro2::Span>,
     /// Passed validation: its link and loader descriptor are generated. Otherwise the field
@@ -214,6 +227,8 @@ pub(crate) fn model<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Option<M
                 cascade_delete: rel.cascade_delete,
                 delete_orphan: rel.delete_orphan,
                 cascade_error: rel.cascade_error.clone(),
+                back_populates: rel.back_populates.clone(),
+                one: rel.uselist_false.as_ref().map(syn::LitBool::span),
                 stray_keys: attrs.column_keys(),
                 usable: true,
             });

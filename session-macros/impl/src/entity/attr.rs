@@ -69,6 +69,11 @@ pub(crate) struct RelationshipAttr {
     /// A mistake in `cascade = "..."`, reported by validation: the field stays a
     /// relationship, so the mistake does not cascade into column errors.
     pub(crate) cascade_error: Option<syn::Error>,
+    /// `back_populates = "field"`: the other side's relationship field.
+    pub(crate) back_populates: Option<LitStr>,
+    /// `uselist = false` (the literal): a one-to-one `Reference` on the side without the
+    /// foreign key.
+    pub(crate) uselist_false: Option<syn::LitBool>,
 }
 
 /// The cascades `relationship(cascade = "...")` takes (SQLAlchemy's spelling).
@@ -275,9 +280,17 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
     let mut cascade_delete: Option<(Option<Span>, Option<Span>)> = None;
     let mut cascade_error: Option<syn::Error> = None;
     let mut first_error: Option<syn::Error> = None;
+    let mut back_populates: Option<LitStr> = None;
+    let mut uselist: Option<syn::LitBool> = None;
     meta.parse_nested_meta(|inner| {
         let read = if inner.path.is_ident("foreign_key") && fk.is_none() {
             nonempty_str(&inner, "foreign_key").map(|lit| fk = Some(lit))
+        } else if inner.path.is_ident("back_populates") && back_populates.is_none() {
+            nonempty_str(&inner, "back_populates").map(|lit| back_populates = Some(lit))
+        } else if inner.path.is_ident("uselist") && uselist.is_none() {
+            let lit: syn::LitBool = inner.value()?.parse()?;
+            uselist = Some(lit);
+            Ok(())
         } else if inner.path.is_ident("cascade") && cascade_delete.is_none() {
             match cascade(&inner) {
                 Ok(d) => cascade_delete = Some(d),
@@ -290,8 +303,9 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
         } else {
             Err(inner.error(
                 "`relationship` takes one `foreign_key = \"field\"`: the field holding the \
-                 parent's key (on the child for a `Collection`, on this struct for a `Reference`), \
-                 and at most one `cascade = \"...\"`",
+                 parent's key (on the child for a `Collection` or a `uselist = false` \
+                 `Reference`, on this struct for a many-to-one `Reference`), and at most one \
+                 each of `cascade = \"...\"`, `back_populates = \"field\"` and `uselist = false`",
             ))
         };
         if let Err(e) = read {
@@ -309,6 +323,8 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
             cascade_delete: cascade_delete.and_then(|c| c.0),
             delete_orphan: cascade_delete.and_then(|c| c.1),
             cascade_error,
+            back_populates,
+            uselist_false: uselist.filter(|u| !u.value),
         }),
         None => Err(syn::Error::new(
             span,

@@ -7,27 +7,15 @@
 //! beside errors, so that the rest of the user's crate still sees the impls), and copes with
 //! what validation flags: no key (`Key = ()`), unusable relationships (left unloaded).
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::ast::{ColumnField, Model, Relationship};
-
-fn private_fk_get(field: &syn::Ident) -> syn::Ident {
-    format_ident!("__session_fk_get_{}", field)
-}
-
-fn private_fk_set(field: &syn::Ident) -> syn::Ident {
-    format_ident!("__session_fk_set_{}", field)
-}
-
-fn private_fk_clear(field: &syn::Ident) -> syn::Ident {
-    format_ident!("__session_fk_clear_{}", field)
-}
-
-fn private_col(field: &syn::Ident) -> syn::Ident {
-    format_ident!("__session_col_{}", field)
-}
+use super::relations::{
+    back_sync, dependent_visit, descriptor, private_col, private_fk_clear, private_fk_get,
+    private_fk_set, relation_items, relation_visit,
+};
 
 /// The `Column { ... }` literal of `TABLE`.
 fn column_def(c: &ColumnField<'_>) -> TokenStream {
@@ -281,7 +269,13 @@ fn columns_const(model: &Model<'_>) -> TokenStream {
         values.push(quote!(#f: #value));
         listing.push(format!(
             "`{ident}::C.{f}`: the {} relationship to `{}`",
-            if r.many { "one-to-many" } else { "many-to-one" },
+            if r.many {
+                "one-to-many"
+            } else if r.one.is_some() {
+                "one-to-one"
+            } else {
+                "many-to-one"
+            },
             rust_type(target)
         ));
     }
@@ -442,7 +436,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             }
         }
     };
-    let collections: Vec<&&Relationship<'_>> = usable.iter().filter(|r| r.many).collect();
+    let collections: Vec<&&Relationship<'_>> = usable.iter().filter(|r| r.parent_side()).collect();
     let dependents = if collections.is_empty() {
         quote!()
     } else {
@@ -463,6 +457,8 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     let uniques = &model.uniques;
     let table_checks = &model.checks;
     let hidden = hidden_items(model);
+    let (rel_items, rel_checks) = relation_items(model);
+    let back = back_sync(model);
     let columns = columns_const(model);
     quote! {
         #[automatically_derived]
@@ -569,6 +565,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             #version_methods
             #relation_methods
             #dependents
+            #back
 
             #relations
         }
@@ -577,112 +574,10 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         #[allow(non_upper_case_globals, dead_code)]
         impl #ident {
             #hidden
+            #rel_items
         }
 
+        #rel_checks
         #columns
-    }
-}
-
-/// One `visit(Dependent::new(...))` of `dependents` for the collection `r`.
-fn dependent_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenStream {
-    let f = r.ident;
-    let target = r.target;
-    let fk_name = r.foreign_key.value();
-    let fk = syn::Ident::new(&fk_name, r.foreign_key.span());
-    let (get, clear) = (private_fk_get(&fk), private_fk_clear(&fk));
-    let delete = r.cascade_delete.is_some();
-    let delete_orphan = r.delete_orphan.is_some();
-    let span: Span = r.foreign_key.span();
-    quote_spanned! {span=>
-        visit(::session_core::Dependent::new(
-            obj,
-            #fk_name,
-            ::session_core::Cascades { delete: #delete, delete_orphan: #delete_orphan },
-            (
-                |p: &#parent| p.#f.loaded().map(|c| c.to_vec()),
-                |p: &#parent| <#parent as ::session_core::Entity>::key(p),
-                |c: &#target| c.#get(),
-                |c: &mut #target| c.#clear(),
-            ),
-        ));
-    }
-}
-
-fn relation_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenStream {
-    let f = r.ident;
-    let target = r.target;
-    let fk = syn::Ident::new(&r.foreign_key.value(), r.foreign_key.span());
-    let (get, set) = (private_fk_get(&fk), private_fk_set(&fk));
-    let span: Span = r.foreign_key.span();
-    if r.many {
-        quote_spanned! {span=>
-            let children: ::session_core::__private::Vec<::session_core::Obj<#target>> = obj
-                .peek(|s| s.#f.loaded().map(|c| c.to_vec()))
-                .unwrap_or_default();
-            for child in &children {
-                visit(::session_core::Link::new(
-                    obj,
-                    child,
-                    |p: &#parent| <#parent as ::session_core::Entity>::key(p),
-                    |c: &mut #target, k| c.#set(k),
-                    |c: &#target| c.#get(),
-                ));
-            }
-        }
-    } else {
-        quote_spanned! {span=>
-            if let ::core::option::Option::Some(parent) =
-                obj.peek(|s| s.#f.loaded().cloned())
-            {
-                visit(::session_core::Link::new(
-                    &parent,
-                    obj,
-                    |p: &#target| <#target as ::session_core::Entity>::key(p),
-                    |c: &mut #parent, k| c.#set(k),
-                    |c: &#parent| c.#get(),
-                ));
-            }
-        }
-    }
-}
-
-/// The type and the constant value of a relationship's loader descriptor (`A::C.bs`).
-fn descriptor(this: &syn::Ident, r: &Relationship<'_>) -> (TokenStream, TokenStream) {
-    let f = r.ident;
-    let target = r.target;
-    let fk = syn::Ident::new(&r.foreign_key.value(), r.foreign_key.span());
-    let get = private_fk_get(&fk);
-    let col = private_col(&fk);
-    let span = r.foreign_key.span();
-    if r.many {
-        (
-            quote_spanned! {span=>
-                ::session_core::OneToMany<#this, #target, <#this as ::session_core::Entity>::Key>
-            },
-            quote_spanned! {span=>
-                ::session_core::OneToMany {
-                    parent_column: <#this>::__SESSION_KEY,
-                    foreign_key: <#target>::#col,
-                    parent_key: |p| <#this as ::session_core::Entity>::key(p),
-                    child_key: |c| c.#get(),
-                    set: |p, v| p.#f = v,
-                }
-            },
-        )
-    } else {
-        (
-            quote_spanned! {span=>
-                ::session_core::ManyToOne<#this, #target, <#target as ::session_core::Entity>::Key>
-            },
-            quote_spanned! {span=>
-                ::session_core::ManyToOne {
-                    foreign_key: <#this>::#col,
-                    parent_column: <#target>::__SESSION_KEY,
-                    parent_key: |p| <#target as ::session_core::Entity>::key(p),
-                    child_key: |c| c.#get(),
-                    set: |c, r| c.#f = r,
-                }
-            },
-        )
     }
 }

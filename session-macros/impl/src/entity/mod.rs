@@ -97,6 +97,7 @@
 mod ast;
 mod attr;
 mod expand;
+mod relations;
 mod valid;
 
 use proc_macro2::TokenStream;

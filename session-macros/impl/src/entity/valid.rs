@@ -125,33 +125,44 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
         if let Some(e) = rel.cascade_error.take() {
             errors.push(e);
         }
-        if let (false, Some(span)) = (rel.many, rel.cascade_delete.or(rel.delete_orphan)) {
+        if let (true, Some(span)) = (rel.many, rel.one) {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`uselist = false` makes a one-to-one: declare `{}` as a `Reference<...>` \
+                     (it holds at most one object), not a `Collection`",
+                    rel.ident
+                ),
+            ));
+            rel.usable = false;
+        }
+        if let (false, Some(span)) = (rel.parent_side(), rel.cascade_delete.or(rel.delete_orphan)) {
             errors.push(syn::Error::new(
                 span,
                 format!(
                     "cascade `delete` / `delete-orphan` on the many-to-one `{}` would delete \
                      the parent with a child; it is not supported: put it on the parent's \
-                     `Collection`",
+                     `Collection` (or its `uselist = false` `Reference`)",
                     rel.ident
                 ),
             ));
         }
-        if rel.many && keys > 1 {
+        if rel.parent_side() && keys > 1 {
             errors.push(syn::Error::new(
                 rel.ident.span(),
                 format!(
-                    "the collection `{}` needs a single-column primary key on `{ident}`, \
+                    "the relationship `{}` needs a single-column primary key on `{ident}`, \
                      which has {keys}",
                     rel.ident
                 ),
             ));
             rel.usable = false;
         }
-        if rel.many && keys == 0 {
+        if rel.parent_side() && keys == 0 {
             rel.usable = false;
         }
         let fk = rel.foreign_key.value();
-        if !rel.many && !column_names.contains(&fk) {
+        if !rel.parent_side() && !column_names.contains(&fk) {
             let hint = did_you_mean(&fk, column_names.iter().map(String::as_str))
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
@@ -169,6 +180,21 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
                 format!("`foreign_key` names a field, and \"{fk}\" is not a field name"),
             ));
             rel.usable = false;
+        }
+        // The other side's field is checked by the compiler in the generated code, at this
+        // literal; only its spelling as a field name is checked here.
+        if let Some(back) = &rel.back_populates {
+            let name = back.value();
+            if !syn::parse_str::<syn::Ident>(&name).is_ok_and(|_| !name.starts_with("r#")) {
+                errors.push(syn::Error::new(
+                    back.span(),
+                    format!(
+                        "`back_populates` names the other side's relationship field, and \
+                         \"{name}\" is not a field name"
+                    ),
+                ));
+                rel.usable = false;
+            }
         }
     }
 }
