@@ -1,4 +1,6 @@
 //! `session-tools`: the demo, a throwaway PostgreSQL, and the proxy expansion printer.
+// The bench future nests the workloads of both sides, the replicas and PgBouncer deeply.
+#![recursion_limit = "256"]
 
 use std::process::ExitCode;
 
