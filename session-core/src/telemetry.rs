@@ -97,6 +97,10 @@ pub(crate) fn checkout_span(telemetry: &Telemetry) -> Span {
 
 /// The span of one statement on a connection to `server`.
 pub(crate) fn statement_span(telemetry: &Telemetry, server: &Server, sql: &str) -> Span {
+    if sql.is_empty() {
+        // A flight with a span of its own around it (a prepare): no second span.
+        return Span::none();
+    }
     let span = tracing::info_span!(target: "session_core::span", "statement",
         "otel.name" = Empty, "otel.kind" = "client", "otel.status_code" = Empty,
         "db.system.name" = "postgresql", "db.namespace" = Empty,

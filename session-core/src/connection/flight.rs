@@ -233,7 +233,12 @@ impl AsyncConnection {
         } else {
             Lost::Statement
         };
-        on_client!(self, what, client => async {
+        // The flight's span is named after its first statement (telemetry).
+        let first = statements.first().map_or("", |p| p.sql);
+        // The first failing statement's error is handed to the span (which records its
+        // SQLSTATE) and put back into its place afterwards.
+        let mut kept: Option<(usize, Said)> = None;
+        let flown = on_client!(self, what, sql first, client => async {
             let sends = statements.iter().zip(prepared).map(|(planned, statement)| async move {
                 if planned.rows {
                     client.query(statement, &planned.params).await.map(Answer::Rows)
@@ -249,8 +254,22 @@ impl AsyncConnection {
             } else {
                 (all.await, None)
             };
-            Ok::<_, tokio_postgres::Error>(said)
-        })
-        .map_err(|e| Error::statement(e, "(flight)"))
+            let (mut answers, committed) = said;
+            match answers.iter().position(std::result::Result::is_err) {
+                Some(i) => {
+                    let failed = std::mem::replace(&mut answers[i], Ok(Answer::Count(0)));
+                    kept = Some((i, (answers, committed)));
+                    failed.map(|_| (Vec::new(), None))
+                }
+                None => Ok::<_, tokio_postgres::Error>((answers, committed)),
+            }
+        });
+        match (flown, kept) {
+            (Err(e), Some((i, (mut answers, committed)))) => {
+                answers[i] = Err(e);
+                Ok((answers, committed))
+            }
+            (flown, _) => flown.map_err(|e| Error::statement(e, "(flight)")),
+        }
     }
 }
