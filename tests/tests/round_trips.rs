@@ -6,8 +6,8 @@
 //! COMMIT are tested here too.
 
 use session_core::{AsyncSession, Collection, Engine, Entity, MetaData, Obj, select, selectinload};
-use session_tests::support::create_schema;
 use session_tests::support::fresh_database;
+use session_tests::support::{count_rows, create_schema};
 use session_tests::wire::RoundTrips;
 
 #[derive(Debug, Clone, Default, Entity)]
@@ -107,16 +107,6 @@ fn org(name: &str, squads: Vec<Obj<Squad>>) -> Obj<Org> {
         depts: Collection::from_vec(vec![dept]),
         ..Org::default()
     })
-}
-
-async fn count(engine: &Engine, table: &str) -> i64 {
-    let mut conn = engine.connect().await.unwrap();
-    let n = conn
-        .scalar(&format!("SELECT count(*) FROM {table}"), &[])
-        .await
-        .unwrap();
-    conn.close().await;
-    n
 }
 
 async fn names(engine: &Engine, table: &str) -> Vec<String> {
@@ -254,7 +244,7 @@ async fn commit_sends_the_flushs_last_statements_and_commit_in_one_flight() {
         trips, 4,
         "BEGIN rides on the first INSERT, COMMIT on the last"
     );
-    assert_eq!(count(&engine, "person").await, 8);
+    assert_eq!(count_rows(&engine, "person").await, 8);
 }
 
 /// Runs `sql` on a connection of another engine (the session holds the only pooled one).

@@ -51,20 +51,11 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// [`timed`] for the hand-written side, whose errors are strings.
-async fn timed_hand<T>(
-    work: impl std::future::Future<Output = std::result::Result<T, String>>,
-) -> std::result::Result<(Duration, f64), String> {
-    reset_peak();
-    let before = rss_kb().1;
-    let started = Instant::now();
-    work.await?;
-    let elapsed = started.elapsed();
-    let peak = rss_kb().0;
-    Ok((elapsed, peak.saturating_sub(before) as f64 / 1024.0))
-}
-
-async fn timed<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<(Duration, f64)> {
+/// Runs `work`; returns its time and the growth of peak RSS in MB (for both sides: the
+/// session's errors and the hand-written side's strings).
+async fn timed<T, E>(
+    work: impl std::future::Future<Output = std::result::Result<T, E>>,
+) -> std::result::Result<(Duration, f64), E> {
     reset_peak();
     let before = rss_kb().1;
     let started = Instant::now();
@@ -272,7 +263,7 @@ async fn hand_request_mix(
     n: usize,
 ) -> std::result::Result<(Duration, f64), String> {
     let ids = request_ids(n);
-    timed_hand(async {
+    timed(async {
         let gate = Arc::new(tokio::sync::Semaphore::new(16));
         let mut tasks = Vec::with_capacity(ids.len());
         for id in ids {
@@ -346,39 +337,39 @@ async fn hand_step(
 ) -> std::result::Result<(), String> {
     match step {
         0 => {
-            let (t, m) = timed_hand(hand::insert_flush(pool, n)).await?;
+            let (t, m) = timed(hand::insert_flush(pool, n)).await?;
             report.hand("insert_flush", t, m);
         }
         1 => {
-            let (t, m) = timed_hand(async {
+            let (t, m) = timed(async {
                 let rows = hand::load_eager(pool).await?;
                 assert_eq!(rows.len(), n);
                 assert!(rows.iter().all(|a| a.bs.len() == 2));
-                Ok(())
+                Ok::<(), String>(())
             })
             .await?;
             report.hand("load_eager", t, m);
         }
         2 => {
-            let (t, m) = timed_hand(hand::get_by_pk(pool, n as i32)).await?;
+            let (t, m) = timed(hand::get_by_pk(pool, n as i32)).await?;
             report.hand("get_by_pk", t, m);
         }
         3 => {
-            let (t, m) = timed_hand(hand::update_dirty(pool)).await?;
+            let (t, m) = timed(hand::update_dirty(pool)).await?;
             report.hand("update_dirty", t, m);
         }
         5 => {
             let keys = many_keys(n);
-            let (t, m) = timed_hand(async {
+            let (t, m) = timed(async {
                 let got = hand::get_many(pool, &keys).await?;
                 assert!(got.iter().all(Option::is_some));
-                Ok(())
+                Ok::<(), String>(())
             })
             .await?;
             report.hand("get_many", t, m);
         }
         6 => {
-            let (t, m) = timed_hand(graph::hand(pool, graph_chains(n))).await?;
+            let (t, m) = timed(graph::hand(pool, graph_chains(n))).await?;
             report.hand("graph_flush", t, m);
         }
         _ => {

@@ -210,32 +210,52 @@ where
             back,
             ..
         } = self;
-        Loader {
-            kind: LoaderKind::Select(Box::new(move |session, conn, parents| {
-                let next = next.clone();
-                Box::pin(async move {
-                    let (keys, mut by_parent, all) = children_by_parent(
-                        session,
-                        conn,
-                        parents,
-                        foreign_key,
-                        parent_key,
-                        child_key,
-                    )
-                    .await?;
-                    drop(keys);
-                    for parent in parents {
-                        let key = parent.peek(parent_key);
-                        let Some(children) = by_parent.remove(&key) else {
-                            continue; // a repeat of a parent already filled
-                        };
-                        fill_back(back, parent, &children);
-                        parent.with_value(|p| set(p, Collection::from_vec(children)));
-                    }
-                    run_next(session, conn, &next, &all).await
-                })
-            })),
-        }
+        select_children(
+            foreign_key,
+            parent_key,
+            child_key,
+            next,
+            move |parent, children| {
+                fill_back(back, parent, &children);
+                parent.with_value(|p| set(p, Collection::from_vec(children)));
+                Ok(())
+            },
+        )
+    }
+}
+
+/// The select load of a relationship whose children hold the foreign key (one-to-many,
+/// one-to-one): one query for the children of every parent, `place` puts each parent's
+/// children on it, then the loaders chained after it run on all the children.
+fn select_children<P, C, K>(
+    foreign_key: Col<C, K>,
+    parent_key: fn(&P) -> K,
+    child_key: fn(&C) -> Option<K>,
+    next: Next<C>,
+    place: impl Fn(&Obj<P>, Vec<Obj<C>>) -> Result<()> + Copy + Send + Sync + 'static,
+) -> Loader<P>
+where
+    P: Entity,
+    C: Entity,
+    K: ColumnType + Hash + Eq,
+{
+    Loader {
+        kind: LoaderKind::Select(Box::new(move |session, conn, parents| {
+            let next = next.clone();
+            Box::pin(async move {
+                let (_, mut by_parent, all) =
+                    children_by_parent(session, conn, parents, foreign_key, parent_key, child_key)
+                        .await?;
+                for parent in parents {
+                    let key = parent.peek(parent_key);
+                    let Some(children) = by_parent.remove(&key) else {
+                        continue; // a repeat of a parent already filled
+                    };
+                    place(parent, children)?;
+                }
+                run_next(session, conn, &next, &all).await
+            })
+        })),
     }
 }
 
@@ -276,34 +296,20 @@ where
             name,
             ..
         } = self;
-        Loader {
-            kind: LoaderKind::Select(Box::new(move |session, conn, parents| {
-                let next = next.clone();
-                Box::pin(async move {
-                    let (_, mut by_parent, all) = children_by_parent(
-                        session,
-                        conn,
-                        parents,
-                        foreign_key,
-                        parent_key,
-                        child_key,
-                    )
-                    .await?;
-                    for parent in parents {
-                        let key = parent.peek(parent_key);
-                        let Some(children) = by_parent.remove(&key) else {
-                            continue;
-                        };
-                        let reference = one_of(name, parent, children)?;
-                        if let Some(child) = reference.loaded() {
-                            fill_back(back, parent, std::slice::from_ref(child));
-                        }
-                        parent.with_value(|p| set(p, reference));
-                    }
-                    run_next(session, conn, &next, &all).await
-                })
-            })),
-        }
+        select_children(
+            foreign_key,
+            parent_key,
+            child_key,
+            next,
+            move |parent, children| {
+                let reference = one_of(name, parent, children)?;
+                if let Some(child) = reference.loaded() {
+                    fill_back(back, parent, std::slice::from_ref(child));
+                }
+                parent.with_value(|p| set(p, reference));
+                Ok(())
+            },
+        )
     }
 }
 
