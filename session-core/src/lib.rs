@@ -77,8 +77,8 @@ pub use model::{
     ArrayElement, Column, ColumnType, Entity, EnumType, ForeignKey, Index, OwnedParam, Table,
 };
 pub use model::{
-    BackPopulates, Cascades, Change, Collection, Dependent, DependentFns, Link, ParentSide,
-    Reference,
+    BackPopulates, Cascades, Change, Collection, Dependent, DependentFns, Link, ManyBack,
+    ParentSide, Reference, Secondary, SecondaryFn,
 };
 /// A `jsonb` (or `json`) column holding any serde type: `Json<Settings>`.
 ///
@@ -124,9 +124,9 @@ pub use statement::Term;
 pub use statement::Unloaded;
 pub use statement::{
     Aliased, Attribute, Col, ColumnExpr, Columns, Delete, DmlStatement, Expr, Insert, IntoColumn,
-    IntoLoader, JoinLoader, JoinOn, Load, Loader, ManyToOne, OneToMany, OneToOne, Order, Relation,
-    Returning, Select, SelectColumns, Text, Update, aliased, delete, func, insert, joinedload,
-    noload, raiseload, select, select_columns, selectinload, text, update,
+    IntoLoader, JoinLoader, JoinOn, Load, Loader, ManyToMany, ManyToOne, OneToMany, OneToOne,
+    Order, Relation, Returning, Select, SelectColumns, Text, Update, aliased, delete, func, insert,
+    joinedload, noload, raiseload, select, select_columns, selectinload, text, update,
 };
 pub use statement::{
     ArrayType, ConflictTarget, ConflictUpdate, Containment, JsonType, Keyset, Numeric, OnConflict,

@@ -36,10 +36,12 @@ use crate::model::{Entity, OwnedParam, Table};
 
 mod change;
 mod insert;
+mod links;
 mod text;
 
 pub(crate) use change::{delete_work, update_work};
 pub(crate) use insert::insert_work;
+pub(crate) use links::LinkPlan;
 
 /// Rows per statement.
 pub(crate) const CHUNK: usize = 20_000;
@@ -126,6 +128,20 @@ impl Step {
                 params.extend(self.row_cols.iter().map(|&c| image.column_param(c)));
             }
         }
+        if let Some(expect) = &self.expect {
+            params.push(&**expect);
+        }
+        Planned {
+            sql: &self.sql,
+            params,
+            cached: self.cached,
+            rows: self.rows,
+        }
+    }
+
+    /// The statement of a step that binds only its own parameters (no row columns).
+    fn planned_bound(&self) -> Planned<'_> {
+        let mut params: Vec<Param<'_>> = self.owned.iter().map(|p| &**p as Param<'_>).collect();
         if let Some(expect) = &self.expect {
             params.push(&**expect);
         }

@@ -226,3 +226,39 @@ impl<P: Entity, C: Entity, K: Clone + PartialEq + 'static> BackPopulates<P, C, K
         }
     }
 }
+
+/// The two sides of a many-to-many pair with `back_populates` (written by
+/// `#[derive(Entity)]`): appending `c` to `p`'s collection appends `p` to `c`'s, when `c`'s is
+/// loaded (an unloaded one is left alone: its next load reads the link row), and taking it
+/// out takes `p` out. The link row itself is written once, whichever side changed.
+pub struct ManyBack<P: Entity, C: Entity> {
+    /// The other side's collection, on `C`.
+    pub other: fn(&mut C) -> &mut Collection<P>,
+}
+
+impl<P: Entity, C: Entity> Clone for ManyBack<P, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P: Entity, C: Entity> Copy for ManyBack<P, C> {}
+
+impl<P: Entity, C: Entity> ManyBack<P, C> {
+    /// Queues what follows `owner`'s collection gaining `added` and losing `removed`.
+    #[doc(hidden)]
+    pub fn changed(self, owner: &Obj<P>, added: Vec<Obj<C>>, removed: Vec<Obj<C>>) {
+        for other in removed {
+            let (other_side, owner) = (self.other, owner.clone());
+            queue(move || {
+                other.change(|c| other_side(c).remove_quiet(&owner));
+            });
+        }
+        for other in added {
+            let (other_side, owner) = (self.other, owner.clone());
+            queue(move || {
+                other.change(|c| other_side(c).push_quiet(&owner));
+            });
+        }
+    }
+}

@@ -244,6 +244,13 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
         let _ = (obj, visit);
     }
 
+    /// Visits `obj`'s many-to-many relationships (`relationship(secondary = ...)`) as
+    /// [`Secondary`](crate::Secondary)s, for the link rows a flush writes. Entities without
+    /// them keep the default, which visits nothing.
+    fn secondaries(obj: &Obj<Self>, visit: &mut dyn FnMut(crate::Secondary)) {
+        let _ = (obj, visit);
+    }
+
     /// Keeps the other side of `obj`'s `back_populates` relationships in step with `value`
     /// (`obj`'s value, under its write lock): turns what its collections and references logged
     /// since the last call (everything they hold when `initial`, for a new object) into queued

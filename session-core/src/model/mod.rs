@@ -10,14 +10,17 @@ pub(crate) mod backref;
 mod entity;
 mod object;
 mod relationship;
+mod secondary;
 mod types;
 
-pub use backref::{BackPopulates, ParentSide};
+pub use backref::{BackPopulates, ManyBack, ParentSide};
 pub use entity::{Column, Entity, ForeignKey, Index, OwnedParam, Table, VersionCounter};
 pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub(crate) use object::{
     Cell, DirtySink, ErasedCell, check_none_held, held_by_this_thread, object_guards_held, same_row,
 };
 pub use relationship::{Cascades, Change, Collection, Dependent, DependentFns, Link, Reference};
+pub(crate) use secondary::{Before, KeysFn};
+pub use secondary::{Secondary, SecondaryFn};
 pub(crate) use types::is_array_type;
 pub use types::{ArrayElement, ColumnType, EnumType};

@@ -399,6 +399,9 @@ pub struct Link {
     pub(crate) parent: AnyObj,
     pub(crate) child: AnyObj,
     pub(crate) sync: Box<dyn Fn() + Send + Sync>,
+    /// The child holds the parent's key, so it is inserted after it; false for a
+    /// many-to-many pair ([`Link::cascade_only`]), whose link row comes after both.
+    pub(crate) orders: bool,
 }
 
 impl fmt::Debug for Link {
@@ -424,6 +427,7 @@ impl Link {
         Link {
             parent: parent.erase(),
             child: child.erase(),
+            orders: true,
             sync: Box::new(move || {
                 {
                     let m = p.cell.meta();
@@ -442,6 +446,17 @@ impl Link {
                     true
                 });
             }),
+        }
+    }
+
+    /// `child` is in a many-to-many collection of `parent`: adding `parent` adds `child`
+    /// (save-update cascade), and neither holds the other's key, so no insert order follows.
+    pub fn cascade_only<P: Entity, C: Entity>(parent: &Obj<P>, child: &Obj<C>) -> Link {
+        Link {
+            parent: parent.erase(),
+            child: child.erase(),
+            sync: Box::new(|| {}),
+            orders: false,
         }
     }
 

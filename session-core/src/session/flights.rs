@@ -21,7 +21,7 @@ use super::{AsyncSession, Bound};
 use crate::connection::FlightError;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::flush::Work;
+use crate::flush::{LinkPlan, Work};
 use crate::mapper::{self, Mapper};
 use crate::mapper_events::MapperEvent;
 use crate::model::{AnyObj, Link, Table};
@@ -40,7 +40,8 @@ pub(crate) enum Ride {
 /// One batch of a flight: its objects, their mapper, and its statements until they are
 /// answered.
 struct Batch {
-    mapper: &'static dyn Mapper,
+    /// `None` for link rows (many-to-many), which no mapper event sees.
+    mapper: Option<&'static dyn Mapper>,
     objs: Vec<AnyObj>,
     work: Option<Box<dyn Work>>,
     engine: Engine,
@@ -64,6 +65,7 @@ impl AsyncSession {
         conns: &mut Vec<Bound>,
         mut plan: Plan,
         links: &[Link],
+        link_rows: LinkPlan,
         mut looked_at: Vec<AnyObj>,
         ride: bool,
     ) -> Result<Ride> {
@@ -76,6 +78,7 @@ impl AsyncSession {
         // parent (they take its key once it is inserted).
         let changes_follow = !plan.updates.is_empty()
             || !plan.deletes.is_empty()
+            || !link_rows.is_empty()
             || links.iter().any(|l| !inserted.contains(&l.child.id()));
         let last_wave = waves.len();
         let mut outcome = Ride::NotTaken;
@@ -109,14 +112,13 @@ impl AsyncSession {
             outcome = ridden;
             for (batch, _) in done {
                 let objs = &batch.objs;
-                batch
-                    .mapper
-                    .run_hooks(&self.mapper_hooks(), MapperEvent::AfterInsert, objs)?;
+                let Some(mapper) = batch.mapper else { continue };
+                mapper.run_hooks(&self.mapper_hooks(), MapperEvent::AfterInsert, objs)?;
                 let mut state = self.state();
                 let ids: IdSet = objs.iter().map(AnyObj::id).collect();
                 state.new.retain(|o| !ids.contains(&o.id()));
                 for obj in objs {
-                    batch.mapper.identity_register(obj, &mut state.identity);
+                    mapper.identity_register(obj, &mut state.identity);
                     state.innermost().inserted.push(obj.clone());
                     state.note(Transition::PendingToPersistent, obj);
                 }
@@ -157,8 +159,19 @@ impl AsyncSession {
                 mapper.run_hooks(&self.mapper_hooks(), MapperEvent::BeforeUpdate, &objs)?;
                 let work = mapper.update_work(&objs, checked)?;
                 batches.push(self.batch(table, t, mapper, objs, work)?);
-                kinds.push(MapperEvent::AfterUpdate);
+                kinds.push(Some(MapperEvent::AfterUpdate));
             }
+        }
+        // Link rows: after the INSERTs (both sides have keys), before the DELETEs of the
+        // objects they reference.
+        for (table, t, work) in link_rows.works(checked)? {
+            batches.push(Batch {
+                engine: self.resolve_bind(Some(table), Some(t), true)?,
+                mapper: None,
+                objs: Vec::new(),
+                work: Some(work),
+            });
+            kinds.push(None);
         }
         for &(t, table) in types.iter().rev() {
             if let Some(objs) = plan.deletes.remove(&t) {
@@ -166,7 +179,7 @@ impl AsyncSession {
                 mapper.run_hooks(&self.mapper_hooks(), MapperEvent::BeforeDelete, &objs)?;
                 let work = mapper.delete_work(&objs, checked)?;
                 batches.push(self.batch(table, t, mapper, objs, work)?);
-                kinds.push(MapperEvent::AfterDelete);
+                kinds.push(Some(MapperEvent::AfterDelete));
             }
         }
         if batches.is_empty() {
@@ -178,7 +191,10 @@ impl AsyncSession {
         let (done, ridden) = self.fly(conns, batches, ride).await?;
         for ((batch, updated), kind) in done.into_iter().zip(kinds) {
             let objs = &batch.objs;
-            batch.mapper.run_hooks(&self.mapper_hooks(), kind, objs)?;
+            let (Some(mapper), Some(kind)) = (batch.mapper, kind) else {
+                continue; // link rows
+            };
+            mapper.run_hooks(&self.mapper_hooks(), kind, objs)?;
             let mut state = self.state();
             if kind == MapperEvent::AfterUpdate {
                 state.innermost().updated.extend(updated);
@@ -187,7 +203,7 @@ impl AsyncSession {
             let ids: IdSet = objs.iter().map(AnyObj::id).collect();
             state.deleted.retain(|o| !ids.contains(&o.id()));
             for obj in objs {
-                batch.mapper.identity_remove(obj, &mut state.identity);
+                mapper.identity_remove(obj, &mut state.identity);
                 state.innermost().deleted.push(obj.clone());
                 state.note(Transition::PersistentToDeleted, obj);
             }
@@ -210,7 +226,7 @@ impl AsyncSession {
     ) -> Result<Batch> {
         Ok(Batch {
             engine: self.resolve_bind(Some(table), Some(t), true)?,
-            mapper,
+            mapper: Some(mapper),
             objs,
             work: Some(work),
         })

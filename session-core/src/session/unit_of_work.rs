@@ -15,7 +15,7 @@ use super::flights::Ride;
 use super::state::{Failed, SessionState};
 use super::{AsyncSession, Bound, Phase, PhaseGuard, lock};
 use crate::error::{Error, Result};
-use crate::flush::dependency_order;
+use crate::flush::{LinkPlan, dependency_order};
 use crate::model::{AnyObj, Link, ObjectState, Table};
 
 /// Work found by a flush, grouped per entity type (by `TypeId`) in first-seen order.
@@ -90,7 +90,11 @@ pub(super) fn insert_waves(inserts: &[AnyObj], links: &[Link]) -> Result<Waves> 
     // Link `l` copies a key into insert `child_of[l]` (when that child is inserted here).
     let mut child_of: Vec<Option<usize>> = Vec::with_capacity(links.len());
     for link in links {
-        let child = index.get(&link.child.id()).copied();
+        // A many-to-many pair orders nothing: its link row comes after both.
+        let child = link
+            .orders
+            .then(|| index.get(&link.child.id()).copied())
+            .flatten();
         child_of.push(child);
         if let (Some(&p), Some(c)) = (index.get(&link.parent.id()), child) {
             // A repeated edge counts twice on both sides, so it needs no dedup.
@@ -146,6 +150,25 @@ pub(super) fn insert_waves(inserts: &[AnyObj], links: &[Link]) -> Result<Waves> 
 pub(super) struct Waves {
     pub(super) waves: Vec<Vec<AnyObj>>,
     pub(super) links_of: Vec<Vec<usize>>,
+}
+
+/// The link rows of many-to-many collections that the flush writes: those of the new objects,
+/// of the changed persistent ones (`queued`) and of the deleted ones (all their rows).
+fn link_rows(state: &SessionState, queued: &[AnyObj], me: u64) -> LinkPlan {
+    let mut plan = LinkPlan::default();
+    for obj in &state.new {
+        obj.cell.clone().secondaries(&mut |s| plan.add(s, false));
+    }
+    let mut seen = IdSet::default();
+    for obj in queued {
+        if is_flushable_update(obj, me) && seen.insert(obj.id()) {
+            obj.cell.clone().secondaries(&mut |s| plan.add(s, false));
+        }
+    }
+    for obj in &state.deleted {
+        obj.cell.clone().secondaries(&mut |s| plan.add(s, true));
+    }
+    plan
 }
 
 /// True when `obj` is a persistent object of session `me` that a flush may UPDATE.
@@ -209,7 +232,7 @@ impl AsyncSession {
         let _phase = PhaseGuard::enter(&self.inner, Phase::Flushing);
         self.fire(Plain::BeforeFlush)?;
         let me = self.inner.id;
-        let (plan, links, looked_at, depth) = {
+        let (plan, links, link_rows, looked_at, depth) = {
             let mut state = self.state();
             state.check_usable()?;
             let mut queued = self.take_queued();
@@ -221,6 +244,7 @@ impl AsyncSession {
             }
             // Children whose foreign key was just set to NULL.
             queued.extend(self.take_queued());
+            let link_rows = link_rows(&state, &queued, me);
             if state.new.is_empty() && state.deleted.is_empty() && queued.is_empty() {
                 return Ok(Ride::NotTaken);
             }
@@ -243,7 +267,7 @@ impl AsyncSession {
                 return Ok(Ride::NotTaken);
             }
             state.autobegin();
-            (plan, links, looked_at, state.depth())
+            (plan, links, link_rows, looked_at, state.depth())
         };
         let info = self.inner.events.is_active().then(|| FlushInfo {
             inserted: plan.inserts.clone(),
@@ -256,7 +280,9 @@ impl AsyncSession {
             armed: true,
         };
         let ride = ride && self.may_ride(conns);
-        let result = self.run_plan(conns, plan, &links, looked_at, ride).await;
+        let result = self
+            .run_plan(conns, plan, &links, link_rows, looked_at, ride)
+            .await;
         guard.armed = false;
         let ridden = match result {
             Ok(ridden) => ridden,
@@ -341,7 +367,7 @@ impl AsyncSession {
                 }
                 let adopted = links
                     .iter()
-                    .any(|l| l.child.ptr_eq(child) && !l.parent.ptr_eq(&d.parent));
+                    .any(|l| l.orders && l.child.ptr_eq(child) && !l.parent.ptr_eq(&d.parent));
                 if adopted {
                     continue;
                 }

@@ -37,8 +37,8 @@ pub use expr::{Attribute, Col, ColumnExpr, Expr, IntoColumn, Order};
 pub use keyset::Keyset;
 pub(crate) use loader::LoaderKind;
 pub use loader::{
-    IntoLoader, JoinLoader, Load, Loader, ManyToOne, OneToMany, OneToOne, Unloaded, joinedload,
-    noload, raiseload, selectinload,
+    IntoLoader, JoinLoader, Load, Loader, ManyToMany, ManyToOne, OneToMany, OneToOne, Unloaded,
+    joinedload, noload, raiseload, selectinload,
 };
 pub use lock::RowLock;
 pub use ops::{Numeric, Operand, TextType};

@@ -41,9 +41,16 @@ pub trait Relation {
     /// The entity the relationship leads to.
     type Target: Entity;
 
-    /// The join condition (plumbing).
+    /// The join condition (plumbing): of the first hop, for a many-to-many.
     #[doc(hidden)]
     fn join_on(&self) -> JoinOn;
+
+    /// Every hop of the join, in order (plumbing): one, or two through a many-to-many's link
+    /// table.
+    #[doc(hidden)]
+    fn join_path(&self) -> Vec<JoinOn> {
+        vec![self.join_on()]
+    }
 }
 
 /// The clauses every `SELECT` shares.
@@ -312,14 +319,18 @@ macro_rules! query_builders {
         /// at the first table of the query or at one joined before.
         #[must_use]
         pub fn join(mut self, relationship: impl Relation) -> Self {
-            self.core.join(relationship.join_on(), false);
+            for on in relationship.join_path() {
+                self.core.join(on, false);
+            }
             self
         }
 
         /// `LEFT OUTER JOIN` along a relationship (SQLAlchemy's `outerjoin`).
         #[must_use]
         pub fn outerjoin(mut self, relationship: impl Relation) -> Self {
-            self.core.join(relationship.join_on(), true);
+            for on in relationship.join_path() {
+                self.core.join(on, true);
+            }
             self
         }
 
@@ -334,8 +345,14 @@ macro_rules! query_builders {
             relationship: R,
             alias: &crate::Aliased<R::Target>,
         ) -> Self {
-            self.core
-                .join_aliased(relationship.join_on(), false, alias.name);
+            let mut path = relationship.join_path();
+            let last = path.pop();
+            for on in path {
+                self.core.join(on, false);
+            }
+            if let Some(on) = last {
+                self.core.join_aliased(on, false, alias.name);
+            }
             self
         }
 
@@ -346,8 +363,14 @@ macro_rules! query_builders {
             relationship: R,
             alias: &crate::Aliased<R::Target>,
         ) -> Self {
-            self.core
-                .join_aliased(relationship.join_on(), true, alias.name);
+            let mut path = relationship.join_path();
+            let last = path.pop();
+            for on in path {
+                self.core.join(on, true);
+            }
+            if let Some(on) = last {
+                self.core.join_aliased(on, true, alias.name);
+            }
             self
         }
 

@@ -87,6 +87,8 @@ pub(crate) trait ErasedCell: Send + Sync + 'static {
     fn relations(self: Arc<Self>, visit: &mut dyn FnMut(Link));
     /// Visits the object's one-to-many relationships, for deleting it.
     fn dependents(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Dependent));
+    /// Visits the object's many-to-many relationships, for their link rows.
+    fn secondaries(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Secondary));
     /// The per-type operations of the object's entity (opaque here: see `crate::mapper`).
     fn mapper_handle(&self) -> &'static (dyn Any + Send + Sync);
 }
@@ -154,7 +156,7 @@ impl<T: Entity> ErasedCell for Cell<T> {
     }
 
     fn flushed(&self) {
-        self.data.write().settle_committed();
+        self.data.write().flushed();
         self.meta().touched = false;
     }
 
@@ -183,6 +185,10 @@ impl<T: Entity> ErasedCell for Cell<T> {
 
     fn dependents(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Dependent)) {
         T::dependents(&Obj::from_cell(self), visit);
+    }
+
+    fn secondaries(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Secondary)) {
+        T::secondaries(&Obj::from_cell(self), visit);
     }
 
     fn mapper_handle(&self) -> &'static (dyn Any + Send + Sync) {

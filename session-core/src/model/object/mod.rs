@@ -165,6 +165,17 @@ impl<T: Entity> Obj<T> {
         f(&mut self.cell.data.write().value)
     }
 
+    /// Runs `f` on the value and on the kept row image, without marking the object changed:
+    /// a loader filling a relationship with what the database holds, which is also what the
+    /// next flush compares the relationship with.
+    pub(crate) fn fill(&self, f: impl Fn(&mut T)) {
+        let mut data = self.cell.data.write();
+        f(&mut data.value);
+        if let Some(image) = data.committed.as_deref_mut() {
+            f(image);
+        }
+    }
+
     /// The object's state towards its session.
     pub fn state(&self) -> ObjectState {
         self.cell.status()

@@ -163,8 +163,19 @@ impl<T: Entity> Data<T> {
         Ok(self.has_changes())
     }
 
-    /// Drops the kept image when the value is back to it.
+    /// Drops the kept image when the value is back to it: its columns and its relationships
+    /// (an image kept for a changed collection is what the flush compares it with).
     pub(crate) fn settle_committed(&mut self) {
+        if let Some(old) = &self.committed {
+            if same_row(&self.value, old) && self.value.relations_eq(old) {
+                self.committed = None;
+            }
+        }
+    }
+
+    /// A flush wrote the object: the image is dropped when the columns are back to it (the
+    /// relationships' changes were written by the same flush).
+    pub(crate) fn flushed(&mut self) {
         if let Some(old) = &self.committed {
             if same_row(&self.value, old) {
                 self.committed = None;

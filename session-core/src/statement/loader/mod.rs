@@ -9,6 +9,7 @@
 //! loads `a.bs` and then `b.cs` for every `b` loaded; `.options(...)` gives one step several
 //! options. The chain is typed: each step must start at the entity the previous one leads to.
 
+mod many;
 mod strategies;
 
 use std::marker::PhantomData;
@@ -22,6 +23,7 @@ use crate::error::Result;
 use crate::identity::LoadTarget;
 use crate::model::{AnyObj, Entity, Obj};
 
+pub use many::ManyToMany;
 pub use strategies::{ManyToOne, OneToMany, OneToOne};
 
 pub(crate) type LoadFn<T> = Box<

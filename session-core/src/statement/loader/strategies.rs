@@ -13,10 +13,10 @@ use crate::sql::quote;
 use crate::statement::{Col, JoinOn, Relation};
 
 /// The hasher of the loaders' key maps.
-type Hasher = foldhash::quality::RandomState;
+pub(super) type Hasher = foldhash::quality::RandomState;
 
 /// Keys per eager-load query.
-const CHUNK: usize = 50_000;
+pub(super) const CHUNK: usize = 50_000;
 
 // Eager-load queries bind their keys as one array, so they run as unnamed statements, planned
 // with the keys every time: a cached statement switches to PostgreSQL's generic plan after
@@ -100,14 +100,14 @@ fn select_by<C: Entity>(column: &str, cast: &str) -> String {
 
 /// The options chained after a step, as loads that run after it (shared by a joined load
 /// and its select-in twin).
-type Next<C> = Arc<Vec<LoadFn<C>>>;
+pub(super) type Next<C> = Arc<Vec<LoadFn<C>>>;
 
-fn select_fns<C: Entity>(next: Vec<Loader<C>>) -> Next<C> {
+pub(super) fn select_fns<C: Entity>(next: Vec<Loader<C>>) -> Next<C> {
     Arc::new(next.into_iter().map(Loader::into_select).collect())
 }
 
 /// The raise / empty load: sets `value` on every object whose relationship is not loaded.
-fn unloaded_loader<T: Entity, V: Send + Sync + 'static>(
+pub(super) fn unloaded_loader<T: Entity, V: Send + Sync + 'static>(
     is_loaded: fn(&T) -> bool,
     set: fn(&mut T, V),
     value: impl Fn() -> V + Send + Sync + 'static,

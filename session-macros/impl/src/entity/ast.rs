@@ -83,6 +83,11 @@ impl Relationship<'_> {
     pub(crate) fn parent_side(&self) -> bool {
         self.many || self.one.is_some()
     }
+
+    /// A many-to-many through a link entity (`secondary = "..."`), once validated.
+    pub(crate) fn m2m(&self) -> Option<(&syn::Type, &LitStr)> {
+        Some((self.link.as_ref()?, self.target_foreign_key.as_ref()?))
+    }
 }
 
 impl ColumnField<'_> {
@@ -112,6 +117,13 @@ pub(crate) struct Relationship<'a> {
     /// `uselist = false`: a one-to-one `Reference` whose foreign key is on the target (the
     /// parent side); its span.
     pub(crate) one: Option<proc_macro2::Span>,
+    /// `secondary = "LinkEntity"`: a many-to-many through that entity's table (the literal;
+    /// validation parses it into `link`).
+    pub(crate) secondary: Option<LitStr>,
+    /// The link entity's type, parsed from `secondary` (spanned at the literal).
+    pub(crate) link: Option<syn::Type>,
+    /// `target_foreign_key = "field"`: the link's field holding the target's key.
+    pub(crate) target_foreign_key: Option<LitStr>,
     /// Column keys given on this field (an error: they mean nothing here).
     pub(crate) stray_keys: Vec<proc_macro2::Span>,
     /// Passed validation: its link and loader descriptor are generated. Otherwise the field
@@ -229,6 +241,9 @@ pub(crate) fn model<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Option<M
                 cascade_error: rel.cascade_error.clone(),
                 back_populates: rel.back_populates.clone(),
                 one: rel.uselist_false.as_ref().map(syn::LitBool::span),
+                secondary: rel.secondary.clone(),
+                link: None,
+                target_foreign_key: rel.target_foreign_key.clone(),
                 stray_keys: attrs.column_keys(),
                 usable: true,
             });

@@ -74,6 +74,10 @@ pub(crate) struct RelationshipAttr {
     /// `uselist = false` (the literal): a one-to-one `Reference` on the side without the
     /// foreign key.
     pub(crate) uselist_false: Option<syn::LitBool>,
+    /// `secondary = "LinkType"`: a many-to-many through that entity's table.
+    pub(crate) secondary: Option<LitStr>,
+    /// `target_foreign_key = "field"`: the link's field holding the target's key.
+    pub(crate) target_foreign_key: Option<LitStr>,
 }
 
 /// The cascades `relationship(cascade = "...")` takes (SQLAlchemy's spelling).
@@ -282,9 +286,15 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
     let mut first_error: Option<syn::Error> = None;
     let mut back_populates: Option<LitStr> = None;
     let mut uselist: Option<syn::LitBool> = None;
+    let mut secondary: Option<LitStr> = None;
+    let mut target_fk: Option<LitStr> = None;
     meta.parse_nested_meta(|inner| {
         let read = if inner.path.is_ident("foreign_key") && fk.is_none() {
             nonempty_str(&inner, "foreign_key").map(|lit| fk = Some(lit))
+        } else if inner.path.is_ident("secondary") && secondary.is_none() {
+            nonempty_str(&inner, "secondary").map(|lit| secondary = Some(lit))
+        } else if inner.path.is_ident("target_foreign_key") && target_fk.is_none() {
+            nonempty_str(&inner, "target_foreign_key").map(|lit| target_fk = Some(lit))
         } else if inner.path.is_ident("back_populates") && back_populates.is_none() {
             nonempty_str(&inner, "back_populates").map(|lit| back_populates = Some(lit))
         } else if inner.path.is_ident("uselist") && uselist.is_none() {
@@ -304,8 +314,10 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
             Err(inner.error(
                 "`relationship` takes one `foreign_key = \"field\"`: the field holding the \
                  parent's key (on the child for a `Collection` or a `uselist = false` \
-                 `Reference`, on this struct for a many-to-one `Reference`), and at most one \
-                 each of `cascade = \"...\"`, `back_populates = \"field\"` and `uselist = false`",
+                 `Reference`, on this struct for a many-to-one `Reference`, on the link entity \
+                 for a many-to-many), and at most one each of `cascade = \"...\"`, \
+                 `back_populates = \"field\"`, `uselist = false`, `secondary = \"LinkEntity\"` \
+                 and `target_foreign_key = \"field\"`",
             ))
         };
         if let Err(e) = read {
@@ -325,6 +337,8 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
             cascade_error,
             back_populates,
             uselist_false: uselist.filter(|u| !u.value),
+            secondary,
+            target_foreign_key: target_fk,
         }),
         None => Err(syn::Error::new(
             span,

@@ -14,7 +14,7 @@ use syn::spanned::Spanned;
 use super::ast::{ColumnField, Model, Relationship};
 use super::relations::{
     back_sync, dependent_visit, descriptor, private_col, private_fk_clear, private_fk_get,
-    private_fk_set, relation_items, relation_visit,
+    private_fk_set, relation_items, relation_visit, secondary_visit,
 };
 
 /// The `Column { ... }` literal of `TABLE`.
@@ -436,7 +436,24 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             }
         }
     };
-    let collections: Vec<&&Relationship<'_>> = usable.iter().filter(|r| r.parent_side()).collect();
+    let collections: Vec<&&Relationship<'_>> = usable
+        .iter()
+        .filter(|r| r.parent_side() && r.m2m().is_none())
+        .collect();
+    let many: Vec<&&Relationship<'_>> = usable.iter().filter(|r| r.m2m().is_some()).collect();
+    let secondaries = if many.is_empty() {
+        quote!()
+    } else {
+        let visits = many.iter().map(|r| secondary_visit(ident, r));
+        quote! {
+            fn secondaries(
+                obj: &::session_core::Obj<Self>,
+                visit: &mut dyn ::core::ops::FnMut(::session_core::Secondary),
+            ) {
+                #(#visits)*
+            }
+        }
+    };
     let dependents = if collections.is_empty() {
         quote!()
     } else {
@@ -565,6 +582,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             #version_methods
             #relation_methods
             #dependents
+            #secondaries
             #back
 
             #relations

@@ -161,6 +161,28 @@ pub(super) fn back_sync(model: &Model<'_>) -> TokenStream {
 fn back_part(this: &syn::Ident, r: &Relationship<'_>, lit: &syn::LitStr) -> TokenStream {
     let (f, target) = (r.ident, r.target);
     let other = named(lit);
+    if r.m2m().is_some() {
+        let other_rel = private_rel(&other);
+        let pair = quote_spanned! {lit.span()=>
+            ::session_core::ManyBack::<#this, #target> { other: <#target>::#other_rel }
+        };
+        return quote! {
+            {
+                let fresh = !value.#f.__track();
+                let (added, removed) = if initial || fresh {
+                    (
+                        ::session_core::__private::Vec::from(value.#f.loaded().unwrap_or_default()),
+                        ::session_core::__private::Vec::new(),
+                    )
+                } else {
+                    ::session_core::__private::split_changes(value.#f.__take_changes())
+                };
+                if !added.is_empty() || !removed.is_empty() {
+                    #pair.changed(obj, added, removed);
+                }
+            }
+        };
+    }
     let fk = named(&r.foreign_key);
     let (get, set, clear) = (
         private_fk_get(&fk),
@@ -304,6 +326,16 @@ pub(super) fn dependent_visit(parent: &syn::Ident, r: &Relationship<'_>) -> Toke
 pub(super) fn relation_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenStream {
     let f = r.ident;
     let target = r.target;
+    if r.m2m().is_some() {
+        return quote_spanned! {r.foreign_key.span()=>
+            let children: ::session_core::__private::Vec<::session_core::Obj<#target>> = obj
+                .peek(|s: &#parent| s.#f.loaded().map(|c| c.to_vec()))
+                .unwrap_or_default();
+            for child in &children {
+                visit(::session_core::Link::cascade_only(obj, child));
+            }
+        };
+    }
     let fk = named(&r.foreign_key);
     let (get, set) = (private_fk_get(&fk), private_fk_set(&fk));
     let span: Span = r.foreign_key.span();
@@ -358,6 +390,32 @@ pub(super) fn descriptor(this: &syn::Ident, r: &Relationship<'_>) -> (TokenStrea
     } else {
         (quote!(|p, v| p.#f = v), quote!(|c, v| c.#f = v))
     };
+    if let Some((link, target_fk)) = r.m2m() {
+        let remote = private_col(&named(target_fk));
+        return (
+            quote_spanned! {span=>
+                ::session_core::ManyToMany<
+                    #this,
+                    #target,
+                    #link,
+                    <#this as ::session_core::Entity>::Key,
+                    <#target as ::session_core::Entity>::Key,
+                >
+            },
+            quote_spanned! {span=>
+                ::session_core::ManyToMany {
+                    parent_column: <#this>::__SESSION_KEY,
+                    local: <#link>::#col,
+                    remote: <#link>::#remote,
+                    target_column: <#target>::__SESSION_KEY,
+                    parent_key: |p| <#this as ::session_core::Entity>::key(p),
+                    set: #set_p,
+                    is_loaded: |p| p.#f.is_loaded(),
+                    name: #label,
+                }
+            },
+        );
+    }
     let kind = if r.many {
         quote!(OneToMany)
     } else if r.one.is_some() {
@@ -407,5 +465,23 @@ pub(super) fn descriptor(this: &syn::Ident, r: &Relationship<'_>) -> (TokenStrea
                 }
             },
         )
+    }
+}
+
+/// One `visit(Secondary::new(...))` of `secondaries` for the many-to-many `r`.
+pub(super) fn secondary_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenStream {
+    let Some((link, target_fk)) = r.m2m() else {
+        return quote!();
+    };
+    let (f, target) = (r.ident, r.target);
+    let local = private_col(&named(&r.foreign_key));
+    let remote = private_col(&named(target_fk));
+    quote_spanned! {r.foreign_key.span()=>
+        visit(::session_core::Secondary::new::<#parent, #target, #link>(
+            obj,
+            <#link>::#local.index(),
+            <#link>::#remote.index(),
+            |p: &#parent| p.#f.loaded().map(|c| c.to_vec()),
+        ));
     }
 }

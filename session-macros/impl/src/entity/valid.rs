@@ -3,7 +3,7 @@
 //! pushed to [`Errors`]; a relationship that fails is marked unusable so that the expansion
 //! beside the errors stays well-formed.
 
-use super::ast::Model;
+use super::ast::{Model, Relationship};
 use crate::signatures::Errors;
 use crate::suggest::did_you_mean;
 
@@ -136,6 +136,7 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
             ));
             rel.usable = false;
         }
+        check_secondary(rel, errors);
         if let (false, Some(span)) = (rel.parent_side(), rel.cascade_delete.or(rel.delete_orphan)) {
             errors.push(syn::Error::new(
                 span,
@@ -196,6 +197,94 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
                 rel.usable = false;
             }
         }
+    }
+}
+
+/// `secondary = "Link"` with `target_foreign_key = "field"` on a `Collection`: a
+/// many-to-many. Parses the link type into `rel.link`; refuses what cannot work.
+fn check_secondary(rel: &mut Relationship<'_>, errors: &mut Errors) {
+    let (secondary, target_fk) = (rel.secondary.clone(), rel.target_foreign_key.clone());
+    let Some(lit) = secondary else {
+        if let Some(t) = target_fk {
+            errors.push(syn::Error::new(
+                t.span(),
+                "`target_foreign_key` belongs to a many-to-many: give the relationship \
+                 `secondary = \"LinkEntity\"` too, or remove it",
+            ));
+            rel.usable = false;
+        }
+        return;
+    };
+    let mut fail = |span: proc_macro2::Span, message: String| {
+        errors.push(syn::Error::new(span, message));
+    };
+    let mut ok = true;
+    if !rel.many {
+        fail(
+            lit.span(),
+            format!(
+                "a many-to-many is a `Collection<...>`: declare `{}` as one (a `Reference` \
+                 holds at most one object)",
+                rel.ident
+            ),
+        );
+        ok = false;
+    }
+    match &target_fk {
+        None => {
+            fail(
+                lit.span(),
+                format!(
+                    "the many-to-many `{}` needs `target_foreign_key = \"field\"`: the field of \
+                     {} holding the target's key (`foreign_key` names the one holding this \
+                     entity's key)",
+                    rel.ident,
+                    lit.value()
+                ),
+            );
+            ok = false;
+        }
+        Some(t) if syn::parse_str::<syn::Ident>(&t.value()).is_err() => {
+            fail(
+                t.span(),
+                format!(
+                    "`target_foreign_key` names a field, and \"{}\" is not a field name",
+                    t.value()
+                ),
+            );
+            ok = false;
+        }
+        Some(_) => {}
+    }
+    if let Some(span) = rel.cascade_delete.or(rel.delete_orphan) {
+        fail(
+            span,
+            format!(
+                "cascade `delete` / `delete-orphan` on the many-to-many `{}` is not supported: \
+                 deleting an object deletes its link rows (never the objects on the other \
+                 side); delete those explicitly",
+                rel.ident
+            ),
+        );
+    }
+    // Parsed with the literal's span, so that a missing type or field is reported there.
+    match lit.parse::<syn::Type>() {
+        Ok(ty) if ok => rel.link = Some(ty),
+        Ok(_) => rel.usable = false,
+        Err(_) => {
+            fail(
+                lit.span(),
+                format!(
+                    "`secondary` names the link entity (a `#[derive(Entity)]` type such as \
+                     \"BookTag\"), and \"{}\" is not a type",
+                    lit.value()
+                ),
+            );
+            rel.usable = false;
+        }
+    }
+    if !ok {
+        rel.usable = false;
     }
 }
 
