@@ -163,7 +163,7 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
             rel.usable = false;
         }
         let fk = rel.foreign_key.value();
-        if !rel.parent_side() && !column_names.contains(&fk) {
+        if !rel.parent_side() && rel.secondary.is_none() && !column_names.contains(&fk) {
             let hint = did_you_mean(&fk, column_names.iter().map(String::as_str))
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
