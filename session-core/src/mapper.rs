@@ -9,11 +9,14 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use futures::future::BoxFuture;
+
+use crate::connection::AsyncConnection;
 use crate::error::Result;
 use crate::flush::{self, Work};
-use crate::identity::IdentityMap;
+use crate::identity::{IdentityMap, LoadTarget, load_into};
 use crate::mapper_events::{self, MapperEvent, MapperHooks};
-use crate::model::{AnyObj, Entity};
+use crate::model::{AnyObj, Entity, OwnedParam};
 
 /// What the unit of work does with objects of one entity type, without knowing the type.
 pub(crate) trait Mapper: Send + Sync {
@@ -35,6 +38,15 @@ pub(crate) trait Mapper: Send + Sync {
     fn update_work(&self, objs: &[AnyObj], checked: bool) -> Result<Box<dyn Work>>;
     /// The DELETEs of `objs`; `checked` as for [`Mapper::update_work`].
     fn delete_work(&self, objs: &[AnyObj], checked: bool) -> Result<Box<dyn Work>>;
+    /// Loads into `target` the rows of this type whose column `column` is one of `keys` (an
+    /// array of that column's type).
+    fn load_where<'a>(
+        &self,
+        target: &'a dyn LoadTarget,
+        conn: &'a mut AsyncConnection,
+        column: usize,
+        keys: OwnedParam,
+    ) -> BoxFuture<'a, Result<Vec<AnyObj>>>;
     /// Calls this type's listeners for `event` in `registries` on `objs`.
     fn run_hooks(
         &self,
@@ -109,6 +121,29 @@ impl<T: Entity> Mapper for Typed<T> {
         flush::delete_work::<T>(objs, checked)
     }
 
+    fn load_where<'a>(
+        &self,
+        target: &'a dyn LoadTarget,
+        conn: &'a mut AsyncConnection,
+        column: usize,
+        keys: OwnedParam,
+    ) -> BoxFuture<'a, Result<Vec<AnyObj>>> {
+        Box::pin(async move {
+            let t = T::TABLE;
+            let col = &t.columns[column];
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {} = ANY($1::{}[])",
+                crate::sql::columns(t, &(0..t.columns.len()).collect::<Vec<_>>()),
+                crate::sql::quote(t.name),
+                crate::sql::quote(col.name),
+                col.sql_type
+            );
+            let rows = conn.query_uncached(&sql, &[&*keys]).await?;
+            let objs = load_into::<T, _>(target, &rows, 0, &sql, false)?;
+            Ok(objs.iter().map(crate::model::Obj::erase).collect())
+        })
+    }
+
     fn run_hooks(
         &self,
         registries: &[&MapperHooks],
@@ -141,11 +176,12 @@ pub fn handle<T: Entity>() -> Handle {
 
 /// The mapper of `obj`'s entity type.
 pub(crate) fn of(obj: &AnyObj) -> &'static dyn Mapper {
-    match obj
-        .cell
-        .mapper_handle()
-        .downcast_ref::<&'static dyn Mapper>()
-    {
+    of_handle(obj.cell.mapper_handle())
+}
+
+/// The mapper behind a handle [`Entity::__mapper`] returned.
+pub(crate) fn of_handle(handle: Handle) -> &'static dyn Mapper {
+    match handle.downcast_ref::<&'static dyn Mapper>() {
         Some(mapper) => *mapper,
         // `Entity::__mapper` is written by the derive as `__private::mapper::<Self>()`.
         None => unreachable!(

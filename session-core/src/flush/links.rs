@@ -154,6 +154,9 @@ impl LinkPlan {
     /// Adds what `s` changed; `deleted` when its owner is being deleted (then every row of
     /// the owner goes, whatever its collection holds).
     pub(crate) fn add(&mut self, s: Secondary, deleted: bool) {
+        if deleted && s.passive_deletes {
+            return; // the database's ON DELETE CASCADE removes them
+        }
         let changes = if deleted {
             None
         } else {

@@ -37,11 +37,13 @@ use crate::model::{Entity, OwnedParam, Table};
 mod change;
 mod insert;
 mod links;
+mod orphans;
 mod text;
 
 pub(crate) use change::{delete_work, update_work};
 pub(crate) use insert::insert_work;
 pub(crate) use links::LinkPlan;
+pub(crate) use orphans::{NullChildren, null_children_work};
 
 /// Rows per statement.
 pub(crate) const CHUNK: usize = 20_000;

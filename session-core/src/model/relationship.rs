@@ -484,6 +484,9 @@ pub struct Cascades {
     /// `delete-orphan`: a child taken out of the collection is deleted (instead of getting a
     /// NULL foreign key).
     pub delete_orphan: bool,
+    /// `passive_deletes = true`: children that are not in the session are left to the
+    /// database's `ON DELETE` action (never loaded or updated by the session).
+    pub passive_deletes: bool,
 }
 
 /// A one-to-many relationship of one parent object, as deleting that parent sees it (made by
@@ -499,6 +502,12 @@ pub struct Dependent {
     pub(crate) cascade_delete: bool,
     /// `cascade = "delete-orphan"` on the relationship.
     pub(crate) delete_orphan: bool,
+    /// `passive_deletes = true` on the relationship.
+    pub(crate) passive_deletes: bool,
+    /// The parents' keys as one array (what the children's foreign key holds).
+    pub(crate) parent_keys: crate::model::KeysFn,
+    /// The child type's mapper handle (to load children that are not in the session).
+    pub(crate) child_mapper: &'static (dyn std::any::Any + Send + Sync),
     /// The loaded collection, `None` when not loaded.
     pub(crate) loaded: Option<Vec<AnyObj>>,
     /// Children of the collection as last loaded or flushed that it no longer holds.
@@ -553,6 +562,9 @@ impl Dependent {
             fk_column: C::TABLE.column_by_field(fk_field).unwrap_or(0),
             cascade_delete: cascades.delete,
             delete_orphan: cascades.delete_orphan,
+            passive_deletes: cascades.passive_deletes,
+            parent_keys: crate::model::keys_array::<P>,
+            child_mapper: C::__mapper(),
             loaded: loaded.map(|c| c.iter().map(Obj::erase).collect()),
             removed,
             belongs: {

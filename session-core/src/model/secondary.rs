@@ -42,6 +42,8 @@ pub struct Secondary {
     pub(crate) before: Before,
     pub(crate) owner_keys: KeysFn,
     pub(crate) other_keys: KeysFn,
+    /// `passive_deletes = true`: deleting the owner leaves its rows to the database.
+    pub(crate) passive_deletes: bool,
 }
 
 impl fmt::Debug for Secondary {
@@ -59,11 +61,12 @@ pub type SecondaryFn<P, C> = fn(&P) -> Option<Vec<Obj<C>>>;
 impl Secondary {
     /// The many-to-many collection of `owner` read by `collection`, through the link table
     /// `L`, whose column `owner_column` holds the owner's key and `other_column` the key of
-    /// the objects in the collection.
+    /// the objects in the collection; `passive_deletes` leaves the rows of a deleted owner to
+    /// the database's `ON DELETE CASCADE`.
     pub fn new<P: Entity, C: Entity, L: Entity>(
         owner: &Obj<P>,
-        owner_column: usize,
-        other_column: usize,
+        (owner_column, other_column): (usize, usize),
+        passive_deletes: bool,
         collection: SecondaryFn<P, C>,
     ) -> Secondary {
         let has_row = owner.cell.meta().has_row();
@@ -95,12 +98,13 @@ impl Secondary {
             before,
             owner_keys: keys_array::<P>,
             other_keys: keys_array::<C>,
+            passive_deletes,
         }
     }
 }
 
 /// The keys of `objs` (of type `T`) as one array parameter.
-fn keys_array<T: Entity>(objs: &[AnyObj]) -> Result<OwnedParam> {
+pub(crate) fn keys_array<T: Entity>(objs: &[AnyObj]) -> Result<OwnedParam> {
     let keys: Vec<T::Key> = objs
         .iter()
         .filter_map(AnyObj::downcast::<T>)
@@ -109,7 +113,7 @@ fn keys_array<T: Entity>(objs: &[AnyObj]) -> Result<OwnedParam> {
     let mut arrays = T::key_arrays(&keys);
     if arrays.len() != 1 {
         return Err(Error::InvalidRequest(format!(
-            "a many-to-many link to {} needs a one-column primary key whose values \
+            "a relationship to {} written by key needs a one-column primary key whose values \
              `Entity::key_arrays` gives as one array (a hand-written Entity impl must \
              implement it)",
             T::TABLE.entity

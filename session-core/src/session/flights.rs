@@ -21,7 +21,7 @@ use super::{AsyncSession, Bound};
 use crate::connection::FlightError;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::flush::{LinkPlan, Work};
+use crate::flush::Work;
 use crate::mapper::{self, Mapper};
 use crate::mapper_events::MapperEvent;
 use crate::model::{AnyObj, Link, Table};
@@ -65,7 +65,6 @@ impl AsyncSession {
         conns: &mut Vec<Bound>,
         mut plan: Plan,
         links: &[Link],
-        link_rows: LinkPlan,
         mut looked_at: Vec<AnyObj>,
         ride: bool,
     ) -> Result<Ride> {
@@ -78,7 +77,8 @@ impl AsyncSession {
         // parent (they take its key once it is inserted).
         let changes_follow = !plan.updates.is_empty()
             || !plan.deletes.is_empty()
-            || !link_rows.is_empty()
+            || !plan.link_rows.is_empty()
+            || !plan.nulls.is_empty()
             || links.iter().any(|l| !inserted.contains(&l.child.id()));
         let last_wave = waves.len();
         let mut outcome = Ride::NotTaken;
@@ -164,7 +164,16 @@ impl AsyncSession {
         }
         // Link rows: after the INSERTs (both sides have keys), before the DELETEs of the
         // objects they reference.
-        for (table, t, work) in link_rows.works(checked)? {
+        for n in std::mem::take(&mut plan.nulls) {
+            batches.push(Batch {
+                engine: self.resolve_bind(Some(n.table), Some(n.child_type), true)?,
+                mapper: None,
+                objs: Vec::new(),
+                work: Some(crate::flush::null_children_work(&n)?),
+            });
+            kinds.push(None);
+        }
+        for (table, t, work) in std::mem::take(&mut plan.link_rows).works(checked)? {
             batches.push(Batch {
                 engine: self.resolve_bind(Some(table), Some(t), true)?,
                 mapper: None,

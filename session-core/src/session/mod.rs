@@ -22,6 +22,7 @@ mod tenant;
 mod traced;
 mod tx;
 mod unit_of_work;
+mod unloaded;
 
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};

@@ -15,7 +15,7 @@ use super::flights::Ride;
 use super::state::{Failed, SessionState};
 use super::{AsyncSession, Bound, Phase, PhaseGuard, lock};
 use crate::error::{Error, Result};
-use crate::flush::{LinkPlan, dependency_order};
+use crate::flush::{LinkPlan, NullChildren, dependency_order};
 use crate::model::{AnyObj, Link, ObjectState, Table};
 
 /// Work found by a flush, grouped per entity type (by `TypeId`) in first-seen order.
@@ -25,6 +25,10 @@ pub(super) struct Plan {
     pub(super) inserts: Vec<AnyObj>,
     pub(super) updates: HashMap<TypeId, Vec<AnyObj>>,
     pub(super) deletes: HashMap<TypeId, Vec<AnyObj>>,
+    /// Link rows of many-to-many collections.
+    pub(super) link_rows: LinkPlan,
+    /// Children of deleted parents, not in the session, whose foreign key is set to NULL.
+    pub(super) nulls: Vec<NullChildren>,
 }
 
 #[derive(Clone, Copy)]
@@ -63,6 +67,25 @@ impl Plan {
 
     fn is_empty(&self) -> bool {
         self.types.is_empty()
+    }
+
+    /// Notes that the children of `parent` in `table` (column `column`) that the session does
+    /// not hold get a NULL foreign key.
+    fn null_children(&mut self, d: &crate::model::Dependent) {
+        let at = self
+            .nulls
+            .iter()
+            .position(|n| n.child_type == d.child_type && n.column == d.fk_column);
+        match at {
+            Some(i) => self.nulls[i].parents.push(d.parent.clone()),
+            None => self.nulls.push(NullChildren {
+                table: d.child_table,
+                child_type: d.child_type,
+                column: d.fk_column,
+                parents: vec![d.parent.clone()],
+                keys: d.parent_keys,
+            }),
+        }
     }
 
     /// The plan's types with their tables in foreign-key order (parents first).
@@ -152,6 +175,15 @@ pub(super) struct Waves {
     pub(super) links_of: Vec<Vec<usize>>,
 }
 
+/// The `ON DELETE` action of a foreign-key column other than `NO ACTION` / `RESTRICT`: the
+/// database sets the children free itself.
+pub(super) fn database_action(fk: &crate::model::Column) -> Option<&'static str> {
+    fk.foreign_key
+        .as_ref()
+        .and_then(|f| f.on_delete)
+        .filter(|a| !matches!(*a, "NO ACTION" | "RESTRICT"))
+}
+
 /// The link rows of many-to-many collections that the flush writes: those of the new objects,
 /// of the changed persistent ones (`queued`) and of the deleted ones (all their rows).
 fn link_rows(state: &SessionState, queued: &[AnyObj], me: u64) -> LinkPlan {
@@ -232,23 +264,28 @@ impl AsyncSession {
         let _phase = PhaseGuard::enter(&self.inner, Phase::Flushing);
         self.fire(Plain::BeforeFlush)?;
         let me = self.inner.id;
-        let (plan, links, link_rows, looked_at, depth) = {
+        let _loaded = if self.state().deleted.is_empty() {
+            Vec::new()
+        } else {
+            self.load_for_delete(conns).await?
+        };
+        let (plan, links, looked_at, depth) = {
             let mut state = self.state();
             state.check_usable()?;
             let mut queued = self.take_queued();
             let roots = state.new.iter().chain(&queued).cloned().collect();
             let links = self.cascade(&mut state, roots)?;
             self.release_orphans(&mut state, &queued, &links)?;
+            let mut plan = Plan::default();
             if !state.deleted.is_empty() {
-                self.delete_dependents(&mut state)?;
+                self.delete_dependents(&mut state, &mut plan)?;
             }
             // Children whose foreign key was just set to NULL.
             queued.extend(self.take_queued());
-            let link_rows = link_rows(&state, &queued, me);
+            plan.link_rows = link_rows(&state, &queued, me);
             if state.new.is_empty() && state.deleted.is_empty() && queued.is_empty() {
                 return Ok(Ride::NotTaken);
             }
-            let mut plan = Plan::default();
             for obj in &state.new {
                 plan.insert(obj.clone());
             }
@@ -267,7 +304,7 @@ impl AsyncSession {
                 return Ok(Ride::NotTaken);
             }
             state.autobegin();
-            (plan, links, link_rows, looked_at, state.depth())
+            (plan, links, looked_at, state.depth())
         };
         let info = self.inner.events.is_active().then(|| FlushInfo {
             inserted: plan.inserts.clone(),
@@ -280,9 +317,7 @@ impl AsyncSession {
             armed: true,
         };
         let ride = ride && self.may_ride(conns);
-        let result = self
-            .run_plan(conns, plan, &links, link_rows, looked_at, ride)
-            .await;
+        let result = self.run_plan(conns, plan, &links, looked_at, ride).await;
         guard.armed = false;
         let ridden = match result {
             Ok(ridden) => ridden,
@@ -313,7 +348,7 @@ impl AsyncSession {
     /// back in the database and the session waits for that savepoint's rollback (SQLAlchemy);
     /// at the root, the database transaction is rolled back now and the session waits for
     /// `rollback()`.
-    async fn flush_failed(&self, conns: &mut Vec<Bound>, depth: usize, e: &Error) {
+    pub(super) async fn flush_failed(&self, conns: &mut Vec<Bound>, depth: usize, e: &Error) {
         let cause = e.to_string();
         if depth > 1 && !e.is_in_doubt() {
             let mut ok = true;
@@ -394,9 +429,11 @@ impl AsyncSession {
     /// marked deleted: with `cascade = "delete"` on the relationship, or `ON DELETE CASCADE`
     /// on the foreign key, the children in the session are deleted too (and theirs, in turn);
     /// otherwise their foreign key is set to NULL, or, when that column is NOT NULL, the flush
-    /// is refused before anything is sent. Children not in the session are left to the
-    /// database (its `ON DELETE` action, or a foreign-key error).
-    fn delete_dependents(&self, state: &mut SessionState) -> Result<()> {
+    /// is refused before anything is sent. Children not in the session were loaded before
+    /// (`load_for_delete`) when they are to be deleted or refused; otherwise their key is set
+    /// to NULL by one UPDATE ([`NullChildren`]). The database's own `ON DELETE` action, or
+    /// `passive_deletes`, leaves those to the database.
+    fn delete_dependents(&self, state: &mut SessionState, plan: &mut Plan) -> Result<()> {
         let me = self.inner.id;
         let mut queue: Vec<AnyObj> = state.deleted.clone();
         let mut seen = IdSet::default();
@@ -426,15 +463,23 @@ impl AsyncSession {
                     .into_iter()
                     .filter(|c| is_flushable_update(c, me) && (d.belongs)(c))
                     .collect();
-                if children.is_empty() {
-                    continue;
-                }
                 let fk = &d.child_table.columns[d.fk_column];
                 let database_cascades = fk
                     .foreign_key
                     .as_ref()
                     .and_then(|f| f.on_delete)
                     .is_some_and(|a| a == "CASCADE");
+                if d.loaded.is_none()
+                    && !d.cascade_delete
+                    && fk.nullable
+                    && !d.passive_deletes
+                    && database_action(fk).is_none()
+                {
+                    plan.null_children(&d);
+                }
+                if children.is_empty() {
+                    continue;
+                }
                 if d.cascade_delete || database_cascades {
                     for child in children {
                         state.delete(&child, self.owner(), AsyncSession::is_alive)?;

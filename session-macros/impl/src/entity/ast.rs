@@ -124,6 +124,8 @@ pub(crate) struct Relationship<'a> {
     pub(crate) link: Option<syn::Type>,
     /// `target_foreign_key = "field"`: the link's field holding the target's key.
     pub(crate) target_foreign_key: Option<LitStr>,
+    /// `passive_deletes = true`: rows not in the session are left to the database.
+    pub(crate) passive_deletes: Option<proc_macro2::Span>,
     /// Column keys given on this field (an error: they mean nothing here).
     pub(crate) stray_keys: Vec<proc_macro2::Span>,
     /// Passed validation: its link and loader descriptor are generated. Otherwise the field
@@ -244,6 +246,7 @@ pub(crate) fn model<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Option<M
                 secondary: rel.secondary.clone(),
                 link: None,
                 target_foreign_key: rel.target_foreign_key.clone(),
+                passive_deletes: rel.passive_deletes.as_ref().map(syn::LitBool::span),
                 stray_keys: attrs.column_keys(),
                 usable: true,
             });

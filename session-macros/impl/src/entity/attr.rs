@@ -78,6 +78,8 @@ pub(crate) struct RelationshipAttr {
     pub(crate) secondary: Option<LitStr>,
     /// `target_foreign_key = "field"`: the link's field holding the target's key.
     pub(crate) target_foreign_key: Option<LitStr>,
+    /// `passive_deletes = true` (the literal).
+    pub(crate) passive_deletes: Option<syn::LitBool>,
 }
 
 /// The cascades `relationship(cascade = "...")` takes (SQLAlchemy's spelling).
@@ -288,6 +290,7 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
     let mut uselist: Option<syn::LitBool> = None;
     let mut secondary: Option<LitStr> = None;
     let mut target_fk: Option<LitStr> = None;
+    let mut passive: Option<syn::LitBool> = None;
     meta.parse_nested_meta(|inner| {
         let read = if inner.path.is_ident("foreign_key") && fk.is_none() {
             nonempty_str(&inner, "foreign_key").map(|lit| fk = Some(lit))
@@ -297,6 +300,10 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
             nonempty_str(&inner, "target_foreign_key").map(|lit| target_fk = Some(lit))
         } else if inner.path.is_ident("back_populates") && back_populates.is_none() {
             nonempty_str(&inner, "back_populates").map(|lit| back_populates = Some(lit))
+        } else if inner.path.is_ident("passive_deletes") && passive.is_none() {
+            let lit: syn::LitBool = inner.value()?.parse()?;
+            passive = Some(lit);
+            Ok(())
         } else if inner.path.is_ident("uselist") && uselist.is_none() {
             let lit: syn::LitBool = inner.value()?.parse()?;
             uselist = Some(lit);
@@ -316,8 +323,8 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
                  parent's key (on the child for a `Collection` or a `uselist = false` \
                  `Reference`, on this struct for a many-to-one `Reference`, on the link entity \
                  for a many-to-many), and at most one each of `cascade = \"...\"`, \
-                 `back_populates = \"field\"`, `uselist = false`, `secondary = \"LinkEntity\"` \
-                 and `target_foreign_key = \"field\"`",
+                 `back_populates = \"field\"`, `uselist = false`, `passive_deletes = true`, \
+                 `secondary = \"LinkEntity\"` and `target_foreign_key = \"field\"`",
             ))
         };
         if let Err(e) = read {
@@ -339,6 +346,7 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
             uselist_false: uselist.filter(|u| !u.value),
             secondary,
             target_foreign_key: target_fk,
+            passive_deletes: passive.filter(|p| p.value),
         }),
         None => Err(syn::Error::new(
             span,

@@ -305,13 +305,18 @@ pub(super) fn dependent_visit(parent: &syn::Ident, r: &Relationship<'_>) -> Toke
     let (get, clear) = (private_fk_get(&fk), private_fk_clear(&fk));
     let delete = r.cascade_delete.is_some();
     let delete_orphan = r.delete_orphan.is_some();
+    let passive = r.passive_deletes.is_some();
     let span: Span = r.foreign_key.span();
     let children = loaded_children(r, quote!(p));
     quote_spanned! {span=>
         visit(::session_core::Dependent::new(
             obj,
             #fk_name,
-            ::session_core::Cascades { delete: #delete, delete_orphan: #delete_orphan },
+            ::session_core::Cascades {
+                delete: #delete,
+                delete_orphan: #delete_orphan,
+                passive_deletes: #passive,
+            },
             (
                 |p: &#parent| #children,
                 |p: &#parent| <#parent as ::session_core::Entity>::key(p),
@@ -476,11 +481,12 @@ pub(super) fn secondary_visit(parent: &syn::Ident, r: &Relationship<'_>) -> Toke
     let (f, target) = (r.ident, r.target);
     let local = private_col(&named(&r.foreign_key));
     let remote = private_col(&named(target_fk));
+    let passive = r.passive_deletes.is_some();
     quote_spanned! {r.foreign_key.span()=>
         visit(::session_core::Secondary::new::<#parent, #target, #link>(
             obj,
-            <#link>::#local.index(),
-            <#link>::#remote.index(),
+            (<#link>::#local.index(), <#link>::#remote.index()),
+            #passive,
             |p: &#parent| p.#f.loaded().map(|c| c.to_vec()),
         ));
     }

@@ -137,6 +137,17 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
             rel.usable = false;
         }
         check_secondary(rel, errors);
+        if let (false, Some(span)) = (rel.parent_side(), rel.passive_deletes) {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`passive_deletes` is about the children of a deleted parent: put it on \
+                     the parent's `Collection` (or its `uselist = false` `Reference`), not on \
+                     the many-to-one `{}`",
+                    rel.ident
+                ),
+            ));
+        }
         if let (false, Some(span)) = (rel.parent_side(), rel.cascade_delete.or(rel.delete_orphan)) {
             errors.push(syn::Error::new(
                 span,
