@@ -150,3 +150,44 @@ async fn the_readme_events_example_runs_against_postgresql() {
     assert_eq!(got, [(1, 70, true), (2, 30, true)]);
     conn.close().await;
 }
+
+/// The README's many-to-many example (`## Many-to-many and association objects`).
+#[allow(dead_code)]
+mod many_example {
+    include!("readme/many.rs");
+
+    pub(crate) async fn run_example(url: &str) -> Result<()> {
+        run(url).await
+    }
+}
+
+#[test]
+fn the_readme_many_to_many_example_is_the_tested_file() {
+    let root = session_tools::proxy::workspace_root();
+    let file = std::fs::read_to_string(root.join("tests/tests/readme/many.rs")).unwrap();
+    assert_eq!(
+        readme_block_after("## Many-to-many and association objects").trim_end(),
+        file.trim_end(),
+        "the README's many-to-many example differs from tests/tests/readme/many.rs: paste the \
+         file into the block again"
+    );
+}
+
+#[tokio::test]
+async fn the_readme_many_to_many_example_runs_against_postgresql() {
+    let url = session_tests::support::fresh_database("readme_many").await;
+    many_example::run_example(&url).await.unwrap();
+    let engine = session_core::create_async_engine(&url).unwrap();
+    let mut conn = engine.connect().await.unwrap();
+    let rows = conn
+        .query(
+            "SELECT t.name, l.note FROM book_tag l JOIN tag t ON t.id = l.tag_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    // The book was linked to both tags, one link was taken out, the other got its note.
+    assert_eq!(got, [("sql".to_string(), Some("the one left".to_string()))]);
+    conn.close().await;
+}
