@@ -2,6 +2,7 @@
 //! binary, a fresh database per test), engines on it, pool probes, the cancellation driver and
 //! a log capture.
 
+pub mod m2m;
 pub mod odd;
 pub mod proxy_targets;
 pub mod spans;

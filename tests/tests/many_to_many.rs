@@ -5,229 +5,12 @@
 //! table linked to itself; two link tables between the same tables; stale link rows; loading
 //! and joining through the link table.
 
-use session_core::{
-    AsyncSession, Collection, Engine, Entity, Error, MetaData, Obj, Reference, select,
-    selectinload, text,
+use session_core::{Error, Obj, select, selectinload, text};
+use session_tests::m2m::{
+    Author, Book, BookTag, Course, Place, Student, Tag, book, links, names, pairs, setup, tag,
+    writes,
 };
-use session_tests::support::{
-    LogCapture, count_rows, create_schema, echo_statements, fresh_database, kept_session as session,
-};
-
-#[derive(Debug, Clone, Default, Entity)]
-#[entity(table = "author")]
-struct Author {
-    #[entity(primary_key, generated)]
-    id: i32,
-    #[entity(relationship(foreign_key = "author_id"))]
-    books: Collection<Book>,
-}
-
-#[derive(Debug, Clone, Default, Entity)]
-#[entity(table = "book")]
-struct Book {
-    #[entity(primary_key, generated)]
-    id: i32,
-    #[entity(foreign_key = "author.id")]
-    author_id: Option<i32>,
-    title: String,
-    #[entity(relationship(
-        secondary = "BookTag",
-        foreign_key = "book_id",
-        target_foreign_key = "tag_id",
-        back_populates = "books"
-    ))]
-    tags: Collection<Tag>,
-}
-
-#[derive(Debug, Clone, Default, Entity)]
-#[entity(table = "tag")]
-struct Tag {
-    #[entity(primary_key, generated)]
-    id: i32,
-    #[entity(unique)]
-    name: String,
-    #[entity(relationship(
-        secondary = "BookTag",
-        foreign_key = "tag_id",
-        target_foreign_key = "book_id",
-        back_populates = "tags"
-    ))]
-    books: Collection<Book>,
-}
-
-/// The link table, declared once as an entity of its own (SQLAlchemy's association object
-/// pattern: it may carry columns of its own, and be queried with its many-to-ones).
-#[derive(Debug, Clone, Default, Entity)]
-#[entity(table = "book_tag")]
-struct BookTag {
-    #[entity(primary_key, foreign_key = "book.id")]
-    book_id: i32,
-    #[entity(primary_key, foreign_key = "tag.id")]
-    tag_id: i32,
-    /// Left NULL by the collection's INSERTs; set through the association object.
-    note: Option<String>,
-    #[entity(relationship(foreign_key = "tag_id"))]
-    tag: Reference<Tag>,
-}
-
-/// A table linked to itself (`place_place`), one direction only.
-#[derive(Debug, Clone, Default, Entity)]
-#[entity(table = "place")]
-struct Place {
-    #[entity(primary_key, generated)]
-    id: i32,
-    name: String,
-    #[entity(relationship(
-        secondary = "PlacePlace",
-        foreign_key = "pl1_id",
-        target_foreign_key = "pl2_id"
-    ))]
-    places: Collection<Place>,
-}
-
-#[derive(Debug, Clone, Default, Entity)]
-#[entity(table = "place_place")]
-struct PlacePlace {
-    #[entity(primary_key, foreign_key = "place.id")]
-    pl1_id: i32,
-    #[entity(primary_key, foreign_key = "place.id")]
-    pl2_id: i32,
-}
-
-/// Two link tables between the same two tables, and text keys (SQLAlchemy's
-/// `Student` / `Course` / `enroll`).
-#[derive(Debug, Clone, Default, Entity)]
-#[entity(table = "student")]
-struct Student {
-    #[entity(primary_key)]
-    name: String,
-    #[entity(relationship(
-        secondary = "Enroll",
-        foreign_key = "student_id",
-        target_foreign_key = "course_id",
-        back_populates = "students"
-    ))]
-    courses: Collection<Course>,
-    #[entity(relationship(
-        secondary = "Waitlist",
-        foreign_key = "student_id",
-        target_foreign_key = "course_id"
-    ))]
-    waiting_for: Collection<Course>,
-}
-
-#[derive(Debug, Clone, Default, Entity)]
-#[entity(table = "course")]
-struct Course {
-    #[entity(primary_key)]
-    name: String,
-    #[entity(relationship(
-        secondary = "Enroll",
-        foreign_key = "course_id",
-        target_foreign_key = "student_id",
-        back_populates = "courses"
-    ))]
-    students: Collection<Student>,
-}
-
-#[derive(Debug, Clone, Default, Entity)]
-#[entity(table = "enroll")]
-struct Enroll {
-    #[entity(primary_key, foreign_key = "student.name")]
-    student_id: String,
-    #[entity(primary_key, foreign_key = "course.name")]
-    course_id: String,
-}
-
-#[derive(Debug, Clone, Default, Entity)]
-#[entity(table = "waitlist")]
-struct Waitlist {
-    #[entity(primary_key, foreign_key = "student.name")]
-    student_id: String,
-    #[entity(primary_key, foreign_key = "course.name")]
-    course_id: String,
-}
-
-async fn setup(prefix: &str, echo: bool) -> Engine {
-    let url = fresh_database(prefix).await;
-    let engine = Engine::builder(url)
-        .echo(echo)
-        .pool_size(4)
-        .build()
-        .expect("engine");
-    create_schema(
-        &engine,
-        MetaData::new()
-            .with::<Author>()
-            .with::<Book>()
-            .with::<Tag>()
-            .with::<BookTag>()
-            .with::<Place>()
-            .with::<PlacePlace>()
-            .with::<Student>()
-            .with::<Course>()
-            .with::<Enroll>()
-            .with::<Waitlist>(),
-    )
-    .await;
-    engine
-}
-
-fn book(title: &str) -> Obj<Book> {
-    Obj::new(Book {
-        title: title.into(),
-        ..Book::default()
-    })
-}
-
-fn tag(name: &str) -> Obj<Tag> {
-    Obj::new(Tag {
-        name: name.into(),
-        ..Tag::default()
-    })
-}
-
-/// The link rows as `(book title, tag name)`, sorted.
-async fn links(engine: &Engine) -> Vec<(String, String)> {
-    let s = AsyncSession::new(engine.clone());
-    let rows = s
-        .execute(text(
-            "SELECT b.title, t.name FROM book_tag l JOIN book b ON b.id = l.book_id \
-             JOIN tag t ON t.id = l.tag_id ORDER BY 1, 2",
-        ))
-        .await
-        .unwrap()
-        .all();
-    s.close().await;
-    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
-
-fn names(tags: &[Obj<Tag>]) -> Vec<String> {
-    tags.iter()
-        .map(|t| t.read().unwrap().name.clone())
-        .collect()
-}
-
-/// The statements of an echo log that write `table`, as `VERB table` (`INSERT book_tag`),
-/// wherever the statement names it (a batched INSERT is inside a `WITH`).
-fn writes(lines: &[&str], table: &str) -> Vec<String> {
-    lines
-        .iter()
-        .filter_map(|l| {
-            let sql = l.split("echo: ").nth(1)?;
-            ["INSERT INTO", "DELETE FROM", "UPDATE"]
-                .iter()
-                .find(|verb| sql.contains(&format!("{verb} \"{table}\"")))
-                .map(|verb| format!("{} {table}", verb.split(' ').next().unwrap_or(verb)))
-        })
-        .collect()
-}
+use session_tests::support::{LogCapture, count_rows, echo_statements, kept_session as session};
 
 /// A graph of books and tags flushed in one go: one INSERT per table, one for every link row;
 /// then removals, additions and a deleted book: one statement per link operation.
@@ -758,4 +541,89 @@ async fn a_collection_change_survives_a_foreign_key_copy_that_changes_nothing() 
     author.write().unwrap(); // the author is looked at by the flush too
     s.commit().await.unwrap();
     assert_eq!(links(&engine).await, pairs(&[("b", "new")]));
+}
+
+/// `test_backref_mutations.py`'s many-to-many cases: an append undone before the flush writes
+/// nothing (`test_add_remove_pending_backref`, `test_remove_add_pending_backref`); a bulk
+/// replace moves the object between the other side's loaded collections (`test_bulk_replace`);
+/// emptying one side takes it out of every collection it was in, repeats included
+/// (`test_backref_pop_m2m`).
+#[tokio::test]
+async fn back_references_follow_appends_removals_and_replacements() {
+    let engine = setup("m2m_backref", false).await;
+    let s = session(&engine);
+    let (k1, k2, k3) = (tag("k1"), tag("k2"), tag("k3"));
+    let (i1, i2) = (book("i1"), book("i2"));
+    i1.write().unwrap().tags.set(vec![k1.clone(), k2.clone()]);
+    i2.write().unwrap().tags.set(vec![k3.clone()]);
+    // Bulk replace.
+    i1.write().unwrap().tags.set(vec![k2.clone(), k3.clone()]);
+    let books_of = |t: &Obj<Tag>| -> Vec<String> {
+        t.read()
+            .unwrap()
+            .books
+            .get()
+            .unwrap()
+            .iter()
+            .map(|b| b.read().unwrap().title.clone())
+            .collect()
+    };
+    assert_eq!(books_of(&k3), ["i2", "i1"]);
+    assert!(books_of(&k1).is_empty());
+    s.add_all(&[i1.clone(), i2.clone()]).unwrap();
+    s.add(&k1).unwrap(); // no longer reached through a collection
+    s.commit().await.unwrap();
+    assert_eq!(
+        links(&engine).await,
+        pairs(&[("i1", "k2"), ("i1", "k3"), ("i2", "k3")])
+    );
+
+    // Undone before the flush: nothing written either way.
+    let s = session(&engine);
+    let i1 = s
+        .scalars(select::<Book>().filter(Book::C.title.eq("i1")))
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    let k1 = s
+        .scalars(
+            select::<Tag>()
+                .filter(Tag::C.name.eq("k1"))
+                .options(selectinload(Tag::C.books)),
+        )
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    let k2 = s
+        .scalars(
+            select::<Tag>()
+                .filter(Tag::C.name.eq("k2"))
+                .options(selectinload(Tag::C.books)),
+        )
+        .await
+        .unwrap()
+        .one()
+        .unwrap();
+    k1.write().unwrap().books.push(i1.clone()).unwrap();
+    k1.write().unwrap().books.remove(&i1).unwrap();
+    k2.write().unwrap().books.remove(&i1).unwrap();
+    k2.write().unwrap().books.push(i1.clone()).unwrap();
+    s.commit().await.unwrap();
+    assert_eq!(
+        links(&engine).await,
+        pairs(&[("i1", "k2"), ("i1", "k3"), ("i2", "k3")])
+    );
+
+    // Emptying one side (in memory; nothing flushed).
+    let (k1, k2, i1) = (tag("a"), tag("b"), book("c"));
+    k1.write().unwrap().books.push(i1.clone()).unwrap();
+    k2.write().unwrap().books.push(i1.clone()).unwrap();
+    k2.write().unwrap().books.push(i1.clone()).unwrap();
+    assert_eq!(i1.read().unwrap().tags.len(), 2);
+    i1.write().unwrap().tags.set(Vec::new());
+    assert!(k1.read().unwrap().books.is_empty());
+    k2.write().unwrap().books.remove(&i1).unwrap();
+    assert!(k2.read().unwrap().books.is_empty());
 }
