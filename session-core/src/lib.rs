@@ -74,7 +74,7 @@ pub use from_row::FromRow;
 pub use metadata::MetaData;
 pub use model::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub use model::{
-    ArrayElement, Column, ColumnType, Entity, EnumType, ForeignKey, Index, OwnedParam, Table,
+    ArrayElement, Column, ColumnType, Entity, EnumType, ForeignKey, Index, OwnedParam, Table, Xid,
 };
 pub use model::{
     BackPopulates, Cascades, Change, Collection, Dependent, DependentFns, Link, ManyBack,

@@ -168,10 +168,13 @@ pub(crate) fn create_table(table: &Table) -> String {
         .key_columns()
         .map(|i| quote(table.columns[i].name))
         .collect();
-    for (i, column) in table.columns.iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    // System columns (`xmin`) exist in every table already.
+    for column in table.columns.iter().filter(|c| !c.system) {
+        if !first {
             sql.push_str(", ");
         }
+        first = false;
         let _ = write!(sql, "{} {}", quote(column.name), column_type(column));
         if !column.nullable && !column.primary_key {
             sql.push_str(" NOT NULL");

@@ -383,20 +383,20 @@ fn tables_match_the_attributes_exactly() {
         format!("Column {{ name: \"{name}\", field: \"{name}\", sql_type: \"{ty}\", {extra} }}")
     };
     let plain = "nullable: false, primary_key: false, generated: false, server_default: None, \
-                 foreign_key: None, unique: false, enum_type: None, version: false";
+                 foreign_key: None, unique: false, enum_type: None, version: false, system: false";
     let expected_b = format!(
         "Table {{ name: \"b\", entity: \"B\", columns: [{}, {}, {}], indexes: [], uniques: [], checks: [] }}",
         column(
             "id",
             "integer",
             "nullable: false, primary_key: true, generated: true, server_default: None, \
-             foreign_key: None, unique: false, enum_type: None, version: false"
+             foreign_key: None, unique: false, enum_type: None, version: false, system: false"
         ),
         column(
             "a_id",
             "integer",
             "nullable: false, primary_key: false, generated: false, server_default: None, \
-             foreign_key: Some(ForeignKey { table: \"a\", column: \"id\", on_delete: None, on_update: None }), unique: false, enum_type: None, version: false"
+             foreign_key: Some(ForeignKey { table: \"a\", column: \"id\", on_delete: None, on_update: None }), unique: false, enum_type: None, version: false, system: false"
         ),
         column("data", "varchar", plain),
     );
@@ -407,14 +407,14 @@ fn tables_match_the_attributes_exactly() {
             "id",
             "integer",
             "nullable: false, primary_key: true, generated: true, server_default: None, \
-             foreign_key: None, unique: false, enum_type: None, version: false"
+             foreign_key: None, unique: false, enum_type: None, version: false, system: false"
         ),
         column("data", "varchar", plain),
         column(
             "create_date",
             "timestamp",
             "nullable: true, primary_key: false, generated: false, \
-             server_default: Some(\"now()\"), foreign_key: None, unique: false, enum_type: None, version: false"
+             server_default: Some(\"now()\"), foreign_key: None, unique: false, enum_type: None, version: false, system: false"
         ),
     );
     assert_eq!(format!("{:?}", A::TABLE), expected_a);

@@ -76,14 +76,19 @@ pub(crate) fn update_work<T: Entity>(objs: &[AnyObj], checked: bool) -> Result<B
     let table = T::TABLE;
     let keys: Vec<usize> = table.key_columns().collect();
     let version = table.version_column();
+    // A version the server generates (`xmin`): matched as loaded, read back with RETURNING.
+    let server = table.server_version();
+    let checked = checked && server.is_none();
     let mut groups: HashMap<Vec<usize>, Vec<(Obj<T>, T)>> = HashMap::new();
     for obj in typed::<T>(objs) {
         let mut data = obj.cell.data.read_recursive();
         let mut changed = data.changed_columns();
+        // System columns are never written.
+        changed.retain(|&c| !table.columns[c].system);
         if changed.is_empty() {
             continue;
         }
-        if let Some(v) = version {
+        if let (Some(v), None) = (version, server) {
             // The UPDATE sets the row's version one past the one loaded, and matches only
             // that one (below): a row another writer changed meanwhile matches nothing.
             drop(data);
@@ -111,7 +116,11 @@ pub(crate) fn update_work<T: Entity>(objs: &[AnyObj], checked: bool) -> Result<B
                 data.describe(ObjectState::Persistent)
             )));
         }
-        let image = data.value.clone();
+        let mut image = data.value.clone();
+        if let (Some(loaded), Some(_)) = (data.committed.as_deref(), server) {
+            // The WHERE matches the version loaded, whatever the field holds now.
+            image.set_version(loaded.version().unwrap_or(0));
+        }
         drop(data);
         groups.entry(changed).or_default().push((obj, image));
     }
@@ -130,8 +139,8 @@ pub(crate) fn update_work<T: Entity>(objs: &[AnyObj], checked: bool) -> Result<B
         let t = quote(table.name);
         let key_vars: Vec<String> = (0..keys.len()).map(|n| format!("\"k{n}\"")).collect();
         let col_vars: Vec<String> = (0..changed.len()).map(|n| format!("\"c{n}\"")).collect();
-        let bound: Vec<usize> = keys.iter().chain(changed.iter()).copied().collect();
-        let vars: Vec<String> = key_vars.iter().chain(col_vars.iter()).cloned().collect();
+        let mut bound: Vec<usize> = keys.iter().chain(changed.iter()).copied().collect();
+        let mut vars: Vec<String> = key_vars.iter().chain(col_vars.iter()).cloned().collect();
         let set: Vec<String> = changed
             .iter()
             .enumerate()
@@ -139,15 +148,34 @@ pub(crate) fn update_work<T: Entity>(objs: &[AnyObj], checked: bool) -> Result<B
             .collect();
         let mut cond = key_match(table, &keys);
         let mut single_cond = sql::key_condition(table, changed.len() + 1);
-        if let Some(v) = version {
-            let n = changed.iter().position(|&c| c == v).unwrap_or(0);
-            let col = quote(table.columns[v].name);
-            cond.push_str(&format!(" AND {t}.{col} = \"t\".\"c{n}\" - 1"));
-            single_cond.push_str(&format!(" AND {col} = ${} - 1", n + 1));
+        let mut single_cols: Vec<usize> = changed.iter().chain(keys.iter()).copied().collect();
+        let mut returning = String::new();
+        match (version, server) {
+            (Some(v), Some(_)) => {
+                let col = quote(table.columns[v].name);
+                bound.push(v);
+                vars.push("\"v\"".into());
+                cond.push_str(&format!(" AND {t}.{col} = \"t\".\"v\""));
+                single_cols.push(v);
+                single_cond.push_str(&format!(" AND {col} = ${}", single_cols.len()));
+                let back: Vec<String> = keys
+                    .iter()
+                    .chain([&v])
+                    .map(|&c| format!("{t}.{}", quote(table.columns[c].name)))
+                    .collect();
+                returning = format!(" RETURNING {}", back.join(", "));
+            }
+            (Some(v), None) => {
+                let n = changed.iter().position(|&c| c == v).unwrap_or(0);
+                let col = quote(table.columns[v].name);
+                cond.push_str(&format!(" AND {t}.{col} = \"t\".\"c{n}\" - 1"));
+                single_cond.push_str(&format!(" AND {col} = ${} - 1", n + 1));
+            }
+            _ => {}
         }
         let batch_sql = |binding| {
             format!(
-                "UPDATE {t} SET {} FROM {} WHERE {}",
+                "UPDATE {t} SET {} FROM {} WHERE {}{returning}",
                 set.join(", "),
                 source(table, &bound, &vars, "t", false, binding),
                 cond
@@ -156,15 +184,15 @@ pub(crate) fn update_work<T: Entity>(objs: &[AnyObj], checked: bool) -> Result<B
         let binding = Binding::of(table, &bound);
         let fixed_sql = (binding == Binding::Arrays).then(|| batch_sql(binding));
         let single_sql = format!(
-            "UPDATE {t} SET {} WHERE {single_cond}",
+            "UPDATE {t} SET {} WHERE {single_cond}{returning}",
             sql::assignments(table, &changed, 1, ", "),
         );
-        let single_cols: Vec<usize> = changed.iter().chain(keys.iter()).copied().collect();
         let start = work.objs.len();
         for (obj, image) in items {
             work.objs.push(obj);
             work.images.push(image);
         }
+        let first = work.steps.len();
         work.add_steps(
             start,
             (&single_sql, &single_cols),
@@ -174,6 +202,11 @@ pub(crate) fn update_work<T: Entity>(objs: &[AnyObj], checked: bool) -> Result<B
             &batch_sql,
             checked,
         );
+        if server.is_some() {
+            for step in &mut work.steps[first..] {
+                step.rows = true; // the keys and new versions come back
+            }
+        }
     }
     Ok(Box::new(work))
 }
@@ -270,13 +303,16 @@ impl<T: Entity> Work for ChangeWork<T> {
         self.steps.iter().map(|s| s.planned(&self.images)).collect()
     }
 
-    fn finish(self: Box<Self>, answers: Vec<Answer>) -> Result<Vec<AnyObj>> {
+    fn finish(mut self: Box<Self>, answers: Vec<Answer>) -> Result<Vec<AnyObj>> {
         let table = T::TABLE.name;
         let mut updated = Vec::new();
         for (step, answer) in self.steps.iter().zip(answers) {
             let n = step.matched(&answer)?;
             if n != step.range.len() as u64 {
                 return Err(self.op.stale(table, step.range.len(), n));
+            }
+            if let (Op::Update, Answer::Rows(rows)) = (self.op, &answer) {
+                read_back_versions(&self.objs, &mut self.images, step, rows)?;
             }
             for at in step.range.clone() {
                 let obj = &self.objs[at];
@@ -311,4 +347,34 @@ impl<T: Entity> Work for ChangeWork<T> {
             _ => error,
         }
     }
+}
+
+/// The versions the server generated (`xmin`), from the rows an UPDATE returned (keys, then the
+/// version), into the objects it wrote and their images.
+fn read_back_versions<T: Entity>(
+    objs: &[Obj<T>],
+    images: &mut [T],
+    step: &Step,
+    rows: &[tokio_postgres::Row],
+) -> Result<()> {
+    let Some(v) = T::TABLE.server_version() else {
+        return Ok(());
+    };
+    let at = T::TABLE.key_columns().count();
+    let mut index: HashMap<T::Key, usize> =
+        step.range.clone().map(|i| (images[i].key(), i)).collect();
+    for row in rows {
+        let key = T::key_from_row(row, 0).map_err(|e| Error::row(e, row, &step.sql))?;
+        let Some(i) = index.remove(&key) else {
+            continue;
+        };
+        images[i]
+            .set_column(v, row, at)
+            .map_err(|e| Error::row(e, row, &step.sql))?;
+        let mut data = objs[i].cell.data.write();
+        data.value
+            .set_column(v, row, at)
+            .map_err(|e| Error::row(e, row, &step.sql))?;
+    }
+    Ok(())
 }

@@ -39,7 +39,8 @@ pub(crate) fn insert_work<T: Entity>(objs: &[AnyObj]) -> Result<Box<dyn Work>> {
     // objects almost always share one group).
     let mut groups: Vec<Group<T>> = Vec::new();
     let mut unset = vec![false; server_filled.len()];
-    let versioned = table.version_column().is_some();
+    // A counter the session keeps (a server-generated one comes back with RETURNING).
+    let versioned = table.version_column().is_some() && table.server_version().is_none();
     for obj in typed::<T>(objs) {
         if versioned {
             // A new row starts at version 1 (SQLAlchemy's default generator).

@@ -159,6 +159,8 @@ impl Step {
     fn matched(&self, answer: &Answer) -> Result<u64> {
         match answer {
             Answer::Count(n) => Ok(*n),
+            // RETURNING rows (a server-generated version): one per row matched.
+            Answer::Rows(rows) if self.expect.is_none() => Ok(rows.len() as u64),
             Answer::Rows(rows) => rows
                 .first()
                 .and_then(|row| row.try_get::<_, i64>(0).ok())

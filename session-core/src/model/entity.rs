@@ -73,12 +73,16 @@ pub struct Column {
     /// insert, one more on every UPDATE, and every UPDATE and DELETE matches it, so a write
     /// over another writer's change fails with [`Error::StaleData`](crate::Error::StaleData).
     pub version: bool,
+    /// A system column (`#[entity(system)]`, SQLAlchemy's `system=True`) such as `xmin`:
+    /// never written, left out of `CREATE TABLE`, read back after INSERT (and, as a version,
+    /// after UPDATE).
+    pub system: bool,
 }
 
 impl Column {
     /// True when INSERT leaves this column to the server and reads it back with `RETURNING`.
     pub fn server_filled(&self) -> bool {
-        self.generated || self.server_default.is_some()
+        self.generated || self.server_default.is_some() || self.system
     }
 }
 
@@ -119,6 +123,11 @@ impl Table {
     /// Index of the version counter column (`#[entity(version)]`), if any.
     pub fn version_column(&self) -> Option<usize> {
         self.columns.iter().position(|c| c.version)
+    }
+
+    /// Index of a version the server generates (`#[entity(version, system)]`, e.g. `xmin`).
+    pub fn server_version(&self) -> Option<usize> {
+        self.columns.iter().position(|c| c.version && c.system)
     }
 
     /// Primary-key columns as `table.col, ...` for messages.

@@ -12,6 +12,7 @@ mod object;
 mod relationship;
 mod secondary;
 mod types;
+mod xid;
 
 pub use backref::{BackPopulates, ManyBack, ParentSide};
 pub use entity::{Column, Entity, ForeignKey, Index, OwnedParam, Table, VersionCounter};
@@ -24,3 +25,4 @@ pub(crate) use secondary::{Before, KeysFn, keys_array};
 pub use secondary::{Secondary, SecondaryFn};
 pub(crate) use types::is_array_type;
 pub use types::{ArrayElement, ColumnType, EnumType};
+pub use xid::Xid;

@@ -150,6 +150,12 @@ impl AsyncSession {
             return Ok(outcome);
         }
         let types = plan.ordered_types();
+        // An UPDATE that reads a server-generated version back (RETURNING) is not checked on
+        // the server, so COMMIT waits for its answer.
+        let ride = ride
+            && !types
+                .iter()
+                .any(|(t, table)| table.server_version().is_some() && plan.updates.contains_key(t));
         let checked = ride;
         let mut batches = Vec::new();
         let mut kinds = Vec::new();

@@ -28,6 +28,7 @@ pub(crate) const FIELD_KEYS: &[&str] = &[
     "index",
     "check",
     "version",
+    "system",
 ];
 
 /// The referential actions `on_delete` / `on_update` take, as SQL spells them.
@@ -149,6 +150,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) check: Option<LitStr>,
     /// `version`: the row's version counter (SQLAlchemy's `version_id_col`).
     pub(crate) version: Option<Span>,
+    /// `system`: a system column such as `xmin` (never written, not in `CREATE TABLE`).
+    pub(crate) system: Option<Span>,
     /// Every key read, in source order, with the span of its name.
     pub(crate) keys: Vec<(String, Span)>,
 }
@@ -430,6 +433,7 @@ fn field_key(out: &mut FieldAttrs, meta: &ParseNestedMeta<'_>, name: &str) -> sy
         "column" => set_once(&mut out.column, meta, name, || nonempty_str(meta, name)),
         "primary_key" => flag(&mut out.primary_key, meta, name),
         "generated" => flag(&mut out.generated, meta, name),
+        "system" => flag(&mut out.system, meta, name),
         "unique" => flag(&mut out.unique, meta, name),
         "server_default" => set_once(&mut out.server_default, meta, name, || {
             nonempty_str(meta, name)

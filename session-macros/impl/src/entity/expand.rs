@@ -30,11 +30,12 @@ fn column_def(c: &ColumnField<'_>) -> TokenStream {
     let nullable = quote_spanned!(span=> <#ty as ::session_core::ColumnType>::NULLABLE);
     let enum_type = quote_spanned!(span=> <#ty as ::session_core::ColumnType>::ENUM_TYPE);
     let a = &c.attrs;
-    let (pk, generated, unique, version) = (
+    let (pk, generated, unique, version, system) = (
         a.primary_key.is_some(),
         a.generated.is_some(),
         a.unique.is_some(),
         a.version.is_some(),
+        a.system.is_some(),
     );
     let default = match &a.server_default {
         Some(d) => quote!(::core::option::Option::Some(#d)),
@@ -70,6 +71,7 @@ fn column_def(c: &ColumnField<'_>) -> TokenStream {
             unique: #unique,
             enum_type: #enum_type,
             version: #version,
+            system: #system,
         }
     }
 }
@@ -358,9 +360,17 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     let mut unsets = cols
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.attrs.generated.is_some() || c.attrs.server_default.is_some())
+        .filter(|(_, c)| {
+            c.attrs.generated.is_some()
+                || c.attrs.server_default.is_some()
+                || c.attrs.system.is_some()
+        })
         .map(|(i, c)| {
             let (f, ty) = (c.ident, c.ty);
+            if c.attrs.system.is_some() {
+                // Never written: the server fills it.
+                return quote!(#i => true);
+            }
             quote_spanned!(ty.span()=> #i => ::session_core::__private::is_unset::<#ty>(&self.#f))
         })
         .peekable();

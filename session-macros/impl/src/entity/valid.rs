@@ -75,6 +75,28 @@ pub(crate) fn check(model: &mut Model<'_>, errors: &mut Errors) {
         }
     }
 
+    for c in model.columns.iter() {
+        let Some(span) = c.attrs.system else { continue };
+        for (key, set) in [
+            ("primary_key", c.attrs.primary_key.is_some()),
+            ("generated", c.attrs.generated.is_some()),
+            ("server_default", c.attrs.server_default.is_some()),
+            ("foreign_key", c.attrs.foreign_key.is_some()),
+        ] {
+            if set {
+                errors.push(syn::Error::new(
+                    span,
+                    format!(
+                        "`{}` is a system column (such as `xmin`, which every table has) and \
+                         `{key}`: a system column is only read, never declared or written; \
+                         remove one of them",
+                        c.field_name()
+                    ),
+                ));
+            }
+        }
+    }
+
     let versions: Vec<_> = model
         .columns
         .iter()
