@@ -77,8 +77,8 @@ pub use model::{
     ArrayElement, Column, ColumnType, Entity, EnumType, ForeignKey, Index, OwnedParam, Table, Xid,
 };
 pub use model::{
-    BackPopulates, Cascades, Change, Collection, Dependent, DependentFns, Link, ManyBack,
-    ParentSide, Reference, Secondary, SecondaryFn,
+    BackPopulates, CascadeKind, Cascades, Change, Collection, Dependent, DependentFns, Link,
+    ManyBack, ParentSide, Reference, Secondary, SecondaryFn,
 };
 /// A `jsonb` (or `json`) column holding any serde type: `Json<Settings>`.
 ///

@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use crate::model::ColumnType;
 use crate::model::EnumType;
 use crate::model::Link;
-use crate::model::Obj;
+use crate::model::{AnyObj, Obj};
 
 /// A statement parameter that owns its value (e.g. one column of many objects as an array).
 pub type OwnedParam = Box<dyn ToSql + Sync + Send>;
@@ -251,6 +251,13 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
     /// Entities without collections keep the default, which visits nothing.
     fn dependents(obj: &Obj<Self>, visit: &mut dyn FnMut(crate::Dependent)) {
         let _ = (obj, visit);
+    }
+
+    /// Visits the objects `obj`'s loaded relationships hold whose `cascade = "..."` includes
+    /// `kind` (`expunge`, `refresh-expire`). Entities without such relationships keep the
+    /// default, which visits nothing.
+    fn cascade_targets(obj: &Obj<Self>, kind: crate::CascadeKind, visit: &mut dyn FnMut(AnyObj)) {
+        let _ = (obj, kind, visit);
     }
 
     /// Visits `obj`'s many-to-many relationships (`relationship(secondary = ...)`) as

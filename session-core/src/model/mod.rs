@@ -20,7 +20,9 @@ pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub(crate) use object::{
     Cell, DirtySink, ErasedCell, check_none_held, held_by_this_thread, object_guards_held, same_row,
 };
-pub use relationship::{Cascades, Change, Collection, Dependent, DependentFns, Link, Reference};
+pub use relationship::{
+    CascadeKind, Cascades, Change, Collection, Dependent, DependentFns, Link, Reference,
+};
 pub(crate) use secondary::{Before, KeysFn, keys_array};
 pub use secondary::{Secondary, SecondaryFn};
 pub(crate) use types::is_array_type;

@@ -475,6 +475,16 @@ pub type DependentFns<P, C, K> = (
     fn(&mut C) -> bool,
 );
 
+/// A cascade that follows a relationship from an object to the objects it holds
+/// (`relationship(cascade = "...")`), for [`Entity::cascade_targets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CascadeKind {
+    /// `expunge`: expunging the object expunges them.
+    Expunge,
+    /// `refresh-expire`: expiring or refreshing the whole object expires them.
+    RefreshExpire,
+}
+
 /// The cascades of a one-to-many relationship that act on its children
 /// (`relationship(cascade = "...")`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -199,6 +199,15 @@ impl AsyncSession {
         if self.autoflush() && self.has_changes(&self.state()) {
             self.flush_locked(&mut conns).await?;
         }
+        if attributes.is_empty() {
+            // `cascade = "refresh-expire"`: what the object's relationships hold is expired
+            // (SQLAlchemy's refresh), to load again when next asked for.
+            for other in self.cascaded(&obj.erase(), crate::CascadeKind::RefreshExpire) {
+                if self.holds_persistent(&other) {
+                    other.cell.expire(None);
+                }
+            }
+        }
         let key = obj.cell.data.read_recursive().row_key();
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
         let conn = self.conn_for(&mut conns, &engine).await?;
@@ -233,11 +242,41 @@ impl AsyncSession {
         let columns = self.persistent_columns(obj, attributes)?;
         use crate::model::ErasedCell;
         if attributes.is_empty() {
+            // Collected first: expiring unloads the relationships they are reached through.
+            let cascaded = self.cascaded(&obj.erase(), crate::CascadeKind::RefreshExpire);
             obj.cell.expire(None);
+            for other in cascaded {
+                if self.holds_persistent(&other) {
+                    other.cell.expire(None);
+                }
+            }
         } else {
             obj.cell.expire(Some(&columns));
         }
         Ok(())
+    }
+
+    /// The objects reached from `root` through relationships whose cascade has `kind`, and
+    /// from those in turn (SQLAlchemy's `cascade_iterator`), `root` excluded.
+    pub(super) fn cascaded(&self, root: &AnyObj, kind: crate::CascadeKind) -> Vec<AnyObj> {
+        let mut seen = std::collections::HashSet::from([root.id()]);
+        let mut queue = vec![root.clone()];
+        let mut out = Vec::new();
+        while let Some(obj) = queue.pop() {
+            obj.cell.clone().cascade_targets(kind, &mut |other| {
+                if seen.insert(other.id()) {
+                    out.push(other.clone());
+                    queue.push(other);
+                }
+            });
+        }
+        out
+    }
+
+    /// True when `obj` is a persistent object of this session.
+    fn holds_persistent(&self, obj: &AnyObj) -> bool {
+        let m = obj.meta();
+        m.session == Some(self.inner.id) && m.status == ObjectState::Persistent
     }
 
     /// Implements [`AsyncSession::expire_all`].
@@ -275,7 +314,17 @@ impl AsyncSession {
     /// Implements [`AsyncSession::expunge`].
     pub(crate) fn expunge_impl<T: Entity>(&self, obj: &Obj<T>) -> Result<()> {
         check_none_held("AsyncSession::expunge")?;
-        self.state().expunge(&obj.erase(), self.inner.id)?;
+        let root = obj.erase();
+        let cascaded = self.cascaded(&root, crate::CascadeKind::Expunge);
+        {
+            let mut state = self.state();
+            state.expunge(&root, self.inner.id)?;
+            for other in &cascaded {
+                if other.meta().session == Some(self.inner.id) {
+                    state.expunge(other, self.inner.id)?;
+                }
+            }
+        }
         self.fire_pending()
     }
 

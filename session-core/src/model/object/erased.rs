@@ -87,6 +87,8 @@ pub(crate) trait ErasedCell: Send + Sync + 'static {
     fn relations(self: Arc<Self>, visit: &mut dyn FnMut(Link));
     /// Visits the object's one-to-many relationships, for deleting it.
     fn dependents(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Dependent));
+    /// Visits the objects its relationships with cascade `kind` hold.
+    fn cascade_targets(self: Arc<Self>, kind: crate::CascadeKind, visit: &mut dyn FnMut(AnyObj));
     /// Visits the object's many-to-many relationships, for their link rows.
     fn secondaries(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Secondary));
     /// The per-type operations of the object's entity (opaque here: see `crate::mapper`).
@@ -185,6 +187,10 @@ impl<T: Entity> ErasedCell for Cell<T> {
 
     fn dependents(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Dependent)) {
         T::dependents(&Obj::from_cell(self), visit);
+    }
+
+    fn cascade_targets(self: Arc<Self>, kind: crate::CascadeKind, visit: &mut dyn FnMut(AnyObj)) {
+        T::cascade_targets(&Obj::from_cell(self), kind, visit);
     }
 
     fn secondaries(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Secondary)) {

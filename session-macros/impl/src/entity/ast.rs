@@ -110,6 +110,10 @@ pub(crate) struct Relationship<'a> {
     pub(crate) cascade_delete: Option<proc_macro2::Span>,
     /// `cascade = "delete-orphan"`: a child taken out of the collection is deleted.
     pub(crate) delete_orphan: Option<proc_macro2::Span>,
+    /// `cascade = "expunge"`: expunging the object expunges the related ones.
+    pub(crate) cascade_expunge: bool,
+    /// `cascade = "refresh-expire"`: expiring (or refreshing) the object expires them.
+    pub(crate) cascade_refresh: bool,
     /// A mistake in `cascade = "..."` (reported by validation).
     pub(crate) cascade_error: Option<syn::Error>,
     /// `back_populates = "field"`: the other side's relationship field.
@@ -238,8 +242,10 @@ pub(crate) fn model<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Option<M
                 many,
                 target,
                 foreign_key: rel.foreign_key.clone(),
-                cascade_delete: rel.cascade_delete,
-                delete_orphan: rel.delete_orphan,
+                cascade_delete: rel.cascades.delete,
+                delete_orphan: rel.cascades.delete_orphan,
+                cascade_expunge: rel.cascades.expunge.is_some(),
+                cascade_refresh: rel.cascades.refresh_expire.is_some(),
                 cascade_error: rel.cascade_error.clone(),
                 back_populates: rel.back_populates.clone(),
                 one: rel.uselist_false.as_ref().map(syn::LitBool::span),

@@ -63,10 +63,8 @@ pub(crate) struct ForeignKeyAttr {
 pub(crate) struct RelationshipAttr {
     /// The field holding the parent's key.
     pub(crate) foreign_key: LitStr,
-    /// `cascade = "save-update, delete"` includes `delete` (the literal's span).
-    pub(crate) cascade_delete: Option<Span>,
-    /// It includes `delete-orphan`.
-    pub(crate) delete_orphan: Option<Span>,
+    /// What `cascade = "..."` lists.
+    pub(crate) cascades: CascadeFlags,
     /// A mistake in `cascade = "..."`, reported by validation: the field stays a
     /// relationship, so the mistake does not cascade into column errors.
     pub(crate) cascade_error: Option<syn::Error>,
@@ -84,16 +82,31 @@ pub(crate) struct RelationshipAttr {
 }
 
 /// The cascades `relationship(cascade = "...")` takes (SQLAlchemy's spelling).
-const CASCADES: &[&str] = &["save-update", "delete", "delete-orphan"];
+const CASCADES: &[&str] = &[
+    "save-update",
+    "delete",
+    "delete-orphan",
+    "expunge",
+    "refresh-expire",
+];
 
 /// SQLAlchemy's cascades that are not built yet: refused rather than ignored.
-const CASCADES_NOT_BUILT: &[&str] = &["merge", "expunge", "refresh-expire", "all"];
+const CASCADES_NOT_BUILT: &[&str] = &["merge", "all"];
 
-/// Parses `cascade = "save-update, delete"`: whether `delete` and `delete-orphan` are in it
-/// (the literal's span for each).
-fn cascade(meta: &ParseNestedMeta<'_>) -> syn::Result<(Option<Span>, Option<Span>)> {
+/// What `cascade = "..."` lists (each with the literal's span).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct CascadeFlags {
+    pub(crate) delete: Option<Span>,
+    pub(crate) delete_orphan: Option<Span>,
+    pub(crate) expunge: Option<Span>,
+    pub(crate) refresh_expire: Option<Span>,
+}
+
+/// Parses `cascade = "save-update, delete"`.
+fn cascade(meta: &ParseNestedMeta<'_>) -> syn::Result<CascadeFlags> {
     let lit = nonempty_str(meta, "cascade")?;
-    let (mut delete, mut orphan) = (false, false);
+    let mut flags = CascadeFlags::default();
+    let span = Some(lit.span());
     for part in lit
         .value()
         .split(',')
@@ -101,8 +114,10 @@ fn cascade(meta: &ParseNestedMeta<'_>) -> syn::Result<(Option<Span>, Option<Span
         .filter(|p| !p.is_empty())
     {
         match part {
-            "delete" => delete = true,
-            "delete-orphan" => orphan = true,
+            "delete" => flags.delete = span,
+            "delete-orphan" => flags.delete_orphan = span,
+            "expunge" => flags.expunge = span,
+            "refresh-expire" => flags.refresh_expire = span,
             "save-update" => {}
             _ if CASCADES_NOT_BUILT.contains(&part) => {
                 return Err(syn::Error::new(
@@ -126,7 +141,7 @@ fn cascade(meta: &ParseNestedMeta<'_>) -> syn::Result<(Option<Span>, Option<Span
             }
         }
     }
-    Ok((delete.then(|| lit.span()), orphan.then(|| lit.span())))
+    Ok(flags)
 }
 
 /// `#[entity(...)]` on a field. Flags keep the span of their key.
@@ -286,7 +301,7 @@ fn action(meta: &ParseNestedMeta<'_>, what: &str) -> syn::Result<(String, LitStr
 fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
     let span = meta.path.segments[0].ident.span();
     let mut fk: Option<LitStr> = None;
-    let mut cascade_delete: Option<(Option<Span>, Option<Span>)> = None;
+    let mut cascades: Option<CascadeFlags> = None;
     let mut cascade_error: Option<syn::Error> = None;
     let mut first_error: Option<syn::Error> = None;
     let mut back_populates: Option<LitStr> = None;
@@ -311,11 +326,11 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
             let lit: syn::LitBool = inner.value()?.parse()?;
             uselist = Some(lit);
             Ok(())
-        } else if inner.path.is_ident("cascade") && cascade_delete.is_none() {
+        } else if inner.path.is_ident("cascade") && cascades.is_none() {
             match cascade(&inner) {
-                Ok(d) => cascade_delete = Some(d),
+                Ok(d) => cascades = Some(d),
                 Err(e) => {
-                    cascade_delete = Some((None, None));
+                    cascades = Some(CascadeFlags::default());
                     cascade_error = Some(e);
                 }
             }
@@ -342,8 +357,7 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
     match fk {
         Some(foreign_key) => Ok(RelationshipAttr {
             foreign_key,
-            cascade_delete: cascade_delete.and_then(|c| c.0),
-            delete_orphan: cascade_delete.and_then(|c| c.1),
+            cascades: cascades.unwrap_or_default(),
             cascade_error,
             back_populates,
             uselist_false: uselist.filter(|u| !u.value),

@@ -13,8 +13,8 @@ use syn::spanned::Spanned;
 
 use super::ast::{ColumnField, Model, Relationship};
 use super::relations::{
-    back_sync, dependent_visit, descriptor, private_col, private_fk_clear, private_fk_get,
-    private_fk_set, relation_items, relation_visit, secondary_visit,
+    back_sync, cascade_visit, dependent_visit, descriptor, private_col, private_fk_clear,
+    private_fk_get, private_fk_set, relation_items, relation_visit, secondary_visit,
 };
 
 /// The `Column { ... }` literal of `TABLE`.
@@ -450,6 +450,24 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         .iter()
         .filter(|r| r.parent_side() && r.m2m().is_none())
         .collect();
+    let cascading: Vec<&&Relationship<'_>> = usable
+        .iter()
+        .filter(|r| r.cascade_expunge || r.cascade_refresh)
+        .collect();
+    let cascade_targets = if cascading.is_empty() {
+        quote!()
+    } else {
+        let visits = cascading.iter().map(|r| cascade_visit(ident, r));
+        quote! {
+            fn cascade_targets(
+                obj: &::session_core::Obj<Self>,
+                kind: ::session_core::CascadeKind,
+                visit: &mut dyn ::core::ops::FnMut(::session_core::AnyObj),
+            ) {
+                #(#visits)*
+            }
+        }
+    };
     let many: Vec<&&Relationship<'_>> = usable.iter().filter(|r| r.m2m().is_some()).collect();
     let secondaries = if many.is_empty() {
         quote!()
@@ -593,6 +611,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             #relation_methods
             #dependents
             #secondaries
+            #cascade_targets
             #back
 
             #relations

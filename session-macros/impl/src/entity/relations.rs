@@ -491,3 +491,27 @@ pub(super) fn secondary_visit(parent: &syn::Ident, r: &Relationship<'_>) -> Toke
         ));
     }
 }
+
+/// The body of `cascade_targets` for `r`: its loaded objects when its cascade has `kind`.
+pub(super) fn cascade_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenStream {
+    let f = r.ident;
+    let (expunge, refresh) = (r.cascade_expunge, r.cascade_refresh);
+    let objects = if r.many {
+        quote!(obj.peek(|s: &#parent| s.#f.loaded().map(|c| c.to_vec())).unwrap_or_default())
+    } else {
+        quote! {
+            ::core::iter::Iterator::collect::<::session_core::__private::Vec<_>>(
+                ::core::iter::IntoIterator::into_iter(obj.peek(|s: &#parent| s.#f.loaded().cloned())),
+            )
+        }
+    };
+    quote! {
+        if (#expunge && kind == ::session_core::CascadeKind::Expunge)
+            || (#refresh && kind == ::session_core::CascadeKind::RefreshExpire)
+        {
+            for other in #objects {
+                visit(other.erase());
+            }
+        }
+    }
+}
