@@ -47,6 +47,17 @@ pub(crate) trait Mapper: Send + Sync {
         column: usize,
         keys: OwnedParam,
     ) -> BoxFuture<'a, Result<Vec<AnyObj>>>;
+    /// The object of `target` that merging `source` (an object of this type) writes into:
+    /// the one in the identity map with its key, else the row loaded by key, else `None` (a
+    /// new copy is needed).
+    fn merge_target<'a>(
+        &self,
+        target: &'a dyn LoadTarget,
+        conn: &'a mut AsyncConnection,
+        source: &'a AnyObj,
+    ) -> BoxFuture<'a, Result<Option<AnyObj>>>;
+    /// A new object holding `source`'s value (the copy a merge adds), unattached.
+    fn copy_of(&self, source: &AnyObj) -> Option<AnyObj>;
     /// Calls this type's listeners for `event` in `registries` on `objs`.
     fn run_hooks(
         &self,
@@ -142,6 +153,49 @@ impl<T: Entity> Mapper for Typed<T> {
             let objs = load_into::<T, _>(target, &rows, 0, &sql, false)?;
             Ok(objs.iter().map(crate::model::Obj::erase).collect())
         })
+    }
+
+    fn merge_target<'a>(
+        &self,
+        target: &'a dyn LoadTarget,
+        conn: &'a mut AsyncConnection,
+        source: &'a AnyObj,
+    ) -> BoxFuture<'a, Result<Option<AnyObj>>> {
+        Box::pin(async move {
+            let Some(source) = source.downcast::<T>() else {
+                return Ok(None);
+            };
+            let (key, unset) = source.peek(|v| {
+                let unset = T::TABLE
+                    .key_columns()
+                    .any(|c| T::TABLE.columns[c].server_filled() && v.column_is_unset(c));
+                (v.key(), unset)
+            });
+            if unset {
+                return Ok(None); // a key the server will give: a new row
+            }
+            let mut found = None;
+            target.load(&mut |map, _| found = map.get::<T>(&key));
+            // An expired one is loaded again below (the load refreshes it in place).
+            if let Some(cell) = found.filter(|c| !c.data.read_recursive().expired.any()) {
+                return Ok(Some(crate::model::Obj::from_cell(cell).erase()));
+            }
+            let t = T::TABLE;
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {}",
+                crate::sql::columns(t, &(0..t.columns.len()).collect::<Vec<_>>()),
+                crate::sql::quote(t.name),
+                crate::sql::key_condition(t, 1)
+            );
+            let rows = conn.query(&sql, &T::key_params(&key)).await?;
+            let objs = load_into::<T, _>(target, &rows, 0, &sql, false)?;
+            Ok(objs.first().map(crate::model::Obj::erase))
+        })
+    }
+
+    fn copy_of(&self, source: &AnyObj) -> Option<AnyObj> {
+        let source = source.downcast::<T>()?;
+        Some(crate::model::Obj::new(source.peek(T::clone)).erase())
     }
 
     fn run_hooks(

@@ -260,6 +260,20 @@ pub trait Entity: Clone + Debug + Send + Sync + Sized + 'static {
         let _ = (obj, kind, visit);
     }
 
+    /// Gives `merged` (a copy of the merged object's value, its relationships as the source
+    /// held them) its relationships: with the `merge` cascade and loaded in the source, the
+    /// merged copies of the source's objects (`map` gives them); otherwise the target's own
+    /// (`before`), or, for a new copy (`fresh`), empty ones. The default (for entities without
+    /// relationships) does nothing.
+    fn merge_relations(
+        merged: &mut Self,
+        before: Self,
+        fresh: bool,
+        map: &dyn Fn(&AnyObj) -> Option<AnyObj>,
+    ) {
+        let _ = (merged, before, fresh, map);
+    }
+
     /// Visits `obj`'s many-to-many relationships (`relationship(secondary = ...)`) as
     /// [`Secondary`](crate::Secondary)s, for the link rows a flush writes. Entities without
     /// them keep the default, which visits nothing.

@@ -483,6 +483,8 @@ pub enum CascadeKind {
     Expunge,
     /// `refresh-expire`: expiring or refreshing the whole object expires them.
     RefreshExpire,
+    /// `merge` (SQLAlchemy's default): merging the object merges them.
+    Merge,
 }
 
 /// The cascades of a one-to-many relationship that act on its children

@@ -341,21 +341,64 @@ impl AsyncSession {
     /// Implements [`AsyncSession::merge`].
     pub(crate) async fn merge_impl<T: Entity>(&self, source: &Obj<T>) -> Result<Obj<T>> {
         check_none_held("AsyncSession::merge")?;
-        let value = source.cell.data.read_recursive().value.clone();
-        let target = self.get::<T>(value.key()).await?;
-        match target {
-            Some(target) => {
-                if !target.ptr_eq(source) {
-                    *target.write()? = value;
+        if self.autoflush() && self.has_changes(&self.state()) {
+            self.flush().await?;
+        }
+        let root = source.erase();
+        let merged = self.merge_graph(&root).await?;
+        merged
+            .downcast::<T>()
+            .ok_or_else(|| Error::InvalidRequest("merge lost its object".into()))
+    }
+
+    /// Merges `root` and the objects reached from it through relationships with the `merge`
+    /// cascade (SQLAlchemy's default): each into the session's object with its key (from the
+    /// identity map, else loaded), or into a new pending copy; then each copy's relationships
+    /// point at the other copies. Returns `root`'s copy.
+    async fn merge_graph(&self, root: &AnyObj) -> Result<AnyObj> {
+        let mut sources = vec![root.clone()];
+        sources.extend(self.cascaded(root, crate::CascadeKind::Merge));
+        let mut pairs: Vec<(AnyObj, AnyObj, bool)> = Vec::with_capacity(sources.len());
+        {
+            let mut conns = self.lock_conns()?;
+            for source in sources {
+                if self.holds_persistent(&source) || {
+                    let m = source.meta();
+                    m.session == Some(self.inner.id) && m.status == ObjectState::Pending
+                } {
+                    pairs.push((source.clone(), source, false)); // already this session's
+                    continue;
                 }
-                Ok(target)
-            }
-            None => {
-                let target = Obj::new(value);
-                self.add(&target)?;
-                Ok(target)
+                let table = source.table();
+                let t = source.cell.entity_type();
+                let engine = self.resolve_bind(Some(table), Some(t), false)?;
+                let mapper = crate::mapper::of(&source);
+                let conn = self.conn_for(&mut conns, &engine).await?;
+                let found = mapper.merge_target(self, conn, &source).await?;
+                let (target, fresh) = match found {
+                    Some(target) => (target, false),
+                    None => (
+                        mapper.copy_of(&source).ok_or_else(|| {
+                            Error::InvalidRequest(format!("cannot copy {source:?} to merge it"))
+                        })?,
+                        true,
+                    ),
+                };
+                pairs.push((source, target, fresh));
             }
         }
+        let map: std::collections::HashMap<u64, AnyObj> =
+            pairs.iter().map(|(s, t, _)| (s.id(), t.clone())).collect();
+        let lookup = |o: &AnyObj| map.get(&o.id()).cloned();
+        for (source, target, fresh) in &pairs {
+            target.cell.clone().merge_from(source, *fresh, &lookup)?;
+        }
+        // Added once every copy points at the other copies (adding cascades), never at the
+        // source's objects.
+        for (_, target, _) in pairs.iter().filter(|(_, _, fresh)| *fresh) {
+            self.add_any(target)?;
+        }
+        Ok(pairs[0].1.clone())
     }
 
     /// Implements [`AsyncSession::merge_all`]: one autoflush first, then every merge with

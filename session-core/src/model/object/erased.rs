@@ -87,6 +87,14 @@ pub(crate) trait ErasedCell: Send + Sync + 'static {
     fn relations(self: Arc<Self>, visit: &mut dyn FnMut(Link));
     /// Visits the object's one-to-many relationships, for deleting it.
     fn dependents(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Dependent));
+    /// Becomes the merge of `source` (an object of the same type): its columns, and its
+    /// relationships as [`Entity::merge_relations`] says; `fresh` for a new copy.
+    fn merge_from(
+        self: Arc<Self>,
+        source: &AnyObj,
+        fresh: bool,
+        map: &dyn Fn(&AnyObj) -> Option<AnyObj>,
+    ) -> crate::Result<()>;
     /// Visits the objects its relationships with cascade `kind` hold.
     fn cascade_targets(self: Arc<Self>, kind: crate::CascadeKind, visit: &mut dyn FnMut(AnyObj));
     /// Visits the object's many-to-many relationships, for their link rows.
@@ -191,6 +199,26 @@ impl<T: Entity> ErasedCell for Cell<T> {
 
     fn cascade_targets(self: Arc<Self>, kind: crate::CascadeKind, visit: &mut dyn FnMut(AnyObj)) {
         T::cascade_targets(&Obj::from_cell(self), kind, visit);
+    }
+
+    fn merge_from(
+        self: Arc<Self>,
+        source: &AnyObj,
+        fresh: bool,
+        map: &dyn Fn(&AnyObj) -> Option<AnyObj>,
+    ) -> crate::Result<()> {
+        let Some(source) = source.downcast::<T>() else {
+            return Ok(());
+        };
+        let target = Obj::from_cell(self);
+        if target.ptr_eq(&source) {
+            return Ok(());
+        }
+        let value = source.peek(T::clone);
+        let mut guard = target.write()?;
+        let before = std::mem::replace(&mut *guard, value);
+        T::merge_relations(&mut guard, before, fresh, map);
+        Ok(())
     }
 
     fn secondaries(self: Arc<Self>, visit: &mut dyn FnMut(crate::model::Secondary)) {

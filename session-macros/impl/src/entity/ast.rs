@@ -114,6 +114,8 @@ pub(crate) struct Relationship<'a> {
     pub(crate) cascade_expunge: bool,
     /// `cascade = "refresh-expire"`: expiring (or refreshing) the object expires them.
     pub(crate) cascade_refresh: bool,
+    /// `cascade = "merge"` (the default): merging the object merges them.
+    pub(crate) cascade_merge: bool,
     /// A mistake in `cascade = "..."` (reported by validation).
     pub(crate) cascade_error: Option<syn::Error>,
     /// `back_populates = "field"`: the other side's relationship field.
@@ -246,6 +248,7 @@ pub(crate) fn model<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Option<M
                 delete_orphan: rel.cascades.delete_orphan,
                 cascade_expunge: rel.cascades.expunge.is_some(),
                 cascade_refresh: rel.cascades.refresh_expire.is_some(),
+                cascade_merge: rel.cascades.merge,
                 cascade_error: rel.cascade_error.clone(),
                 back_populates: rel.back_populates.clone(),
                 one: rel.uselist_false.as_ref().map(syn::LitBool::span),

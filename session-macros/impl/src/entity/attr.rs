@@ -84,14 +84,13 @@ pub(crate) struct RelationshipAttr {
 /// The cascades `relationship(cascade = "...")` takes (SQLAlchemy's spelling).
 const CASCADES: &[&str] = &[
     "save-update",
+    "merge",
     "delete",
     "delete-orphan",
     "expunge",
     "refresh-expire",
+    "all",
 ];
-
-/// SQLAlchemy's cascades that are not built yet: refused rather than ignored.
-const CASCADES_NOT_BUILT: &[&str] = &["merge", "all"];
 
 /// What `cascade = "..."` lists (each with the literal's span).
 #[derive(Clone, Copy, Default)]
@@ -100,6 +99,8 @@ pub(crate) struct CascadeFlags {
     pub(crate) delete_orphan: Option<Span>,
     pub(crate) expunge: Option<Span>,
     pub(crate) refresh_expire: Option<Span>,
+    /// `merge` (in SQLAlchemy's default, `save-update, merge`, used without `cascade = ...`).
+    pub(crate) merge: bool,
 }
 
 /// Parses `cascade = "save-update, delete"`.
@@ -118,17 +119,15 @@ fn cascade(meta: &ParseNestedMeta<'_>) -> syn::Result<CascadeFlags> {
             "delete-orphan" => flags.delete_orphan = span,
             "expunge" => flags.expunge = span,
             "refresh-expire" => flags.refresh_expire = span,
-            "save-update" => {}
-            _ if CASCADES_NOT_BUILT.contains(&part) => {
-                return Err(syn::Error::new(
-                    lit.span(),
-                    format!(
-                        "cascade `{part}` is not supported yet; the cascades are {} (save-update \
-                         is always on); spell `all` out as the ones you need",
-                        CASCADES.join(", ")
-                    ),
-                ));
+            "merge" => flags.merge = true,
+            // SQLAlchemy's `all`: save-update, merge, refresh-expire, expunge, delete.
+            "all" => {
+                flags.merge = true;
+                flags.expunge = span;
+                flags.refresh_expire = span;
+                flags.delete = span;
             }
+            "save-update" => {}
             _ => {
                 return Err(syn::Error::new(
                     lit.span(),
@@ -357,7 +356,11 @@ fn relationship(meta: &ParseNestedMeta<'_>) -> syn::Result<RelationshipAttr> {
     match fk {
         Some(foreign_key) => Ok(RelationshipAttr {
             foreign_key,
-            cascades: cascades.unwrap_or_default(),
+            // Without `cascade = ...`: SQLAlchemy's default, save-update and merge.
+            cascades: cascades.unwrap_or(CascadeFlags {
+                merge: true,
+                ..CascadeFlags::default()
+            }),
             cascade_error,
             back_populates,
             uselist_false: uselist.filter(|u| !u.value),

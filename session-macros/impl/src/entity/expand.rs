@@ -13,8 +13,9 @@ use syn::spanned::Spanned;
 
 use super::ast::{ColumnField, Model, Relationship};
 use super::relations::{
-    back_sync, cascade_visit, dependent_visit, descriptor, private_col, private_fk_clear,
-    private_fk_get, private_fk_set, relation_items, relation_visit, secondary_visit,
+    back_sync, cascade_visit, dependent_visit, descriptor, merge_part, private_col,
+    private_fk_clear, private_fk_get, private_fk_set, relation_items, relation_visit,
+    secondary_visit,
 };
 
 /// The `Column { ... }` literal of `TABLE`.
@@ -450,9 +451,27 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         .iter()
         .filter(|r| r.parent_side() && r.m2m().is_none())
         .collect();
+    let merge_relations = if model.relationships.is_empty() {
+        quote!()
+    } else {
+        // Every relationship field, usable or not (an unusable one is left as the target had
+        // it: `merge_part` with no merge cascade).
+        let parts = model.relationships.iter().map(|r| merge_part(r));
+        quote! {
+            #[allow(unused_mut, unused_variables)]
+            fn merge_relations(
+                merged: &mut Self,
+                mut before: Self,
+                fresh: bool,
+                map: &dyn ::core::ops::Fn(&::session_core::AnyObj) -> ::core::option::Option<::session_core::AnyObj>,
+            ) {
+                #(#parts)*
+            }
+        }
+    };
     let cascading: Vec<&&Relationship<'_>> = usable
         .iter()
-        .filter(|r| r.cascade_expunge || r.cascade_refresh)
+        .filter(|r| r.cascade_expunge || r.cascade_refresh || r.cascade_merge)
         .collect();
     let cascade_targets = if cascading.is_empty() {
         quote!()
@@ -612,6 +631,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             #dependents
             #secondaries
             #cascade_targets
+            #merge_relations
             #back
 
             #relations

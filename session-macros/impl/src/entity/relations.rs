@@ -495,7 +495,7 @@ pub(super) fn secondary_visit(parent: &syn::Ident, r: &Relationship<'_>) -> Toke
 /// The body of `cascade_targets` for `r`: its loaded objects when its cascade has `kind`.
 pub(super) fn cascade_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenStream {
     let f = r.ident;
-    let (expunge, refresh) = (r.cascade_expunge, r.cascade_refresh);
+    let (expunge, refresh, merge) = (r.cascade_expunge, r.cascade_refresh, r.cascade_merge);
     let objects = if r.many {
         quote!(obj.peek(|s: &#parent| s.#f.loaded().map(|c| c.to_vec())).unwrap_or_default())
     } else {
@@ -508,10 +508,64 @@ pub(super) fn cascade_visit(parent: &syn::Ident, r: &Relationship<'_>) -> TokenS
     quote! {
         if (#expunge && kind == ::session_core::CascadeKind::Expunge)
             || (#refresh && kind == ::session_core::CascadeKind::RefreshExpire)
+            || (#merge && kind == ::session_core::CascadeKind::Merge)
         {
             for other in #objects {
                 visit(other.erase());
             }
+        }
+    }
+}
+
+/// One relationship's part of `merge_relations` (see `Entity::merge_relations`).
+pub(super) fn merge_part(r: &Relationship<'_>) -> TokenStream {
+    let (f, target) = (r.ident, r.target);
+    let (kind, empty) = if r.many {
+        (
+            quote!(Collection),
+            quote!(::session_core::Collection::new()),
+        )
+    } else {
+        (quote!(Reference), quote!(::session_core::Reference::none()))
+    };
+    let mapped = if r.many {
+        quote! {
+            merged.#f.loaded().map(|items| {
+                ::session_core::Collection::<#target>::from_vec(
+                    items
+                        .iter()
+                        .filter_map(|o| map(&o.erase()).and_then(|m| m.downcast::<#target>()))
+                        .collect(),
+                )
+            })
+        }
+    } else {
+        quote! {
+            if merged.#f.is_loaded() {
+                ::core::option::Option::Some(
+                    match merged.#f.loaded().and_then(|o| map(&o.erase())) {
+                        ::core::option::Option::Some(m) => match m.downcast::<#target>() {
+                            ::core::option::Option::Some(m) => ::session_core::Reference::to(m),
+                            ::core::option::Option::None => ::session_core::Reference::none(),
+                        },
+                        ::core::option::Option::None => ::session_core::Reference::none(),
+                    },
+                )
+            } else {
+                ::core::option::Option::None
+            }
+        }
+    };
+    let merge = r.cascade_merge && r.usable;
+    quote! {
+        {
+            let mapped: ::core::option::Option<::session_core::#kind<#target>> =
+                if #merge { #mapped } else { ::core::option::Option::None };
+            merged.#f = match mapped {
+                ::core::option::Option::Some(v) => v,
+                ::core::option::Option::None if fresh => #empty,
+                ::core::option::Option::None => ::core::mem::replace(&mut before.#f, #empty),
+            };
         }
     }
 }
