@@ -93,10 +93,17 @@ pub fn __proxy_expand(input: TokenStream) -> TokenStream {
 /// On the struct: `#[entity(table = "name")]` (default: the struct's name in snake_case). On a
 /// field: `column = "sql_name"`, `primary_key`, `generated` (SERIAL / IDENTITY),
 /// `server_default = "now()"`, `foreign_key = "table.column"`, `unique`,
-/// `sql_type = "varchar(30)"`, and `relationship(foreign_key = "field")` on a
-/// `Collection<Child>` (the child's field holding this key) or a `Reference<Parent>` (this
-/// struct's field holding the parent's key). The struct must derive (or implement) `Clone` and
-/// `Debug` itself; every field's type must implement `session_core::ColumnType`.
+/// `sql_type = "varchar(30)"`, `on_delete = "cascade"`, `index`, `check = "..."`, `version`
+/// (a version counter; with `system` on an `xmin: Xid` field, one the server generates), and
+/// `relationship(foreign_key = "field")` on a `Collection<Child>` (the child's field holding
+/// this key), a `Reference<Parent>` (this struct's field holding the parent's key) or a
+/// `Reference<Child>` with `uselist = false` (a one-to-one). A relationship also takes
+/// `back_populates = "field"`, `cascade = "save-update, merge, delete, delete-orphan, expunge,
+/// refresh-expire"` (or `all`; without it, SQLAlchemy's default `save-update, merge`),
+/// `passive_deletes = true`, and for a many-to-many `secondary = "LinkEntity"` with
+/// `target_foreign_key = "field"` (`foreign_key` then names the link's field holding this
+/// key). Mistakes are compile errors at the attribute. The struct must derive (or implement)
+/// `Clone` and `Debug` itself; every field's type must implement `session_core::ColumnType`.
 #[proc_macro_derive(Entity, attributes(entity))]
 pub fn derive_entity(input: TokenStream) -> TokenStream {
     match session_macros_impl::entity::derive_entity(input.into()) {
