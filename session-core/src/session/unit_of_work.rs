@@ -430,9 +430,10 @@ impl AsyncSession {
     /// on the foreign key, the children in the session are deleted too (and theirs, in turn);
     /// otherwise their foreign key is set to NULL, or, when that column is NOT NULL, the flush
     /// is refused before anything is sent. Children not in the session were loaded before
-    /// (`load_for_delete`) when they are to be deleted or refused; otherwise their key is set
-    /// to NULL by one UPDATE ([`NullChildren`]). The database's own `ON DELETE` action, or
-    /// `passive_deletes`, leaves those to the database.
+    /// (`load_for_delete`) when a delete cascade deletes them; a nullable key is set to NULL
+    /// by one UPDATE ([`NullChildren`]); a NOT NULL one makes the parent's DELETE fail on the
+    /// database's foreign key. The database's own `ON DELETE` action, or `passive_deletes`,
+    /// leaves them to the database.
     fn delete_dependents(&self, state: &mut SessionState, plan: &mut Plan) -> Result<()> {
         let me = self.inner.id;
         let mut queue: Vec<AnyObj> = state.deleted.clone();

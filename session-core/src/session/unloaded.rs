@@ -1,9 +1,10 @@
-//! Before a flush deletes objects: the children of their one-to-many relationships that are
-//! not loaded and that the flush must see, loaded into the session first (SQLAlchemy loads an
-//! unloaded collection on delete unless `passive_deletes`): those a delete cascade deletes
-//! (and theirs in turn, level by level), and those whose NOT NULL foreign key makes the
-//! delete refused with a clear message. Children whose key is only set to NULL are not loaded
-//! (one UPDATE does it, `flush::orphans`); the database's own `ON DELETE` action and
+//! Before a flush deletes objects: the children of their one-to-many relationships with a
+//! delete cascade that are not loaded, loaded into the session first (SQLAlchemy loads an
+//! unloaded collection on delete unless `passive_deletes`), so that they are deleted with
+//! their own cascades, level by level. Children whose key is only set to NULL are not loaded
+//! (one UPDATE does it, `flush::orphans`); children with a NOT NULL key and no cascade are
+//! not loaded either: the parent's DELETE fails on the database's foreign key, which names
+//! them, and nothing of the flush is stored. The database's own `ON DELETE` action and
 //! `passive_deletes = true` leave them to the database.
 
 use std::any::TypeId;
@@ -42,9 +43,9 @@ impl AsyncSession {
                 parent.cell.clone().dependents(&mut |d| {
                     let fk = &d.child_table.columns[d.fk_column];
                     let needed = d.loaded.is_none()
+                        && d.cascade_delete
                         && !d.passive_deletes
-                        && database_action(fk).is_none()
-                        && (d.cascade_delete || !fk.nullable);
+                        && database_action(fk).is_none();
                     if !needed {
                         return;
                     }

@@ -272,7 +272,9 @@ fn columns_const(model: &Model<'_>) -> TokenStream {
         values.push(quote!(#f: #value));
         listing.push(format!(
             "`{ident}::C.{f}`: the {} relationship to `{}`",
-            if r.many {
+            if r.m2m().is_some() {
+                "many-to-many"
+            } else if r.many {
                 "one-to-many"
             } else if r.one.is_some() {
                 "one-to-one"
@@ -295,7 +297,8 @@ fn columns_const(model: &Model<'_>) -> TokenStream {
     quote! {
         const _: () = {
             #[doc = #struct_doc]
-            #[allow(non_camel_case_types)]
+            // Descriptors are API (`A::C.bs`), whether or not a program names every one.
+            #[allow(non_camel_case_types, dead_code)]
             #vis struct #strukt {
                 #(#fields,)*
             }
