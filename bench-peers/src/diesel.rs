@@ -188,6 +188,21 @@ impl Side {
         Ok(Side { pool })
     }
 
+    /// Opens all 10 connections (see `Side::warm` in main.rs).
+    pub async fn warm(&self) -> Result<(), String> {
+        let conns = futures::future::try_join_all((0..10).map(|_| async {
+            let mut conn = self.pool.get().await.map_err(err)?;
+            diesel::sql_query("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .map_err(err)?;
+            Ok::<_, String>(conn)
+        }))
+        .await?;
+        drop(conns);
+        Ok(())
+    }
+
     /// Runs workload `step` (an index of [`peers::WORKLOADS`]); its time.
     pub async fn step(&self, step: usize, n: usize) -> Result<Duration, String> {
         let pool = &self.pool;

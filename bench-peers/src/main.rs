@@ -96,6 +96,18 @@ impl Side {
         }
     }
 
+    /// Opens each side's 10 pooled connections before the first timed workload, so that no
+    /// side pays for connecting inside one (request_mix is the first to use them all).
+    async fn warm(&self) -> Result<(), String> {
+        match self {
+            Side::Hand(s) => s.warm().await,
+            Side::Ours(s) => s.warm().await,
+            Side::Sqlx(s) => s.warm().await,
+            Side::SeaOrm(s) => s.warm().await,
+            Side::Diesel(s) => s.warm().await,
+        }
+    }
+
     async fn dispose(self) {
         match self {
             Side::Ours(s) => s.dispose().await,
@@ -104,6 +116,19 @@ impl Side {
             Side::Hand(_) | Side::Diesel(_) => {}
         }
     }
+}
+
+/// Checks out all 10 connections of a sqlx pool at once and uses each (sqlx and SeaORM).
+pub(crate) async fn warm_sqlx(pool: &::sqlx::PgPool) -> Result<(), String> {
+    let conns = futures::future::try_join_all((0..10).map(|_| async {
+        let mut conn = pool.acquire().await?;
+        ::sqlx::query("SELECT 1").execute(&mut *conn).await?;
+        Ok::<_, ::sqlx::Error>(conn)
+    }))
+    .await
+    .map_err(|e| format!("warming a sqlx pool: {e}"))?;
+    drop(conns);
+    Ok(())
 }
 
 /// request_mix's driver, as the bench's: one task per key, 16 running at a time.
@@ -138,6 +163,9 @@ async fn run(cli: &Cli) -> Result<report::Report, String> {
         let mut sides = Vec::with_capacity(SIDES.len());
         for index in 0..SIDES.len() {
             sides.push(Side::new(index, &cluster, run, cli.n).await?);
+        }
+        for (side, _) in &sides {
+            side.warm().await?;
         }
         for step in 0..peers::WORKLOADS.len() {
             // The side going first rotates by run, so that drift hits every side alike.

@@ -185,6 +185,11 @@ impl Side {
         }
     }
 
+    /// Opens all 10 connections of the pool under the `DatabaseConnection`.
+    pub async fn warm(&self) -> Result<(), String> {
+        crate::warm_sqlx(self.db.get_postgres_connection_pool()).await
+    }
+
     /// Closes the pool.
     pub async fn dispose(self) {
         let _ = self.db.close().await;

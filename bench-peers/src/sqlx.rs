@@ -135,6 +135,11 @@ impl Side {
         }
     }
 
+    /// Opens all 10 connections (see `Side::warm` in main.rs).
+    pub async fn warm(&self) -> Result<(), String> {
+        crate::warm_sqlx(&self.pool).await
+    }
+
     /// Closes the pool.
     pub async fn dispose(self) {
         self.pool.close().await;

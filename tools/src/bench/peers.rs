@@ -96,6 +96,23 @@ impl Ours {
         Ok(seconds(&report, |m| m.ours))
     }
 
+    /// Opens all 10 of the engine's connections (each checked out at once and used), so that
+    /// no side pays for connecting inside a timed workload.
+    ///
+    /// # Errors
+    /// The session's error, as a message.
+    pub async fn warm(&self) -> Result<(), String> {
+        let conns = futures::future::try_join_all((0..10).map(|_| async {
+            let mut conn = self.engine.connect().await?;
+            conn.batch_execute("SELECT 1").await?;
+            Ok::<_, session_core::Error>(conn)
+        }))
+        .await
+        .map_err(|e| e.to_string())?;
+        drop(conns);
+        Ok(())
+    }
+
     /// Closes the engine's connections.
     pub async fn dispose(self) {
         self.engine.dispose().await;
@@ -122,6 +139,23 @@ impl Hand {
     /// The database's URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Opens all 10 of the pool's connections (see [`Ours::warm`]).
+    ///
+    /// # Errors
+    /// The driver's or the pool's error, as a message.
+    pub async fn warm(&self) -> Result<(), String> {
+        let conns = futures::future::try_join_all((0..10).map(|_| async {
+            let conn = self.pool.get().await.map_err(|e| e.to_string())?;
+            conn.simple_query("SELECT 1")
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(conn)
+        }))
+        .await?;
+        drop(conns);
+        Ok(())
     }
 
     /// Runs workload `step` exactly as `bench` does; its time.
