@@ -4,7 +4,7 @@
 //! way its docs recommend. Every side gets a fresh database per run and runs the workloads in
 //! the bench's order; after each workload an untimed check counts what it left in the
 //! database. Prints medians with ratios against the hand-written side and writes
-//! `docs/bench-peers.json`.
+//! `docs/bench-peers.json` and a chart, `docs/bench-peers.svg`.
 //!
 //! ```text
 //! cd bench-peers && cargo run --release -- --n 10000 --repeat 3
@@ -40,6 +40,9 @@ struct Cli {
     /// Where to write the JSON (default: `docs/bench-peers.json` at the repository root).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Where to write the chart (default: `docs/bench-peers.svg` at the repository root).
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 /// The sides, in the table's order.
@@ -194,17 +197,19 @@ async fn main() -> std::process::ExitCode {
     match run(&cli).await {
         Ok(report) => {
             print!("{}", report.table());
-            let path = cli.json.clone().unwrap_or_else(|| {
-                PathBuf::from(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../docs/bench-peers.json"
-                ))
-            });
-            if let Err(e) = std::fs::write(&path, report.json()) {
-                eprintln!("writing {}: {e}", path.display());
-                return std::process::ExitCode::FAILURE;
+            let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/");
+            let outputs = [
+                (cli.json.clone(), "bench-peers.json", report.json()),
+                (cli.svg.clone(), "bench-peers.svg", report.svg()),
+            ];
+            for (path, default, text) in outputs {
+                let path = path.unwrap_or_else(|| PathBuf::from(docs).join(default));
+                if let Err(e) = std::fs::write(&path, text) {
+                    eprintln!("writing {}: {e}", path.display());
+                    return std::process::ExitCode::FAILURE;
+                }
+                eprintln!("wrote {}", path.display());
             }
-            eprintln!("wrote {}", path.display());
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

@@ -126,4 +126,61 @@ impl Report {
             rows.join(",\n")
         )
     }
+
+    /// A grouped bar chart of the medians on a log scale, one bar per side and workload.
+    pub fn svg(&self) -> String {
+        const COLORS: [&str; SIDES.len()] = ["#762a83", "#1b7837", "#2166ac", "#e08214", "#b2182b"];
+        let bar = 11.0;
+        let (w, row_h, left) = (780.0, bar * SIDES.len() as f64 + 14.0, 110.0);
+        let h = 60.0 + row_h * WORKLOADS.len() as f64;
+        let (lo, hi) = (1e-4f64.log10(), 100f64.log10());
+        let x = |s: f64| left + (s.max(1e-4).log10() - lo) / (hi - lo) * (w - left - 60.0);
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+             font-family=\"sans-serif\" font-size=\"12\">\n\
+             <text x=\"10\" y=\"20\" font-size=\"14\">Seconds, log scale (N = {}, medians of {}):",
+            self.n,
+            self.runs.len()
+        );
+        for (side, color) in SIDES.iter().zip(COLORS) {
+            let _ = write!(svg, " <tspan fill=\"{color}\">{side}</tspan>");
+        }
+        svg.push_str("</text>\n");
+        for p in -4i32..=2 {
+            let s = 10f64.powi(p);
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{0:.1}\" y1=\"30\" x2=\"{0:.1}\" y2=\"{1}\" stroke=\"#ddd\"/>\
+                 <text x=\"{0:.1}\" y=\"{2}\" text-anchor=\"middle\" fill=\"#666\">{s}</text>",
+                x(s),
+                h - 20.0,
+                h - 6.0
+            );
+        }
+        for (step, workload) in WORKLOADS.iter().enumerate() {
+            let y = 36.0 + row_h * step as f64;
+            let _ = writeln!(
+                svg,
+                "<text x=\"10\" y=\"{:.1}\">{workload}</text>",
+                y + row_h / 2.0
+            );
+            for (side, color) in COLORS.iter().enumerate() {
+                let Some(v) = self.median(step, side) else {
+                    continue;
+                };
+                let top = y + bar * side as f64;
+                let _ = writeln!(
+                    svg,
+                    "<rect x=\"{left}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"/>\
+                     <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\">{v:.4}s</text>",
+                    (x(v) - left).max(1.0),
+                    bar - 1.0,
+                    x(v) + 4.0,
+                    top + bar - 2.0
+                );
+            }
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
 }
