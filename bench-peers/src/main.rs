@@ -43,6 +43,10 @@ struct Cli {
     /// Where to write the chart (default: `docs/bench-peers.svg` at the repository root).
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Only these sides, comma-separated (default: all of hand, ours, sqlx, sea-orm,
+    /// diesel-async); ratios need `hand`.
+    #[arg(long, value_delimiter = ',')]
+    sides: Vec<String>,
 }
 
 /// The sides, in the table's order.
@@ -157,14 +161,27 @@ where
 }
 
 async fn run(cli: &Cli) -> Result<report::Report, String> {
+    let chosen: Vec<usize> = if cli.sides.is_empty() {
+        (0..SIDES.len()).collect()
+    } else {
+        cli.sides
+            .iter()
+            .map(|name| {
+                SIDES
+                    .iter()
+                    .position(|s| s == name)
+                    .ok_or_else(|| format!("no side `{name}`; the sides are {}", SIDES.join(", ")))
+            })
+            .collect::<Result<_, _>>()?
+    };
     let cluster = tokio::task::spawn_blocking(Cluster::start)
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let mut report = report::Report::new(cli.n);
     for run in 0..cli.repeat.max(1) {
-        let mut sides = Vec::with_capacity(SIDES.len());
-        for index in 0..SIDES.len() {
+        let mut sides = Vec::with_capacity(chosen.len());
+        for &index in &chosen {
             sides.push(Side::new(index, &cluster, run, cli.n).await?);
         }
         for (side, _) in &sides {
@@ -172,9 +189,10 @@ async fn run(cli: &Cli) -> Result<report::Report, String> {
         }
         for step in 0..peers::WORKLOADS.len() {
             // The side going first rotates by run, so that drift hits every side alike.
-            for k in 0..SIDES.len() {
-                let index = (k + run) % SIDES.len();
-                let (side, url) = &sides[index];
+            for k in 0..chosen.len() {
+                let at = (k + run) % chosen.len();
+                let index = chosen[at];
+                let (side, url) = &sides[at];
                 let time = side
                     .step(step, cli.n)
                     .await
