@@ -4,6 +4,7 @@
 
 mod graph;
 mod hand;
+pub mod peers;
 mod report;
 
 use std::sync::Arc;
