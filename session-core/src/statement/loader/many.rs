@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use super::strategies::{CHUNK, Hasher, Next, select_fns, unloaded_loader};
+use super::strategies::{CHUNK, Hasher, Next, select_fns, unloaded_collection};
 use super::{IntoLoader, Loader, LoaderKind, Unloaded, run_next};
 use crate::error::Error;
 use crate::identity::load_into;
@@ -89,11 +89,7 @@ where
     }
 
     fn unloaded_loader(self, how: Unloaded) -> Loader<P> {
-        let name = self.name;
-        unloaded_loader(self.is_loaded, self.set, move || match how {
-            Unloaded::Raise => Collection::raising(name),
-            Unloaded::Empty => Collection::new(),
-        })
+        unloaded_collection(self.is_loaded, self.set, self.name, how)
     }
 }
 

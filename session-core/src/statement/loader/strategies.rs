@@ -187,12 +187,21 @@ where
     }
 
     fn unloaded_loader(self, how: Unloaded) -> Loader<P> {
-        let name = self.name;
-        unloaded_loader(self.is_loaded, self.set, move || match how {
-            Unloaded::Raise => Collection::raising(name),
-            Unloaded::Empty => Collection::new(),
-        })
+        unloaded_collection(self.is_loaded, self.set, self.name, how)
     }
+}
+
+/// The raise / empty load of a collection (`raiseload` / `noload`).
+pub(super) fn unloaded_collection<P: Entity, C: Entity>(
+    is_loaded: fn(&P) -> bool,
+    set: fn(&mut P, Collection<C>),
+    name: &'static str,
+    how: Unloaded,
+) -> Loader<P> {
+    unloaded_loader(is_loaded, set, move || match how {
+        Unloaded::Raise => Collection::raising(name),
+        Unloaded::Empty => Collection::new(),
+    })
 }
 
 impl<P, C, K> OneToMany<P, C, K>
