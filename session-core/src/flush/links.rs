@@ -27,6 +27,9 @@ use crate::sql::quote;
 /// Rows per link statement.
 const CHUNK: usize = super::CHUNK;
 
+/// The statements of one link table, with the table and its entity type (for its bind).
+pub(crate) type LinkBatch = (&'static Table, std::any::TypeId, Box<dyn Work>);
+
 /// The link-row changes of one flush, per link table.
 #[derive(Default)]
 pub(crate) struct LinkPlan {
@@ -201,10 +204,7 @@ impl LinkPlan {
     /// The statements, one [`LinkWork`] per link table (built once the objects' INSERTs ran:
     /// the keys are read now). `checked` makes the server check the pair DELETEs' counts (a
     /// COMMIT travels with them). Returns each work with its link table and link entity type.
-    pub(crate) fn works(
-        self,
-        checked: bool,
-    ) -> Result<Vec<(&'static Table, std::any::TypeId, Box<dyn Work>)>> {
+    pub(crate) fn works(self, checked: bool) -> Result<Vec<LinkBatch>> {
         let mut out = Vec::new();
         for t in self.tables {
             let cleared = |col: usize, obj: &AnyObj| t.clears[col].iter().any(|c| c.ptr_eq(obj));
