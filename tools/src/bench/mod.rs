@@ -4,7 +4,9 @@
 
 mod graph;
 mod hand;
+mod memory;
 mod report;
+mod scaling;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +19,9 @@ use session_scoped::{async_scoped_session, scope};
 
 use crate::model::{A, B, seed_metadata};
 use crate::pg::Cluster;
+pub use memory::{Growth, Memory, side as memory_side};
 pub use report::{Measurement, Report};
+pub use scaling::{Point, Scaling, run as scaling};
 
 /// Benchmark options.
 #[derive(Debug, Clone)]
@@ -30,6 +34,8 @@ pub struct Options {
     pub sqla: Option<std::path::PathBuf>,
     /// Runs of every workload (fresh databases each time); the report shows medians.
     pub repeat: usize,
+    /// Objects of memory_load (0: skipped).
+    pub memory_n: usize,
 }
 
 /// Peak resident memory since the last reset, and now (kB, from /proc/self/status).
@@ -504,6 +510,9 @@ pub async fn run(options: &Options) -> std::result::Result<Report, String> {
         runs.push(report);
     }
     let mut report = Report::median(runs);
+    if options.memory_n > 0 {
+        report.memory = Some(memory::run(&cluster, options.memory_n).await?);
+    }
 
     if let Some(script) = &options.sqla {
         let url = cluster
