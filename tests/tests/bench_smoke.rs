@@ -12,6 +12,7 @@ async fn every_workload_runs_and_reports() {
         repeat: 1,
         // Its sides run as child processes of the session-tools binary, not of this test.
         memory_n: 0,
+        replica_reads: true,
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -44,6 +45,14 @@ async fn every_workload_runs_and_reports() {
     }
     assert!(report.table().lines().count() >= names.len() + 2);
     assert!(report.svg().starts_with("<svg"));
+    // Skipped (with a note) only where no standby can be started.
+    if let Some(r) = &report.replica_reads {
+        assert!(
+            r.primary > 0.0 && r.replica > 0.0 && r.replica_max_lag > 0.0,
+            "{r:?}"
+        );
+        assert!(json.contains("\"replica_s\""), "{json}");
+    }
 }
 
 /// `bench --sizes`: the three workloads at each size, seconds per object on both sides.

@@ -55,6 +55,9 @@ enum Cmd {
         /// Objects of memory_load (a session's load against plain structs; 0 skips it).
         #[arg(long, default_value_t = 100_000)]
         memory_n: usize,
+        /// Skip replica_reads (which starts a primary and a streaming standby of its own).
+        #[arg(long)]
+        no_replica: bool,
         /// Instead of the workloads: insert_flush, load_eager and update_dirty at each of
         /// these N (comma-separated), seconds per object at each.
         #[arg(long, value_delimiter = ',')]
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
                 sqla,
                 repeat,
                 memory_n,
+                no_replica,
                 sizes,
             } => {
                 let options = session_tools::bench::Options {
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
                     sqla,
                     repeat,
                     memory_n,
+                    replica_reads: !no_replica,
                 };
                 if sizes.is_empty() {
                     bench(&options, json, svg).await

@@ -5,6 +5,7 @@
 mod graph;
 mod hand;
 mod memory;
+mod replica;
 mod report;
 mod scaling;
 
@@ -20,6 +21,7 @@ use session_scoped::{async_scoped_session, scope};
 use crate::model::{A, B, seed_metadata};
 use crate::pg::Cluster;
 pub use memory::{Growth, Memory, side as memory_side};
+pub use replica::ReplicaReads;
 pub use report::{Measurement, Report};
 pub use scaling::{Point, Scaling, run as scaling};
 
@@ -36,6 +38,8 @@ pub struct Options {
     pub repeat: usize,
     /// Objects of memory_load (0: skipped).
     pub memory_n: usize,
+    /// Run replica_reads (starts a primary and a streaming standby of its own).
+    pub replica_reads: bool,
 }
 
 /// Peak resident memory since the last reset, and now (kB, from /proc/self/status).
@@ -512,6 +516,9 @@ pub async fn run(options: &Options) -> std::result::Result<Report, String> {
     let mut report = Report::median(runs);
     if options.memory_n > 0 {
         report.memory = Some(memory::run(&cluster, options.memory_n).await?);
+    }
+    if options.replica_reads {
+        report.replica_reads = replica::run(options.n).await?;
     }
 
     if let Some(script) = &options.sqla {

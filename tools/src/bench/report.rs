@@ -37,6 +37,8 @@ pub struct Report {
     pub rows: Vec<Measurement>,
     /// memory_load (measured once, not a median).
     pub memory: Option<super::memory::Memory>,
+    /// replica_reads (its own medians).
+    pub replica_reads: Option<super::replica::ReplicaReads>,
 }
 
 impl Report {
@@ -45,6 +47,7 @@ impl Report {
             n,
             rows: Vec::new(),
             memory: None,
+            replica_reads: None,
         }
     }
 
@@ -160,6 +163,9 @@ impl Report {
         if let Some(m) = &self.memory {
             out.push_str(&memory_table(m));
         }
+        if let Some(r) = &self.replica_reads {
+            out.push_str(&r.table());
+        }
         out
     }
 
@@ -182,8 +188,12 @@ impl Report {
             })
             .collect();
         let memory = self.memory.as_ref().map_or("null".to_string(), memory_json);
+        let replica = self
+            .replica_reads
+            .as_ref()
+            .map_or("null".to_string(), super::replica::ReplicaReads::json);
         format!(
-            "{{\"n\":{},\"workloads\":[{}],\"memory\":{memory}}}\n",
+            "{{\"n\":{},\"workloads\":[{}],\"memory\":{memory},\"replica_reads\":{replica}}}\n",
             self.n,
             rows.join(",")
         )
