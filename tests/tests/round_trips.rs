@@ -524,4 +524,36 @@ async fn without_a_statement_cache_a_typed_statement_costs_one_round_trip() {
     assert_eq!(p.read().unwrap().id, id);
     assert_eq!(relay.take(), 1, "get by an integer key: one flight");
     s.close().await;
+
+    // A request: get two rows, change both, commit. The flush's UPDATE of both (its arrays
+    // cast in the SQL) runs unnamed with COMMIT in one flight, without a prepare before it.
+    // (One row's UPDATE binds its new text unnamed, as `$1`: a string could be text, varchar,
+    // bpchar... so it is prepared first.)
+    for (a, b) in [("p2a", "p2b"), ("p1a", "p1b")] {
+        let s = AsyncSession::new(engine.clone());
+        let (pa, pb) = (
+            by_name(&s, a, Person::C.name).await,
+            by_name(&s, b, Person::C.name).await,
+        );
+        let ids = [pa.read().unwrap().id, pb.read().unwrap().id];
+        s.expunge_all();
+        s.commit().await.unwrap();
+        relay.take();
+        for p in s.get_many::<Person>(&ids).await.unwrap() {
+            let p = p.unwrap();
+            let name = format!("{}-x", p.read().unwrap().name);
+            p.write().unwrap().name = name;
+        }
+        s.commit().await.unwrap();
+        assert_eq!(
+            relay.take(),
+            2,
+            "BEGIN + get_many, then the UPDATE + COMMIT"
+        );
+        s.close().await;
+    }
+    assert_eq!(
+        names(&engine, "person").await,
+        ["p1a-x", "p1b-x", "p2a-x", "p2b-x"]
+    );
 }
