@@ -144,6 +144,7 @@ pub use tokio_postgres;
 pub mod __private {
     pub use crate::from_row::column as row_column;
     pub use crate::mapper::handle as mapper;
+    pub use crate::model::{TrackedBytes, tracked_bytes};
     pub use postgres_types::ToSql;
     pub use std::boxed::Box;
     pub use std::string::String;

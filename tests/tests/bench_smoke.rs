@@ -1,7 +1,7 @@
 //! A smoke pass of `session-tools bench` with a tiny N: every workload runs on both sides and
 //! the report is complete. It asserts no time (speed is measured by the benchmark itself).
 
-use session_tools::bench::{Options, run};
+use session_tools::bench::{Options, run, scaling};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_workload_runs_and_reports() {
@@ -10,6 +10,9 @@ async fn every_workload_runs_and_reports() {
         stream_rows: 3_000,
         sqla: None,
         repeat: 1,
+        // Its sides run as child processes of the session-tools binary, not of this test.
+        memory_n: 0,
+        replica_reads: true,
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -42,4 +45,35 @@ async fn every_workload_runs_and_reports() {
     }
     assert!(report.table().lines().count() >= names.len() + 2);
     assert!(report.svg().starts_with("<svg"));
+    // Skipped (with a note) only where no standby can be started.
+    if let Some(r) = &report.replica_reads {
+        assert!(
+            r.primary > 0.0 && r.replica > 0.0 && r.replica_max_lag > 0.0,
+            "{r:?}"
+        );
+        assert!(json.contains("\"replica_s\""), "{json}");
+    }
+}
+
+/// `bench --sizes`: the three workloads at each size, seconds per object on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sizes_mode_reports_seconds_per_object_at_each_size() {
+    let scaling = scaling(&[20, 40]).await.unwrap_or_else(|e| panic!("{e}"));
+    let points: Vec<(usize, &str)> = scaling.points.iter().map(|p| (p.n, p.workload)).collect();
+    assert_eq!(
+        points,
+        [
+            (20, "insert_flush"),
+            (20, "load_eager"),
+            (20, "update_dirty"),
+            (40, "insert_flush"),
+            (40, "load_eager"),
+            (40, "update_dirty")
+        ]
+    );
+    for p in &scaling.points {
+        assert!(p.ours > 0.0 && p.hand > 0.0, "{p:?}");
+    }
+    assert_eq!(scaling.table().lines().count(), 2 + points.len());
+    assert!(scaling.json().contains("\"ours_s_per_object\""));
 }

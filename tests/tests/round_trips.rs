@@ -412,3 +412,148 @@ async fn a_generated_key_the_identity_map_already_holds_replaces_the_stale_objec
     s.close().await;
     assert_eq!(names(&engine, "org").await, ["o2", "reborn"]);
 }
+
+/// Statements bound to arrays run unnamed, their Parse, Bind and Execute in one flight
+/// (tokio-postgres's `query_typed`, the array's type known from its `$1::integer[]` cast),
+/// instead of a prepare, then an execute: each select-in load, `in_` and `get_many` costs one
+/// round trip, not two.
+#[tokio::test]
+async fn statements_bound_to_arrays_cost_one_round_trip_each() {
+    let (engine, relay) = seeded("rt_arrays").await;
+    // The first time prepares the (cached) SELECT of the orgs.
+    let mut trips = (0, 0, 0);
+    for _ in 0..2 {
+        let s = AsyncSession::new(engine.clone());
+        relay.take();
+        let orgs = s
+            .scalars(
+                select::<Org>()
+                    .options(selectinload(Org::C.depts).selectinload(Dept::C.squads))
+                    .order_by(Org::C.id.asc()),
+            )
+            .await
+            .unwrap()
+            .all();
+        trips.0 = relay.take();
+        assert_eq!(orgs.len(), 2);
+        let depts = orgs[0].read().unwrap().depts.get().unwrap().to_vec();
+        assert_eq!(depts.len(), 1);
+        assert_eq!(depts[0].read().unwrap().squads.get().unwrap().len(), 2);
+
+        let ids: Vec<i32> = s
+            .scalars(select::<Person>())
+            .await
+            .unwrap()
+            .all()
+            .iter()
+            .map(|p| p.read().unwrap().id)
+            .collect();
+        assert_eq!(ids.len(), 4);
+        relay.take();
+        let people = s
+            .scalars(select::<Person>().filter(Person::C.id.in_(ids.clone())))
+            .await
+            .unwrap()
+            .all();
+        trips.1 = relay.take();
+        assert_eq!(people.len(), 4);
+        s.close().await;
+
+        // Misses of the identity map: one `= ANY($1::integer[])` query.
+        let s = AsyncSession::new(engine.clone());
+        relay.take();
+        let found = s.get_many::<Person>(&ids).await.unwrap();
+        trips.2 = relay.take();
+        assert!(found.iter().all(Option::is_some));
+        s.close().await;
+    }
+    assert_eq!(
+        trips,
+        (3, 1, 1),
+        "select-in loads: BEGIN + the orgs, then one flight per level (depts, squads); an \
+         in_: one flight; get_many: BEGIN and its query in one flight"
+    );
+}
+
+/// With the statement cache off (a transaction pooler), a statement whose parameters' types
+/// are known runs unnamed in one flight: outside a transaction it needs no transaction of its
+/// own to keep its Parse and its Execute on one server connection.
+#[tokio::test]
+async fn without_a_statement_cache_a_typed_statement_costs_one_round_trip() {
+    let (engine, relay) = seeded("rt_nocache").await;
+    let url = engine.url().to_string();
+    drop(engine);
+    let engine = Engine::builder(&url)
+        .pool_size(1)
+        .test_on_checkout(false)
+        .statement_cache_size(0)
+        .build()
+        .unwrap();
+    let mut conn = engine.connect().await.unwrap();
+    relay.take();
+    let n: i64 = conn
+        .scalar("SELECT count(*) FROM person WHERE id > $1", &[&0i32])
+        .await
+        .unwrap();
+    assert_eq!(n, 4);
+    assert_eq!(relay.take(), 1, "Parse, Bind, Execute in one flight");
+    // A string parameter could be text, varchar, bpchar...: prepared first (and run in a
+    // transaction of its own), as before.
+    let n: i64 = conn
+        .scalar("SELECT count(*) FROM person WHERE name = $1", &[&"p1a"])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(relay.take() > 1);
+    assert_eq!(conn.cached_statements(), 0);
+    conn.close().await;
+
+    let s = AsyncSession::new(engine.clone());
+    relay.take();
+    let id = s
+        .scalars(select::<Person>().order_by(Person::C.id.asc()))
+        .await
+        .unwrap()
+        .all()[0]
+        .read()
+        .unwrap()
+        .id;
+    assert_eq!(relay.take(), 1, "BEGIN and the SELECT in one flight");
+    s.expunge_all();
+    let p = s.get::<Person>(id).await.unwrap().unwrap();
+    assert_eq!(p.read().unwrap().id, id);
+    assert_eq!(relay.take(), 1, "get by an integer key: one flight");
+    s.close().await;
+
+    // A request: get two rows, change both, commit. The flush's UPDATE of both (its arrays
+    // cast in the SQL) runs unnamed with COMMIT in one flight, without a prepare before it.
+    // (One row's UPDATE binds its new text unnamed, as `$1`: a string could be text, varchar,
+    // bpchar... so it is prepared first.)
+    for (a, b) in [("p2a", "p2b"), ("p1a", "p1b")] {
+        let s = AsyncSession::new(engine.clone());
+        let (pa, pb) = (
+            by_name(&s, a, Person::C.name).await,
+            by_name(&s, b, Person::C.name).await,
+        );
+        let ids = [pa.read().unwrap().id, pb.read().unwrap().id];
+        s.expunge_all();
+        s.commit().await.unwrap();
+        relay.take();
+        for p in s.get_many::<Person>(&ids).await.unwrap() {
+            let p = p.unwrap();
+            let name = format!("{}-x", p.read().unwrap().name);
+            p.write().unwrap().name = name;
+        }
+        s.commit().await.unwrap();
+        assert_eq!(
+            relay.take(),
+            2,
+            "BEGIN + get_many, then the UPDATE + COMMIT"
+        );
+        s.close().await;
+    }
+    assert_eq!(
+        names(&engine, "person").await,
+        ["p1a-x", "p1b-x", "p2a-x", "p2b-x"]
+    );
+}

@@ -52,6 +52,29 @@ enum Cmd {
         /// Runs of each workload; the table shows medians.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Objects of memory_load (a session's load against plain structs; 0 skips it).
+        #[arg(long, default_value_t = 100_000)]
+        memory_n: usize,
+        /// Skip replica_reads (which starts a primary and a streaming standby of its own).
+        #[arg(long)]
+        no_replica: bool,
+        /// Instead of the workloads: insert_flush, load_eager and update_dirty at each of
+        /// these N (comma-separated), seconds per object at each.
+        #[arg(long, value_delimiter = ',')]
+        sizes: Vec<usize>,
+    },
+    /// One side of the bench's memory_load, in a process of its own (run by `bench`).
+    #[command(hide = true)]
+    BenchMemorySide {
+        /// `ours` or `plain`.
+        #[arg(long)]
+        side: String,
+        /// The database with the rows.
+        #[arg(long)]
+        url: String,
+        /// The rows it holds.
+        #[arg(long)]
+        n: usize,
     },
 }
 
@@ -98,7 +121,33 @@ fn main() -> ExitCode {
                 svg,
                 sqla,
                 repeat,
-            } => bench(n, stream_rows, json, svg, sqla, repeat).await,
+                memory_n,
+                no_replica,
+                sizes,
+            } => {
+                let options = session_tools::bench::Options {
+                    n,
+                    stream_rows,
+                    sqla,
+                    repeat,
+                    memory_n,
+                    replica_reads: !no_replica,
+                };
+                if sizes.is_empty() {
+                    bench(&options, json, svg).await
+                } else {
+                    scaling(&sizes, json).await
+                }
+            }
+            Cmd::BenchMemorySide { side, url, n } => {
+                match session_tools::bench::memory_side(&side, &url, n).await {
+                    Ok(growth) => {
+                        println!("{} {}", growth.rss_kb, growth.peak_kb);
+                        Ok(())
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
         }
     });
     match result {
@@ -128,26 +177,26 @@ async fn demo(echo: bool) -> AnyResult {
 }
 
 async fn bench(
-    n: usize,
-    stream_rows: usize,
+    options: &session_tools::bench::Options,
     json: Option<std::path::PathBuf>,
     svg: Option<std::path::PathBuf>,
-    sqla: Option<std::path::PathBuf>,
-    repeat: usize,
 ) -> AnyResult {
-    let options = session_tools::bench::Options {
-        n,
-        stream_rows,
-        sqla,
-        repeat,
-    };
-    let report = session_tools::bench::run(&options).await?;
+    let report = session_tools::bench::run(options).await?;
     print!("{}", report.table());
     if let Some(path) = json {
         std::fs::write(path, report.json())?;
     }
     if let Some(path) = svg {
         std::fs::write(path, report.svg())?;
+    }
+    Ok(())
+}
+
+async fn scaling(sizes: &[usize], json: Option<std::path::PathBuf>) -> AnyResult {
+    let scaling = session_tools::bench::scaling(sizes).await?;
+    print!("{}", scaling.table());
+    if let Some(path) = json {
+        std::fs::write(path, scaling.json())?;
     }
     Ok(())
 }

@@ -12,9 +12,10 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use postgres_types::Type;
 use tokio_postgres::{Row, Statement};
 
-use super::{AsyncConnection, InFlight, Lost, Param};
+use super::{AsyncConnection, InFlight, Lost, Param, typed};
 use crate::error::{Error, Result};
 use crate::pipeline::in_order;
 
@@ -24,10 +25,18 @@ pub(crate) struct Planned<'a> {
     pub(crate) sql: &'a str,
     /// Its parameters.
     pub(crate) params: Vec<Param<'a>>,
-    /// Prepared once per connection and kept (else prepared for this run and closed).
+    /// Prepared once per connection and kept (else run unnamed when the types of its
+    /// parameters are known, see `typed`, or prepared for this run and closed).
     pub(crate) cached: bool,
     /// Whether its rows are wanted (else only the count of rows it affected).
     pub(crate) rows: bool,
+}
+
+/// How one [`Planned`] statement runs: prepared (named), or unnamed with its parameters' types
+/// (`typed`: Parse, Bind and Execute in the flight itself, no prepare before it).
+enum Ready<'a> {
+    Named(Statement),
+    Typed(Vec<(Param<'a>, Type)>),
 }
 
 /// The answer to one [`Planned`] statement.
@@ -161,17 +170,30 @@ impl AsyncConnection {
         }
     }
 
-    /// The prepared statement of each of `statements`: from the cache, else prepared now,
-    /// all in one flight (the cached ones are kept).
-    async fn prepare_flight(
+    /// How each of `statements` runs: a statement not cached (or with the cache off) whose
+    /// parameters' types are all known runs unnamed; the others are prepared, from the cache,
+    /// else now, all in one flight (the cached ones are kept).
+    async fn prepare_flight<'p>(
         &mut self,
-        statements: &[Planned<'_>],
-    ) -> std::result::Result<Vec<Statement>, FlightError> {
+        statements: &[Planned<'p>],
+    ) -> std::result::Result<Vec<Ready<'p>>, FlightError> {
         let conn = self.live().map_err(FlightError::whole)?;
+        let caching = conn.statements.capacity() > 0;
         let mut known: HashMap<&str, Statement> = HashMap::new();
         let mut missing: Vec<(usize, &str)> = Vec::new();
+        let mut unnamed: Vec<Option<Vec<(Param<'p>, Type)>>> = Vec::with_capacity(statements.len());
+        for planned in statements {
+            unnamed.push(if planned.cached && caching {
+                None
+            } else {
+                typed::bind(planned.sql, &planned.params)
+            });
+        }
         for (i, planned) in statements.iter().enumerate() {
-            if known.contains_key(planned.sql) || missing.iter().any(|(_, s)| *s == planned.sql) {
+            if unnamed[i].is_some()
+                || known.contains_key(planned.sql)
+                || missing.iter().any(|(_, s)| *s == planned.sql)
+            {
                 continue;
             }
             match planned.cached.then(|| conn.statements.get(planned.sql)) {
@@ -202,10 +224,23 @@ impl AsyncConnection {
                 known.insert(sql, statement);
             }
         }
-        Ok(statements
+        statements
             .iter()
-            .filter_map(|planned| known.get(planned.sql).cloned())
-            .collect())
+            .zip(unnamed)
+            .map(|(planned, unnamed)| match unnamed {
+                Some(typed) => Ok(Ready::Typed(typed)),
+                None => known
+                    .get(planned.sql)
+                    .cloned()
+                    .map(Ready::Named)
+                    .ok_or_else(|| {
+                        FlightError::whole(Error::InvalidRequest(format!(
+                            "statement not prepared: {}",
+                            planned.sql
+                        )))
+                    }),
+            })
+            .collect()
     }
 
     /// Prepares `sqls` in one flight, the deferred `BEGIN` ahead of them (so that they are
@@ -225,7 +260,7 @@ impl AsyncConnection {
     async fn send_flight(
         &mut self,
         statements: &[Planned<'_>],
-        prepared: &[Statement],
+        prepared: &[Ready<'_>],
         commit: bool,
     ) -> Result<Said> {
         let what = if commit {
@@ -239,11 +274,20 @@ impl AsyncConnection {
         // SQLSTATE) and put back into its place afterwards.
         let mut kept: Option<(usize, Said)> = None;
         let flown = on_client!(self, what, sql first, client => async {
-            let sends = statements.iter().zip(prepared).map(|(planned, statement)| async move {
-                if planned.rows {
-                    client.query(statement, &planned.params).await.map(Answer::Rows)
-                } else {
-                    client.execute(statement, &planned.params).await.map(Answer::Count)
+            let sends = statements.iter().zip(prepared).map(|(planned, ready)| async move {
+                match (ready, planned.rows) {
+                    (Ready::Named(statement), true) => {
+                        client.query(statement, &planned.params).await.map(Answer::Rows)
+                    }
+                    (Ready::Named(statement), false) => {
+                        client.execute(statement, &planned.params).await.map(Answer::Count)
+                    }
+                    (Ready::Typed(typed), true) => {
+                        client.query_typed(planned.sql, typed).await.map(Answer::Rows)
+                    }
+                    (Ready::Typed(typed), false) => {
+                        client.execute_typed(planned.sql, typed).await.map(Answer::Count)
+                    }
                 }
             });
             let all = in_order(sends);

@@ -81,6 +81,7 @@ macro_rules! on_client {
 
 mod checkout;
 mod flight;
+mod typed;
 
 pub(crate) use flight::{Answer, FlightError, Planned};
 
@@ -282,6 +283,9 @@ impl AsyncConnection {
     /// the driver's message for a wrong parameter count or type.
     pub async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         self.settle().await?;
+        if let Some(typed) = self.typed_when_uncached(sql, params) {
+            return self.execute_typed_here(sql, params, &typed).await;
+        }
         let own = self.begin_own().await?;
         let result = self.execute_here(sql, params).await;
         self.end_own(own, result).await
@@ -302,6 +306,9 @@ impl AsyncConnection {
     /// As [`AsyncConnection::execute`].
     pub async fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         self.settle().await?;
+        if let Some(typed) = self.typed_when_uncached(sql, params) {
+            return self.query_typed_here(sql, params, &typed).await;
+        }
         let own = self.begin_own().await?;
         let result = self.query_here(sql, params).await;
         self.end_own(own, result).await
@@ -317,12 +324,18 @@ impl AsyncConnection {
     }
 
     /// Runs `sql` without caching its prepared statement (for one-off statements such as a
-    /// cursor's `DECLARE` / `FETCH`).
+    /// cursor's `DECLARE` / `FETCH`, or one that binds an array). When the type of every
+    /// parameter is known (cast in the SQL, as `$1::integer[]`, or the only built-in type the
+    /// value accepts), it runs unnamed, Parse, Bind and Execute in one flight: one round trip
+    /// (tokio-postgres's `query_typed`); else it is prepared, run and closed (two).
     ///
     /// # Errors
     /// As [`AsyncConnection::execute`].
     pub async fn query_uncached(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         self.settle().await?;
+        if let Some(typed) = typed::bind(sql, params) {
+            return self.query_typed_here(sql, params, &typed).await;
+        }
         let own = self.begin_own().await?;
         let started = Instant::now();
         let result = on_client!(self, sql sql, client => client.query(sql, params));
@@ -333,12 +346,16 @@ impl AsyncConnection {
         self.end_own(own, result).await
     }
 
-    /// [`AsyncConnection::execute`] without caching the prepared statement.
+    /// [`AsyncConnection::execute`] without caching the prepared statement; unnamed in one
+    /// flight as [`AsyncConnection::query_uncached`].
     ///
     /// # Errors
     /// As [`AsyncConnection::execute`].
     pub async fn execute_uncached(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         self.settle().await?;
+        if let Some(typed) = typed::bind(sql, params) {
+            return self.execute_typed_here(sql, params, &typed).await;
+        }
         let own = self.begin_own().await?;
         let started = Instant::now();
         let result = on_client!(self, sql sql, client => client.execute(sql, params));

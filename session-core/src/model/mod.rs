@@ -20,6 +20,8 @@ pub use object::{AnyObj, Obj, ObjectState, Ref, RefMut, WeakObj};
 pub(crate) use object::{
     Cell, DirtySink, ErasedCell, check_none_held, held_by_this_thread, object_guards_held, same_row,
 };
+#[doc(hidden)]
+pub use object::{TrackedBytes, tracked_bytes};
 pub use relationship::{
     CascadeKind, Cascades, Change, Collection, Dependent, DependentFns, Link, Reference,
 };

@@ -4,8 +4,11 @@
 
 mod graph;
 mod hand;
+mod memory;
 pub mod peers;
+mod replica;
 mod report;
+mod scaling;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +21,10 @@ use session_scoped::{async_scoped_session, scope};
 
 use crate::model::{A, B, seed_metadata};
 use crate::pg::Cluster;
+pub use memory::{Growth, Memory, side as memory_side};
+pub use replica::ReplicaReads;
 pub use report::{Measurement, Report};
+pub use scaling::{Point, Scaling, run as scaling};
 
 /// Benchmark options.
 #[derive(Debug, Clone)]
@@ -31,6 +37,10 @@ pub struct Options {
     pub sqla: Option<std::path::PathBuf>,
     /// Runs of every workload (fresh databases each time); the report shows medians.
     pub repeat: usize,
+    /// Objects of memory_load (0: skipped).
+    pub memory_n: usize,
+    /// Run replica_reads (starts a primary and a streaming standby of its own).
+    pub replica_reads: bool,
 }
 
 /// Peak resident memory since the last reset, and now (kB, from /proc/self/status).
@@ -505,6 +515,12 @@ pub async fn run(options: &Options) -> std::result::Result<Report, String> {
         runs.push(report);
     }
     let mut report = Report::median(runs);
+    if options.memory_n > 0 {
+        report.memory = Some(memory::run(&cluster, options.memory_n).await?);
+    }
+    if options.replica_reads {
+        report.replica_reads = replica::run(options.n).await?;
+    }
 
     if let Some(script) = &options.sqla {
         let url = cluster

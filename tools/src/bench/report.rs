@@ -35,6 +35,10 @@ pub struct Report {
     pub n: usize,
     /// In run order.
     pub rows: Vec<Measurement>,
+    /// memory_load (measured once, not a median).
+    pub memory: Option<super::memory::Memory>,
+    /// replica_reads (its own medians).
+    pub replica_reads: Option<super::replica::ReplicaReads>,
 }
 
 impl Report {
@@ -42,6 +46,8 @@ impl Report {
         Report {
             n,
             rows: Vec::new(),
+            memory: None,
+            replica_reads: None,
         }
     }
 
@@ -154,6 +160,12 @@ impl Report {
                 f(r.ours_mb, 1)
             );
         }
+        if let Some(m) = &self.memory {
+            out.push_str(&memory_table(m));
+        }
+        if let Some(r) = &self.replica_reads {
+            out.push_str(&r.table());
+        }
         out
     }
 
@@ -175,7 +187,16 @@ impl Report {
                 )
             })
             .collect();
-        format!("{{\"n\":{},\"workloads\":[{}]}}\n", self.n, rows.join(","))
+        let memory = self.memory.as_ref().map_or("null".to_string(), memory_json);
+        let replica = self
+            .replica_reads
+            .as_ref()
+            .map_or("null".to_string(), super::replica::ReplicaReads::json);
+        format!(
+            "{{\"n\":{},\"workloads\":[{}],\"memory\":{memory},\"replica_reads\":{replica}}}\n",
+            self.n,
+            rows.join(",")
+        )
     }
 
     /// A grouped bar chart of seconds on a log scale (ours, hand-written, SQLAlchemy).
@@ -236,6 +257,64 @@ impl Report {
         svg.push_str("</svg>\n");
         svg
     }
+}
+
+/// The memory_load lines of the table.
+fn memory_table(m: &super::memory::Memory) -> String {
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    let t = &m.tracked;
+    format!(
+        "\nmemory_load: {} objects of A loaded (each side in a process of its own)\n\
+         {:<18} {:>10} {:>12} {:>8}\n\
+         {:<18} {:>10.1} {:>12.1} {:>8.2}\n\
+         {:<18} {:>10.1} {:>12.1} {:>8.2}\n\
+         bytes per tracked object beside the value: cell {} + identity-map entry {} + handle {} \
+         = {} (the plain struct A: {} bytes, its fields' heap not counted); per object \
+         measured: ours {:.0}, plain {:.0}\n",
+        m.n,
+        "RSS growth",
+        "ours (MB)",
+        "plain (MB)",
+        "ratio",
+        "after the load",
+        mb(m.ours.rss_kb),
+        mb(m.plain.rss_kb),
+        m.ratio(),
+        "peak",
+        mb(m.ours.peak_kb),
+        mb(m.plain.peak_kb),
+        m.peak_ratio(),
+        t.cell,
+        t.identity_entry,
+        t.handle,
+        t.overhead(),
+        t.value,
+        m.ours.rss_kb as f64 * 1024.0 / m.n.max(1) as f64,
+        m.plain.rss_kb as f64 * 1024.0 / m.n.max(1) as f64,
+    )
+}
+
+/// memory_load as a JSON object.
+fn memory_json(m: &super::memory::Memory) -> String {
+    let t = &m.tracked;
+    format!(
+        "{{\"n\":{},\"ours_rss_kb\":{},\"plain_rss_kb\":{},\"ratio\":{:.3},\
+         \"ours_peak_kb\":{},\"plain_peak_kb\":{},\"peak_ratio\":{:.3},\
+         \"tracked_bytes\":{{\"cell\":{},\"identity_entry\":{},\"handle\":{},\
+         \"overhead\":{},\"value\":{}}}}}",
+        m.n,
+        m.ours.rss_kb,
+        m.plain.rss_kb,
+        m.ratio(),
+        m.ours.peak_kb,
+        m.plain.peak_kb,
+        m.peak_ratio(),
+        t.cell,
+        t.identity_entry,
+        t.handle,
+        t.overhead(),
+        t.value
+    )
 }
 
 /// The number after `"name":` in a flat JSON object.

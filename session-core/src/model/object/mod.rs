@@ -287,3 +287,43 @@ impl<T: Entity> Cell<T> {
         data.describe(self.status())
     }
 }
+
+/// The bytes the session adds to each object it tracks, beside the value itself (plumbing for
+/// the benchmark's memory report; not public API).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackedBytes {
+    /// The shared cell without the value: the `Arc`'s counts, the object id, the value's lock,
+    /// the kept image's slot, the expired columns, the state and its lock.
+    pub cell: usize,
+    /// One identity-map entry (key, weak pointer, hash table control byte), before the table's
+    /// spare capacity.
+    pub identity_entry: usize,
+    /// The handle a result hands out ([`Obj`]).
+    pub handle: usize,
+    /// The value (`size_of::<T>()`).
+    pub value: usize,
+}
+
+impl TrackedBytes {
+    /// Everything the session adds per object.
+    pub fn overhead(&self) -> usize {
+        self.cell + self.identity_entry + self.handle
+    }
+}
+
+/// [`TrackedBytes`] of `T` (the heap its fields own, the same for a plain struct, not
+/// counted).
+#[doc(hidden)]
+pub fn tracked_bytes<T: Entity>() -> TrackedBytes {
+    use std::mem::size_of;
+    let value = size_of::<T>();
+    TrackedBytes {
+        // An Arc's allocation: strong and weak counts, then the cell.
+        cell: 2 * size_of::<usize>() + size_of::<Cell<T>>() - value,
+        // The identity map's table (`identity::Typed`) maps keys to weak cells.
+        identity_entry: size_of::<(T::Key, Weak<Cell<T>>)>() + 1,
+        handle: size_of::<Obj<T>>(),
+        value,
+    }
+}
