@@ -627,3 +627,87 @@ async fn back_references_follow_appends_removals_and_replacements() {
     k2.write().unwrap().books.remove(&i1).unwrap();
     assert!(k2.read().unwrap().books.is_empty());
 }
+
+/// `joinedload` of a collection, one-to-many and many-to-many (through the link table): one
+/// query whose join repeats each parent per child, each parent returned once with its whole
+/// collection; with LIMIT it is refused (the limit would count rows, not parents).
+#[tokio::test]
+async fn joinedload_of_a_collection_returns_each_parent_once_with_its_children() {
+    let engine = setup("m2m_joined", false).await;
+    let s = session(&engine);
+    let author = Obj::new(Author::default());
+    let (b1, b2, b3) = (book("b1"), book("b2"), book("b3"));
+    let (t1, t2) = (tag("t1"), tag("t2"));
+    b1.write().unwrap().tags.set(vec![t1.clone(), t2.clone()]);
+    b2.write().unwrap().tags.push(t2.clone()).unwrap();
+    author
+        .write()
+        .unwrap()
+        .books
+        .set(vec![b1.clone(), b2.clone()]);
+    s.add_all(&[b1, b2, b3]).unwrap();
+    s.add(&author).unwrap();
+    s.commit().await.unwrap();
+
+    let s = session(&engine);
+    let query = select::<Book>()
+        .options(session_core::joinedload(Book::C.tags))
+        .order_by(Book::C.title.asc());
+    let (sql, _) = query.to_sql();
+    assert!(
+        sql.contains("LEFT OUTER JOIN \"book_tag\" AS \"book_tag_1\"")
+            && sql.contains("LEFT OUTER JOIN \"tag\" AS \"tag_1\""),
+        "{sql}"
+    );
+    let books = s.scalars(query).await.unwrap().all();
+
+    assert_eq!(books.len(), 3, "each book once");
+    let tags_of = |b: &Obj<Book>| names(b.read().unwrap().tags.get().unwrap());
+    let mut first = tags_of(&books[0]);
+    first.sort();
+    assert_eq!(first, ["t1", "t2"]);
+    assert_eq!(tags_of(&books[1]), ["t2"]);
+    assert!(
+        tags_of(&books[2]).is_empty(),
+        "a book without tags: loaded, empty"
+    );
+    // Loaded from the join: a change diffs against it (one link row taken out).
+    let t2 = books[0]
+        .read()
+        .unwrap()
+        .tags
+        .get()
+        .unwrap()
+        .iter()
+        .find(|t| t.read().unwrap().name == "t2")
+        .cloned()
+        .unwrap();
+    books[0].write().unwrap().tags.remove(&t2).unwrap();
+    s.commit().await.unwrap();
+    assert_eq!(links(&engine).await, pairs(&[("b1", "t1"), ("b2", "t2")]));
+
+    // One-to-many, with a many-to-many joined beside it (the rows multiply; each child once).
+    let s = session(&engine);
+    let authors = s
+        .scalars(
+            select::<Author>()
+                .options(session_core::joinedload(Author::C.books).selectinload(Book::C.tags)),
+        )
+        .await
+        .unwrap()
+        .all();
+    assert_eq!(authors.len(), 1);
+    let books = authors[0].read().unwrap().books.get().unwrap().to_vec();
+    assert_eq!(books.len(), 2);
+    assert!(books.iter().all(|b| b.read().unwrap().tags.is_loaded()));
+
+    let err = s
+        .scalars(
+            select::<Book>()
+                .options(session_core::joinedload(Book::C.tags))
+                .limit(1),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("use selectinload"), "{err}");
+}

@@ -112,19 +112,27 @@ async fn materialize<T: Entity>(
     populate: bool,
     loaders: &[Loader<T>],
 ) -> Result<Vec<Obj<T>>> {
-    let objects = load_into::<T, _>(session, rows, 0, sql, populate)?;
+    let mut objects = load_into::<T, _>(session, rows, 0, sql, populate)?;
     let mut offset = T::TABLE.columns.len();
+    let mut repeats = false;
     for loader in loaders {
         match &loader.kind {
             LoaderKind::Joined(joined) => {
                 let loaded = (joined.apply)(session, rows, offset, &objects, sql)?;
                 offset += joined.on.target.columns.len();
+                repeats |= joined.many;
                 if let Some(after) = &joined.after {
                     after(session, conn, loaded).await?;
                 }
             }
             LoaderKind::Select(run) => run(session, conn, &objects).await?,
         }
+    }
+    if repeats {
+        // A joined collection repeats each parent per child: each comes back once, in the
+        // order of its first row (SQLAlchemy's `unique()`).
+        let mut seen = std::collections::HashSet::new();
+        objects.retain(|o| seen.insert(o.cell.id));
     }
     Ok(objects)
 }
@@ -208,6 +216,7 @@ impl<T: Entity> Executable for Select<T> {
     fn run(mut self, session: &AsyncSession) -> BoxFuture<'_, Result<EntityResult<T>>> {
         Box::pin(async move {
             check_built(&self.core.error)?;
+            check_built(&self.joined_collection_error(false))?;
             let mut conns = session.lock_conns()?;
             let engine =
                 session.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
@@ -490,6 +499,7 @@ impl AsyncSession {
         mut statement: Select<T>,
     ) -> Result<ObjStream<T>> {
         check_built(&statement.core.error)?;
+        check_built(&statement.joined_collection_error(true))?;
         let mut conns = self.lock_conns()?;
         let engine = self.resolve_bind(Some(T::TABLE), Some(std::any::TypeId::of::<T>()), false)?;
         let (sql, params, options) =

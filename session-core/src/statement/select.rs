@@ -26,11 +26,16 @@ pub struct JoinOn {
 impl JoinOn {
     /// `"target_alias"."col" = "from"."col"`.
     pub(crate) fn condition(&self, target_alias: &str) -> String {
+        self.condition_from(target_alias, self.from.name)
+    }
+
+    /// `"target_alias"."col" = "from_alias"."col"` (a hop from an aliased table).
+    pub(crate) fn condition_from(&self, target_alias: &str, from_alias: &str) -> String {
         format!(
             "{}.{} = {}.{}",
             quote(target_alias),
             quote(self.target.columns[self.target_column].name),
-            quote(self.from.name),
+            quote(from_alias),
             quote(self.from.columns[self.from_column].name)
         )
     }
@@ -79,6 +84,11 @@ fn has(list: &[&'static Table], table: &'static Table) -> bool {
 }
 
 impl QueryCore {
+    /// True when the statement has a `LIMIT` or an `OFFSET`.
+    pub(crate) fn limits_rows(&self) -> bool {
+        self.limit.is_some() || self.offset.is_some()
+    }
+
     /// Run unplanned-ahead (see `Expr::binds_array`).
     pub(crate) fn one_shot(&self) -> bool {
         self.filters
@@ -478,6 +488,31 @@ impl<T: Entity> Select<T> {
         self
     }
 
+    /// Why this statement cannot load a collection with `joinedload` (a `LIMIT` / `OFFSET`
+    /// counts the join's rows, not the parents), if it has one.
+    pub(crate) fn joined_collection_error(&self, streamed: bool) -> Option<String> {
+        let joined = self
+            .loaders
+            .iter()
+            .any(|l| matches!(&l.kind, LoaderKind::Joined(j) if j.many));
+        if !joined {
+            return None;
+        }
+        if streamed {
+            return Some(
+                "joinedload of a collection cannot be streamed: a chunk of rows could split a \
+                 parent's children; use selectinload, which loads each chunk's collections in \
+                 one query"
+                    .into(),
+            );
+        }
+        self.core.limits_rows().then(|| {
+            "joinedload of a collection with LIMIT / OFFSET would limit the join's rows, not the \
+             parents (each parent comes once per child); use selectinload for the collection"
+                .into()
+        })
+    }
+
     /// The SQL and its parameters. The entity's columns come first; each `joinedload` adds
     /// its table's columns after them, under the alias `table_N`.
     pub fn to_sql(&self) -> (String, Vec<Arc<OwnedParam>>) {
@@ -498,12 +533,30 @@ impl<T: Entity> Select<T> {
                         .iter()
                         .map(|c| format!("{}.{}", quote(&alias), quote(c.name))),
                 );
-                extra.push(format!(
-                    "LEFT OUTER JOIN {} AS {} ON {}",
-                    quote(target.name),
-                    quote(&alias),
-                    joined.on.condition(&alias)
-                ));
+                match &joined.via {
+                    // A many-to-many: the link table, then the target from it.
+                    Some(via) => {
+                        let link = format!("{}_{}", via.target.name, n + 1);
+                        extra.push(format!(
+                            "LEFT OUTER JOIN {} AS {} ON {}",
+                            quote(via.target.name),
+                            quote(&link),
+                            via.condition(&link)
+                        ));
+                        extra.push(format!(
+                            "LEFT OUTER JOIN {} AS {} ON {}",
+                            quote(target.name),
+                            quote(&alias),
+                            joined.on.condition_from(&alias, &link)
+                        ));
+                    }
+                    None => extra.push(format!(
+                        "LEFT OUTER JOIN {} AS {} ON {}",
+                        quote(target.name),
+                        quote(&alias),
+                        joined.on.condition(&alias)
+                    )),
+                }
             }
         }
         self.core

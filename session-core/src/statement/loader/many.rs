@@ -101,7 +101,7 @@ where
     K: ColumnType + Hash + Eq,
     KC: ColumnType,
 {
-    fn select_then(self, next: Next<C>) -> Loader<P> {
+    pub(super) fn select_then(self, next: Next<C>) -> Loader<P> {
         let sql = self.sql();
         let (parent_key, set) = (self.parent_key, self.set);
         Loader {

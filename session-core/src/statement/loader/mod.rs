@@ -9,6 +9,7 @@
 //! loads `a.bs` and then `b.cs` for every `b` loaded; `.options(...)` gives one step several
 //! options. The chain is typed: each step must start at the entity the previous one leads to.
 
+mod joined_many;
 mod many;
 mod strategies;
 
@@ -24,6 +25,7 @@ use crate::identity::LoadTarget;
 use crate::model::{AnyObj, Entity, Obj};
 
 pub use many::ManyToMany;
+use strategies::Next;
 pub use strategies::{ManyToOne, OneToMany, OneToOne};
 
 pub(crate) type LoadFn<T> = Box<
@@ -68,6 +70,10 @@ pub(crate) enum LoaderKind<T: Entity> {
 
 pub(crate) struct Joined<T: Entity> {
     pub(crate) on: JoinOn,
+    /// A many-to-many's first hop, to the link table (`on` then starts at the link table).
+    pub(crate) via: Option<JoinOn>,
+    /// A collection: the query's rows repeat each parent once per child.
+    pub(crate) many: bool,
     pub(crate) apply: ApplyFn<T>,
     /// The options chained after it, if any.
     pub(crate) after: Option<AfterFn>,
@@ -181,11 +187,14 @@ pub fn selectinload<T: Entity, R: IntoLoader<T>>(relationship: R) -> Load<T, R::
     start(move |subs| relationship.select_loader(subs))
 }
 
-/// Loads a many-to-one (or one-to-one) relationship in the same query, from a `LEFT OUTER
-/// JOIN` of the other table under the alias `table_N` (SQLAlchemy's `joinedload(B.a)`).
-/// Objects already in the identity map are reused. For a one-to-many relationship use
-/// [`selectinload`]: a join would repeat each parent once per child (and `joinedload` of a
-/// collection does not compile).
+/// Loads a relationship in the same query, from a `LEFT OUTER JOIN` of the other table under
+/// the alias `table_N` (through the link table `link_N` for a many-to-many; SQLAlchemy's
+/// `joinedload(B.a)`, `joinedload(A.bs)`). Objects already in the identity map are reused.
+/// A collection's join repeats each parent once per child: the query returns each parent once
+/// (SQLAlchemy's `unique()`, done for you), and a `LIMIT` / `OFFSET`, which would count rows
+/// rather than parents, is refused with it (use [`selectinload`] there, which is also what
+/// SQLAlchemy recommends for collections); a stream refuses it too (a chunk could split a
+/// parent's children).
 pub fn joinedload<T: Entity, R: JoinLoader<T>>(relationship: R) -> Load<T, R::Target> {
     start(move |subs| relationship.joined_loader(subs))
 }
@@ -230,12 +239,8 @@ pub trait IntoLoader<T: Entity>: Send + Sync + 'static {
     fn unloaded_loader(self, how: Unloaded) -> Loader<T>;
 }
 
-/// A many-to-one or one-to-one relationship, which [`joinedload`] can load from a join.
-#[diagnostic::on_unimplemented(
-    message = "`joinedload` takes a many-to-one or one-to-one relationship, not `{Self}`",
-    label = "a one-to-many collection cannot be joined-loaded",
-    note = "a join would repeat the parent once per child: load a collection with `selectinload`"
-)]
+/// A relationship [`joinedload`] can load from a join: every kind (a collection's parents come
+/// back once each, however many children the join repeats them for).
 pub trait JoinLoader<T: Entity>: IntoLoader<T> {
     /// The joined load, then `next` on the objects it loaded (plumbing).
     #[doc(hidden)]

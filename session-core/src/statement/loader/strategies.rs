@@ -158,7 +158,7 @@ async fn children_by_parent<P: Entity, C: Entity, K: ColumnType + Hash + Eq>(
 }
 
 /// Points each child's back-reference at `parent`, where it is not loaded yet.
-fn fill_back<P: Entity, C: Entity>(
+pub(super) fn fill_back<P: Entity, C: Entity>(
     back: Option<fn(&mut C) -> &mut Reference<P>>,
     parent: &Obj<P>,
     children: &[Obj<C>],
@@ -210,7 +210,7 @@ where
     C: Entity,
     K: ColumnType + Hash + Eq,
 {
-    fn select_then(self, next: Next<C>) -> Loader<P> {
+    pub(super) fn select_then(self, next: Next<C>) -> Loader<P> {
         let OneToMany {
             foreign_key,
             parent_key,
@@ -467,20 +467,12 @@ fn joined<T: Entity, U: Entity, K: ColumnType>(
     name: &'static str,
     unique_check: bool,
 ) -> Loader<T> {
-    let after: Option<super::AfterFn> = if next.is_empty() {
-        None
-    } else {
-        Some(Box::new(move |session, conn, loaded: Vec<AnyObj>| {
-            let next = next.clone();
-            Box::pin(async move {
-                let objects: Vec<Obj<U>> = loaded.iter().filter_map(AnyObj::downcast).collect();
-                run_next(session, conn, &next, &objects).await
-            })
-        }))
-    };
+    let after = after_joined(next);
     Loader {
         kind: LoaderKind::Joined(Joined {
             on,
+            via: None,
+            many: false,
             apply: Box::new(move |session, rows, offset, objects, sql| {
                 let at = offset + on.target_column;
                 let linked = rows
@@ -560,4 +552,18 @@ where
         let as_select = self.select_then(next.clone());
         joined::<P, C, K>(on, set, as_select, next, name, true)
     }
+}
+
+/// The options chained after a joined load, run on the distinct objects it loaded.
+pub(super) fn after_joined<U: Entity>(next: Next<U>) -> Option<super::AfterFn> {
+    if next.is_empty() {
+        return None;
+    }
+    Some(Box::new(move |session, conn, loaded: Vec<AnyObj>| {
+        let next = next.clone();
+        Box::pin(async move {
+            let objects: Vec<Obj<U>> = loaded.iter().filter_map(AnyObj::downcast).collect();
+            run_next(session, conn, &next, &objects).await
+        })
+    }))
 }
