@@ -12,6 +12,9 @@ use crate::identity::load_into;
 use crate::model::{AnyObj, Collection, ColumnType, Entity, Obj};
 use crate::statement::{JoinOn, Relation};
 
+/// A parent's children from the rows, and their ids (each child once).
+type Kids<C> = (Vec<Obj<C>>, Vec<u64>);
+
 /// The joined load of a collection along `on` (after `via`, the link-table hop of a
 /// many-to-many), whose target column, of type `V`, is NULL in a row without a child; `place`
 /// puts each parent's children on it.
@@ -52,7 +55,7 @@ where
                 // Per parent (in the rows' order): its children, each once (a second joined
                 // collection repeats them).
                 let mut order: Vec<&Obj<P>> = Vec::new();
-                let mut of: HashMap<u64, (Vec<Obj<C>>, Vec<u64>), Hasher> = HashMap::default();
+                let mut of: HashMap<u64, Kids<C>, Hasher> = HashMap::default();
                 let mut distinct: Vec<AnyObj> = Vec::new();
                 let mut seen: std::collections::HashSet<u64, Hasher> = Default::default();
                 for (parent, linked) in parents.iter().zip(linked) {
