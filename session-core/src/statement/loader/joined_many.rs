@@ -13,7 +13,7 @@ use crate::model::{AnyObj, Collection, ColumnType, Entity, Obj};
 use crate::statement::{JoinOn, Relation};
 
 /// A parent's children from the rows, and their ids (each child once).
-type Kids<C> = (Vec<Obj<C>>, Vec<u64>);
+type Kids<C> = (Vec<Obj<C>>, std::collections::HashSet<u64, Hasher>);
 
 /// The joined load of a collection along `on` (after `via`, the link-table hop of a
 /// many-to-many), whose target column, of type `V`, is NULL in a row without a child; `place`
@@ -61,11 +61,10 @@ where
                 for (parent, linked) in parents.iter().zip(linked) {
                     let entry = of.entry(parent.cell.id).or_insert_with(|| {
                         order.push(parent);
-                        (Vec::new(), Vec::new())
+                        (Vec::new(), Default::default())
                     });
                     if let Some(child) = linked.then(|| children.next()).flatten() {
-                        if !entry.1.contains(&child.cell.id) {
-                            entry.1.push(child.cell.id);
+                        if entry.1.insert(child.cell.id) {
                             if seen.insert(child.cell.id) {
                                 distinct.push(child.erase());
                             }
