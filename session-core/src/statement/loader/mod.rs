@@ -1,8 +1,8 @@
 //! Loader options (SQLAlchemy's `sqlalchemy.orm` strategy options): [`selectinload`] runs one
 //! extra `... WHERE fk = ANY($1)` query per relationship for all the objects a query returned,
 //! and fills their [`Collection`](crate::Collection)s or [`Reference`](crate::Reference)s;
-//! [`joinedload`] reads a many-to-one (or one-to-one) relationship from a `LEFT OUTER JOIN` in
-//! the query itself; [`raiseload`] and [`noload`] load nothing. Either way the relationship is
+//! [`joinedload`] reads a relationship from a `LEFT OUTER JOIN` in the query itself (a
+//! collection's parents come back once each); [`raiseload`] and [`noload`] load nothing. Either way the relationship is
 //! then read without I/O.
 //!
 //! Options chain along a path, as SQLAlchemy's do: `selectinload(A::C.bs).selectinload(B::C.cs)`
@@ -140,7 +140,7 @@ impl<T: Entity, L: Entity> Load<T, L> {
         self.step(move |subs| relationship.select_loader(subs))
     }
 
-    /// Then loads the many-to-one (or one-to-one) `relationship` of the `L` objects this step
+    /// Then loads `relationship` of the `L` objects this step
     /// loaded. Nested under a select-in step, where no join can be added to the query, it is
     /// loaded as a select-in: the same objects, from one more query.
     pub fn joinedload<R: JoinLoader<L>>(self, relationship: R) -> Load<T, R::Target> {
