@@ -180,13 +180,8 @@ impl<T: Entity> Mapper for Typed<T> {
             if let Some(cell) = found.filter(|c| !c.data.read_recursive().expired.any()) {
                 return Ok(Some(crate::model::Obj::from_cell(cell).erase()));
             }
-            let t = T::TABLE;
-            let sql = format!(
-                "SELECT {} FROM {} WHERE {}",
-                crate::sql::columns(t, &(0..t.columns.len()).collect::<Vec<_>>()),
-                crate::sql::quote(t.name),
-                crate::sql::key_condition(t, 1)
-            );
+            let all: Vec<usize> = (0..T::TABLE.columns.len()).collect();
+            let sql = crate::sql::select_by_key(T::TABLE, &all);
             let rows = conn.query(&sql, &T::key_params(&key)).await?;
             let objs = load_into::<T, _>(target, &rows, 0, &sql, false)?;
             Ok(objs.first().map(crate::model::Obj::erase))

@@ -28,6 +28,16 @@ pub(crate) fn assignments(table: &Table, columns: &[usize], first: usize, sep: &
 }
 
 /// `"k1" = $first AND "k2" = $first+1 ...`: the primary key against parameters.
+/// `SELECT "c1", ... FROM "table" WHERE <key> = $1, ...`: `columns` of one row by its key.
+pub(crate) fn select_by_key(table: &Table, columns: &[usize]) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {}",
+        self::columns(table, columns),
+        quote(table.name),
+        key_condition(table, 1)
+    )
+}
+
 pub(crate) fn key_condition(table: &Table, first: usize) -> String {
     let keys: Vec<usize> = table.key_columns().collect();
     assignments(table, &keys, first, " AND ")

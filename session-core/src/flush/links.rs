@@ -235,7 +235,7 @@ impl LinkPlan {
                     cast(0),
                     cast(1)
                 );
-                let step = link_step(sql, pairs_of(chunk)?, chunk.len());
+                let step = Step::bound(sql, pairs_of(chunk)?, chunk.len());
                 work.steps
                     .push((Kind::Delete, if checked { step.checked() } else { step }));
             }
@@ -244,7 +244,7 @@ impl LinkPlan {
                     let column = if col == 0 { &c0 } else { &c1 };
                     let sql = format!("DELETE FROM {name} WHERE {column} = ANY($1::{})", cast(col));
                     check_rows(t.table, chunk)?;
-                    let step = link_step(sql, vec![(t.keys[col])(chunk)?], chunk.len());
+                    let step = Step::bound(sql, vec![(t.keys[col])(chunk)?], chunk.len());
                     work.steps.push((Kind::Clear, step));
                 }
             }
@@ -254,8 +254,10 @@ impl LinkPlan {
                     cast(0),
                     cast(1)
                 );
-                work.steps
-                    .push((Kind::Insert, link_step(sql, pairs_of(chunk)?, chunk.len())));
+                work.steps.push((
+                    Kind::Insert,
+                    Step::bound(sql, pairs_of(chunk)?, chunk.len()),
+                ));
             }
             if !work.steps.is_empty() {
                 out.push((t.table, t.link_type, Box::new(work) as Box<dyn Work>));
@@ -276,18 +278,6 @@ fn check_rows(table: &Table, objs: &[AnyObj]) -> Result<()> {
              added) so that it is inserted first",
             table.name
         ))),
-    }
-}
-
-fn link_step(sql: String, owned: Vec<crate::model::OwnedParam>, rows: usize) -> Step {
-    Step {
-        sql,
-        cached: true,
-        rows: false,
-        range: 0..rows,
-        owned,
-        row_cols: Vec::new(),
-        expect: None,
     }
 }
 

@@ -113,6 +113,19 @@ impl Step {
         }
     }
 
+    /// A statement over `rows` rows that binds only `owned` (arrays or keys), cached.
+    fn bound(sql: String, owned: Vec<OwnedParam>, rows: usize) -> Step {
+        Step {
+            sql,
+            cached: true,
+            rows: false,
+            range: 0..rows,
+            owned,
+            row_cols: Vec::new(),
+            expect: None,
+        }
+    }
+
     /// Makes the server check that the statement (an UPDATE or DELETE) matched one row per
     /// object: a mismatch raises an error, so that a COMMIT sent behind it rolls back.
     fn checked(mut self) -> Step {

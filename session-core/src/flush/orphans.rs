@@ -31,15 +31,11 @@ pub(crate) fn null_children_work(n: &NullChildren) -> Result<Box<dyn Work>> {
     );
     let mut steps = Vec::new();
     for chunk in n.parents.chunks(CHUNK) {
-        steps.push(Step {
-            sql: sql.clone(),
-            cached: true,
-            rows: false,
-            range: 0..chunk.len(),
-            owned: vec![(n.keys)(chunk)?],
-            row_cols: Vec::new(),
-            expect: None,
-        });
+        steps.push(Step::bound(
+            sql.clone(),
+            vec![(n.keys)(chunk)?],
+            chunk.len(),
+        ));
     }
     Ok(Box::new(NullWork { steps }))
 }

@@ -40,13 +40,7 @@ pub(super) fn select_all_sql<T: Entity>() -> Arc<str> {
 }
 
 pub(super) fn select_sql<T: Entity>(columns: &[usize]) -> String {
-    let table = T::TABLE;
-    format!(
-        "SELECT {} FROM {} WHERE {}",
-        sql::columns(table, columns),
-        sql::quote(table.name),
-        sql::key_condition(table, 1)
-    )
+    sql::select_by_key(T::TABLE, columns)
 }
 
 impl AsyncSession {

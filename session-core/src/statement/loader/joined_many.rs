@@ -5,10 +5,8 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use super::strategies::{Hasher, after_joined, fill_back, select_fns};
+use super::strategies::{Hasher, after_joined, fill_back, joined_rows, select_fns};
 use super::{JoinLoader, Joined, Loader, LoaderKind, ManyToMany, Next, OneToMany};
-use crate::error::Error;
-use crate::identity::load_into;
 use crate::model::{AnyObj, Collection, ColumnType, Entity, Obj};
 use crate::statement::{JoinOn, Relation};
 
@@ -35,22 +33,8 @@ where
             via,
             many: true,
             apply: Box::new(move |session, rows, offset, parents, sql| {
-                let at = offset + on.target_column;
-                let linked = rows
-                    .iter()
-                    .map(|row| row.try_get::<_, Option<V>>(at).map(|k| k.is_some()))
-                    .collect::<std::result::Result<Vec<bool>, _>>()
-                    .map_err(|e| Error::statement(e, sql))?;
-                let children = load_into::<C, _>(
-                    session,
-                    rows.iter()
-                        .zip(&linked)
-                        .filter(|(_, linked)| **linked)
-                        .map(|(row, _)| row),
-                    offset,
-                    sql,
-                    false,
-                )?;
+                let (linked, children) =
+                    joined_rows::<C, V>(session, rows, offset + on.target_column, offset, sql)?;
                 let mut children = children.into_iter();
                 // Per parent (in the rows' order): its children, each once (a second joined
                 // collection repeats them).

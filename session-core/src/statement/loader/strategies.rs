@@ -474,29 +474,16 @@ fn joined<T: Entity, U: Entity, K: ColumnType>(
             via: None,
             many: false,
             apply: Box::new(move |session, rows, offset, objects, sql| {
-                let at = offset + on.target_column;
-                let linked = rows
-                    .iter()
-                    .map(|row| row.try_get::<_, Option<K>>(at).map(|k| k.is_some()))
-                    .collect::<std::result::Result<Vec<bool>, _>>()
-                    .map_err(|e| Error::statement(e, sql))?;
-                let targets = load_into::<U, _>(
-                    session,
-                    rows.iter()
-                        .zip(&linked)
-                        .filter(|(_, linked)| **linked)
-                        .map(|(row, _)| row),
-                    offset,
-                    sql,
-                    false,
-                )?;
+                let (linked, targets) =
+                    joined_rows::<U, K>(session, rows, offset + on.target_column, offset, sql)?;
                 let mut distinct: Vec<AnyObj> = Vec::new();
+                let mut loaded: HashSet<u64, Hasher> = HashSet::default();
                 let mut seen: HashMap<u64, u64, Hasher> = HashMap::default();
                 let mut targets = targets.into_iter();
                 for (obj, linked) in objects.iter().zip(linked) {
                     let reference = match linked.then(|| targets.next()).flatten() {
                         Some(target) => {
-                            if !distinct.iter().any(|d| d.is(&target)) {
+                            if loaded.insert(target.cell.id) {
                                 distinct.push(target.erase());
                             }
                             let (me, it) = (obj.erase().id(), target.erase().id());
@@ -566,4 +553,31 @@ pub(super) fn after_joined<U: Entity>(next: Next<U>) -> Option<super::AfterFn> {
             run_next(session, conn, &next, &objects).await
         })
     }))
+}
+
+/// The rows of a joined load: which have the other side (column `at`, of type `V`, not NULL:
+/// the row joined something) and, for those, the objects its columns from `offset` on hold.
+pub(super) fn joined_rows<U: Entity, V: ColumnType>(
+    session: &dyn crate::identity::LoadTarget,
+    rows: &[tokio_postgres::Row],
+    at: usize,
+    offset: usize,
+    sql: &str,
+) -> Result<(Vec<bool>, Vec<Obj<U>>)> {
+    let linked = rows
+        .iter()
+        .map(|row| row.try_get::<_, Option<V>>(at).map(|k| k.is_some()))
+        .collect::<std::result::Result<Vec<bool>, _>>()
+        .map_err(|e| Error::statement(e, sql))?;
+    let objects = load_into::<U, _>(
+        session,
+        rows.iter()
+            .zip(&linked)
+            .filter(|(_, linked)| **linked)
+            .map(|(row, _)| row),
+        offset,
+        sql,
+        false,
+    )?;
+    Ok((linked, objects))
 }
