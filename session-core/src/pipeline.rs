@@ -16,27 +16,32 @@ use tokio_postgres::{Client, Error};
 /// as `BEGIN` is queued (its first poll), so a future dropped before that leaves it unsent and
 /// one dropped after it leaves it sent: the flag is true exactly when the server has not been
 /// asked to begin. Returns `BEGIN`'s outcome (when it was sent) and `work`'s.
-pub(crate) async fn with_begin<T>(
-    client: &Client,
-    unsent: &mut bool,
-    begin_sql: &str,
-    work: impl Future<Output = Result<T, Error>>,
-) -> (Option<Result<(), Error>>, Result<T, Error>) {
+pub(crate) fn with_begin<'a, T: Send + 'a>(
+    client: &'a Client,
+    unsent: &'a mut bool,
+    begin_sql: &'a str,
+    work: impl Future<Output = Result<T, Error>> + Send + 'a,
+) -> impl Future<Output = (Option<Result<(), Error>>, Result<T, Error>)> + Send + 'a {
+    // Not an `async fn`: its future would hold `work` twice (as the argument and as the
+    // awaited future) next to the join, and every statement's future would be that large. The
+    // BEGIN branch (once per transaction) is boxed, so the usual one is `work` and a tag.
     if !*unsent {
-        return (None, work.await);
+        return futures::future::Either::Left(futures::FutureExt::map(work, |r| (None, r)));
     }
-    let mut begin = pin!(client.batch_execute(begin_sql));
-    // The first poll writes BEGIN to the connection's queue before it can return.
-    let first = poll_fn(|cx| Poll::Ready(begin.as_mut().poll(cx))).await;
-    *unsent = false;
-    let begun = async move {
-        match first {
-            Poll::Ready(result) => result,
-            Poll::Pending => begin.await,
-        }
-    };
-    let (begun, result) = futures::join!(begun, work);
-    (Some(begun), result)
+    futures::future::Either::Right(Box::pin(async move {
+        let mut begin = pin!(client.batch_execute(begin_sql));
+        // The first poll writes BEGIN to the connection's queue before it can return.
+        let first = poll_fn(|cx| Poll::Ready(begin.as_mut().poll(cx))).await;
+        *unsent = false;
+        let begun = async move {
+            match first {
+                Poll::Ready(result) => result,
+                Poll::Pending => begin.await,
+            }
+        };
+        let (begun, result) = futures::join!(begun, work);
+        (Some(begun), result)
+    }))
 }
 
 /// Runs `futures` concurrently and returns their outputs in order. Every poll polls them in

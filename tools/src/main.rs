@@ -62,6 +62,11 @@ enum Cmd {
         /// these N (comma-separated), seconds per object at each.
         #[arg(long, value_delimiter = ',')]
         sizes: Vec<usize>,
+        /// Run only these workloads (comma-separated names, as in the table; insert_flush, which
+        /// writes the rows the others read, always runs), for profiling
+        /// one of them; the memory and replica sections have their own flags.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// One side of the bench's memory_load, in a process of its own (run by `bench`).
     #[command(hide = true)]
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
                 memory_n,
                 no_replica,
                 sizes,
+                only,
             } => {
                 let options = session_tools::bench::Options {
                     n,
@@ -132,6 +138,7 @@ fn main() -> ExitCode {
                     repeat,
                     memory_n,
                     replica_reads: !no_replica,
+                    only,
                 };
                 if sizes.is_empty() {
                     bench(&options, json, svg).await

@@ -455,11 +455,18 @@ impl AsyncConnection {
         if let Some(statement) = conn.statements.get(sql) {
             return Ok(statement);
         }
+        // Boxed: once per statement and connection, and it would make every caller's
+        // future larger (see `session/unit_of_work.rs` on why that costs).
+        Box::pin(self.prepare_new(sql)).await
+    }
+
+    /// Prepares `sql` on the server and caches it (a miss of [`AsyncConnection::prepare`]).
+    async fn prepare_new(&mut self, sql: &str) -> Result<Statement> {
         let started = Instant::now();
         // A deferred BEGIN goes out ahead of the Parse: the statement is prepared inside the
         // transaction that runs it (through PgBouncer's transaction mode, on the same server
         // connection).
-        let server = conn.server.clone();
+        let server = self.live()?.server.clone();
         let span = crate::telemetry::prepare_span(self.engine.telemetry(), &server, sql);
         let result = crate::telemetry::instrument(&span, async {
             Ok::<_, Error>(on_client!(self, client => client.prepare(sql)))
@@ -491,7 +498,7 @@ impl AsyncConnection {
         if !self.needs_own_transaction() {
             return Ok(false);
         }
-        self.begin_level().await?;
+        Box::pin(self.begin_level()).await?;
         Ok(true)
     }
 
@@ -502,11 +509,11 @@ impl AsyncConnection {
         }
         match result {
             Ok(value) => {
-                self.commit_level(1).await?;
+                Box::pin(self.commit_level(1)).await?;
                 Ok(value)
             }
             Err(e) => {
-                let _ = self.rollback_level(1).await;
+                let _ = Box::pin(self.rollback_level(1)).await;
                 Err(e)
             }
         }
@@ -693,7 +700,7 @@ impl AsyncConnection {
     pub(crate) async fn settle(&mut self) -> Result<()> {
         self.check_alive()?;
         if self.relink && self.conn.is_none() {
-            self.conn = Some(self.engine.checkout().await?);
+            self.conn = Some(Box::pin(self.engine.checkout()).await?);
             self.relink = false;
         }
         let target = match self.pending_rollback {
@@ -720,7 +727,8 @@ impl AsyncConnection {
                 "ROLLBACK TO SAVEPOINT sa_savepoint_{level}; RELEASE SAVEPOINT sa_savepoint_{level}"
             )
         };
-        match self.simple(&sql).await {
+        // Boxed: only after a failure, and it would ride in every statement's future.
+        match Box::pin(self.simple(&sql)).await {
             Ok(()) => {
                 self.pending_rollback = None;
                 self.aborted = None;

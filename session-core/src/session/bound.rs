@@ -7,6 +7,8 @@ use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
+
 use super::lock;
 use crate::connection::AsyncConnection;
 use crate::engine::Engine;
@@ -77,22 +79,28 @@ impl Bound {
         self.base == 0 && self.outer.is_none() && self.home.is_none()
     }
 
-    pub(crate) async fn commit_root(&mut self) -> Result<()> {
-        if self.outer == Some(false) {
-            // The outer transaction stays open; the session's own savepoints are released.
-            if self.conn.transaction_depth() > self.base + 1 {
-                return self.conn.commit_level(self.base + 2).await;
+    // The ends of a transaction return boxed futures: once per transaction, and large
+    // (kilobytes), they would otherwise make the future of every session call that may end
+    // one (commit, rollback, close) that much larger, copied wherever it moves.
+
+    pub(crate) fn commit_root(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if self.outer == Some(false) {
+                // The outer transaction stays open; the session's own savepoints are released.
+                if self.conn.transaction_depth() > self.base + 1 {
+                    return self.conn.commit_level(self.base + 2).await;
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        if self.conn.transaction_depth() <= self.base && self.conn.is_settled() {
-            return Ok(());
-        }
-        self.conn.commit_level(self.base + 1).await
+            if self.conn.transaction_depth() <= self.base && self.conn.is_settled() {
+                return Ok(());
+            }
+            self.conn.commit_level(self.base + 1).await
+        })
     }
 
-    pub(crate) async fn rollback_root(&mut self) -> Result<()> {
-        self.conn.rollback_level(self.base + 1).await
+    pub(crate) fn rollback_root(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.conn.rollback_level(self.base + 1))
     }
 
     pub(crate) async fn commit_level(&mut self, level: usize) -> Result<()> {
@@ -121,13 +129,19 @@ impl Bound {
     }
 
     /// Gives the connection back: to its pool, or to the [`SharedConnection`] it came from.
-    pub(crate) async fn release(mut self) {
-        super::replica::after_transaction(&self.engine, &mut self.conn, self.commit_lsn.as_deref())
+    pub(crate) fn release(mut self) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            super::replica::after_transaction(
+                &self.engine,
+                &mut self.conn,
+                self.commit_lsn.as_deref(),
+            )
             .await;
-        match self.home {
-            Some(home) => home.put(self.conn),
-            None => self.conn.close().await,
-        }
+            match self.home {
+                Some(home) => home.put(self.conn),
+                None => self.conn.close().await,
+            }
+        })
     }
 
     /// [`Bound::release`] without waiting: a pooled connection is rolled back by its drop.

@@ -588,7 +588,8 @@ impl AsyncSession {
                         })?;
                         Bound::joined(engine.clone(), conn, home, mode)
                     }
-                    None => Bound::own(engine.clone(), engine.connect().await?),
+                    // Boxed, like the begin below: once per transaction, and large.
+                    None => Bound::own(engine.clone(), Box::pin(engine.connect()).await?),
                 };
                 let mut bound = bound;
                 bound.commit_lsn = Some(self.inner.commit_lsn.clone());
@@ -602,10 +603,10 @@ impl AsyncSession {
             // of every other statement).
             let began = bound.conn.transaction_depth() <= bound.base;
             let options = options.or(lock(&self.inner.config).transaction_options);
-            bound.align(depth, options).await?;
+            Box::pin(bound.align(depth, options)).await?;
             if began {
                 let engine = bound.engine.clone();
-                self.begin_tenant(&mut bound.conn, &engine).await?;
+                Box::pin(self.begin_tenant(&mut bound.conn, &engine)).await?;
                 self.fire_begin(&engine)?;
             }
         }

@@ -259,6 +259,14 @@ impl AsyncSession {
             }
             state.check_autobegin()?;
         }
+        // Boxed: the flush's future is large (kilobytes), and every call that may autoflush
+        // (get, execute, commit) would otherwise carry it inline and copy it wherever its
+        // future moves (`tokio::spawn` included), whether it flushes or not.
+        Box::pin(self.flush_changes(conns, ride)).await
+    }
+
+    /// The flush itself, once [`AsyncSession::flush_riding`] found changes.
+    async fn flush_changes(&self, conns: &mut Vec<Bound>, ride: bool) -> Result<Ride> {
         // The flush's own listeners (before_flush, mapper events, after_flush) may not run
         // SQL through the session: "Session is already flushing".
         let _phase = PhaseGuard::enter(&self.inner, Phase::Flushing);

@@ -41,7 +41,27 @@ pub struct Options {
     pub memory_n: usize,
     /// Run replica_reads (starts a primary and a streaming standby of its own).
     pub replica_reads: bool,
+    /// Workloads to run (their names in the report); empty: all of them.
+    pub only: Vec<String>,
 }
+
+impl Options {
+    /// True when workload `name` is to run.
+    fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
+}
+
+/// The names of [`ours_step`]'s workloads, by step.
+const STEP_NAMES: [&str; STEPS] = [
+    "insert_flush",
+    "load_eager",
+    "get_by_pk",
+    "update_dirty",
+    "request_mix",
+    "get_many",
+    "graph_flush",
+];
 
 /// Peak resident memory since the last reset, and now (kB, from /proc/self/status).
 fn rss_kb() -> (u64, u64) {
@@ -473,7 +493,8 @@ pub async fn run(options: &Options) -> std::result::Result<Report, String> {
         let maker = async_sessionmaker(engine.clone()).expire_on_commit(false);
         // Each workload on both sides back to back, the side going first alternating by run,
         // so that drift on a shared machine hits both alike.
-        for step in 0..STEPS {
+        // insert_flush always runs: it writes the rows the other workloads read.
+        for step in (0..STEPS).filter(|&s| s == 0 || options.runs(STEP_NAMES[s])) {
             for side in [run % 2, 1 - run % 2] {
                 if side == 0 {
                     hand_step(step, &hand_pool, options.n, &mut report).await?;
@@ -485,7 +506,10 @@ pub async fn run(options: &Options) -> std::result::Result<Report, String> {
             }
         }
         drop(hand_pool);
-        if let Some(bouncer) = &bouncer {
+        if let Some(bouncer) = bouncer
+            .as_ref()
+            .filter(|_| options.runs("request_mix_pgbouncer"))
+        {
             let (ours_url, hand_url) = (engine.url().to_string(), hand_engine.url().to_string());
             through_pgbouncer(
                 bouncer,
@@ -498,13 +522,17 @@ pub async fn run(options: &Options) -> std::result::Result<Report, String> {
             .await?;
         }
         hand_engine.dispose().await;
-        factory_overhead(&maker, options.n, &mut report)
-            .await
-            .map_err(|e| e.to_string())?;
-        proxy(&engine, &mut report);
+        if options.runs("factory_overhead") {
+            factory_overhead(&maker, options.n, &mut report)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if options.runs("proxy_10m_calls") {
+            proxy(&engine, &mut report);
+        }
         engine.dispose().await;
 
-        if run == 0 && options.stream_rows > 0 {
+        if run == 0 && options.stream_rows > 0 && options.runs("stream") {
             let engine = fresh_engine(&cluster, "bench_stream", options.n).await?;
             let maker = async_sessionmaker(engine.clone()).expire_on_commit(false);
             stream(&maker, options.stream_rows, &mut report)
