@@ -17,7 +17,7 @@ use tokio_postgres::Row;
 
 use crate::error::{Error, Result};
 use crate::model::Entity;
-use crate::model::{AnyObj, Cell, DirtySink, ErasedCell, Obj, ObjectState};
+use crate::model::{AnyObj, Cell, DirtySink, ErasedCell, Obj};
 
 /// Objects by entity type and key, held weakly.
 #[derive(Default)]
@@ -60,6 +60,17 @@ impl<T: Entity> Typed<T> {
     /// Inserts `cell` under `key`; returns the live object already there under that key, if
     /// it is another one.
     pub(crate) fn insert(&mut self, key: T::Key, cell: &Arc<Cell<T>>) -> Option<Arc<Cell<T>>> {
+        let existing = self.insert_unswept(key, cell);
+        if existing.is_none() {
+            self.sweep();
+        }
+        existing
+    }
+
+    /// [`Typed::insert`] without the sweep: a batch load sweeps once, before its first row
+    /// (every object of the batch is alive until it returns, so sweeping in between finds
+    /// nothing of its own to drop).
+    fn insert_unswept(&mut self, key: T::Key, cell: &Arc<Cell<T>>) -> Option<Arc<Cell<T>>> {
         match self.map.entry(key) {
             Entry::Occupied(mut entry) => match entry.get().upgrade() {
                 Some(existing) if !Arc::ptr_eq(&existing, cell) => return Some(existing),
@@ -72,11 +83,16 @@ impl<T: Entity> Typed<T> {
                 entry.insert(Arc::downgrade(cell));
             }
         }
+        None
+    }
+
+    /// Drops the entries of objects nobody holds, once the map has doubled since the last
+    /// sweep (amortized O(1) per insert; keeps a stream's map bounded).
+    fn sweep(&mut self) {
         if self.map.len() >= self.sweep_at {
             self.map.retain(|_, w| w.strong_count() > 0);
             self.sweep_at = (self.map.len() * 2).max(1024);
         }
-        None
     }
 }
 
@@ -259,15 +275,21 @@ where
 {
     let rows = rows.into_iter();
     let typed = map.typed_mut::<T>();
+    // Dead entries go before the batch; the batch's own objects are alive until it returns,
+    // so the map is not swept again until it has doubled past them.
+    typed.sweep();
     typed.reserve(rows.size_hint().0);
-    rows.map(|row| {
-        let (obj, new) = load_row::<T>(typed, owner, row, offset, sql, populate_existing)?;
-        if let (true, Some(fresh)) = (new, fresh.as_mut()) {
-            fresh.push(obj.erase());
-        }
-        Ok(obj)
-    })
-    .collect()
+    let objects = rows
+        .map(|row| {
+            let (obj, new) = load_row::<T>(typed, owner, row, offset, sql, populate_existing)?;
+            if let (true, Some(fresh)) = (new, fresh.as_mut()) {
+                fresh.push(obj.erase());
+            }
+            Ok(obj)
+        })
+        .collect();
+    typed.sweep_at = typed.sweep_at.max(typed.map.len() * 2);
+    objects
 }
 
 fn load_row<T: Entity>(
@@ -312,13 +334,7 @@ fn load_row<T: Entity>(
         return Ok((Obj::from_cell(cell), false));
     }
     let value = T::from_row(row, offset).map_err(|e| Error::row(e, row, sql))?;
-    let obj = Obj::new(value);
-    {
-        let mut meta = obj.cell.meta();
-        meta.status = ObjectState::Persistent;
-        meta.session = Some(owner.session);
-        meta.sink = Some(owner.sink.clone());
-    }
-    identity.insert(key, &obj.cell);
+    let obj = Obj::loaded(value, owner.session, owner.sink);
+    identity.insert_unswept(key, &obj.cell);
     Ok((obj, true))
 }

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +29,16 @@ impl RoundTrips {
     /// # Panics
     /// When `url` has no `host:port` or no local port can be bound.
     pub async fn start(url: &str) -> RoundTrips {
+        RoundTrips::start_with_latency(url, Duration::ZERO).await
+    }
+
+    /// [`RoundTrips::start`], with every answer of the server held for `latency` before the
+    /// client gets it (a far server): what the client sends within that time after an answer
+    /// went out is in one round trip for certain, not by a race with the answer.
+    ///
+    /// # Panics
+    /// As [`RoundTrips::start`].
+    pub async fn start_with_latency(url: &str, latency: Duration) -> RoundTrips {
         let (scheme, rest) = url.split_once("://").expect("a postgresql:// URL");
         let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
         let (user, host_port) = match authority.rsplit_once('@') {
@@ -44,7 +55,7 @@ impl RoundTrips {
                 let counter = counter.clone();
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(&upstream).await {
-                        relay(client, server, counter).await;
+                        relay(client, server, counter, latency).await;
                     }
                 });
             }
@@ -73,7 +84,7 @@ impl Drop for RoundTrips {
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, count: Arc<AtomicU64>) {
+async fn relay(client: TcpStream, server: TcpStream, count: Arc<AtomicU64>, latency: Duration) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (mut client_read, mut client_write) = client.into_split();
@@ -104,6 +115,9 @@ async fn relay(client: TcpStream, server: TcpStream, count: Arc<AtomicU64>) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
             heard.store(true, Ordering::SeqCst);
             if client_write.write_all(&buf[..n]).await.is_err() {
                 break;

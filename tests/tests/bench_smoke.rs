@@ -13,6 +13,7 @@ async fn every_workload_runs_and_reports() {
         // Its sides run as child processes of the session-tools binary, not of this test.
         memory_n: 0,
         replica_reads: true,
+        only: Vec::new(),
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -27,6 +28,7 @@ async fn every_workload_runs_and_reports() {
             "request_mix",
             "get_many",
             "graph_flush",
+            "request_serial",
             "request_mix_pgbouncer",
             "factory_overhead",
             "proxy_10m_calls",
@@ -52,6 +54,27 @@ async fn every_workload_runs_and_reports() {
             "{r:?}"
         );
         assert!(json.contains("\"replica_s\""), "{json}");
+    }
+}
+
+/// `bench --only`: the workloads named, and insert_flush, which writes the rows they read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_runs_the_workloads_named_and_the_seeding_one() {
+    let report = run(&Options {
+        n: 40,
+        stream_rows: 3_000,
+        sqla: None,
+        repeat: 1,
+        memory_n: 0,
+        replica_reads: false,
+        only: vec!["request_serial".into(), "get_many".into()],
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = report.rows.iter().map(|r| r.name).collect();
+    assert_eq!(names, ["insert_flush", "get_many", "request_serial"]);
+    for row in &report.rows {
+        assert!(row.ours.is_some() && row.hand.is_some(), "{row:?}");
     }
 }
 

@@ -552,12 +552,29 @@ impl AsyncConnection {
     }
 
     /// Gives the connection back to the pool, rolling back an open transaction first
-    /// (SQLAlchemy's `await conn.close()`). A connection whose rollback fails is discarded.
+    /// (SQLAlchemy's `await conn.close()`).
+    ///
+    /// The ROLLBACK is sent, not waited for (the mirror of the deferred BEGIN): whatever runs
+    /// on the connection next is sent after it, so it runs outside this transaction, and a
+    /// session that only read costs no round trip to close. Nothing hangs on its answer:
+    /// ROLLBACK does not fail on a live connection, and a connection that died fails the next
+    /// statement sent on it, as any pooled connection that dies does. A connection whose
+    /// ROLLBACK cannot even be sent is discarded.
     pub async fn close(mut self) {
         self.forget_unsent_begin();
         if let Some(conn) = self.conn.as_mut() {
-            if conn.dirty && conn.client.batch_execute("ROLLBACK").await.is_ok() {
-                conn.dirty = false;
+            if conn.dirty {
+                let failed = {
+                    let mut rollback = std::pin::pin!(conn.client.batch_execute("ROLLBACK"));
+                    // The first poll queues ROLLBACK on the connection before it can return;
+                    // the answer is read (and dropped) by the connection's task.
+                    let sent = std::future::poll_fn(|cx| {
+                        std::task::Poll::Ready(rollback.as_mut().poll(cx))
+                    })
+                    .await;
+                    matches!(sent, std::task::Poll::Ready(Err(_)))
+                };
+                conn.dirty = failed;
             }
         }
         self.levels.clear();

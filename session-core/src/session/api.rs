@@ -237,6 +237,10 @@ impl AsyncSession {
 
     /// Rolls back and detaches every object, and gives the connections back (SQLAlchemy's
     /// `close()`). The session stays usable unless made with `close_resets_only(false)`.
+    ///
+    /// The ROLLBACK of a transaction the session owns is sent without waiting for its answer
+    /// (whatever runs next on the connection goes out behind it), so closing a session that
+    /// only read costs no round trip; use [`AsyncSession::rollback`] to hear its outcome.
     pub async fn close(&self) {
         self.close_impl().await
     }

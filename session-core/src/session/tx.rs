@@ -349,6 +349,11 @@ impl AsyncSession {
         for mut bound in conns.drain(..) {
             if invalidate && bound.home.is_none() {
                 bound.conn.invalidate();
+            } else if bound.owns_transaction() {
+                // The connection's close sends ROLLBACK without waiting for it
+                // (`AsyncConnection::close`): closing a session that only read costs no
+                // round trip.
+                bound.release().await;
             } else {
                 let _ = bound.rollback_root().await;
                 bound.release().await;

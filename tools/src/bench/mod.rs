@@ -61,7 +61,12 @@ const STEP_NAMES: [&str; STEPS] = [
     "request_mix",
     "get_many",
     "graph_flush",
+    "request_serial",
 ];
+
+/// Requests request_mix runs at once (on a pool of 10): the 2-core machine's CPU, shared with
+/// PostgreSQL, is the limit then, not round trips.
+const MIX_AT_ONCE: usize = 16;
 
 /// Peak resident memory since the last reset, and now (kB, from /proc/self/status).
 fn rss_kb() -> (u64, u64) {
@@ -158,8 +163,9 @@ fn seed_objects(n: usize) -> Vec<Obj<A>> {
         .collect()
 }
 
-/// Workloads 1–5, get_many and graph_flush, compared with the hand-written side one by one.
-const STEPS: usize = 7;
+/// Workloads 1–5, get_many, graph_flush and request_serial, compared with the hand-written
+/// side one by one.
+const STEPS: usize = 8;
 
 /// New chains of four rows graph_flush adds (and shelves it renames, slots it deletes).
 fn graph_chains(n: usize) -> usize {
@@ -248,21 +254,31 @@ async fn ours_step(
             let (t, m) = timed(graph::ours(maker, graph_chains(n))).await?;
             report.ours("graph_flush", t, m);
         }
+        7 => {
+            let (t, m) = ours_request_mix(maker, n, 1).await?;
+            report.ours("request_serial", t, m);
+        }
         _ => {
-            let (t, m) = ours_request_mix(maker, n).await?;
+            let (t, m) = ours_request_mix(maker, n, MIX_AT_ONCE).await?;
             report.ours("request_mix", t, m);
         }
     }
     Ok(())
 }
 
-/// request_mix on the session: `n / 5` requests, 16 at a time, each through the task's scoped
-/// session: get one `A` by key, change it, commit.
-async fn ours_request_mix(maker: &AsyncSessionMaker, n: usize) -> Result<(Duration, f64)> {
+/// request_mix on the session: `n / 5` requests, `at_once` at a time, each through the task's
+/// scoped session: get one `A` by key, change it, commit. One at a time (request_serial), the
+/// round trips are the cost: two here (BEGIN rides with the SELECT, COMMIT with the UPDATE),
+/// four by hand.
+async fn ours_request_mix(
+    maker: &AsyncSessionMaker,
+    n: usize,
+    at_once: usize,
+) -> Result<(Duration, f64)> {
     let scoped = Arc::new(async_scoped_session(maker.clone(), scope::task_scope));
     let ids = request_ids(n);
     let timing = timed(async {
-        let gate = Arc::new(tokio::sync::Semaphore::new(16));
+        let gate = Arc::new(tokio::sync::Semaphore::new(at_once));
         let mut tasks = Vec::with_capacity(ids.len());
         for id in ids {
             let (scoped, gate) = (scoped.clone(), gate.clone());
@@ -288,14 +304,15 @@ async fn ours_request_mix(maker: &AsyncSessionMaker, n: usize) -> Result<(Durati
     Ok(timing)
 }
 
-/// request_mix by hand, on `pool`.
+/// request_mix by hand, on `pool`, `at_once` at a time.
 async fn hand_request_mix(
     pool: &hand::Pool,
     n: usize,
+    at_once: usize,
 ) -> std::result::Result<(Duration, f64), String> {
     let ids = request_ids(n);
     timed(async {
-        let gate = Arc::new(tokio::sync::Semaphore::new(16));
+        let gate = Arc::new(tokio::sync::Semaphore::new(at_once));
         let mut tasks = Vec::with_capacity(ids.len());
         for id in ids {
             let (pool, gate) = (pool.clone(), gate.clone());
@@ -332,10 +349,10 @@ async fn through_pgbouncer(
     let pool = hand::pool(&bouncer.through(hand_url), 10).await?;
     for side in [first, 1 - first] {
         if side == 0 {
-            let (t, m) = hand_request_mix(&pool, n).await?;
+            let (t, m) = hand_request_mix(&pool, n, MIX_AT_ONCE).await?;
             report.hand("request_mix_pgbouncer", t, m);
         } else {
-            let (t, m) = ours_request_mix(&maker, n)
+            let (t, m) = ours_request_mix(&maker, n, MIX_AT_ONCE)
                 .await
                 .map_err(|e| e.to_string())?;
             report.ours("request_mix_pgbouncer", t, m);
@@ -403,8 +420,12 @@ async fn hand_step(
             let (t, m) = timed(graph::hand(pool, graph_chains(n))).await?;
             report.hand("graph_flush", t, m);
         }
+        7 => {
+            let (t, m) = hand_request_mix(pool, n, 1).await?;
+            report.hand("request_serial", t, m);
+        }
         _ => {
-            let (t, m) = hand_request_mix(pool, n).await?;
+            let (t, m) = hand_request_mix(pool, n, MIX_AT_ONCE).await?;
             report.hand("request_mix", t, m);
         }
     }

@@ -6,19 +6,12 @@ use std::time::Duration;
 
 use session_core::{AsyncSessionMaker, Engine, async_sessionmaker};
 
-use super::{Report, STEPS, hand};
+use super::{Report, STEP_NAMES, STEPS, hand};
 use crate::pg::Cluster;
 
-/// The workloads [`Ours::step`] and [`Hand::step`] run, by step index.
-pub const WORKLOADS: [&str; STEPS] = [
-    "insert_flush",
-    "load_eager",
-    "get_by_pk",
-    "update_dirty",
-    "request_mix",
-    "get_many",
-    "graph_flush",
-];
+/// The workloads [`Ours::step`] and [`Hand::step`] run, by step index: the bench's, but
+/// request_serial (request_mix one at a time), which the peers' crate does not run.
+pub const WORKLOADS: &[&str] = STEP_NAMES.split_at(STEPS - 1).0;
 
 /// A fresh database on `cluster` with the bench's schema (`a`, `b` and graph_flush's four
 /// tables) and graph_flush's seed rows for `n`; returns its URL.

@@ -109,6 +109,24 @@ impl<T: Entity> Obj<T> {
         obj
     }
 
+    /// A persistent object of `session` made from a loaded row: its relationships are not
+    /// loaded, so there are no back-references to set, and its state is made as it is, not
+    /// taken under its lock (the cheap path of every loaded row).
+    pub(crate) fn loaded(value: T, session: u64, sink: &DirtySink) -> Self {
+        Obj {
+            cell: Arc::new(Cell {
+                id: NEXT_OBJECT.fetch_add(1, Ordering::Relaxed),
+                data: RwLock::new(Data::new(value)),
+                meta: Mutex::new(Meta {
+                    status: ObjectState::Persistent,
+                    session: Some(session),
+                    sink: Some(sink.clone()),
+                    ..Meta::default()
+                }),
+            }),
+        }
+    }
+
     pub(crate) fn from_cell(cell: Arc<Cell<T>>) -> Self {
         Obj { cell }
     }
