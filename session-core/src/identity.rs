@@ -275,8 +275,8 @@ where
 {
     let rows = rows.into_iter();
     let typed = map.typed_mut::<T>();
-    // Dead entries go before the batch; the batch's own objects are alive until it returns,
-    // so the map is not swept again until it has doubled past them.
+    // Dead entries go before the batch (a stream's earlier chunks, say), not during it: the
+    // batch's own objects are alive until it returns.
     typed.sweep();
     typed.reserve(rows.size_hint().0);
     let objects = rows
@@ -288,7 +288,6 @@ where
             Ok(obj)
         })
         .collect();
-    typed.sweep_at = typed.sweep_at.max(typed.map.len() * 2);
     objects
 }
 
