@@ -279,16 +279,14 @@ where
     // batch's own objects are alive until it returns.
     typed.sweep();
     typed.reserve(rows.size_hint().0);
-    let objects = rows
-        .map(|row| {
-            let (obj, new) = load_row::<T>(typed, owner, row, offset, sql, populate_existing)?;
-            if let (true, Some(fresh)) = (new, fresh.as_mut()) {
-                fresh.push(obj.erase());
-            }
-            Ok(obj)
-        })
-        .collect();
-    objects
+    rows.map(|row| {
+        let (obj, new) = load_row::<T>(typed, owner, row, offset, sql, populate_existing)?;
+        if let (true, Some(fresh)) = (new, fresh.as_mut()) {
+            fresh.push(obj.erase());
+        }
+        Ok(obj)
+    })
+    .collect()
 }
 
 fn load_row<T: Entity>(

@@ -256,3 +256,15 @@ pub async fn seeded(prefix: &str) -> Engine {
     seed(&engine).await;
     engine
 }
+
+/// This process's resident memory now, in kB (from `/proc/self/status`): for memory checks in
+/// test binaries of their own.
+pub fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

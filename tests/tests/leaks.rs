@@ -5,18 +5,7 @@ use std::sync::Arc;
 use session_core::async_sessionmaker;
 use session_scoped::{async_scoped_session, scope};
 use session_tests::model::A;
-use session_tests::support::{a, idle_in_transaction, schema_engine, wait_pool_idle};
-
-/// Resident memory now, in kB.
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+use session_tests::support::{a, idle_in_transaction, rss_kb, schema_engine, wait_pool_idle};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_task_scoped_requests_leak_nothing() {

@@ -5,18 +5,7 @@
 use futures::StreamExt;
 use session_core::{AsyncSession, select, text};
 use session_tests::model::A;
-use session_tests::support::schema_engine;
-
-/// Resident memory now, in kB.
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+use session_tests::support::{rss_kb, schema_engine};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_300k_rows_keeps_memory_bounded() {
