@@ -97,13 +97,7 @@ impl<T: Entity> Obj<T> {
     /// With `back_populates`, the objects already in its relationships point back at it
     /// (`A { bs: Collection::from_vec(vec![b]), .. }` sets `b.a`).
     pub fn new(value: T) -> Self {
-        let obj = Obj {
-            cell: Arc::new(Cell {
-                id: NEXT_OBJECT.fetch_add(1, Ordering::Relaxed),
-                data: RwLock::new(Data::new(value)),
-                meta: Mutex::new(Meta::default()),
-            }),
-        };
+        let obj = Obj::with_meta(value, Meta::default());
         T::sync_back_references(&obj, &mut obj.cell.data.write().value, true);
         crate::model::backref::run_pending();
         obj
@@ -113,16 +107,24 @@ impl<T: Entity> Obj<T> {
     /// loaded, so there are no back-references to set, and its state is made as it is, not
     /// taken under its lock (the cheap path of every loaded row).
     pub(crate) fn loaded(value: T, session: u64, sink: &DirtySink) -> Self {
+        Obj::with_meta(
+            value,
+            Meta {
+                status: ObjectState::Persistent,
+                session: Some(session),
+                sink: Some(sink.clone()),
+                ..Meta::default()
+            },
+        )
+    }
+
+    /// A new object's cell, with a fresh id.
+    fn with_meta(value: T, meta: Meta) -> Self {
         Obj {
             cell: Arc::new(Cell {
                 id: NEXT_OBJECT.fetch_add(1, Ordering::Relaxed),
                 data: RwLock::new(Data::new(value)),
-                meta: Mutex::new(Meta {
-                    status: ObjectState::Persistent,
-                    session: Some(session),
-                    sink: Some(sink.clone()),
-                    ..Meta::default()
-                }),
+                meta: Mutex::new(meta),
             }),
         }
     }
